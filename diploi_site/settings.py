@@ -1,0 +1,228 @@
+"""Diploi settings: one module, driven by environment variables.
+
+With no variables set, Diploi runs embedded on one machine: SQLite in the data
+directory, the in-memory channel layer, Celery's in-memory transport and (in
+standalone mode) the cluster emulator. ``DATABASE_URL`` and ``REDIS_URL`` switch
+it to PostgreSQL and Redis, which is how it scales out to separate web, worker
+and watcher processes. See README.md for every variable.
+"""
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from diploi_site.env import env_bool, env_int, env_list, env_str
+from diploi_site.secret_key import load_or_create_secret_key
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("DIPLOI_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+
+DEBUG = env_bool("DEBUG", False)
+REDIS_URL = env_str("REDIS_URL")
+# Embedded: no Redis, so everything lives in one process (see `manage.py standalone`).
+EMBEDDED = not REDIS_URL
+
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not (EMBEDDED or DEBUG):
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set it to a long random string when running with "
+            "DEBUG=0 and REDIS_URL (python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+        )
+    SECRET_KEY = load_or_create_secret_key(DATA_DIR)
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    # daphne first: `runserver` then serves websockets too.
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "channels",
+    "templates_catalog",
+    "deployments",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "diploi_site.urls"
+ASGI_APPLICATION = "diploi_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "deployments.context_processors.platform",
+            ],
+        },
+    }
+]
+
+# --- Database -----------------------------------------------------------------
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'diploi.sqlite3'}",
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded mode has several threads writing (web, worker, watcher):
+    # WAL lets readers go on during a write, IMMEDIATE takes the write lock at
+    # BEGIN so two writers queue instead of failing mid-transaction.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # Tests that start other processes (a worker, standalone) need a file.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-diploi.sqlite3")}
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Auth -----------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- I18N -----------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files (served by whitenoise, htmx vendored: no CDN) -----------------
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Optional: with STATIC_ROOT set, `collectstatic` gathers compressed files there
+# for whitenoise; without it whitenoise serves straight from the finders.
+STATIC_ROOT = env_str("STATIC_ROOT") or None
+WHITENOISE_USE_FINDERS = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# --- Security -------------------------------------------------------------------
+# HTTPS is on for a production deployment (DEBUG=0 with Redis); the embedded
+# mode serves plain HTTP on localhost, where secure cookies would lock users out.
+HTTPS = env_bool("HTTPS", not DEBUG and not EMBEDDED)
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS and env_bool("SECURE_SSL_REDIRECT", True)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+# Preloading is a commitment to the browsers' list: the operator opts in.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# --- Channels -------------------------------------------------------------------
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [env_str("CHANNELS_REDIS_URL", REDIS_URL)]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "diploi_site.channel_layers.InProcessChannelLayer"}}
+
+# --- Celery ---------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "memory://localhost/")
+CELERY_TASK_IGNORE_RESULT = True  # the UI reads operation rows, never results
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "diploi")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A task taken by a worker that dies is handed out again after this long.
+# Redis checks for such messages every 10 s (kombu's default is every 100 s).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300),
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
+}
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+
+# --- The platform ---------------------------------------------------------------
+BASE_DOMAIN = env_str("BASE_DOMAIN", "diploi.localhost")
+EDGE_HOST = env_str("EDGE_HOST", f"edge.{BASE_DOMAIN}")
+SSH_HOST = env_str("SSH_HOST", f"ssh.{BASE_DOMAIN}")
+SSH_PORT = env_int("SSH_PORT", 22)
+
+# The cluster: an explicit API URL (the emulator in scaled-out development and
+# tests), else KUBECONFIG / ~/.kube/config, else in-cluster configuration.
+# Standalone mode starts the emulator when none of these is found.
+KUBE_API_URL = env_str("KUBE_API_URL")
+# Set by standalone mode when it starts the emulator (or by hand when KUBE_API_URL
+# points at one): the UI then says the cluster is simulated.
+CLUSTER_SIMULATED = env_bool("CLUSTER_SIMULATED", False)
+KUBECONFIG = env_str("KUBECONFIG")
+KUBE_CONTEXT = env_str("KUBE_CONTEXT")
+CLUSTER_INGRESS_CLASS = env_str("CLUSTER_INGRESS_CLASS", "nginx")
+CLUSTER_ISSUER = env_str("CLUSTER_ISSUER", "letsencrypt")
+CLUSTER_STORAGE_CLASS = env_str("CLUSTER_STORAGE_CLASS")
+CLUSTER_GIT_IMAGE = env_str("CLUSTER_GIT_IMAGE", "alpine/git:2.47.2")
+CLUSTER_FIELD_MANAGER = "diploi"
+# Status: how long a starting service may take before it counts as failing,
+# and how long without news from the cluster before statuses turn "unknown".
+STATUS_GRACE_SECONDS = env_int("STATUS_GRACE_SECONDS", 120)
+STATUS_STALE_SECONDS = env_int("STATUS_STALE_SECONDS", 30)
+CPU_SAMPLE_SECONDS = env_int("CPU_SAMPLE_SECONDS", 10)
+# Work on one deployment is serialized by a lease; a worker that died loses it after this long.
+DEPLOYMENT_LEASE_SECONDS = env_int("DEPLOYMENT_LEASE_SECONDS", 120)
+DELETE_TIMEOUT_SECONDS = env_int("DELETE_TIMEOUT_SECONDS", 1800)
+CLUSTER_REQUEST_TIMEOUT = env_int("CLUSTER_REQUEST_TIMEOUT", 15)
+TEMPLATES_CATALOG_DIR = Path(env_str("TEMPLATES_CATALOG_DIR", str(BASE_DIR / "templates_catalog" / "catalog")))
+
+# --- Logging --------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # Our cluster client reports connection failures itself, once and in words.
+        "urllib3.connectionpool": {"level": "ERROR"},
+    },
+}
