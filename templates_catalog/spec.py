@@ -1,0 +1,334 @@
+"""The parsed form of a template spec: immutable dataclasses, no Django, no I/O.
+
+`templates_catalog.validation` turns a YAML file into a `TemplateSpec` (or a
+list of errors); the spec is stored normalized as JSON on `TemplateVersion` and
+rebuilt with `TemplateSpec.from_dict`. Everything that renders a deployment
+(manifests, the SSH command, the create form) reads these objects. The file
+format is documented in docs/templates.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Stage = Literal["development", "staging", "production"]
+STAGES: tuple[Stage, ...] = ("development", "staging", "production")
+StageMode = Literal["source", "build"]
+EnvType = Literal["string", "integer", "boolean", "secret"]
+ENV_TYPES: tuple[EnvType, ...] = ("string", "integer", "boolean", "secret")
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """One variable of a component's or add-on's environment.
+
+    ``value`` is None only for a secret generated per deployment. String values
+    may reference other variables of the same environment as ``${NAME}``.
+    """
+
+    name: str
+    type: EnvType = "string"
+    value: str | None = None
+    stages: tuple[Stage, ...] = STAGES
+
+    @property
+    def generated(self) -> bool:
+        return self.type == "secret" and self.value is None
+
+
+@dataclass(frozen=True)
+class EnvImport:
+    """Variables taken from another component or add-on.
+
+    ``pattern`` is a variable name or a glob (``POSTGRES_*``); ``rename`` is only
+    allowed with an exact name.
+    """
+
+    source: str
+    pattern: str
+    rename: str | None = None
+
+    @property
+    def is_wildcard(self) -> bool:
+        return any(ch in self.pattern for ch in "*?[")
+
+
+@dataclass(frozen=True)
+class Storage:
+    """A persistent volume mounted at ``path``, present in ``stages``."""
+
+    name: str
+    path: str
+    size: str  # a Kubernetes quantity, e.g. "5Gi"
+    size_bytes: int
+    stages: tuple[Stage, ...] = STAGES
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """HTTP GET on ``path`` at ``port``, or a TCP connect to ``port`` when ``path`` is None."""
+
+    port: int
+    path: str | None = None
+    initial_delay_seconds: int = 5
+    period_seconds: int = 10
+
+    @property
+    def kind(self) -> str:
+        return "http" if self.path is not None else "tcp"
+
+
+@dataclass(frozen=True)
+class PublicEndpoint:
+    """A container port published over HTTPS at a host built from ``host`` (a format)."""
+
+    port: int
+    host: str = "[component]-[deployment].[base-domain]"
+
+
+@dataclass(frozen=True)
+class StageOverride:
+    """What a component does differently in one stage."""
+
+    command: tuple[str, ...] | None = None
+    env: tuple[EnvVar, ...] = ()
+    replicas: int | None = None
+
+
+@dataclass(frozen=True)
+class Build:
+    dockerfile: str = "Dockerfile"
+    context: str = "."
+
+
+@dataclass(frozen=True)
+class Component:
+    """One of the app's own processes."""
+
+    id: str
+    name: str
+    image: str
+    port: int
+    code_path: str
+    dev_command: tuple[str, ...]
+    command: tuple[str, ...] | None = None  # staging/production; None = the image's own
+    build: Build | None = None
+    health: HealthCheck | None = None
+    env: tuple[EnvVar, ...] = ()
+    imports: tuple[EnvImport, ...] = ()
+    storage: tuple[Storage, ...] = ()
+    public: tuple[PublicEndpoint, ...] = ()
+    stages: dict[Stage, StageOverride] = field(default_factory=dict)
+    replicas: int = 1
+
+    def command_for(self, stage: Stage, mode: StageMode) -> tuple[str, ...] | None:
+        override = self.stages.get(stage)
+        if override and override.command is not None:
+            return override.command
+        return self.dev_command if mode == "source" else self.command
+
+    def env_for(self, stage: Stage) -> tuple[EnvVar, ...]:
+        """Own variables in this stage, a stage override replacing a variable of the same name."""
+        override = self.stages.get(stage)
+        replaced = {var.name: var for var in (override.env if override else ())}
+        merged = [replaced.pop(var.name, var) for var in self.env if stage in var.stages]
+        return tuple(merged) + tuple(replaced.values())
+
+    def replicas_for(self, stage: Stage) -> int:
+        override = self.stages.get(stage)
+        return override.replicas if override and override.replicas is not None else self.replicas
+
+    def storage_for(self, stage: Stage) -> tuple[Storage, ...]:
+        return tuple(volume for volume in self.storage if stage in volume.stages)
+
+
+@dataclass(frozen=True)
+class AddOn:
+    """A service from an image (database, cache...). Never public."""
+
+    id: str
+    name: str
+    image: str
+    port: int
+    data_path: str | None = None
+    toggleable: bool = False
+    default_enabled: bool = True
+    command: tuple[str, ...] | None = None
+    health: HealthCheck | None = None
+    env: tuple[EnvVar, ...] = ()
+    imports: tuple[EnvImport, ...] = ()
+    storage: tuple[Storage, ...] = ()
+    stages: tuple[Stage, ...] = STAGES
+
+    def env_for(self, stage: Stage) -> tuple[EnvVar, ...]:
+        return tuple(var for var in self.env if stage in var.stages)
+
+    def storage_for(self, stage: Stage) -> tuple[Storage, ...]:
+        return tuple(volume for volume in self.storage if stage in volume.stages)
+
+
+@dataclass(frozen=True)
+class SshRule:
+    """Which component can be entered over SSH, in which stages, as which user (a format)."""
+
+    component: str
+    stages: tuple[Stage, ...]
+    user: str = "[component]-[deployment]"
+
+
+@dataclass(frozen=True)
+class LogSource:
+    name: str
+    component: str
+    path: str | None = None  # a file in the container; None = the container's stdout/stderr
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    component: str
+    command: tuple[str, ...]
+    stages: tuple[Stage, ...] = STAGES
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    slug: str
+    name: str
+    description: str
+    version: str
+    stages: dict[Stage, StageMode]
+    components: tuple[Component, ...]
+    addons: tuple[AddOn, ...] = ()
+    repository: str | None = None
+    ssh: tuple[SshRule, ...] = ()
+    logs: tuple[LogSource, ...] = ()
+    actions: tuple[Action, ...] = ()
+    status_url: str | None = None
+
+    # --- lookups ---
+    def component(self, component_id: str) -> Component:
+        return next(c for c in self.components if c.id == component_id)
+
+    def addon(self, addon_id: str) -> AddOn:
+        return next(a for a in self.addons if a.id == addon_id)
+
+    def service_ids(self) -> tuple[str, ...]:
+        return tuple(c.id for c in self.components) + tuple(a.id for a in self.addons)
+
+    def mode(self, stage: Stage) -> StageMode:
+        return self.stages[stage]
+
+    def addons_for(self, stage: Stage, enabled: set[str] | None = None) -> tuple[AddOn, ...]:
+        """Add-ons present in ``stage``: the fixed ones, plus toggleable ones that are enabled.
+
+        ``enabled=None`` means each toggleable add-on's default.
+        """
+        chosen = []
+        for addon in self.addons:
+            if stage not in addon.stages:
+                continue
+            if addon.toggleable:
+                on = addon.default_enabled if enabled is None else addon.id in enabled
+                if not on:
+                    continue
+            chosen.append(addon)
+        return tuple(chosen)
+
+    def default_addons(self) -> set[str]:
+        return {a.id for a in self.addons if not a.toggleable or a.default_enabled}
+
+    def ssh_rule(self, component_id: str, stage: Stage) -> SshRule | None:
+        return next((r for r in self.ssh if r.component == component_id and stage in r.stages), None)
+
+    # --- JSON round trip ---
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TemplateSpec:
+        return _template_from_dict(data)
+
+
+def _in_stage_order(mapping: dict) -> dict:
+    # JSON storage may not keep key order (PostgreSQL jsonb does not): restore development, staging, production.
+    return {stage: mapping[stage] for stage in STAGES if stage in mapping}
+
+
+def _t(values) -> tuple:
+    return tuple(values) if values is not None else None
+
+
+def _env(items) -> tuple[EnvVar, ...]:
+    return tuple(EnvVar(i["name"], i["type"], i["value"], _t(i["stages"])) for i in items)
+
+
+def _storage(items) -> tuple[Storage, ...]:
+    return tuple(Storage(i["name"], i["path"], i["size"], i["size_bytes"], _t(i["stages"])) for i in items)
+
+
+def _health(data) -> HealthCheck | None:
+    return HealthCheck(**data) if data else None
+
+
+def _imports(items) -> tuple[EnvImport, ...]:
+    return tuple(EnvImport(i["source"], i["pattern"], i["rename"]) for i in items)
+
+
+def _component_from_dict(d: dict[str, Any]) -> Component:
+    return Component(
+        id=d["id"],
+        name=d["name"],
+        image=d["image"],
+        port=d["port"],
+        code_path=d["code_path"],
+        dev_command=_t(d["dev_command"]),
+        command=_t(d["command"]),
+        build=Build(**d["build"]) if d["build"] else None,
+        health=_health(d["health"]),
+        env=_env(d["env"]),
+        imports=_imports(d["imports"]),
+        storage=_storage(d["storage"]),
+        public=tuple(PublicEndpoint(**p) for p in d["public"]),
+        stages={
+            stage: StageOverride(_t(o["command"]), _env(o["env"]), o["replicas"])
+            for stage, o in _in_stage_order(d["stages"]).items()
+        },
+        replicas=d["replicas"],
+    )
+
+
+def _addon_from_dict(d: dict[str, Any]) -> AddOn:
+    return AddOn(
+        id=d["id"],
+        name=d["name"],
+        image=d["image"],
+        port=d["port"],
+        data_path=d["data_path"],
+        toggleable=d["toggleable"],
+        default_enabled=d["default_enabled"],
+        command=_t(d["command"]),
+        health=_health(d["health"]),
+        env=_env(d["env"]),
+        imports=_imports(d["imports"]),
+        storage=_storage(d["storage"]),
+        stages=_t(d["stages"]),
+    )
+
+
+def _template_from_dict(d: dict[str, Any]) -> TemplateSpec:
+    return TemplateSpec(
+        slug=d["slug"],
+        name=d["name"],
+        description=d["description"],
+        version=d["version"],
+        stages=_in_stage_order(d["stages"]),
+        components=tuple(_component_from_dict(c) for c in d["components"]),
+        addons=tuple(_addon_from_dict(a) for a in d["addons"]),
+        repository=d["repository"],
+        ssh=tuple(SshRule(r["component"], _t(r["stages"]), r["user"]) for r in d["ssh"]),
+        logs=tuple(LogSource(**entry) for entry in d["logs"]),
+        actions=tuple(Action(a["name"], a["component"], _t(a["command"]), _t(a["stages"])) for a in d["actions"]),
+        status_url=d["status_url"],
+    )

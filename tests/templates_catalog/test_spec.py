@@ -1,0 +1,21 @@
+"""The parsed spec's JSON round trip, as stored on `TemplateVersion.spec_data`."""
+
+from __future__ import annotations
+
+import json
+
+from templates_catalog.spec import TemplateSpec
+from templates_catalog.validation import parse_template
+from tests.templates_catalog.conftest import SHIPPED_DIR
+
+
+def test_it_restores_stage_order_from_json_that_lost_it():
+    spec = parse_template((SHIPPED_DIR / "django-postgres.yaml").read_text(), "django-postgres.yaml")
+    data = json.loads(json.dumps(spec.to_dict(), sort_keys=True))  # like the canonical JSON, or jsonb
+    data["stages"] = dict(reversed(list(data["stages"].items())))
+
+    restored = TemplateSpec.from_dict(data)
+
+    assert list(restored.stages) == ["development", "staging", "production"]
+    assert list(restored.component("app").stages) == ["development", "production"]
+    assert restored == spec
