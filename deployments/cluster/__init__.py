@@ -1,0 +1,1 @@
+"""Everything that knows Kubernetes: manifests (pure), the client, operations, status (pure), the emulator."""

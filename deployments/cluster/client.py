@@ -1,0 +1,316 @@
+"""The one module that owns the `kubernetes` client.
+
+Everything else speaks plain dicts through `Cluster`: apply (server-side
+apply, one field manager), get, list, delete, watch and pod metrics. Errors
+become `deployments.cluster.errors` types that say whether a retry can help.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import urllib3
+from django.conf import settings
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
+
+from deployments.cluster import errors
+from deployments.cluster.resources import RESOURCES, Resource
+
+logger = logging.getLogger(__name__)
+
+APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
+MERGE_PATCH_CONTENT_TYPE = "application/merge-patch+json"
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    type: str  # ADDED, MODIFIED, DELETED, BOOKMARK
+    object: dict
+
+
+def _configuration_from_settings() -> tuple[k8s.Configuration, str]:
+    """The client configuration and a description of where it came from.
+
+    Order: KUBE_API_URL (an API URL without credentials, e.g. the emulator),
+    KUBECONFIG or ~/.kube/config, then the in-cluster service account.
+    """
+    configuration = k8s.Configuration()
+    if settings.KUBE_API_URL:
+        configuration.host = settings.KUBE_API_URL.rstrip("/")
+        source = f"API at {configuration.host}"
+    else:
+        kubeconfig = settings.KUBECONFIG or os.path.expanduser(k8s_config.KUBE_CONFIG_DEFAULT_LOCATION)
+        if kubeconfig and Path(kubeconfig).is_file():
+            k8s_config.load_kube_config(
+                config_file=kubeconfig,
+                context=settings.KUBE_CONTEXT or None,
+                client_configuration=configuration,
+            )
+            source = f"kubeconfig {kubeconfig}" + (
+                f" (context {settings.KUBE_CONTEXT})" if settings.KUBE_CONTEXT else ""
+            )
+        elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+            k8s_config.load_incluster_config(client_configuration=configuration)
+            source = "in-cluster service account"
+        else:
+            raise errors.ClusterNotConfigured(
+                "No Kubernetes cluster is configured: set KUBECONFIG (or create ~/.kube/config), run Diploi "
+                "inside a cluster, or set KUBE_API_URL."
+            )
+    # One quick retry for a dropped keep-alive connection; our callers do the real retrying.
+    configuration.retries = urllib3.Retry(total=1, connect=1, read=0, redirect=0, status=0)
+    return configuration, source
+
+
+def cluster_configured() -> bool:
+    try:
+        _configuration_from_settings()
+    except errors.ClusterNotConfigured:
+        return False
+    return True
+
+
+class Cluster:
+    """A connection to one Kubernetes API server. Thread-safe; share one per process."""
+
+    def __init__(self, configuration: k8s.Configuration, *, source: str = "", timeout: float | None = None):
+        self.api = k8s.ApiClient(configuration)
+        self.source = source or configuration.host
+        self.field_manager = settings.CLUSTER_FIELD_MANAGER
+        self.timeout = timeout or settings.CLUSTER_REQUEST_TIMEOUT
+        self._streams: set = set()
+        self._streams_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls) -> Cluster:
+        configuration, source = _configuration_from_settings()
+        return cls(configuration, source=source)
+
+    def close(self) -> None:
+        self.interrupt_watches()
+        self.api.close()
+
+    def interrupt_watches(self) -> None:
+        """End every open watch now (from any thread): their readers see the stream close."""
+        with self._streams_lock:
+            streams = list(self._streams)
+        for raw in streams:
+            try:
+                raw.shutdown()
+            except Exception:  # noqa: BLE001 - already closed is fine
+                logger.debug("closing a watch stream failed", exc_info=True)
+
+    # --- raw requests ------------------------------------------------------------------
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: float | tuple[float, float] | None = None,
+    ):
+        params = [(key, value) for key, value in (query or {}).items() if value is not None]
+        method, url, headers, body, post_params = self.api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=params,
+            header_params={"Accept": "application/json", "Content-Type": content_type},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        try:
+            response = self.api.call_api(
+                method,
+                url,
+                header_params=headers,
+                body=body,
+                post_params=post_params,
+                _request_timeout=timeout or self.timeout,
+            )
+        except ApiException as error:
+            raise _translate(error, method, path) from error
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise errors.ClusterUnavailable(
+                f"The Kubernetes API ({self.source}) cannot be reached: {_short(error)}"
+            ) from error
+        if not 200 <= response.status < 300:
+            response.read()  # ApiException takes the body (the server's Status) from the read data
+            raise _translate(ApiException(http_resp=response), method, path)
+        return response
+
+    def request(self, method: str, path: str, **kwargs) -> dict | None:
+        response = self._send(method, path, **kwargs)
+        data = response.read()
+        return json.loads(data) if data else None
+
+    # --- objects ---------------------------------------------------------------------------
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict | None:
+        """The object, or None when it does not exist."""
+        try:
+            return self.request("GET", RESOURCES[kind].path(namespace, name))
+        except errors.NotFound:
+            return None
+
+    def list(
+        self, kind: str, *, namespace: str | None = None, label_selector: str | None = None
+    ) -> tuple[list[dict], str]:
+        """(items, the list's resourceVersion). Items get their ``kind`` and ``apiVersion`` filled in."""
+        resource = RESOURCES[kind]
+        data = self.request("GET", resource.path(namespace), query={"labelSelector": label_selector})
+        items = data.get("items") or []
+        for item in items:
+            item.setdefault("kind", kind)
+            item.setdefault("apiVersion", resource.api_version)
+        return items, data.get("metadata", {}).get("resourceVersion", "")
+
+    def apply(self, obj: dict, *, force: bool = True) -> dict:
+        """Server-side apply one object with our field manager; creates or updates. Idempotent."""
+        resource = RESOURCES[obj["kind"]]
+        meta = obj["metadata"]
+        return self.request(
+            "PATCH",
+            resource.path(meta.get("namespace"), meta["name"]),
+            query={"fieldManager": self.field_manager, "force": "true" if force else None},
+            body=obj,
+            content_type=APPLY_CONTENT_TYPE,
+        )
+
+    def merge_patch(self, kind: str, name: str, patch: dict, namespace: str | None = None) -> dict:
+        return self.request(
+            "PATCH", RESOURCES[kind].path(namespace, name), body=patch, content_type=MERGE_PATCH_CONTENT_TYPE
+        )
+
+    def delete(self, kind: str, name: str, namespace: str | None = None, *, propagation: str = "Background") -> bool:
+        """Delete; False when it was already gone. Options go in the body (the server ignores query ones then)."""
+        try:
+            self.request(
+                "DELETE",
+                RESOURCES[kind].path(namespace, name),
+                body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation},
+            )
+        except errors.NotFound:
+            return False
+        return True
+
+    def pod_metrics(self, *, namespace: str | None = None, label_selector: str | None = None) -> list[dict] | None:
+        """PodMetrics items from metrics.k8s.io, or None when the cluster has no metrics API."""
+        try:
+            items, _ = self.list("PodMetrics", namespace=namespace, label_selector=label_selector)
+        except errors.NotFound:
+            return None
+        return items
+
+    def watch(
+        self,
+        kind: str,
+        *,
+        resource_version: str,
+        label_selector: str | None = None,
+        timeout_seconds: int = 300,
+        stop: threading.Event | None = None,
+        on_connected=None,
+    ) -> Iterator[WatchEvent]:
+        """Events after ``resource_version`` until the server ends the watch (or ``stop`` is set).
+
+        Raises `WatchExpired` when the server answers 410 Gone: the caller lists
+        again and watches from the new resourceVersion. ``on_connected`` is
+        called once the server accepted the watch.
+        """
+        resource = RESOURCES[kind]
+        response = self._send(
+            "GET",
+            resource.path(),
+            query={
+                "watch": "true",
+                "resourceVersion": resource_version,
+                "labelSelector": label_selector,
+                "timeoutSeconds": timeout_seconds,
+                "allowWatchBookmarks": "true",
+            },
+            timeout=(self.timeout, timeout_seconds + 30),
+        )
+        raw = response.response
+        if on_connected is not None:
+            on_connected()
+        with self._streams_lock:
+            self._streams.add(raw)
+        try:
+            for line in iter_resp_lines(raw):
+                if stop is not None and stop.is_set():
+                    return
+                if not line:
+                    continue
+                event = json.loads(line)
+                obj = event.get("object") or {}
+                if event.get("type") == "ERROR":
+                    if obj.get("code") == 410:
+                        raise errors.WatchExpired(obj.get("message", "watch expired"), status=410, reason="Expired")
+                    raise errors.ClusterUnavailable(f"watch of {kind} failed: {obj.get('message', obj)}")
+                obj.setdefault("kind", kind)
+                obj.setdefault("apiVersion", resource.api_version)
+                yield WatchEvent(event["type"], obj)
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise errors.ClusterUnavailable(f"The watch of {kind} was cut: {_short(error)}") from error
+        finally:
+            with self._streams_lock:
+                self._streams.discard(raw)
+            raw.release_conn()
+
+    def version(self) -> dict:
+        return self.request("GET", "/version")
+
+
+def resource(kind: str) -> Resource:
+    return RESOURCES[kind]
+
+
+def _short(error: BaseException) -> str:
+    text = str(error)
+    return text if len(text) < 200 else text[:200] + "…"
+
+
+def _translate(error: ApiException, method: str, path: str) -> errors.ClusterError:
+    """An API error as our own type, carrying the server's message."""
+    status = error.status or 0
+    message, reason = "", error.reason or ""
+    try:
+        body = json.loads(error.body) if error.body else {}
+        message = body.get("message", "")
+        reason = body.get("reason", reason)
+    except (TypeError, ValueError):
+        message = str(error.body or "")[:300]
+    text = message or f"{method} {path} failed with {status} {reason}".strip()
+    if status == 404:
+        return errors.NotFound(text, status=status, reason=reason)
+    if status == 409:
+        return errors.Conflict(text, status=status, reason=reason)
+    if status in (400, 422):
+        return errors.Invalid(text, status=status, reason=reason)
+    if status == 403 and "being terminated" in message:
+        return errors.NamespaceTerminating(text, status=status, reason=reason)
+    if status == 403 and "serviceaccount" in message and "not found" in message:
+        # A brand-new namespace's default ServiceAccount is created asynchronously.
+        return errors.ClusterUnavailable(text, status=status, reason=reason)
+    if status in (401, 403):
+        return errors.ClusterUnauthorized(
+            f"The cluster refused Diploi's credentials: {text}", status=status, reason=reason
+        )
+    if status == 410:
+        return errors.WatchExpired(text, status=status, reason=reason)
+    if status == 429 or status >= 500 or status == 0:
+        return errors.ClusterUnavailable(
+            f"The Kubernetes API is unavailable ({status}): {text}", status=status, reason=reason
+        )
+    return errors.ClusterError(text, status=status, reason=reason)

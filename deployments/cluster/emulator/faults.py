@@ -1,0 +1,206 @@
+"""Fault injection: make the emulated cluster misbehave the ways real ones do.
+
+- `crash()` / `heal()`: containers of matching pods crash-loop (CrashLoopBackOff) or recover.
+- `fail_requests()`: the API answers with an error Status (500, 503, 429 with Retry-After, ...).
+- `hang()`: requests stall before being answered.
+- `expire_history()`: watches resuming from an older resourceVersion get 410 Gone.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .errors import ApiError
+from .selectors import LabelSelector, from_dict, parse_label_selector
+from .store import Store
+
+_MESSAGES = {
+    429: "Too many requests, please try again later.",
+    500: "Internal error occurred: injected fault",
+    502: "Bad Gateway",
+    503: "the server is currently unable to handle the request",
+    504: "Timeout: request did not complete within requested timeout - context deadline exceeded",
+}
+
+
+@dataclass
+class CrashRule:
+    namespace: str | None
+    selector_key: object
+    selector: LabelSelector
+    exit_code: int
+    containers: frozenset[str] | None
+
+    def matches(self, pod: dict, container: str) -> bool:
+        meta = pod["metadata"]
+        if self.namespace is not None and meta.get("namespace") != self.namespace:
+            return False
+        if self.containers is not None and container not in self.containers:
+            return False
+        return self.selector.matches(meta.get("labels"))
+
+
+@dataclass
+class _RequestRule:
+    methods: frozenset[str] | None
+    path_contains: str | None
+    remaining: int | None
+    until: float | None
+
+    def applies(self, method: str, path: str, now: float) -> bool:
+        if self.until is not None and now >= self.until:
+            return False
+        if self.remaining is not None and self.remaining <= 0:
+            return False
+        if self.methods is not None and method not in self.methods:
+            return False
+        return self.path_contains is None or self.path_contains in path
+
+    def spend(self) -> None:
+        if self.remaining is not None:
+            self.remaining -= 1
+
+    def spent(self, now: float) -> bool:
+        return (self.remaining is not None and self.remaining <= 0) or (self.until is not None and now >= self.until)
+
+
+@dataclass
+class _FailRule(_RequestRule):
+    status: int = 500
+    retry_after: int = 1
+    message: str | None = None
+
+
+@dataclass
+class _HangRule(_RequestRule):
+    seconds: float = 0.0
+
+
+def _selector(selector) -> LabelSelector:
+    if selector is None:
+        return LabelSelector()
+    if isinstance(selector, str):
+        return parse_label_selector(selector)
+    return from_dict(selector)
+
+
+def _methods(methods) -> frozenset[str] | None:
+    if methods is None:
+        return None
+    if isinstance(methods, str):
+        methods = [methods]
+    return frozenset(m.upper() for m in methods)
+
+
+class Faults:
+    """The fault switches of one emulator (`emu.faults`). Thread-safe."""
+
+    def __init__(self, store: Store, pods_changed: Callable[[str | None], None] = lambda namespace: None):
+        self._store = store
+        self._pods_changed = pods_changed
+        self._lock = threading.Lock()
+        self._crashes: list[CrashRule] = []
+        self._fails: list[_FailRule] = []
+        self._hangs: list[_HangRule] = []
+
+    # -- pods ------------------------------------------------------------------------------------------
+
+    def crash(self, namespace: str | None, selector: dict | str | None = None, exit_code: int = 1,
+              containers: list[str] | None = None) -> None:
+        """Containers of matching pods (existing and future) crash-loop: they run briefly, exit with
+        `exit_code` and wait in CrashLoopBackOff, restartCount growing. `namespace=None` means all,
+        `selector` is a label dict or selector string, `containers` limits it to these container names."""
+        rule = CrashRule(namespace, _freeze(selector), _selector(selector), exit_code,
+                         frozenset(containers) if containers else None)
+        with self._lock:
+            self._crashes.append(rule)
+        self._pods_changed(namespace)
+
+    def heal(self, namespace: str | None, selector: dict | str | None = None) -> None:
+        """Clear crash faults of that namespace (only those with this selector, when given);
+        crash-looping containers come up on their next retry."""
+        key = _freeze(selector)
+        with self._lock:
+            self._crashes = [r for r in self._crashes
+                             if not (r.namespace == namespace and (selector is None or r.selector_key == key))]
+        self._pods_changed(namespace)
+
+    def crash_rule(self, pod: dict, container: str) -> CrashRule | None:
+        """The crash fault a container is under, if any (used by the pod simulation)."""
+        with self._lock:
+            for rule in self._crashes:
+                if rule.matches(pod, container):
+                    return rule
+        return None
+
+    # -- API requests -------------------------------------------------------------------------------------
+
+    def fail_requests(self, status: int = 500, count: int | None = None, seconds: float | None = None,
+                      methods: list[str] | str | None = None, path_contains: str | None = None,
+                      retry_after: int = 1, message: str | None = None) -> None:
+        """Answer matching requests with a Status error of `status`: the next `count` of them, or all for
+        `seconds`, or (neither given) until `clear()`. 429 and 503 carry a Retry-After header."""
+        until = time.monotonic() + seconds if seconds is not None else None
+        with self._lock:
+            self._fails.append(_FailRule(_methods(methods), path_contains, count, until, status=status,
+                                         retry_after=retry_after, message=message))
+
+    def hang(self, seconds: float, path_contains: str | None = None, methods: list[str] | str | None = None,
+             count: int | None = None, duration: float | None = None) -> None:
+        """Matching requests stall `seconds` before being answered: the next `count` of them, or those
+        arriving within `duration` seconds, or (neither given) until `clear()`."""
+        until = time.monotonic() + duration if duration is not None else None
+        with self._lock:
+            self._hangs.append(_HangRule(_methods(methods), path_contains, count, until, seconds=seconds))
+
+    def before_request(self, method: str, path: str) -> tuple[float, ApiError | None]:
+        """For the HTTP layer: how long to stall this request, and the error to answer instead, if any."""
+        now = time.monotonic()
+        stall, error = 0.0, None
+        with self._lock:
+            for rule in self._hangs:
+                if rule.applies(method, path, now):
+                    rule.spend()
+                    stall = max(stall, rule.seconds)
+            for rule in self._fails:
+                if rule.applies(method, path, now):
+                    rule.spend()
+                    error = _status_error(rule)
+                    break
+            self._hangs = [r for r in self._hangs if not r.spent(now)]
+            self._fails = [r for r in self._fails if not r.spent(now)]
+        return stall, error
+
+    # -- watches ------------------------------------------------------------------------------------------
+
+    def expire_history(self) -> None:
+        """Forget watch history (like an etcd compaction): resuming from an older resourceVersion gets
+        410 Gone (an ERROR event with reason Expired)."""
+        self._store.compact()
+
+    def clear(self) -> None:
+        """Remove every fault (crash faults included)."""
+        with self._lock:
+            had_crashes = bool(self._crashes)
+            self._crashes, self._fails, self._hangs = [], [], []
+        if had_crashes:
+            self._pods_changed(None)
+
+
+def _freeze(selector) -> object:
+    if isinstance(selector, dict):
+        return tuple(sorted(selector.items()))
+    return selector
+
+
+def _status_error(rule: _FailRule) -> ApiError:
+    headers = {}
+    details = None
+    if rule.status in (429, 503):
+        headers["Retry-After"] = str(rule.retry_after)
+        details = {"retryAfterSeconds": rule.retry_after}
+    message = rule.message or _MESSAGES.get(rule.status, f"injected fault ({rule.status})")
+    return ApiError(rule.status, message, details=details, headers=headers)

@@ -1,0 +1,138 @@
+"""Resolving a deployment's environment: template values, generated secrets,
+the deployment's overrides, imports between services and ``${NAME}`` references.
+
+Pure functions; the result is what each service's env Secret holds.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import secrets
+from collections.abc import Mapping
+
+from templates_catalog.spec import AddOn, Component, EnvVar, Stage, TemplateSpec
+
+# ${NAME} references another variable; $$ is a literal $.
+_REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+SECRET_BYTES = 24
+
+
+def secret_key(service_id: str, name: str) -> str:
+    """Where a generated secret is kept in `Deployment.generated_secrets`."""
+    return f"{service_id}.{name}"
+
+
+def _services(spec: TemplateSpec) -> list[Component | AddOn]:
+    return [*spec.components, *spec.addons]
+
+
+def missing_secrets(spec: TemplateSpec, generated: Mapping[str, str]) -> dict[str, str]:
+    """New random values for every generated secret of ``spec`` (all stages) not yet in ``generated``.
+
+    Callers store them once; after that they never change.
+    """
+    fresh = {}
+    for service in _services(spec):
+        variables = list(service.env)
+        if isinstance(service, Component):
+            variables += [var for override in service.stages.values() for var in override.env]
+        for var in variables:
+            key = secret_key(service.id, var.name)
+            if var.generated and key not in generated and key not in fresh:
+                fresh[key] = secrets.token_urlsafe(SECRET_BYTES)
+    return fresh
+
+
+class EnvironmentError(ValueError):
+    """A deployment's environment cannot be resolved (e.g. a generated secret was never stored)."""
+
+
+def _own_values(
+    service: Component | AddOn,
+    stage: Stage,
+    generated: Mapping[str, str],
+    overrides: Mapping[str, str],
+) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for var in service.env_for(stage):
+        values[var.name] = _value(service.id, var, generated)
+    for name, value in overrides.items():
+        values[name] = str(value)
+    return values
+
+
+def _value(service_id: str, var: EnvVar, generated: Mapping[str, str]) -> str:
+    if var.generated:
+        key = secret_key(service_id, var.name)
+        if key not in generated:
+            raise EnvironmentError(f"the generated secret {key} was never stored")
+        return generated[key]
+    if var.type == "boolean":
+        return "true" if str(var.value).lower() in ("true", "1", "yes", "on") else "false"
+    return str(var.value)
+
+
+def _interpolate(values: dict[str, str], literal: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Replace ``${NAME}`` with the value of NAME from the same environment, ``$$`` with ``$``.
+
+    References resolve recursively; an unknown name or a cycle is left as
+    written. Names in ``literal`` (values already resolved where they came
+    from, i.e. imports) are used as they are, never scanned again.
+    """
+    resolved: dict[str, str] = {name: values[name] for name in literal if name in values}
+
+    def resolve(name: str, stack: tuple[str, ...]) -> str:
+        if name in resolved:
+            return resolved[name]
+        raw = values[name]
+
+        def substitute(match: re.Match) -> str:
+            ref = match.group(1)
+            if ref is None:
+                return "$"
+            if ref not in values or ref in stack:
+                return match.group(0)
+            return resolve(ref, (*stack, ref))
+
+        resolved[name] = _REFERENCE.sub(substitute, raw)
+        return resolved[name]
+
+    for name in values:
+        resolve(name, (name,))
+    return resolved
+
+
+def resolve_environment(
+    spec: TemplateSpec,
+    stage: Stage,
+    *,
+    generated: Mapping[str, str],
+    overrides: Mapping[str, Mapping[str, str]],
+    present: set[str],
+) -> dict[str, dict[str, str]]:
+    """The environment of every service in ``present``, by service id.
+
+    Imported variables come first and a service's own variables win over them;
+    the deployment's overrides win over the template. Imports read the source's
+    own resolved values (not what the source imported itself).
+    """
+    own = {
+        service.id: _interpolate(_own_values(service, stage, generated, overrides.get(service.id, {})))
+        for service in _services(spec)
+    }
+    result = {}
+    for service in _services(spec):
+        if service.id not in present:
+            continue
+        combined: dict[str, str] = {}
+        for entry in service.imports:
+            source_values = own.get(entry.source, {})
+            for name, value in source_values.items():
+                if fnmatch.fnmatchcase(name, entry.pattern):
+                    combined[entry.rename or name] = value
+        own_values = _own_values(service, stage, generated, overrides.get(service.id, {}))
+        imported = frozenset(combined) - frozenset(own_values)
+        combined.update(own_values)
+        result[service.id] = _interpolate(combined, literal=imported)
+    return result
