@@ -1,0 +1,148 @@
+"""Websocket consumers: each checks access in connect(), joins its group, and
+sends the same server-rendered fragments the page uses, swapped out-of-band by
+htmx. Only ids travel over the channel layer; the consumer re-reads the rows.
+On every (re)connect the current state is sent, so a page is never stale.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from asgiref.sync import sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.template.loader import render_to_string
+
+from deployments import events, selectors
+from deployments.access import deployment_for, membership_for, project_for
+from deployments.models import Deployment, DeploymentState, Role
+
+# The fragments each deployment tab shows live (the Options tab's forms are
+# never replaced under someone typing: only its header is live).
+TAB_FRAGMENTS = {
+    "overview": (
+        "deployments/_deployment_header.html",
+        "deployments/deployment_overview.html#endpoints",
+        "deployments/deployment_overview.html#cpu-chart",
+        "deployments/_status_tree.html",
+    ),
+    "status": (
+        "deployments/_deployment_header.html",
+        "deployments/_status_tree.html",
+        "deployments/deployment_status.html#operations",
+    ),
+    "options": ("deployments/_deployment_header.html",),
+    "activity": ("deployments/_deployment_header.html", "deployments/deployment_activity.html#activity-log"),
+}
+
+
+class FragmentConsumer(AsyncWebsocketConsumer):
+    """Joins one group after an access check; re-renders on every message to it."""
+
+    group: str | None = None
+
+    async def connect(self):
+        allowed = await sync_to_async(self.authorize)()
+        if not allowed:
+            await self.close(code=4404)
+            return
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.push()
+
+    async def disconnect(self, code):
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def push(self):
+        html = await sync_to_async(self.render)()
+        if html is None:
+            await self.close(code=4410)
+        else:
+            await self.send(text_data=html)
+
+    def authorize(self) -> bool:
+        raise NotImplementedError
+
+    def render(self) -> str | None:
+        raise NotImplementedError
+
+
+class TeamConsumer(FragmentConsumer):
+    """The projects list of one team."""
+
+    def authorize(self) -> bool:
+        team_id = self.scope["url_route"]["kwargs"]["team_id"]
+        self.membership = membership_for(self.scope["user"], team_id)
+        self.group = events.team_group(team_id)
+        return self.membership is not None
+
+    async def team_changed(self, message):
+        await self.push()
+
+    def render(self) -> str:
+        context = {
+            "projects": selectors.projects_of_team(self.membership.team),
+            "can_create": self.membership.allows(Role.DEVELOPER),
+            "oob": True,
+        }
+        return render_to_string("deployments/project_list.html#project-list", context)
+
+
+class ProjectConsumer(FragmentConsumer):
+    """A project page's list of deployments."""
+
+    def authorize(self) -> bool:
+        self.project_id = self.scope["url_route"]["kwargs"]["project_id"]
+        self.group = events.project_group(self.project_id)
+        try:
+            self.project, self.membership = project_for(self.scope["user"], self.project_id)
+        except (Http404, PermissionDenied):
+            return False
+        return True
+
+    async def project_changed(self, message):
+        await self.push()
+
+    def render(self) -> str:
+        context = {
+            "project": self.project,
+            "deployments": selectors.deployments_of_project(self.project),
+            "can": selectors.Permissions.of(self.membership),
+            "oob": True,
+        }
+        return render_to_string("deployments/project_detail.html#deployment-list", context)
+
+
+class DeploymentConsumer(FragmentConsumer):
+    """One deployment page: its header, status tree and the tab's live parts."""
+
+    def authorize(self) -> bool:
+        self.deployment_id = self.scope["url_route"]["kwargs"]["deployment_id"]
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        tab = query.get("tab", ["overview"])[0]
+        self.tab = tab if tab in TAB_FRAGMENTS else "overview"
+        self.group = events.deployment_group(self.deployment_id)
+        try:
+            deployment_for(self.scope["user"], self.deployment_id)
+        except (Http404, PermissionDenied):
+            return False
+        return True
+
+    async def deployment_changed(self, message):
+        await self.push()
+
+    def render(self) -> str | None:
+        # Access is checked again on every push: a member removed from the team stops receiving.
+        try:
+            deployment, membership = deployment_for(self.scope["user"], self.deployment_id)
+        except (Http404, PermissionDenied):
+            gone = Deployment.objects.filter(pk=self.deployment_id, state=DeploymentState.DELETED).exists()
+            return self._deleted_notice() if gone else None
+        context = selectors.deployment_context(deployment, membership, tab=self.tab)
+        context["oob"] = True
+        return "".join(render_to_string(name, context) for name in TAB_FRAGMENTS[self.tab])
+
+    def _deleted_notice(self) -> str:
+        return render_to_string("deployments/_deleted_notice.html", {"deployment_id": self.deployment_id})

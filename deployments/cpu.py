@@ -1,0 +1,105 @@
+"""CPU load per deployment: sampled from the metrics API, kept at three resolutions.
+
+- raw samples (every CPU_SAMPLE_SECONDS) for the last minute, kept 10 minutes;
+- one-minute averages for the last hour, kept 2 hours;
+- fifteen-minute averages for the last day, kept 2 days.
+
+One watcher at a time samples (a `Lease`), so buckets are never counted twice.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from deployments.cluster import labels as L
+from deployments.models import CpuSample, Deployment, DeploymentStatus
+
+Tier = CpuSample.Tier
+WINDOWS = {
+    "minute": (Tier.RAW, timedelta(minutes=1)),
+    "hour": (Tier.MINUTE, timedelta(hours=1)),
+    "day": (Tier.QUARTER, timedelta(days=1)),
+}
+BUCKETS = {Tier.MINUTE: timedelta(minutes=1), Tier.QUARTER: timedelta(minutes=15)}
+RETENTION = {Tier.RAW: timedelta(minutes=10), Tier.MINUTE: timedelta(hours=2), Tier.QUARTER: timedelta(days=2)}
+
+
+def parse_cpu(quantity: str) -> float:
+    """A Kubernetes CPU quantity ("250m", "1200000n", "2", "1500u") in millicores."""
+    quantity = str(quantity).strip()
+    units = {"n": 1e-6, "u": 1e-3, "m": 1.0}
+    if quantity and quantity[-1] in units:
+        return float(quantity[:-1]) * units[quantity[-1]]
+    return float(quantity) * 1000
+
+
+def usage_by_deployment(pod_metrics: Iterable[dict]) -> dict[int, float]:
+    """Millicores per deployment id, summed over its pods' containers."""
+    totals: dict[int, float] = defaultdict(float)
+    for item in pod_metrics:
+        deployment = (item.get("metadata", {}).get("labels") or {}).get(L.DEPLOYMENT)
+        if not deployment or not deployment.isdigit():
+            continue
+        for container in item.get("containers") or []:
+            totals[int(deployment)] += parse_cpu((container.get("usage") or {}).get("cpu", "0"))
+    return dict(totals)
+
+
+def _bucket_start(moment: datetime, width: timedelta) -> datetime:
+    seconds = int(width.total_seconds())
+    epoch = int(moment.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, tz=moment.tzinfo)
+
+
+def cpu_record(usage: dict[int, float], *, now: datetime | None = None) -> None:
+    """Store one sample per live deployment (0 for a deployment with no running pods)."""
+    now = now or timezone.now()
+    live = set(Deployment.objects.live().values_list("pk", flat=True))
+    values = {deployment_id: usage.get(deployment_id, 0.0) for deployment_id in live}
+    with transaction.atomic():
+        CpuSample.objects.bulk_create(
+            [
+                CpuSample(deployment_id=d, tier=Tier.RAW, bucket_start=now, total_millicores=v, count=1)
+                for d, v in values.items()
+            ],
+            ignore_conflicts=True,
+        )
+        for tier, width in BUCKETS.items():
+            start = _bucket_start(now, width)
+            for deployment_id, value in values.items():
+                updated = CpuSample.objects.filter(deployment_id=deployment_id, tier=tier, bucket_start=start).update(
+                    total_millicores=F("total_millicores") + value, count=F("count") + 1
+                )
+                if not updated:
+                    CpuSample.objects.create(
+                        deployment_id=deployment_id, tier=tier, bucket_start=start, total_millicores=value, count=1
+                    )
+        for deployment_id, value in values.items():
+            DeploymentStatus.objects.filter(deployment_id=deployment_id).update(
+                cpu_millicores=value, cpu_sampled_at=now
+            )
+        for tier, keep in RETENTION.items():
+            CpuSample.objects.filter(tier=tier, bucket_start__lt=now - keep).delete()
+
+
+@dataclass(frozen=True)
+class CpuPoint:
+    at: datetime
+    millicores: float
+
+
+def cpu_series(deployment_id: int, window: str, *, now: datetime | None = None) -> list[CpuPoint]:
+    """The points of one chart: "minute", "hour" or "day". One query."""
+    tier, span = WINDOWS[window]
+    now = now or timezone.now()
+    rows = CpuSample.objects.filter(deployment_id=deployment_id, tier=tier, bucket_start__gte=now - span).order_by(
+        "bucket_start"
+    )
+    return [CpuPoint(row.bucket_start, row.millicores) for row in rows]

@@ -1,0 +1,43 @@
+"""Telling live pages that something changed: group names and on-commit sends.
+
+Only ids go over the channel layer; consumers re-read what they render.
+"""
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+
+def team_group(team_id: int) -> str:
+    return f"team.{team_id}"
+
+
+def project_group(project_id: int) -> str:
+    return f"project.{project_id}"
+
+
+def deployment_group(deployment_id: int) -> str:
+    return f"deployment.{deployment_id}"
+
+
+def _send(group: str, message_type: str, **ids) -> None:
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(group, {"type": message_type, **ids})
+
+
+def publish_team_changed(team_id: int) -> None:
+    """Tell the team's project-list pages to re-render, once the transaction commits."""
+    transaction.on_commit(lambda: _send(team_group(team_id), "team.changed", team_id=team_id))
+
+
+def publish_deployment_changed(deployment) -> None:
+    """Tell the deployment's pages, its project page and its team's list to re-render, on commit."""
+    deployment_id, project_id, team_id = deployment.pk, deployment.project_id, deployment.project.team_id
+
+    def send() -> None:
+        _send(deployment_group(deployment_id), "deployment.changed", deployment_id=deployment_id)
+        _send(project_group(project_id), "project.changed", project_id=project_id, deployment_id=deployment_id)
+        _send(team_group(team_id), "team.changed", team_id=team_id)
+
+    transaction.on_commit(send)

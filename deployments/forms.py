@@ -1,0 +1,180 @@
+"""Forms: they parse and present input; the rules live in `services`."""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from deployments.models import Project
+from deployments.naming import dns_label_error, slugify_label
+from deployments.sizes import SIZES
+from templates_catalog.models import Template
+
+_ENV_LINE = re.compile(r"^\s*(?:(?P<service>[a-z0-9-]+)\.)?(?P<name>[^=\s]+)\s*=(?P<value>.*)$")
+_REPOSITORY = re.compile(r"^(https://|ssh://|git://|git@[\w.-]+:)\S+$")
+
+
+def apply_service_errors(form: forms.Form, error: ValidationError) -> None:
+    """Show a service's ValidationError on the form's fields (or at the top)."""
+    if hasattr(error, "error_dict"):
+        for field, messages in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, messages)
+    else:
+        form.add_error(None, error.messages)
+
+
+def parse_env_lines(text: str, *, default_service: str | None = None) -> dict[str, dict[str, str]]:
+    """``service.NAME=value`` lines (``NAME=value`` with a default service) into overrides."""
+    overrides: dict[str, dict[str, str]] = {}
+    problems = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _ENV_LINE.match(line)
+        service = match and (match.group("service") or default_service)
+        if not match or not service:
+            problems.append(f"Line {number}: write service.NAME=value, e.g. app.DEBUG=true.")
+            continue
+        overrides.setdefault(service, {})[match.group("name")] = match.group("value").strip()
+    if problems:
+        raise ValidationError(problems)
+    return overrides
+
+
+def format_env_lines(overrides: dict[str, dict[str, str]]) -> str:
+    return "\n".join(
+        f"{service}.{name}={value}" for service, values in overrides.items() for name, value in values.items()
+    )
+
+
+class ProjectForm(forms.Form):
+    template = forms.ModelChoiceField(queryset=Template.objects.none(), empty_label=None)
+    name = forms.CharField(max_length=100)
+    slug = forms.CharField(
+        max_length=30,
+        label="Short name",
+        help_text="Lowercase letters, digits and '-'. Part of every deployment's namespace. Cannot be changed.",
+    )
+    repository = forms.CharField(
+        max_length=500,
+        required=False,
+        help_text="The Git repository development deployments clone, e.g. https://github.com/you/app.git. "
+        "Empty: the template's starter repository.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["template"].queryset = Template.objects.available()
+
+    def clean_slug(self):
+        slug = self.cleaned_data["slug"]
+        error = dns_label_error(slug)
+        if error:
+            raise ValidationError(f"The short name {error}.")
+        return slug
+
+    def clean_repository(self):
+        repository = self.cleaned_data["repository"].strip()
+        if repository and not _REPOSITORY.match(repository):
+            raise ValidationError("Give an https://, ssh:// or git@host: address of a Git repository.")
+        return repository
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("slug") and cleaned.get("name") and "slug" not in self.errors:
+            cleaned["slug"] = slugify_label(cleaned["name"], 30)
+        return cleaned
+
+
+class DeploymentCreateForm(forms.Form):
+    name = forms.CharField(
+        max_length=40,
+        help_text="Lowercase letters, digits and '-': it becomes part of the public address.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    stage = forms.ChoiceField(widget=forms.RadioSelect)
+    branch = forms.CharField(
+        max_length=200,
+        initial="main",
+        required=False,
+        help_text="Development clones this branch onto the code volume once.",
+    )
+    size = forms.ChoiceField(choices=[(s.key, s.label) for s in SIZES.values()], initial="small")
+    addons = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple, label="Optional add-ons")
+    env = forms.CharField(
+        required=False,
+        label="Environment overrides",
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "app.DJANGO_DEBUG=true"}),
+        help_text="One per line: component.NAME=value. Overrides the template's value.",
+    )
+    custom_domains = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "www.example.com"}),
+        help_text="One per line. Point each at the edge with a CNAME (shown after creating).",
+    )
+
+    def __init__(self, *args, project: Project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.project = project
+        spec = project.template.current_version.spec
+        labels = {"source": "runs your code from Git with hot reload", "build": "runs the built image"}
+        self.fields["stage"].choices = [
+            (stage, f"{stage.capitalize()}: {labels[mode]}") for stage, mode in spec.stages.items()
+        ]
+        self.fields["stage"].initial = next(iter(spec.stages))
+        optional = [a for a in spec.addons if a.toggleable]
+        self.fields["addons"].choices = [(a.id, a.name) for a in optional]
+        self.fields["addons"].initial = [a.id for a in optional if a.default_enabled]
+        if not optional:
+            del self.fields["addons"]
+
+    def clean_env(self):
+        default = self.project.template.current_version.spec.components[0].id
+        return parse_env_lines(self.cleaned_data["env"], default_service=default)
+
+    def clean_custom_domains(self):
+        return [line.strip().lower() for line in self.cleaned_data["custom_domains"].splitlines() if line.strip()]
+
+
+class RenameForm(forms.Form):
+    name = forms.CharField(max_length=40, help_text="Changes the public address; the namespace stays the same.")
+
+
+class EnvironmentForm(forms.Form):
+    env = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        label="Overrides",
+        help_text="One per line: component.NAME=value. Remove a line to go back to the template's value.",
+    )
+
+    def __init__(self, *args, default_service: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.default_service = default_service
+
+    def clean_env(self):
+        return parse_env_lines(self.cleaned_data["env"], default_service=self.default_service)
+
+
+class DomainsForm(forms.Form):
+    custom_domains = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Custom domains")
+
+    def clean_custom_domains(self):
+        return [line.strip().lower() for line in self.cleaned_data["custom_domains"].splitlines() if line.strip()]
+
+
+class DeleteForm(forms.Form):
+    confirm = forms.CharField(
+        label="Type the deployment's name to confirm", widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
+
+    def __init__(self, *args, expected: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.expected = expected
+
+    def clean_confirm(self):
+        if self.cleaned_data["confirm"].strip() != self.expected:
+            raise ValidationError(f"Type “{self.expected}” exactly to delete this deployment.")
+        return self.cleaned_data["confirm"]

@@ -1,0 +1,265 @@
+"""The worker side of a deployment's life: reconcile, delete, delete storage.
+
+Each `*_run` function is what one Celery task execution does. They are safe
+to run twice or concurrently: work on one deployment is serialized by a lease
+on its row (compare-and-set, expiring so a dead worker cannot hold it), and
+every cluster call is idempotent. Temporary failures raise for the task to
+retry with backoff; permanent ones are recorded on the operation rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from deployments import events
+from deployments.cluster import errors
+from deployments.cluster.connection import cluster_settings, get_cluster
+from deployments.cluster.environment import EnvironmentError, missing_secrets
+from deployments.cluster.manifests import ManifestError, render
+from deployments.cluster.operations import apply_objects, claims_of, delete_claims, delete_namespace, leftovers
+from deployments.models import Deployment, DeploymentState, Operation, record_activity
+
+logger = logging.getLogger(__name__)
+
+APPLY_KINDS = (Operation.Kind.CREATE, Operation.Kind.RECONCILE, Operation.Kind.RESTART)
+ACTIVE = (Operation.Status.PENDING, Operation.Status.RUNNING)
+
+
+class LeaseBusy(Exception):
+    """Another worker is acting on this deployment right now; try again shortly."""
+
+
+class StillDeleting(Exception):
+    """The cluster is still removing what was deleted; check again shortly."""
+
+
+PERMANENT_ERRORS = (ManifestError, EnvironmentError)
+
+
+# ----------------------------------------------------------------------------- the lease
+
+
+@contextmanager
+def deployment_lease(deployment_id: int, owner: str):
+    """Hold the deployment's lease for the block, or raise `LeaseBusy`.
+
+    Compare-and-set on the row: free, expired, or already ours (a redelivered
+    task keeps its id, so it may take over from the worker that died with it).
+    """
+    now = timezone.now()
+    claimed = (
+        Deployment.objects.filter(pk=deployment_id)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(lease_owner=owner))
+        .update(lease_owner=owner, lease_until=now + timedelta(seconds=settings.DEPLOYMENT_LEASE_SECONDS))
+    )
+    if not claimed:
+        raise LeaseBusy(f"deployment {deployment_id} is being worked on")
+    try:
+        yield
+    finally:
+        Deployment.objects.filter(pk=deployment_id, lease_owner=owner).update(lease_owner="", lease_until=None)
+
+
+def _active_operations(deployment: Deployment, kinds, generation: int | None = None):
+    ops = Operation.objects.filter(deployment=deployment, kind__in=kinds, status__in=ACTIVE)
+    return ops.filter(generation__lte=generation) if generation is not None else ops
+
+
+# ----------------------------------------------------------------------------- reconcile
+
+
+def reconcile_run(deployment_id: int, *, owner: str, attempt: int = 1) -> str:
+    """Apply the deployment's desired state to the cluster and prune what is no longer wanted.
+
+    Returns "applied", "skipped" or "again" (the desired state changed while
+    applying: the caller enqueues another reconcile). Raises `LeaseBusy` and
+    retryable `ClusterError`s for the task to retry; permanent errors are
+    recorded on the operations and returned as "failed".
+    """
+    with deployment_lease(deployment_id, owner):
+        deployment = (
+            Deployment.objects.select_related("project__team", "template_version").filter(pk=deployment_id).first()
+        )
+        if deployment is None or deployment.state in (DeploymentState.DELETING, DeploymentState.DELETED):
+            return "skipped"
+        generation = deployment.desired_generation
+        fresh = missing_secrets(deployment.spec, deployment.generated_secrets)
+        if fresh:
+            # A newer template version may bring new secrets: generate them once, keep them forever.
+            deployment.generated_secrets = {**deployment.generated_secrets, **fresh}
+            Deployment.objects.filter(pk=deployment.pk).update(generated_secrets=deployment.generated_secrets)
+        _active_operations(deployment, APPLY_KINDS, generation).update(
+            status=Operation.Status.RUNNING,
+            started_at=timezone.now(),
+            attempts=attempt,
+        )
+        try:
+            objects = render(deployment.render_target(), cluster_settings())
+            result = apply_objects(get_cluster(), objects, deployment_id=deployment.pk)
+        except PERMANENT_ERRORS as error:
+            _fail_apply(deployment, generation, str(error))
+            return "failed"
+        except errors.ClusterError as error:
+            if error.retryable:
+                _active_operations(deployment, APPLY_KINDS, generation).update(
+                    message=f"Attempt {attempt} failed, retrying: {error}"
+                )
+                raise
+            _fail_apply(deployment, generation, str(error))
+            return "failed"
+        with transaction.atomic():
+            Deployment.objects.filter(pk=deployment.pk, applied_generation__lt=generation).update(
+                applied_generation=generation
+            )
+            Deployment.objects.filter(
+                pk=deployment.pk,
+                desired_generation=generation,
+                state__in=(DeploymentState.CREATING, DeploymentState.RESTARTING, DeploymentState.FAILED),
+            ).update(state=DeploymentState.RUNNING)
+            pruned = f"; removed {', '.join(result.pruned)}" if result.pruned else ""
+            _active_operations(deployment, APPLY_KINDS, generation).update(
+                status=Operation.Status.SUCCEEDED,
+                finished_at=timezone.now(),
+                message=f"Applied {len(result.applied)} objects to the cluster{pruned}",
+            )
+            events.publish_deployment_changed(deployment)
+    latest = Deployment.objects.filter(pk=deployment_id).values_list("desired_generation", flat=True).first()
+    return "again" if latest is not None and latest > generation else "applied"
+
+
+def _fail_apply(deployment: Deployment, generation: int, message: str) -> None:
+    with transaction.atomic():
+        _active_operations(deployment, APPLY_KINDS, generation).update(
+            status=Operation.Status.FAILED, finished_at=timezone.now(), message=message
+        )
+        Deployment.objects.filter(pk=deployment.pk, state=DeploymentState.CREATING).update(state=DeploymentState.FAILED)
+        record_activity(
+            action="deployment.apply_failed",
+            message=f"Applying to the cluster failed: {message}",
+            deployment=deployment,
+        )
+        events.publish_deployment_changed(deployment)
+    logger.warning("reconcile of deployment %s failed: %s", deployment.pk, message)
+
+
+def reconcile_gave_up(deployment_id: int, message: str) -> None:
+    """The task ran out of retries: say so on the operations (a later reconcile may still succeed)."""
+    deployment = Deployment.objects.select_related("project__team").filter(pk=deployment_id).first()
+    if deployment is not None:
+        _fail_apply(deployment, deployment.desired_generation, f"Gave up after repeated failures: {message}")
+
+
+# ----------------------------------------------------------------------------- delete
+
+
+def delete_run(operation_id: int, *, owner: str, attempt: int = 1) -> str:
+    """Delete the deployment's namespace with everything in it, then confirm it is gone.
+
+    Raises `StillDeleting` while the namespace or claims remain (the task checks
+    again shortly); returns "deleted" once the cluster confirms, or "failed"
+    after DELETE_TIMEOUT_SECONDS, naming what was left behind.
+    """
+    operation = Operation.objects.select_related("deployment__project__team").get(pk=operation_id)
+    deployment = operation.deployment
+    if operation.status in (Operation.Status.SUCCEEDED, Operation.Status.FAILED):
+        return operation.status
+    with deployment_lease(deployment.pk, owner):
+        now = timezone.now()
+        first_attempt = operation.started_at is None
+        if first_attempt:
+            operation.started_at = now
+        operation.status = Operation.Status.RUNNING
+        operation.attempts = attempt
+        cluster = get_cluster()
+        if first_attempt:
+            volumes = [
+                f"{c['metadata']['name']} ({c['spec']['resources']['requests']['storage']})"
+                for c in claims_of(cluster, namespace=deployment.namespace, deployment_id=deployment.pk)
+            ]
+            operation.message = f"Deleting namespace {deployment.namespace}" + (
+                f" and volumes {', '.join(volumes)}" if volumes else ""
+            )
+        operation.save(update_fields=["started_at", "status", "attempts", "message"])
+        delete_namespace(cluster, deployment.namespace)
+        remaining = leftovers(cluster, namespace=deployment.namespace, deployment_id=deployment.pk)
+        if remaining:
+            if now - operation.started_at > timedelta(seconds=settings.DELETE_TIMEOUT_SECONDS):
+                _finish(
+                    operation, Operation.Status.FAILED, f"Still in the cluster after deleting: {', '.join(remaining)}"
+                )
+                return "failed"
+            raise StillDeleting(", ".join(remaining))
+        with transaction.atomic():
+            Deployment.objects.filter(pk=deployment.pk).update(
+                state=DeploymentState.DELETED, deleted_at=now, updated_at=now
+            )
+            _finish(operation, Operation.Status.SUCCEEDED, operation.message.replace("Deleting", "Deleted", 1))
+            record_activity(
+                action="deployment.deleted",
+                message=f"“{deployment.name}” deleted: namespace and storage are gone",
+                deployment=deployment,
+                namespace=deployment.namespace,
+            )
+            events.publish_deployment_changed(deployment)
+    return "deleted"
+
+
+def _finish(operation: Operation, status: str, message: str) -> None:
+    operation.status = status
+    operation.message = message
+    operation.finished_at = timezone.now()
+    operation.save(update_fields=["status", "message", "finished_at"])
+    if status == Operation.Status.FAILED:
+        record_activity(action=f"{operation.kind}.failed", message=message, deployment=operation.deployment)
+    events.publish_deployment_changed(operation.deployment)
+
+
+def operation_gave_up(operation_id: int, message: str) -> None:
+    operation = Operation.objects.select_related("deployment__project__team").get(pk=operation_id)
+    if operation.is_active:
+        _finish(operation, Operation.Status.FAILED, f"Gave up after repeated failures: {message}")
+
+
+# ----------------------------------------------------------------------------- storage
+
+
+def delete_storage_run(operation_id: int, *, owner: str, attempt: int = 1) -> str:
+    """Permanently delete the volumes of one service (a removed add-on), then confirm they are gone."""
+    operation = Operation.objects.select_related("deployment__project__team").get(pk=operation_id)
+    deployment = operation.deployment
+    if not operation.is_active:
+        return operation.status
+    if deployment.state == DeploymentState.DELETED:
+        _finish(operation, Operation.Status.SUCCEEDED, "The whole deployment was deleted")
+        return "deleted"
+    with deployment_lease(deployment.pk, owner):
+        cluster = get_cluster()
+        Operation.objects.filter(pk=operation.pk).update(
+            status=Operation.Status.RUNNING, attempts=attempt, started_at=operation.started_at or timezone.now()
+        )
+        deleted = delete_claims(
+            cluster, namespace=deployment.namespace, deployment_id=deployment.pk, service_id=operation.target
+        )
+        if deleted:
+            Operation.objects.filter(pk=operation.pk).update(message=f"Deleting volumes {', '.join(deleted)}")
+        remaining = claims_of(
+            cluster, namespace=deployment.namespace, deployment_id=deployment.pk, service_id=operation.target
+        )
+        if remaining:
+            raise StillDeleting(", ".join(c["metadata"]["name"] for c in remaining))
+        operation.refresh_from_db()
+        _finish(operation, Operation.Status.SUCCEEDED, f"Storage of {operation.target} deleted")
+        record_activity(
+            action="storage.deleted",
+            message=f"Storage of {operation.target} permanently deleted",
+            deployment=deployment,
+            service=operation.target,
+        )
+    return "deleted"

@@ -1,0 +1,61 @@
+"""`python manage.py manifests`: print the YAML Diploi would apply, as `helm template` does."""
+
+import yaml
+from django.core.management.base import BaseCommand, CommandError
+
+from deployments.cluster.connection import cluster_settings
+from deployments.cluster.environment import missing_secrets
+from deployments.cluster.manifests import ManifestError, RenderTarget, render
+from deployments.models import Deployment
+from deployments.sizes import SIZES
+from templates_catalog.models import Template
+
+
+class Command(BaseCommand):
+    help = (
+        "Print the Kubernetes objects of a deployment (by id), or of an example deployment of a template "
+        "in a stage (--template/--stage), as YAML for review or `kubectl apply -f -`."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("deployment", nargs="?", type=int, help="A deployment's id.")
+        parser.add_argument("--template", help="A template's slug (renders an example deployment).")
+        parser.add_argument("--stage", help="With --template: development, staging or production.")
+        parser.add_argument("--name", default="example", help="With --template: the example deployment's name.")
+
+    def handle(self, *args, deployment=None, template=None, stage=None, name="example", **options):
+        if (deployment is None) == (template is None):
+            raise CommandError("Give a deployment id, or --template with --stage.")
+        if deployment is not None:
+            found = Deployment.objects.select_related("project", "template_version").filter(pk=deployment).first()
+            if found is None:
+                raise CommandError(f"There is no deployment {deployment}.")
+            target = found.render_target()
+        else:
+            target = self._example(template, stage, name)
+        try:
+            objects = render(target, cluster_settings())
+        except ManifestError as error:
+            raise CommandError(str(error)) from error
+        self.stdout.write(yaml.safe_dump_all(objects, sort_keys=False, default_flow_style=False), ending="")
+
+    def _example(self, slug: str, stage: str | None, name: str) -> RenderTarget:
+        found = Template.objects.select_related("current_version").filter(slug=slug).first()
+        if found is None or found.current_version is None:
+            raise CommandError(f"There is no loaded template “{slug}” (run sync_templates).")
+        spec = found.current_version.spec
+        if stage not in spec.stages:
+            raise CommandError(f"--stage must be one of: {', '.join(spec.stages)}.")
+        return RenderTarget(
+            deployment_id=0,
+            name=name,
+            project="example",
+            namespace=f"example-{name}",
+            stage=stage,
+            spec=spec,
+            repository=spec.repository or "https://example.com/repository.git",
+            branch="main",
+            size=SIZES["small"],
+            # An example has no stored secrets: these are fresh random values.
+            generated_secrets=missing_secrets(spec, {}),
+        )

@@ -1,0 +1,23 @@
+"""`python manage.py watch_cluster`: the watcher as its own process (run any number)."""
+
+import signal
+
+from django.core.management.base import BaseCommand
+
+from deployments.cluster.connection import get_cluster
+from deployments.watcher import ClusterWatcher
+
+
+class Command(BaseCommand):
+    help = "Watch the cluster: keep deployment statuses and CPU history current and push them to live pages."
+
+    def handle(self, *args, **options):
+        cluster = get_cluster()
+        self.stdout.write(f"Watching {cluster.source}. Ctrl-C to stop.")
+        watcher = ClusterWatcher(get_cluster)
+        signal.signal(signal.SIGTERM, lambda *_: watcher.stop_event.set())
+        try:
+            watcher.run_forever()
+        except KeyboardInterrupt:
+            watcher.stop()
+        self.stdout.write("Stopped.")

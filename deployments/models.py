@@ -1,0 +1,436 @@
+"""Teams, projects, deployments and what is recorded about them.
+
+A `Deployment` row holds the *desired* state (what the user asked for). Saving
+a change to it bumps `desired_generation` and schedules a reconcile on commit;
+the worker records `applied_generation` once the cluster has it. What the
+cluster *does* comes back through the watcher into `DeploymentStatus` and
+`CpuSample`. `Operation` rows are what the UI shows of work in progress;
+`ActivityEntry` rows are the audit log.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from deployments.cluster.manifests import ClusterSettings, RenderTarget, public_hosts
+from deployments.cluster.status import Expectation, ExpectedService
+from deployments.naming import dns_label_validator
+from deployments.sizes import SIZES, DeploymentSize
+from templates_catalog.spec import TemplateSpec
+
+# ----------------------------------------------------------------------------- teams
+
+
+class Role(models.TextChoices):
+    VIEWER = "viewer", "Viewer"
+    DEVELOPER = "developer", "Developer"
+    ADMIN = "admin", "Admin"
+
+
+ROLE_RANK = {Role.VIEWER: 0, Role.DEVELOPER: 1, Role.ADMIN: 2}
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=63, unique=True, validators=[dns_label_validator])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.DEVELOPER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="unique_team_member")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
+
+    def allows(self, role: str) -> bool:
+        """Whether this member's role is at least ``role``."""
+        return ROLE_RANK[Role(self.role)] >= ROLE_RANK[Role(role)]
+
+
+# ----------------------------------------------------------------------------- projects
+
+
+class Project(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="projects")
+    name = models.CharField(max_length=100)
+    slug = models.CharField(max_length=30, validators=[dns_label_validator])
+    repository = models.URLField(max_length=500, blank=True)
+    template = models.ForeignKey("templates_catalog.Template", on_delete=models.PROTECT, related_name="projects")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["team", "slug"], name="unique_project_slug_per_team")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# ----------------------------------------------------------------------------- deployments
+
+
+class Stage(models.TextChoices):
+    DEVELOPMENT = "development", "Development"
+    STAGING = "staging", "Staging"
+    PRODUCTION = "production", "Production"
+
+
+class DeploymentState(models.TextChoices):
+    CREATING = "creating", "Creating"
+    RUNNING = "running", "Running"
+    RESTARTING = "restarting", "Restarting"
+    DELETING = "deleting", "Deleting"
+    DELETED = "deleted", "Deleted"
+    FAILED = "failed", "Failed"
+
+
+class Health(models.TextChoices):
+    GREEN = "green", "Healthy"
+    YELLOW = "yellow", "Degraded"
+    RED = "red", "Failing"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class LiveDeploymentQuerySet(models.QuerySet):
+    def live(self):
+        return self.exclude(state=DeploymentState.DELETED)
+
+
+class Deployment(models.Model):
+    # Fields that make up the desired state: changing any of them means the
+    # cluster must be reconciled.
+    DESIRED_FIELDS = (
+        "name",
+        "stage",
+        "branch",
+        "size",
+        "enabled",
+        "enabled_addons",
+        "env_overrides",
+        "custom_domains",
+        "image_overrides",
+        "restart_marks",
+        "generated_secrets",
+        "template_version_id",
+    )
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="deployments")
+    name = models.CharField(max_length=40, validators=[dns_label_validator])
+    stage = models.CharField(max_length=16, choices=Stage.choices)
+    branch = models.CharField(max_length=200, default="main")
+    size = models.CharField(max_length=16, choices=[(s.key, s.label) for s in SIZES.values()], default="small")
+    enabled = models.BooleanField(default=True, help_text="Disabled deployments are scaled to zero.")
+    template_version = models.ForeignKey(
+        "templates_catalog.TemplateVersion", on_delete=models.PROTECT, related_name="deployments"
+    )
+    enabled_addons = models.JSONField(default=list, blank=True)
+    env_overrides = models.JSONField(default=dict, blank=True, help_text='{"component": {"NAME": "value"}}')
+    custom_domains = models.JSONField(default=list, blank=True)
+    image_overrides = models.JSONField(default=dict, blank=True, help_text='{"component": "image:tag"}')
+    restart_marks = models.JSONField(default=dict, blank=True, help_text='{"component": "ISO time of last restart"}')
+    generated_secrets = models.JSONField(default=dict, blank=True, editable=False)
+
+    namespace = models.CharField(max_length=63, unique=True, editable=False)
+    state = models.CharField(max_length=16, choices=DeploymentState.choices, default=DeploymentState.CREATING)
+    desired_generation = models.PositiveIntegerField(default=0, editable=False)
+    applied_generation = models.PositiveIntegerField(default=0, editable=False)
+    # A short lease so one worker at a time acts on the cluster for a deployment.
+    lease_owner = models.CharField(max_length=64, blank=True, editable=False)
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = LiveDeploymentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["project", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "name"],
+                condition=~Q(state="deleted"),
+                name="unique_live_deployment_name",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project.slug}/{self.name}"
+
+    def save(self, *args, **kwargs):
+        """Save; when the desired state changed, bump the generation and reconcile on commit.
+
+        No cluster I/O here: the reconcile task is enqueued once the
+        transaction commits (never for a deleted or deleting deployment).
+        """
+        update_fields = kwargs.get("update_fields")
+        touches_desired = update_fields is None or bool(set(update_fields) & set(self.DESIRED_FIELDS))
+        changed = self._state.adding or self._desired_snapshot() != getattr(self, "_loaded_desired", None)
+        reconcile = (
+            touches_desired and changed and self.state not in (DeploymentState.DELETING, DeploymentState.DELETED)
+        )
+        if reconcile:
+            self.desired_generation += 1
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "desired_generation", "updated_at"}
+        super().save(*args, **kwargs)
+        self._loaded_desired = self._desired_snapshot()
+        if reconcile:
+            from deployments.tasks import reconcile_deployment
+
+            reconcile_deployment.delay_on_commit(self.pk)
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._loaded_desired = instance._desired_snapshot()
+        return instance
+
+    def _desired_snapshot(self) -> tuple:
+        return tuple(getattr(self, name, None) for name in self.DESIRED_FIELDS)
+
+    # --- derived -----------------------------------------------------------------------
+    @property
+    def spec(self) -> TemplateSpec:
+        return self.template_version.spec
+
+    @property
+    def mode(self) -> str:
+        return self.spec.mode(self.stage)
+
+    @property
+    def size_spec(self) -> DeploymentSize:
+        return SIZES[self.size]
+
+    @property
+    def is_live(self) -> bool:
+        return self.state != DeploymentState.DELETED
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.applied_generation >= self.desired_generation
+
+    @property
+    def uses_current_template(self) -> bool:
+        return self.template_version_id == self.project.template.current_version_id
+
+    def enabled_addon_ids(self) -> set[str]:
+        return set(self.enabled_addons)
+
+    @property
+    def repository_url(self) -> str:
+        return self.project.repository or self.spec.repository or ""
+
+    def render_target(self) -> RenderTarget:
+        """Everything the manifests need, as a plain value (no ORM beyond this point)."""
+        return RenderTarget(
+            deployment_id=self.pk,
+            name=self.name,
+            project=self.project.slug,
+            namespace=self.namespace,
+            stage=self.stage,
+            spec=self.spec,
+            repository=self.repository_url,
+            branch=self.branch,
+            size=self.size_spec,
+            enabled=self.enabled,
+            addons=frozenset(self.enabled_addons),
+            env_overrides=self.env_overrides,
+            generated_secrets=self.generated_secrets,
+            custom_domains=tuple(self.custom_domains),
+            image_overrides=self.image_overrides,
+            restart_marks=self.restart_marks,
+        )
+
+    def present_addons(self):
+        return self.spec.addons_for(self.stage, self.enabled_addon_ids())
+
+    def expectation(self, cluster: ClusterSettings) -> Expectation:
+        """What the status computation expects to find in the cluster for this deployment."""
+        hosts: dict[str, list[str]] = {}
+        for component, _port, host in public_hosts(self.render_target(), cluster):
+            hosts.setdefault(component.id, []).append(host)
+        services = [
+            ExpectedService(c.id, c.name, "component", c.port, tuple(hosts.get(c.id, ()))) for c in self.spec.components
+        ]
+        services += [ExpectedService(a.id, a.name, "addon", a.port) for a in self.present_addons()]
+        return Expectation(
+            namespace=self.namespace,
+            services=tuple(services),
+            enabled=self.enabled,
+            applied=self.applied_generation > 0,
+            custom_domains=tuple(self.custom_domains),
+        )
+
+
+class DeploymentStatus(models.Model):
+    """The latest status the watcher computed from the cluster (one row per deployment)."""
+
+    deployment = models.OneToOneField(Deployment, on_delete=models.CASCADE, related_name="status")
+    health = models.CharField(max_length=16, choices=Health.choices, default=Health.UNKNOWN)
+    reason = models.CharField(max_length=300, blank=True)
+    since = models.DateTimeField(default=timezone.now)
+    tree = models.JSONField(default=dict, blank=True)
+    observed_at = models.DateTimeField(null=True, blank=True, help_text="When the cluster was last seen for it.")
+    cluster_error = models.CharField(max_length=300, blank=True)
+    cpu_millicores = models.FloatField(null=True, blank=True)
+    cpu_sampled_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "deployment statuses"
+
+    def __str__(self) -> str:
+        return f"{self.deployment}: {self.health}"
+
+
+class CpuSample(models.Model):
+    """CPU usage of a deployment, aggregated into buckets of one tier's width."""
+
+    class Tier(models.TextChoices):
+        RAW = "raw", "Raw samples (last minute)"
+        MINUTE = "minute", "Per minute (last hour)"
+        QUARTER = "quarter", "Per 15 minutes (last day)"
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="cpu_samples")
+    tier = models.CharField(max_length=8, choices=Tier.choices)
+    bucket_start = models.DateTimeField()
+    total_millicores = models.FloatField(default=0)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["deployment", "tier", "bucket_start"], name="unique_cpu_bucket")]
+        indexes = [models.Index(fields=["deployment", "tier", "bucket_start"])]
+
+    def __str__(self) -> str:
+        return f"{self.deployment_id} {self.tier} {self.bucket_start:%Y-%m-%d %H:%M:%S}: {self.millicores:.1f}m"
+
+    @property
+    def millicores(self) -> float:
+        return self.total_millicores / self.count if self.count else 0.0
+
+
+# ----------------------------------------------------------------------------- operations and audit
+
+
+class Operation(models.Model):
+    """One piece of work asked of the cluster, as the UI shows it."""
+
+    class Kind(models.TextChoices):
+        CREATE = "create", "Create"
+        RECONCILE = "reconcile", "Apply changes"
+        RESTART = "restart", "Restart"
+        DELETE = "delete", "Delete"
+        DELETE_STORAGE = "delete_storage", "Delete storage"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="operations")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    target = models.CharField(max_length=63, blank=True, help_text="A component or add-on; empty for all.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    requested_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    message = models.TextField(blank=True, help_text="What happened, or the error.")
+    generation = models.PositiveIntegerField(default=0, help_text="The desired generation it applies.")
+
+    class Meta:
+        ordering = ["-requested_at", "-pk"]
+        indexes = [models.Index(fields=["deployment", "status"])]
+
+    def __str__(self) -> str:
+        target = f" {self.target}" if self.target else ""
+        return f"{self.get_kind_display()}{target} of {self.deployment} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.PENDING, self.Status.RUNNING)
+
+
+class ActivityEntry(models.Model):
+    """The audit log: who did what, when. Never edited."""
+
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="activity")
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="activity")
+    deployment = models.ForeignKey(
+        Deployment, null=True, blank=True, on_delete=models.SET_NULL, related_name="activity"
+    )
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    action = models.CharField(max_length=64)
+    message = models.CharField(max_length=500)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "activity entries"
+        indexes = [models.Index(fields=["deployment", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action}: {self.message}"
+
+
+class Lease(models.Model):
+    """A named, expiring lock held by one process: e.g. the watcher that samples CPU."""
+
+    name = models.CharField(max_length=64, unique=True)
+    holder = models.CharField(max_length=128, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} held by {self.holder or 'nobody'}"
+
+    @classmethod
+    def acquire(cls, name: str, holder: str, seconds: float) -> bool:
+        """Take or renew the lease (compare-and-set); True when ``holder`` has it now."""
+        now = timezone.now()
+        cls.objects.get_or_create(name=name)
+        taken = (
+            cls.objects.filter(name=name)
+            .filter(Q(expires_at__isnull=True) | Q(expires_at__lt=now) | Q(holder=holder))
+            .update(holder=holder, expires_at=now + timedelta(seconds=seconds))
+        )
+        return bool(taken)
+
+
+def record_activity(*, action: str, message: str, actor=None, deployment=None, project=None, team=None, **data):
+    """Write one audit row. Call it inside the transaction of the change it records."""
+    if deployment is not None:
+        project = project or deployment.project
+    if project is not None:
+        team = team or project.team
+    return ActivityEntry.objects.create(
+        action=action,
+        message=message[:500],
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        deployment=deployment,
+        project=project,
+        team=team,
+        data=data,
+    )

@@ -1,0 +1,64 @@
+"""Names that reach Kubernetes: DNS-1123 labels, namespaces and public hosts."""
+
+import re
+import secrets
+
+from django.core.exceptions import ValidationError
+
+DNS_LABEL_MAX = 63
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_HOSTNAME_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", re.IGNORECASE)
+
+
+def dns_label_error(value: str) -> str | None:
+    """Why ``value`` is not a DNS-1123 label, in words a user understands, or None."""
+    if not value:
+        return "must not be empty"
+    if len(value) > DNS_LABEL_MAX:
+        return f"must be at most {DNS_LABEL_MAX} characters (it has {len(value)})"
+    if value != value.lower():
+        return "must be lowercase"
+    if not _DNS_LABEL.match(value):
+        if value[0] == "-" or value[-1] == "-":
+            return "must start and end with a letter or digit"
+        return "may contain only lowercase letters, digits and '-'"
+    return None
+
+
+def dns_label_validator(value: str) -> None:
+    error = dns_label_error(value)
+    if error:
+        raise ValidationError(f"“{value}” is not a valid name: it {error}.", code="dns_label")
+
+
+def hostname_error(value: str) -> str | None:
+    """Why ``value`` is not a fully qualified host name (e.g. app.example.com), or None."""
+    if not value or len(value) > 253:
+        return "must be between 1 and 253 characters"
+    labels = value.rstrip(".").split(".")
+    if len(labels) < 2:
+        return "must have at least two labels, like app.example.com"
+    for label in labels:
+        if len(label) > DNS_LABEL_MAX or not _HOSTNAME_LABEL.match(label):
+            return f"has an invalid part “{label}” (letters, digits and '-', not at either end)"
+    if labels[-1].isdigit():
+        return "must end in a top-level domain, not a number"
+    return None
+
+
+def slugify_label(text: str, max_length: int) -> str:
+    """Lowercase ``text`` into a DNS-label fragment of at most ``max_length`` characters."""
+    cleaned = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return cleaned[:max_length].strip("-")
+
+
+def namespace_for(project_slug: str, deployment_name: str) -> str:
+    """A unique namespace name: ``<project>-<deployment>-<random>``, a DNS label of at most 63 characters.
+
+    The random suffix keeps a re-created deployment clear of a namespace of the
+    same name that is still terminating.
+    """
+    suffix = secrets.token_hex(3)
+    project = slugify_label(project_slug, 20) or "p"
+    deployment = slugify_label(deployment_name, DNS_LABEL_MAX - len(project) - len(suffix) - 2) or "d"
+    return f"{project}-{deployment}-{suffix}"

@@ -1,0 +1,200 @@
+"""Read-side queries and page contexts: the same context feeds a page and its live fragments.
+
+Each function runs a fixed number of queries, whatever the number of rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+
+from deployments import charts, cpu
+from deployments.cluster.connection import cluster_settings
+from deployments.cluster.manifests import ManifestError, fill_host, public_hosts
+from deployments.cluster.status import NODE_TITLES, NODES
+from deployments.models import (
+    ActivityEntry,
+    Deployment,
+    DeploymentState,
+    Health,
+    Membership,
+    Operation,
+    Project,
+    Role,
+    Team,
+)
+
+
+def projects_of_team(team: Team):
+    live = ~Q(deployments__state=DeploymentState.DELETED)
+    return (
+        Project.objects.filter(team=team)
+        .select_related("template")
+        .annotate(
+            live_count=Count("deployments", filter=live),
+            red_count=Count("deployments", filter=live & Q(deployments__status__health=Health.RED)),
+            yellow_count=Count("deployments", filter=live & Q(deployments__status__health=Health.YELLOW)),
+        )
+        .order_by("name")
+    )
+
+
+def deployments_of_project(project: Project):
+    """Live deployments with their status and latest activity, for the project page: one query."""
+    return (
+        Deployment.objects.live()
+        .filter(project=project)
+        .select_related("status")
+        .annotate(last_activity=Max("activity__created_at"))
+        .order_by("name")
+    )
+
+
+@dataclass(frozen=True)
+class Permissions:
+    role: str
+    edit: bool
+    delete: bool
+    manage: bool
+
+    @classmethod
+    def of(cls, membership: Membership) -> Permissions:
+        return cls(
+            role=membership.role,
+            edit=membership.allows(Role.DEVELOPER),
+            delete=membership.allows(Role.ADMIN),
+            manage=membership.allows(Role.ADMIN),
+        )
+
+
+def _placeholder_tree(deployment: Deployment) -> dict:
+    reason = "Waiting for the first report from the cluster"
+    if deployment.state == DeploymentState.DELETING:
+        reason = "Being deleted"
+    return {
+        "health": Health.UNKNOWN if deployment.applied_generation else Health.YELLOW,
+        "reason": reason if deployment.applied_generation else "Creating: applying the deployment to the cluster",
+        "since": deployment.created_at.isoformat(),
+        "nodes": {name: {"health": "unknown", "reason": "Not observed yet", "items": []} for name in NODES},
+        "tls": {},
+    }
+
+
+def status_tree(deployment: Deployment) -> dict:
+    status = getattr(deployment, "status", None)
+    tree = status.tree if status is not None and status.tree else _placeholder_tree(deployment)
+    if deployment.state == DeploymentState.DELETING:
+        tree = {**tree, "health": Health.YELLOW, "reason": "Being deleted: namespace and storage are being removed"}
+    return tree
+
+
+def tree_nodes(tree: dict) -> list[dict]:
+    return [
+        {
+            "name": name,
+            "title": NODE_TITLES[name],
+            **tree["nodes"].get(name, {"health": "unknown", "reason": "", "items": []}),
+        }
+        for name in NODES
+    ]
+
+
+def endpoints(deployment: Deployment, tree: dict) -> list[dict]:
+    tls = tree.get("tls") or {}
+    found = []
+    try:
+        hosts = public_hosts(deployment.render_target(), cluster_settings())
+    except ManifestError:
+        hosts = []
+    for component, _port, host in hosts:
+        found.append(
+            {
+                "label": component.name,
+                "url": f"https://{host}",
+                "host": host,
+                "tls": tls.get(host, "pending"),
+                "custom": False,
+            }
+        )
+    for domain in deployment.custom_domains:
+        found.append(
+            {
+                "label": "Custom domain",
+                "url": f"https://{domain}",
+                "host": domain,
+                "tls": tls.get(domain, "pending"),
+                "custom": True,
+            }
+        )
+    return found
+
+
+def ssh_commands(deployment: Deployment) -> list[dict]:
+    """The `ssh` command for each component the template lets users enter in this stage."""
+    commands = []
+    for rule in deployment.spec.ssh:
+        if deployment.stage not in rule.stages:
+            continue
+        component = deployment.spec.component(rule.component)
+        user = fill_host(
+            rule.user,
+            component=component.id,
+            deployment=deployment.name,
+            project=deployment.project.slug,
+            base_domain=settings.BASE_DOMAIN,
+        )
+        port = f" -p {settings.SSH_PORT}" if settings.SSH_PORT != 22 else ""
+        commands.append(
+            {
+                "component": component,
+                "user": user,
+                "command": f"ssh {user}@{settings.SSH_HOST}{port}",
+                "vscode": f"vscode://vscode-remote/ssh-remote+{user}@{settings.SSH_HOST}{component.code_path}",
+            }
+        )
+    return commands
+
+
+def deployment_context(deployment: Deployment, membership: Membership, *, tab: str) -> dict:
+    """Everything a deployment page (and its live fragments) shows."""
+    tree = status_tree(deployment)
+    context = {
+        "deployment": deployment,
+        "project": deployment.project,
+        "spec": deployment.spec,
+        "tab": tab,
+        "tree": tree,
+        "nodes": tree_nodes(tree),
+        "can": Permissions.of(membership),
+        "active_operations": list(
+            deployment.operations.filter(
+                status__in=(Operation.Status.PENDING, Operation.Status.RUNNING)
+            ).select_related("requested_by")[:5]
+        ),
+        "recent_failure": deployment.operations.filter(status=Operation.Status.FAILED, finished_at__isnull=False)
+        .order_by("-finished_at")
+        .first(),
+    }
+    if tab == "overview":
+        now = timezone.now()
+        context.update(
+            endpoints=endpoints(deployment, tree),
+            ssh=ssh_commands(deployment),
+            charts=[
+                charts.cpu_chart(window, cpu.cpu_series(deployment.pk, window, now=now), now) for window in cpu.WINDOWS
+            ],
+            cpu_now=getattr(getattr(deployment, "status", None), "cpu_millicores", None),
+        )
+    elif tab == "status":
+        context["operations"] = list(deployment.operations.select_related("requested_by")[:20])
+    elif tab == "activity":
+        context["activity"] = list(
+            ActivityEntry.objects.filter(deployment=deployment)
+            .select_related("actor")
+            .order_by("-created_at", "-pk")[:100]
+        )
+        context["operations"] = list(deployment.operations.select_related("requested_by")[:50])
+    return context

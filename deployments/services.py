@@ -1,0 +1,516 @@
+"""Writes to teams, projects and deployments. Views, forms, the admin and commands call these.
+
+Each service is keyword-only and atomic, writes an audit row, and leaves
+cluster work to Celery tasks enqueued on commit (a deployment's save hook
+enqueues the reconcile; restart and delete record an `Operation` first).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from deployments import events
+from deployments.cluster.connection import cluster_settings
+from deployments.cluster.environment import missing_secrets
+from deployments.cluster.manifests import ManifestError, public_hosts
+from deployments.models import (
+    Deployment,
+    DeploymentState,
+    Membership,
+    Operation,
+    Project,
+    Role,
+    Stage,
+    Team,
+    record_activity,
+)
+from deployments.naming import dns_label_error, hostname_error, namespace_for
+from deployments.sizes import SIZES
+from templates_catalog.models import Template
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+LIVE_STATES = (DeploymentState.CREATING, DeploymentState.RUNNING, DeploymentState.RESTARTING, DeploymentState.FAILED)
+
+
+# ----------------------------------------------------------------------------- bootstrap
+
+
+@transaction.atomic
+def first_admin_create(*, username: str = "admin") -> tuple[object, str] | None:
+    """Create the first superuser with a random password and a team for them.
+
+    Returns ``(user, password)``, or None when a superuser already exists
+    (idempotent: it never resets anyone's password).
+    """
+    User = get_user_model()
+    if User.objects.filter(is_superuser=True).exists():
+        return None
+    password = secrets.token_urlsafe(12)
+    user = User.objects.create_superuser(username=username, email="", password=password)
+    team, _ = Team.objects.get_or_create(slug="my-team", defaults={"name": "My team"})
+    Membership.objects.get_or_create(team=team, user=user, defaults={"role": Role.ADMIN})
+    record_activity(action="user.bootstrap", message=f"First administrator “{username}” created", team=team)
+    return user, password
+
+
+# ----------------------------------------------------------------------------- projects
+
+
+@transaction.atomic
+def project_create(*, team: Team, name: str, slug: str, template: Template, repository: str, actor) -> Project:
+    """Create a project of ``team`` from ``template``. Raises ValidationError with per-field messages."""
+    problems = {}
+    error = dns_label_error(slug)
+    if error:
+        problems["slug"] = f"The short name {error}."
+    elif len(slug) > 30:
+        problems["slug"] = "The short name must be at most 30 characters."
+    elif Project.objects.filter(team=team, slug=slug).exists():
+        problems["slug"] = f"Your team already has a project called “{slug}”."
+    if not name.strip():
+        problems["name"] = "Give the project a name."
+    if template.current_version_id is None or not template.enabled:
+        problems["template"] = "This template is not available."
+    if problems:
+        raise ValidationError(problems)
+    project = Project.objects.create(
+        team=team, name=name.strip(), slug=slug, template=template, repository=repository, created_by=actor
+    )
+    record_activity(
+        action="project.created",
+        message=f"Project “{project.name}” created from {template.name}",
+        actor=actor,
+        project=project,
+    )
+    events.publish_team_changed(team.pk)
+    return project
+
+
+@transaction.atomic
+def project_delete(*, project: Project, actor) -> None:
+    """Delete a project that has no live deployments (their tombstones go with it)."""
+    if Deployment.objects.live().filter(project=project).exists():
+        raise ValidationError("Delete the project's deployments first.")
+    team_id = project.team_id
+    record_activity(
+        action="project.deleted", message=f"Project “{project.name}” deleted", actor=actor, team=project.team
+    )
+    Deployment.objects.filter(project=project).delete()
+    project.delete()
+    events.publish_team_changed(team_id)
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def deployment_name_problems(
+    project: Project, name: str, *, stage: str | None = None, exclude: Deployment | None = None
+) -> list[str]:
+    """What is wrong with ``name`` for a deployment of ``project`` (empty when it is fine)."""
+    error = dns_label_error(name)
+    if error:
+        return [f"The name {error}."]
+    if len(name) > 40:
+        return ["The name must be at most 40 characters."]
+    taken = Deployment.objects.live().filter(project=project, name=name)
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude.pk)
+    if taken.exists():
+        return [f"The project already has a deployment called “{name}”."]
+    try:
+        hostnames_for(project, name, stage=stage)
+    except ManifestError as problem:
+        return [f"The name is too long for its public address: {problem}."]
+    return []
+
+
+def hostnames_for(project: Project, name: str, *, stage: str | None = None) -> list[str]:
+    """The public hosts a deployment of ``project`` called ``name`` would get."""
+    from deployments.cluster.manifests import RenderTarget
+
+    spec = project.template.current_version.spec
+    target = RenderTarget(
+        deployment_id=0,
+        name=name,
+        project=project.slug,
+        namespace="preview",
+        stage=stage or next(iter(spec.stages)),
+        spec=spec,
+        repository="",
+        branch="",
+        size=SIZES["small"],
+    )
+    return [host for _, _, host in public_hosts(target, cluster_settings())]
+
+
+def custom_domain_problems(domains: Iterable[str], *, exclude: Deployment | None = None) -> list[str]:
+    problems = []
+    seen = set()
+    for domain in domains:
+        error = hostname_error(domain)
+        if error:
+            problems.append(f"“{domain}” {error}.")
+        elif domain.endswith("." + settings.BASE_DOMAIN) or domain == settings.BASE_DOMAIN:
+            problems.append(f"“{domain}” is under {settings.BASE_DOMAIN}, which Diploi assigns itself.")
+        elif domain in seen:
+            problems.append(f"“{domain}” is listed twice.")
+        seen.add(domain)
+    if not problems and seen:
+        used = Deployment.objects.live().filter(custom_domains__isnull=False)
+        if exclude is not None:
+            used = used.exclude(pk=exclude.pk)
+        for other in used.only("custom_domains", "name"):
+            clash = seen & set(other.custom_domains or [])
+            if clash:
+                problems.append(f"“{sorted(clash)[0]}” is already used by another deployment.")
+    return problems
+
+
+def env_override_problems(spec, overrides: Mapping[str, Mapping[str, str]]) -> list[str]:
+    problems = []
+    services = set(spec.service_ids())
+    for service_id, values in overrides.items():
+        if service_id not in services:
+            problems.append(f"There is no component or add-on “{service_id}”.")
+            continue
+        for name in values:
+            if not ENV_NAME.match(name):
+                problems.append(
+                    f"“{name}” is not a valid variable name (letters, digits and _, not starting with a digit)."
+                )
+    return problems
+
+
+# ----------------------------------------------------------------------------- deployments
+
+
+def _operation(deployment: Deployment, kind: str, actor, *, target: str = "", message: str = "") -> Operation:
+    return Operation.objects.create(
+        deployment=deployment,
+        kind=kind,
+        target=target,
+        requested_by=actor if actor is not None and actor.is_authenticated else None,
+        generation=deployment.desired_generation,
+        message=message,
+    )
+
+
+@transaction.atomic
+def deployment_create(
+    *,
+    project: Project,
+    name: str,
+    stage: str,
+    actor,
+    branch: str = "main",
+    size: str = "small",
+    addons: Iterable[str] | None = None,
+    env_overrides: Mapping[str, Mapping[str, str]] | None = None,
+    custom_domains: Iterable[str] = (),
+) -> Deployment:
+    """Record a new deployment; the reconcile that creates it in the cluster runs on commit.
+
+    Raises ValidationError (per field) for bad input; nothing is written then.
+    """
+    version = project.template.current_version
+    spec = version.spec
+    problems: dict[str, list[str]] = {}
+    if stage not in spec.stages:
+        problems["stage"] = [f"{project.template.name} offers {', '.join(spec.stages)}, not “{stage}”."]
+    name_problems = deployment_name_problems(project, name, stage=stage if stage in spec.stages else None)
+    if name_problems:
+        problems["name"] = name_problems
+    if size not in SIZES:
+        problems["size"] = [f"Unknown size “{size}”."]
+    toggleable = {a.id for a in spec.addons if a.toggleable}
+    chosen = set(addons) if addons is not None else {a.id for a in spec.addons if a.toggleable and a.default_enabled}
+    if chosen - toggleable:
+        problems["addons"] = [f"“{a}” is not an optional add-on of this template." for a in sorted(chosen - toggleable)]
+    if stage in spec.stages and spec.mode(stage) == "source":
+        if not (project.repository or spec.repository):
+            problems["branch"] = ["A development deployment clones the project's repository: set one on the project."]
+        if not branch or branch.startswith("-") or any(ch.isspace() for ch in branch):
+            problems["branch"] = ["Give a branch name (no spaces, not starting with “-”)."]
+    domains = [d.strip().lower() for d in custom_domains if d.strip()]
+    if domain_problems := custom_domain_problems(domains):
+        problems["custom_domains"] = domain_problems
+    overrides = {k: dict(v) for k, v in (env_overrides or {}).items() if v}
+    if env_problems := env_override_problems(spec, overrides):
+        problems["env_overrides"] = env_problems
+    if problems:
+        raise ValidationError(problems)
+
+    for _ in range(5):
+        namespace = namespace_for(project.slug, name)
+        if not Deployment.objects.filter(namespace=namespace).exists():
+            break
+    deployment = Deployment(
+        project=project,
+        name=name,
+        stage=stage,
+        branch=branch or "main",
+        size=size,
+        template_version=version,
+        enabled_addons=sorted(chosen),
+        env_overrides=overrides,
+        custom_domains=domains,
+        generated_secrets=missing_secrets(spec, {}),
+        namespace=namespace,
+        state=DeploymentState.CREATING,
+        created_by=actor if actor is not None and actor.is_authenticated else None,
+    )
+    try:
+        with transaction.atomic():
+            deployment.save()
+    except IntegrityError:
+        raise ValidationError({"name": [f"The project already has a deployment called “{name}”."]}) from None
+    _operation(deployment, Operation.Kind.CREATE, actor)
+    record_activity(
+        action="deployment.created",
+        message=f"{Stage(stage).label} deployment “{name}” created",
+        actor=actor,
+        deployment=deployment,
+    )
+    events.publish_deployment_changed(deployment)
+    return deployment
+
+
+@transaction.atomic
+def deployment_update(
+    *,
+    deployment: Deployment,
+    actor,
+    name: str | None = None,
+    branch: str | None = None,
+    size: str | None = None,
+    enabled: bool | None = None,
+    env_overrides: Mapping[str, Mapping[str, str]] | None = None,
+    custom_domains: Iterable[str] | None = None,
+    addons: Iterable[str] | None = None,
+    delete_storage_of: Iterable[str] = (),
+) -> Deployment:
+    """Change the desired state; the save hook reconciles on commit. Only given fields change.
+
+    ``delete_storage_of``: add-ons being removed whose volumes should be deleted
+    too (permanently); without it their storage is kept.
+    """
+    deployment = (
+        Deployment.objects.select_for_update().select_related("project__team", "template_version").get(pk=deployment.pk)
+    )
+    if deployment.state in (DeploymentState.DELETING, DeploymentState.DELETED):
+        raise ValidationError("This deployment is being deleted.")
+    spec = deployment.spec
+    problems: dict[str, list[str]] = {}
+    changes: list[str] = []
+    if name is not None and name != deployment.name:
+        if name_problems := deployment_name_problems(
+            deployment.project, name, stage=deployment.stage, exclude=deployment
+        ):
+            problems["name"] = name_problems
+        else:
+            changes.append(f"renamed “{deployment.name}” to “{name}”")
+            deployment.name = name
+    if branch is not None and branch != deployment.branch:
+        if not branch or branch.startswith("-") or any(ch.isspace() for ch in branch):
+            problems["branch"] = ["Give a branch name (no spaces, not starting with “-”)."]
+        else:
+            changes.append(f"branch set to {branch} (used when the code volume is next created)")
+            deployment.branch = branch
+    if size is not None and size != deployment.size:
+        if size not in SIZES:
+            problems["size"] = [f"Unknown size “{size}”."]
+        else:
+            changes.append(f"size set to {size}")
+            deployment.size = size
+    if enabled is not None and enabled != deployment.enabled:
+        changes.append("enabled" if enabled else "disabled (scaled to zero)")
+        deployment.enabled = enabled
+    if env_overrides is not None:
+        overrides = {k: {n: str(v) for n, v in vals.items()} for k, vals in env_overrides.items() if vals}
+        if env_problems := env_override_problems(spec, overrides):
+            problems["env_overrides"] = env_problems
+        elif overrides != deployment.env_overrides:
+            changes.append("environment variables changed")
+            deployment.env_overrides = overrides
+    if custom_domains is not None:
+        domains = [d.strip().lower() for d in custom_domains if d.strip()]
+        if domain_problems := custom_domain_problems(domains, exclude=deployment):
+            problems["custom_domains"] = domain_problems
+        elif domains != deployment.custom_domains:
+            changes.append(f"custom domains set to {', '.join(domains) or 'none'}")
+            deployment.custom_domains = domains
+    removed: set[str] = set()
+    if addons is not None:
+        toggleable = {a.id for a in spec.addons if a.toggleable}
+        chosen = set(addons)
+        if chosen - toggleable:
+            problems["addons"] = [
+                f"“{a}” is not an optional add-on of this template." for a in sorted(chosen - toggleable)
+            ]
+        elif chosen != set(deployment.enabled_addons):
+            removed = set(deployment.enabled_addons) - chosen
+            added = chosen - set(deployment.enabled_addons)
+            changes += [f"add-on {a} added" for a in sorted(added)]
+            changes += [f"add-on {a} removed" for a in sorted(removed)]
+            deployment.enabled_addons = sorted(chosen)
+    if problems:
+        raise ValidationError(problems)
+    if not changes:
+        return deployment
+    deployment.save()
+    _operation(deployment, Operation.Kind.RECONCILE, actor, message="; ".join(changes).capitalize())
+    for addon_id in sorted(removed & set(delete_storage_of)):
+        storage_operation = _operation(deployment, Operation.Kind.DELETE_STORAGE, actor, target=addon_id)
+        from deployments.tasks import delete_storage
+
+        delete_storage.delay_on_commit(storage_operation.pk)
+    record_activity(
+        action="deployment.updated",
+        message="; ".join(changes).capitalize(),
+        actor=actor,
+        deployment=deployment,
+        storage_deleted=sorted(removed & set(delete_storage_of)),
+    )
+    events.publish_deployment_changed(deployment)
+    return deployment
+
+
+@transaction.atomic
+def deployment_restart(*, deployment: Deployment, actor, service_id: str | None = None) -> Operation:
+    """Restart the whole deployment or one component/add-on.
+
+    The restart is a new pod-template annotation (desired state), so the
+    reconcile applies it and a later reconcile never undoes it. In development
+    the code volume survives; in staging/production containers start fresh.
+    """
+    deployment = (
+        Deployment.objects.select_for_update().select_related("project__team", "template_version").get(pk=deployment.pk)
+    )
+    if deployment.state in (DeploymentState.DELETING, DeploymentState.DELETED):
+        raise ValidationError("This deployment is being deleted.")
+    if service_id is not None and service_id not in deployment.spec.service_ids():
+        raise ValidationError(f"There is no component or add-on “{service_id}”.")
+    marks = dict(deployment.restart_marks)
+    marks[service_id or "*"] = timezone.now().isoformat()
+    deployment.restart_marks = marks
+    deployment.state = DeploymentState.RESTARTING
+    deployment.save()
+    operation = _operation(deployment, Operation.Kind.RESTART, actor, target=service_id or "")
+    what = service_id or "all services"
+    record_activity(
+        action="deployment.restarted",
+        message=f"Restart of {what} requested",
+        actor=actor,
+        deployment=deployment,
+        service=service_id,
+    )
+    events.publish_deployment_changed(deployment)
+    return operation
+
+
+@transaction.atomic
+def deployment_delete(*, deployment: Deployment, actor) -> Operation:
+    """Start deleting a deployment and all its storage, permanently. No shutdown needed first.
+
+    Idempotent: asking again while it is being deleted returns the running operation.
+    """
+    claimed = Deployment.objects.filter(pk=deployment.pk, state__in=LIVE_STATES).update(
+        state=DeploymentState.DELETING, updated_at=timezone.now()
+    )
+    deployment.refresh_from_db()
+    if not claimed:
+        existing = deployment.operations.filter(kind=Operation.Kind.DELETE).first()
+        if deployment.state == DeploymentState.DELETED or existing is None:
+            raise ValidationError("This deployment is already deleted.")
+        if existing.status != Operation.Status.FAILED:
+            return existing
+        # The last attempt failed (e.g. the cluster was down too long): try again.
+    operation = _operation(deployment, Operation.Kind.DELETE, actor)
+    record_activity(
+        action="deployment.delete_requested",
+        message=f"Deletion of “{deployment.name}” and all its storage requested",
+        actor=actor,
+        deployment=deployment,
+        namespace=deployment.namespace,
+    )
+    from deployments.tasks import delete_deployment
+
+    delete_deployment.delay_on_commit(operation.pk)
+    events.publish_deployment_changed(deployment)
+    return operation
+
+
+@transaction.atomic
+def secret_reveal(*, deployment: Deployment, service_id: str, name: str, actor) -> str:
+    """The value of one environment variable, recorded in the audit log."""
+    from deployments.cluster.environment import resolve_environment
+
+    present = {service_id}
+    environment = resolve_environment(
+        deployment.spec,
+        deployment.stage,
+        generated=deployment.generated_secrets,
+        overrides=deployment.env_overrides,
+        present=present,
+    )
+    value = environment.get(service_id, {}).get(name)
+    if value is None:
+        raise ValidationError(f"{service_id} has no variable {name}.")
+    record_activity(
+        action="secret.revealed",
+        message=f"{actor.get_username()} revealed {service_id}.{name}",
+        actor=actor,
+        deployment=deployment,
+        service=service_id,
+        variable=name,
+    )
+    return value
+
+
+# ----------------------------------------------------------------------------- teams
+
+
+@transaction.atomic
+def member_set_role(*, team: Team, user, role: str, actor) -> Membership:
+    """Add ``user`` to ``team`` with ``role``, or change their role. A team always keeps an admin."""
+    if role not in Role.values:
+        raise ValidationError(f"Unknown role “{role}”: choose viewer, developer or admin.")
+    membership = Membership.objects.select_for_update().filter(team=team, user=user).first()
+    if membership and membership.role == Role.ADMIN and role != Role.ADMIN:
+        _keep_an_admin(team, leaving=membership)
+    if membership is None:
+        membership = Membership.objects.create(team=team, user=user, role=role)
+    else:
+        membership.role = role
+        membership.save(update_fields=["role"])
+    record_activity(
+        action="team.member_set", message=f"{user.get_username()} is {role} in {team.name}", actor=actor, team=team
+    )
+    return membership
+
+
+@transaction.atomic
+def member_remove(*, team: Team, username: str, actor) -> None:
+    membership = Membership.objects.select_for_update().filter(team=team, user__username=username).first()
+    if membership is None:
+        raise ValidationError(f"{username} is not in {team.name}.")
+    if membership.role == Role.ADMIN:
+        _keep_an_admin(team, leaving=membership)
+    membership.delete()
+    record_activity(
+        action="team.member_removed", message=f"{username} removed from {team.name}", actor=actor, team=team
+    )
+
+
+def _keep_an_admin(team: Team, *, leaving: Membership) -> None:
+    admins = Membership.objects.filter(team=team, role=Role.ADMIN).exclude(pk=leaving.pk)
+    if not admins.exists():
+        raise ValidationError(f"{team.name} needs at least one admin: make someone else admin first.")

@@ -1,0 +1,106 @@
+"""Storing computed statuses: the database side of the watcher.
+
+`status_store` recomputes one deployment's status from an observation and
+writes it under a row lock, so any number of watchers can run: each reads the
+previous tree inside the lock and carries "since" forward from it. A status
+that did not change is not written and not published. Each call reads a fixed
+number of rows, whatever the number of deployments.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from deployments import events
+from deployments.cluster.connection import cluster_settings
+from deployments.cluster.status import Observation, compute_status, stale_status
+from deployments.models import Deployment, DeploymentState, DeploymentStatus
+from templates_catalog.models import TemplateVersion
+from templates_catalog.spec import TemplateSpec
+
+logger = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=256)
+def _spec(version_id: int) -> TemplateSpec:
+    """Template versions never change: parse each once per process."""
+    return TemplateSpec.from_dict(TemplateVersion.objects.values_list("spec_data", flat=True).get(pk=version_id))
+
+
+def _comparable(tree: dict) -> dict:
+    """The tree without its "since" stamps: what decides whether anything changed."""
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in ("since",)}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return strip(tree)
+
+
+def status_store(deployment_id: int, observation: Observation, *, now: datetime | None = None) -> bool:
+    """Recompute and store one deployment's status. True when it changed (and was published)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        deployment = (
+            Deployment.objects.select_related("project__team")
+            .filter(pk=deployment_id)
+            .exclude(state__in=(DeploymentState.DELETED,))
+            .first()
+        )
+        if deployment is None:
+            return False
+        # The template version is immutable: reuse the parsed spec.
+        deployment.template_version = TemplateVersion(pk=deployment.template_version_id)
+        deployment.template_version.__dict__["spec"] = _spec(deployment.template_version_id)
+        status, _ = DeploymentStatus.objects.select_for_update().get_or_create(deployment_id=deployment_id)
+        tree = compute_status(
+            deployment.expectation(cluster_settings()),
+            observation,
+            now=now,
+            grace=timedelta(seconds=settings.STATUS_GRACE_SECONDS),
+            previous=status.tree or None,
+        )
+        changed = _comparable(tree) != _comparable(status.tree or {}) or status.observed_at is None
+        status.observed_at = now
+        status.cluster_error = ""
+        if not changed:
+            DeploymentStatus.objects.filter(pk=status.pk).update(observed_at=now, cluster_error="")
+            return False
+        status.tree = tree
+        status.health = tree["health"]
+        status.reason = tree["reason"][:300]
+        status.since = datetime.fromisoformat(tree["since"])
+        status.save()
+        events.publish_deployment_changed(deployment)
+    return True
+
+
+def status_mark_stale(*, since: datetime, error: str, now: datetime | None = None) -> int:
+    """Every live deployment's status becomes "unknown", saying since when and why. Returns how many changed."""
+    now = now or timezone.now()
+    changed = 0
+    ids = list(Deployment.objects.live().exclude(state=DeploymentState.DELETING).values_list("pk", flat=True))
+    for deployment_id in ids:
+        with transaction.atomic():
+            status, _ = DeploymentStatus.objects.select_for_update().get_or_create(deployment_id=deployment_id)
+            if status.health == "unknown" and status.cluster_error:
+                continue
+            tree = stale_status(status.tree or None, since=since, error=error, now=now)
+            status.tree = tree
+            status.health = tree["health"]
+            status.reason = tree["reason"][:300]
+            status.since = datetime.fromisoformat(tree["since"])
+            status.cluster_error = error[:300]
+            status.save()
+            events.publish_deployment_changed(Deployment.objects.select_related("project__team").get(pk=deployment_id))
+            changed += 1
+    return changed

@@ -1,0 +1,75 @@
+"""Celery tasks: thin. Each takes ids, calls one `lifecycle` function, and turns
+errors into a retry with backoff (temporary) or a failed operation (permanent).
+
+All run with acks_late and reject-on-worker-lost (settings), so a worker
+killed mid-task loses nothing: the message is delivered again and the
+function, being idempotent, simply runs again.
+"""
+
+import logging
+import random
+
+from celery import shared_task
+
+from deployments import lifecycle
+from deployments.cluster.errors import ClusterError
+
+logger = logging.getLogger(__name__)
+
+CLUSTER_RETRIES = 12
+MAX_BACKOFF_SECONDS = 60
+LEASE_RETRIES = 500
+
+
+def backoff(retries: int) -> float:
+    """Exponential backoff with jitter, capped: 1-2 s, 2-3 s, 4-5 s ... up to a minute."""
+    return min(2**retries, MAX_BACKOFF_SECONDS) + random.random()
+
+
+@shared_task(bind=True, acks_late=True, max_retries=CLUSTER_RETRIES)
+def reconcile_deployment(self, deployment_id: int) -> str:
+    """Apply a deployment's desired state; enqueue itself again if it changed meanwhile."""
+    try:
+        outcome = lifecycle.reconcile_run(
+            deployment_id, owner=self.request.id or "eager", attempt=self.request.retries + 1
+        )
+    except lifecycle.LeaseBusy as busy:
+        raise self.retry(exc=busy, countdown=1 + random.random(), max_retries=LEASE_RETRIES) from busy
+    except ClusterError as error:
+        if not error.retryable:
+            raise
+        if self.request.retries >= self.max_retries:
+            lifecycle.reconcile_gave_up(deployment_id, str(error))
+            return "gave up"
+        raise self.retry(exc=error, countdown=backoff(self.request.retries)) from error
+    if outcome == "again":
+        reconcile_deployment.delay(deployment_id)
+    return outcome
+
+
+def _run_operation(task, run, gave_up, operation_id: int) -> str:
+    try:
+        return run(operation_id, owner=task.request.id or "eager", attempt=task.request.retries + 1)
+    except lifecycle.LeaseBusy as busy:
+        raise task.retry(exc=busy, countdown=1 + random.random(), max_retries=LEASE_RETRIES) from busy
+    except lifecycle.StillDeleting as pending:
+        # Not an error: the cluster needs a moment. Check again soon (the
+        # operation itself gives up after DELETE_TIMEOUT_SECONDS).
+        raise task.retry(exc=pending, countdown=2, max_retries=None) from pending
+    except ClusterError as error:
+        if not error.retryable or task.request.retries >= task.max_retries:
+            gave_up(operation_id, str(error))
+            return "failed"
+        raise task.retry(exc=error, countdown=backoff(task.request.retries)) from error
+
+
+@shared_task(bind=True, acks_late=True, max_retries=CLUSTER_RETRIES)
+def delete_deployment(self, operation_id: int) -> str:
+    """Delete a deployment's namespace and storage; finish once the cluster confirms they are gone."""
+    return _run_operation(self, lifecycle.delete_run, lifecycle.operation_gave_up, operation_id)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=CLUSTER_RETRIES)
+def delete_storage(self, operation_id: int) -> str:
+    """Permanently delete the volumes of a removed add-on."""
+    return _run_operation(self, lifecycle.delete_storage_run, lifecycle.operation_gave_up, operation_id)

@@ -1,0 +1,477 @@
+"""Dashboard pages. Thin: access checks in `access`, reads in `selectors`, writes in `services`.
+
+Every view checks the user's team and role: outsiders get 404, a role too low
+gets 403 and nothing happens. Every POST is CSRF-protected (the middleware).
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from deployments import selectors, services
+from deployments.access import SESSION_TEAM_KEY, current_team, deployment_for, membership_for, project_for, require_role
+from deployments.cluster import errors as cluster_errors
+from deployments.cluster.connection import get_cluster
+from deployments.cluster.environment import resolve_environment
+from deployments.cluster.operations import describe
+from deployments.forms import (
+    DeleteForm,
+    DeploymentCreateForm,
+    DomainsForm,
+    EnvironmentForm,
+    ProjectForm,
+    RenameForm,
+    apply_service_errors,
+    format_env_lines,
+)
+from deployments.models import Membership, Role, Team
+from templates_catalog.models import Template
+
+# ----------------------------------------------------------------------------- basics
+
+
+@require_GET
+def healthz(request):
+    """Liveness and readiness for load balancers: the database must answer."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return HttpResponse("ok", content_type="text/plain")
+
+
+@login_required
+def home(request):
+    return redirect("projects")
+
+
+@login_required
+@require_POST
+def switch_team(request):
+    team_id = request.POST.get("team", "")
+    if team_id.isdigit() and membership_for(request.user, int(team_id)):
+        request.session[SESSION_TEAM_KEY] = int(team_id)
+    return redirect("projects")
+
+
+# ----------------------------------------------------------------------------- projects
+
+
+@login_required
+def project_list(request):
+    team = current_team(request)
+    membership = membership_for(request.user, team.pk) if team else None
+    context = {
+        "team": team,
+        "projects": selectors.projects_of_team(team) if team else [],
+        "can_create": bool(membership and membership.allows(Role.DEVELOPER)),
+    }
+    return render(request, "deployments/project_list.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_create(request):
+    team = current_team(request)
+    membership = require_role(membership_for(request.user, team.pk) if team else None, Role.DEVELOPER)
+    initial = {}
+    slug = request.GET.get("template")
+    if slug:
+        initial["template"] = Template.objects.filter(slug=slug).first()
+    form = ProjectForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            project = services.project_create(
+                team=membership.team,
+                name=data["name"],
+                slug=data["slug"],
+                template=data["template"],
+                repository=data["repository"],
+                actor=request.user,
+            )
+        except ValidationError as error:
+            apply_service_errors(form, error)
+        else:
+            messages.success(request, f"Project “{project.name}” created. Now create its first deployment.")
+            return redirect("deployment_create", project.pk)
+    return render(request, "deployments/project_form.html", {"form": form, "team": membership.team})
+
+
+@login_required
+def project_detail(request, project_id: int):
+    project, membership = project_for(request.user, project_id)
+    context = {
+        "project": project,
+        "deployments": selectors.deployments_of_project(project),
+        "can": selectors.Permissions.of(membership),
+    }
+    return render(request, "deployments/project_detail.html", context)
+
+
+@login_required
+@require_POST
+def project_delete(request, project_id: int):
+    project, _ = project_for(request.user, project_id, Role.ADMIN)
+    try:
+        services.project_delete(project=project, actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("project", project.pk)
+    messages.success(request, f"Project “{project.name}” deleted.")
+    return redirect("projects")
+
+
+# ----------------------------------------------------------------------------- creating deployments
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def deployment_create(request, project_id: int):
+    project, _ = project_for(request.user, project_id, Role.DEVELOPER)
+    form = DeploymentCreateForm(request.POST or None, project=project)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            deployment = services.deployment_create(
+                project=project,
+                name=data["name"],
+                stage=data["stage"],
+                branch=data["branch"] or "main",
+                size=data["size"],
+                addons=data.get("addons", []),
+                env_overrides=data["env"],
+                custom_domains=data["custom_domains"],
+                actor=request.user,
+            )
+        except ValidationError as error:
+            apply_service_errors(form, error)
+        else:
+            return redirect("deployment", deployment.pk)
+    return render(request, "deployments/deployment_create.html", {"form": form, "project": project})
+
+
+@login_required
+@require_GET
+def deployment_name_check(request, project_id: int):
+    """As the name is typed: what is wrong with it, or the public addresses it gives."""
+    project, _ = project_for(request.user, project_id, Role.DEVELOPER)
+    name = request.GET.get("name", "").strip()
+    stage = request.GET.get("stage") or None
+    problems = services.deployment_name_problems(project, name, stage=stage) if name else []
+    hosts = services.hostnames_for(project, name, stage=stage) if name and not problems else []
+    return render(
+        request, "deployments/deployment_create.html#name-check", {"problems": problems, "hosts": hosts, "name": name}
+    )
+
+
+# ----------------------------------------------------------------------------- deployment tabs
+
+
+def _tab(request, deployment_id: int, tab: str, template: str, **extra):
+    deployment, membership = deployment_for(request.user, deployment_id)
+    context = selectors.deployment_context(deployment, membership, tab=tab)
+    context.update(extra)
+    return render(request, template, context)
+
+
+@login_required
+def deployment_overview(request, deployment_id: int):
+    return _tab(request, deployment_id, "overview", "deployments/deployment_overview.html")
+
+
+@login_required
+def deployment_status(request, deployment_id: int):
+    return _tab(request, deployment_id, "status", "deployments/deployment_status.html")
+
+
+@login_required
+def deployment_activity(request, deployment_id: int):
+    return _tab(request, deployment_id, "activity", "deployments/deployment_activity.html")
+
+
+def _environment_rows(deployment) -> list[dict]:
+    """Every service's variables for the Options tab; secrets are masked (revealed on request)."""
+    spec = deployment.spec
+    present = {c.id for c in spec.components} | {a.id for a in deployment.present_addons()}
+    resolved = resolve_environment(
+        spec,
+        deployment.stage,
+        generated=deployment.generated_secrets,
+        overrides=deployment.env_overrides,
+        present=present,
+    )
+    rows = []
+    for service in [*spec.components, *deployment.present_addons()]:
+        own = {var.name: var for var in service.env_for(deployment.stage)}
+        overrides = deployment.env_overrides.get(service.id, {})
+        variables = []
+        for name, value in sorted(resolved.get(service.id, {}).items()):
+            var = own.get(name)
+            secret = (var is not None and var.type == "secret") or _imported_secret(spec, service, name)
+            source = "override" if name in overrides else ("template" if var is not None else "imported")
+            variables.append({"name": name, "value": None if secret else value, "secret": secret, "source": source})
+        rows.append({"service": service, "variables": variables})
+    return rows
+
+
+def _imported_secret(spec, service, name: str) -> bool:
+    import fnmatch
+
+    for entry in service.imports:
+        source = next((s for s in [*spec.components, *spec.addons] if s.id == entry.source), None)
+        if source is None:
+            continue
+        for var in source.env:
+            if fnmatch.fnmatchcase(var.name, entry.pattern) and (entry.rename or var.name) == name:
+                return var.type == "secret"
+    return False
+
+
+def _options_context(deployment, membership, **forms):
+    spec = deployment.spec
+    tree = selectors.status_tree(deployment)
+    sizes = {item["key"]: item for item in tree["nodes"].get("storage", {}).get("items", [])}
+    addons = []
+    for addon in spec.addons:
+        if deployment.stage not in addon.stages or not addon.toggleable:
+            continue
+        volumes = [f"{v.name} ({v.size})" for v in addon.storage_for(deployment.stage)]
+        addons.append({"addon": addon, "enabled": addon.id in deployment.enabled_addons, "volumes": volumes})
+    volumes = [
+        {"name": item["key"], "size": item.get("size", ""), "service": item.get("service", "")}
+        for item in sizes.values()
+    ] or [
+        {"name": f"{v.name}-{s.id}-0", "size": v.size, "service": s.id}
+        for s in [*spec.components, *deployment.present_addons()]
+        for v in s.storage_for(deployment.stage)
+    ]
+    default_service = spec.components[0].id
+    return {
+        "rename_form": forms.get("rename_form") or RenameForm(initial={"name": deployment.name}),
+        "env_form": forms.get("env_form")
+        or EnvironmentForm(
+            initial={"env": format_env_lines(deployment.env_overrides)}, default_service=default_service
+        ),
+        "domains_form": forms.get("domains_form")
+        or DomainsForm(initial={"custom_domains": "\n".join(deployment.custom_domains)}),
+        "delete_form": forms.get("delete_form") or DeleteForm(expected=deployment.name),
+        "environment": _environment_rows(deployment),
+        "optional_addons": addons,
+        "volumes": volumes,
+        "endpoints": selectors.endpoints(deployment, tree),
+    }
+
+
+@login_required
+def deployment_options(request, deployment_id: int):
+    deployment, membership = deployment_for(request.user, deployment_id)
+    context = selectors.deployment_context(deployment, membership, tab="options")
+    context.update(_options_context(deployment, membership))
+    return render(request, "deployments/deployment_options.html", context)
+
+
+def _options_post(request, deployment_id: int, role: str, handle):
+    """Run one Options form: on success back to the tab with a message; on errors the tab with the form's errors."""
+    deployment, membership = deployment_for(request.user, deployment_id, role)
+    result = handle(deployment)
+    if isinstance(result, dict):
+        context = selectors.deployment_context(deployment, membership, tab="options")
+        context.update(_options_context(deployment, membership, **result))
+        return render(request, "deployments/deployment_options.html", context, status=422)
+    messages.success(request, result)
+    return redirect("deployment_options", deployment.pk)
+
+
+@login_required
+@require_POST
+def deployment_rename(request, deployment_id: int):
+    def handle(deployment):
+        form = RenameForm(request.POST)
+        if form.is_valid():
+            try:
+                services.deployment_update(deployment=deployment, actor=request.user, name=form.cleaned_data["name"])
+                return f"Renamed to “{form.cleaned_data['name']}”."
+            except ValidationError as error:
+                apply_service_errors(form, error)
+        return {"rename_form": form}
+
+    return _options_post(request, deployment_id, Role.DEVELOPER, handle)
+
+
+@login_required
+@require_POST
+def deployment_environment(request, deployment_id: int):
+    def handle(deployment):
+        form = EnvironmentForm(request.POST, default_service=deployment.spec.components[0].id)
+        if form.is_valid():
+            try:
+                services.deployment_update(
+                    deployment=deployment, actor=request.user, env_overrides=form.cleaned_data["env"]
+                )
+                return "Environment saved; the services restart with it."
+            except ValidationError as error:
+                apply_service_errors(form, error)
+        return {"env_form": form}
+
+    return _options_post(request, deployment_id, Role.DEVELOPER, handle)
+
+
+@login_required
+@require_POST
+def deployment_domains(request, deployment_id: int):
+    def handle(deployment):
+        form = DomainsForm(request.POST)
+        if form.is_valid():
+            try:
+                services.deployment_update(
+                    deployment=deployment, actor=request.user, custom_domains=form.cleaned_data["custom_domains"]
+                )
+                return "Custom domains saved."
+            except ValidationError as error:
+                apply_service_errors(form, error)
+        return {"domains_form": form}
+
+    return _options_post(request, deployment_id, Role.DEVELOPER, handle)
+
+
+@login_required
+@require_POST
+def deployment_addons(request, deployment_id: int):
+    def handle(deployment):
+        chosen = request.POST.getlist("addons")
+        delete_storage = [a for a in request.POST.getlist("delete_storage") if a not in chosen]
+        try:
+            services.deployment_update(
+                deployment=deployment, actor=request.user, addons=chosen, delete_storage_of=delete_storage
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return "Add-ons unchanged."
+        return "Add-ons saved." + (f" Deleting the storage of {', '.join(delete_storage)}." if delete_storage else "")
+
+    return _options_post(request, deployment_id, Role.DEVELOPER, handle)
+
+
+@login_required
+@require_POST
+def deployment_toggle(request, deployment_id: int):
+    def handle(deployment):
+        enabled = request.POST.get("enabled") == "1"
+        services.deployment_update(deployment=deployment, actor=request.user, enabled=enabled)
+        return "Enabled: starting again." if enabled else "Disabled: scaled to zero. Storage is kept."
+
+    return _options_post(request, deployment_id, Role.DEVELOPER, handle)
+
+
+@login_required
+@require_POST
+def deployment_restart(request, deployment_id: int):
+    deployment, membership = deployment_for(request.user, deployment_id, Role.DEVELOPER)
+    service_id = request.POST.get("service") or None
+    try:
+        services.deployment_restart(deployment=deployment, actor=request.user, service_id=service_id)
+    except ValidationError as error:
+        return HttpResponse(" ".join(error.messages), status=409, content_type="text/plain")
+    if request.htmx:
+        deployment.refresh_from_db()
+        context = selectors.deployment_context(deployment, membership, tab=request.POST.get("tab", "overview"))
+        return render(request, "deployments/_deployment_header.html", context)
+    messages.success(request, f"Restarting {service_id or 'all services'}.")
+    return redirect(request.POST.get("next") or reverse("deployment", args=[deployment.pk]))
+
+
+@login_required
+@require_POST
+def deployment_delete(request, deployment_id: int):
+    deployment, membership = deployment_for(request.user, deployment_id, Role.ADMIN)
+    form = DeleteForm(request.POST, expected=deployment.name)
+    if not form.is_valid():
+        context = selectors.deployment_context(deployment, membership, tab="options")
+        context.update(_options_context(deployment, membership, delete_form=form))
+        return render(request, "deployments/deployment_options.html", context, status=422)
+    try:
+        services.deployment_delete(deployment=deployment, actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect("deployment_options", deployment.pk)
+    messages.success(request, f"Deleting “{deployment.name}” with all its storage.")
+    return redirect("project", deployment.project_id)
+
+
+@login_required
+@require_GET
+def deployment_describe(request, deployment_id: int, service_id: str):
+    """A service's live Kubernetes objects as YAML."""
+    deployment, _ = deployment_for(request.user, deployment_id)
+    if service_id not in deployment.spec.service_ids():
+        return HttpResponse(f"There is no component or add-on “{service_id}”.", status=404, content_type="text/plain")
+    try:
+        text = describe(
+            get_cluster(), namespace=deployment.namespace, deployment_id=deployment.pk, service_id=service_id
+        )
+    except cluster_errors.ClusterError as error:
+        text = f"# The cluster could not be asked: {error}\n"
+    return render(request, "deployments/_describe.html", {"service_id": service_id, "yaml": text})
+
+
+@login_required
+@require_POST
+def deployment_reveal(request, deployment_id: int):
+    """One variable's value, audited. Developers and admins only."""
+    deployment, _ = deployment_for(request.user, deployment_id, Role.DEVELOPER)
+    try:
+        value = services.secret_reveal(
+            deployment=deployment,
+            service_id=request.POST.get("service", ""),
+            name=request.POST.get("name", ""),
+            actor=request.user,
+        )
+    except ValidationError as error:
+        return HttpResponse(" ".join(error.messages), status=404, content_type="text/plain")
+    return HttpResponse(render_to_string("deployments/_revealed.html", {"value": value}))
+
+
+# ----------------------------------------------------------------------------- team members
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def team_members(request, team_id: int):
+    team = get_object_or_404(Team, pk=team_id)
+    membership = require_role(membership_for(request.user, team.pk), Role.VIEWER)
+    if request.method == "POST":
+        require_role(membership, Role.ADMIN)
+        username = request.POST.get("username", "").strip()
+        role = request.POST.get("role", "")
+        user = get_user_model().objects.filter(username=username).first()
+        try:
+            if request.POST.get("remove"):
+                services.member_remove(team=team, username=username, actor=request.user)
+                messages.success(request, f"{username} removed from {team.name}.")
+            elif user is None:
+                messages.error(
+                    request, f"There is no user “{username}”. An administrator creates accounts in the admin."
+                )
+            else:
+                services.member_set_role(team=team, user=user, role=role, actor=request.user)
+                messages.success(request, f"{username} is now {role} in {team.name}.")
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        if request.htmx:
+            return HttpResponseClientRedirect(reverse("team_members", args=[team.pk]))
+        return redirect("team_members", team.pk)
+    members = Membership.objects.filter(team=team).select_related("user").order_by("user__username")
+    return render(
+        request,
+        "deployments/team_members.html",
+        {"team": team, "members": members, "can": selectors.Permissions.of(membership), "roles": Role.choices},
+    )

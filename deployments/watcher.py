@@ -1,0 +1,360 @@
+"""The cluster watcher: what the cluster does becomes statuses, CPU history and live updates.
+
+One informer thread per kind lists our objects, then watches from the list's
+resourceVersion: it resumes after a dropped connection and lists again after
+410 Gone. Events update an in-memory cache and mark their deployment dirty;
+a recompute loop coalesces bursts (every `coalesce` seconds each dirty
+deployment is recomputed once) and stores the result (`statuses`). Time alone
+also changes a status (grace periods), so everything is recomputed now and
+then. While the cluster cannot be reached, statuses turn "unknown" after
+STATUS_STALE_SECONDS. A leased sampler records CPU, and a resync loop
+re-enqueues reconciles that were lost.
+
+Runs as `python manage.py watch_cluster`, or as a thread in standalone mode.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+from deployments import cpu, statuses
+from deployments.cluster import errors
+from deployments.cluster import labels as L
+from deployments.cluster.client import Cluster, WatchEvent
+from deployments.cluster.status import Observation
+from deployments.models import Deployment, DeploymentState, Lease
+
+logger = logging.getLogger(__name__)
+
+# (kind, label selector): Certificates are made by cert-manager from our
+# Ingress and may not carry our labels, so they are matched by namespace.
+INFORMERS = (
+    ("Namespace", L.OWNED_SELECTOR),
+    ("Pod", L.OWNED_SELECTOR),
+    ("PersistentVolumeClaim", L.OWNED_SELECTOR),
+    ("StatefulSet", L.OWNED_SELECTOR),
+    ("Deployment", L.OWNED_SELECTOR),
+    ("Job", L.OWNED_SELECTOR),
+    ("Ingress", L.OWNED_SELECTOR),
+    ("Certificate", None),
+)
+WATCH_TIMEOUT_SECONDS = 240
+MISSING_API_RETRY_SECONDS = 300
+
+
+def _key(obj: dict) -> tuple[str, str, str]:
+    meta = obj["metadata"]
+    return obj["kind"], meta.get("namespace", ""), meta["name"]
+
+
+class ObjectCache:
+    """Our objects by kind, indexed by deployment id (labels) and namespace. Thread-safe."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._objects: dict[tuple[str, str, str], dict] = {}
+        self._namespace_owner: dict[str, int] = {}
+
+    def deployment_of(self, obj: dict) -> int | None:
+        value = (obj["metadata"].get("labels") or {}).get(L.DEPLOYMENT)
+        if value and value.isdigit():
+            return int(value)
+        namespace = obj["metadata"].get("namespace") or ""
+        return self._namespace_owner.get(namespace)
+
+    def replace(self, kind: str, items: list[dict]) -> set[int]:
+        """After a (re)list: the kind's objects are exactly ``items``. Returns the deployments touched."""
+        with self._lock:
+            old = {k: v for k, v in self._objects.items() if k[0] == kind}
+            touched = {self.deployment_of(obj) for obj in old.values()}
+            for key in old:
+                del self._objects[key]
+            for obj in items:
+                self._store(obj)
+                touched.add(self.deployment_of(obj))
+        return {d for d in touched if d is not None}
+
+    def apply(self, event: WatchEvent) -> int | None:
+        with self._lock:
+            obj = event.object
+            if event.type == "DELETED":
+                self._objects.pop(_key(obj), None)
+                if obj["kind"] == "Namespace":
+                    owner = self._namespace_owner.pop(obj["metadata"]["name"], None)
+                    return owner
+            else:
+                self._store(obj)
+            return self.deployment_of(obj)
+
+    def _store(self, obj: dict) -> None:
+        self._objects[_key(obj)] = obj
+        if obj["kind"] == "Namespace":
+            owner = (obj["metadata"].get("labels") or {}).get(L.DEPLOYMENT)
+            if owner and owner.isdigit():
+                self._namespace_owner[obj["metadata"]["name"]] = int(owner)
+
+    def observation(self, deployment_id: int, namespace: str) -> Observation:
+        with self._lock:
+            mine = [
+                obj
+                for (kind, ns, _), obj in self._objects.items()
+                if (ns == namespace or (kind == "Namespace" and obj["metadata"]["name"] == namespace))
+                and (self.deployment_of(obj) == deployment_id)
+            ]
+        observation = Observation()
+        for obj in mine:
+            kind = obj["kind"]
+            if kind == "Namespace":
+                observation.namespace = obj
+            elif kind == "Pod":
+                observation.pods.append(obj)
+            elif kind == "PersistentVolumeClaim":
+                observation.claims.append(obj)
+            elif kind in ("StatefulSet", "Deployment"):
+                observation.workloads.append(obj)
+            elif kind == "Ingress":
+                observation.ingresses.append(obj)
+            elif kind == "Certificate":
+                observation.certificates.append(obj)
+            elif kind == "Job":
+                observation.jobs.append(obj)
+        return observation
+
+    def deployments(self) -> set[int]:
+        with self._lock:
+            return set(self._namespace_owner.values())
+
+
+class ClusterWatcher:
+    def __init__(
+        self,
+        cluster_factory: Callable[[], Cluster],
+        *,
+        coalesce: float = 0.1,
+        recompute_every: float = 10.0,
+        resync_every: float = 30.0,
+        name: str | None = None,
+    ):
+        self.cluster_factory = cluster_factory
+        self.coalesce = coalesce
+        self.recompute_every = recompute_every
+        self.resync_every = resync_every
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.cache = ObjectCache()
+        self.stop_event = threading.Event()
+        self._dirty: set[int] = set()
+        self._dirty_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._failing: dict[str, tuple[float, str]] = {}  # kind -> (since, error)
+        self._stale_marked = False
+        self._threads: list[threading.Thread] = []
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def start(self) -> ClusterWatcher:
+        for kind, selector in INFORMERS:
+            self._spawn(f"watch-{kind}", self._inform, kind, selector)
+        self._spawn("status", self._recompute_loop)
+        self._spawn("cpu", self._cpu_loop)
+        self._spawn("resync", self._resync_loop)
+        logger.info("cluster watcher %s started", self.name)
+        return self
+
+    def _spawn(self, name: str, target, *args) -> None:
+        thread = threading.Thread(target=self._guarded, args=(target, *args), name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _guarded(self, target, *args) -> None:
+        try:
+            target(*args)
+        finally:
+            close_old_connections()
+
+    def stop(self, timeout: float = 10) -> None:
+        self.stop_event.set()
+        self._wake.set()
+        self.cluster_factory().interrupt_watches()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def run_forever(self) -> None:
+        self.start()
+        try:
+            while not self.stop_event.wait(1):
+                pass
+        finally:
+            self.stop()
+
+    # --- informers -----------------------------------------------------------------------
+    def _inform(self, kind: str, selector: str | None) -> None:
+        cluster = self.cluster_factory()
+        resource_version: str | None = None
+        failures = 0
+        while not self.stop_event.is_set():
+            try:
+                if resource_version is None:
+                    items, resource_version = cluster.list(kind, label_selector=selector)
+                    self._mark_dirty(self.cache.replace(kind, items))
+                    self._succeeded(kind)
+                for event in cluster.watch(
+                    kind,
+                    resource_version=resource_version,
+                    label_selector=selector,
+                    timeout_seconds=WATCH_TIMEOUT_SECONDS,
+                    stop=self.stop_event,
+                    on_connected=lambda: self._succeeded(kind),
+                ):
+                    resource_version = event.object["metadata"].get("resourceVersion", resource_version)
+                    if event.type == "BOOKMARK":
+                        continue
+                    self._mark_dirty({self.cache.apply(event)})
+                failures = 0
+            except errors.WatchExpired:
+                logger.info("watch of %s expired: listing again", kind)
+                resource_version = None
+            except errors.NotFound:
+                # The cluster does not serve this kind (e.g. no cert-manager): nothing to watch.
+                logger.info("the cluster has no %s API; checking again in %ss", kind, MISSING_API_RETRY_SECONDS)
+                self._succeeded(kind)
+                self.stop_event.wait(MISSING_API_RETRY_SECONDS)
+            except errors.ClusterError as error:
+                failures += 1
+                self._failed(kind, str(error))
+                self.stop_event.wait(min(0.5 * 2**failures, 10))
+            except Exception:
+                failures += 1
+                logger.exception("watch of %s failed", kind)
+                self._failed(kind, "the watcher hit an unexpected error (see its log)")
+                self.stop_event.wait(min(0.5 * 2**failures, 10))
+
+    def _succeeded(self, kind: str) -> None:
+        if self._failing.pop(kind, None) and not self._failing and self._stale_marked:
+            logger.info("the cluster is reachable again")
+            self._stale_marked = False
+            self._mark_dirty(self._all_live())
+
+    def _failed(self, kind: str, error: str) -> None:
+        if kind not in self._failing:
+            logger.warning("watch of %s failing: %s", kind, error)
+        since = self._failing.get(kind, (time.time(), error))[0]
+        self._failing[kind] = (since, error)
+        self._wake.set()
+
+    def _mark_dirty(self, deployment_ids) -> None:
+        ids = {d for d in deployment_ids if d is not None}
+        if ids:
+            with self._dirty_lock:
+                self._dirty |= ids
+            self._wake.set()
+
+    # --- statuses --------------------------------------------------------------------------
+    def _recompute_loop(self) -> None:
+        last_full = time.monotonic()
+        while not self.stop_event.is_set():
+            self._wake.wait(self.recompute_every)
+            if self.stop_event.is_set():
+                return
+            # Coalesce: let a burst of events land before recomputing.
+            time.sleep(self.coalesce)
+            self._wake.clear()
+            if time.monotonic() - last_full >= self.recompute_every:
+                last_full = time.monotonic()
+                self._mark_dirty(self.cache.deployments())
+            try:
+                self._check_stale()
+                if self._failing and self._stale_marked:
+                    continue
+                with self._dirty_lock:
+                    dirty, self._dirty = self._dirty, set()
+                self._recompute(dirty)
+            except Exception:
+                logger.exception("recomputing statuses failed")
+                self.stop_event.wait(1)
+            finally:
+                close_old_connections()
+
+    def _recompute(self, deployment_ids: set[int]) -> None:
+        if not deployment_ids:
+            return
+        namespaces = dict(
+            Deployment.objects.filter(pk__in=deployment_ids)
+            .exclude(state=DeploymentState.DELETED)
+            .values_list("pk", "namespace")
+        )
+        for deployment_id, namespace in namespaces.items():
+            statuses.status_store(deployment_id, self.cache.observation(deployment_id, namespace))
+
+    def _check_stale(self) -> None:
+        if not self._failing or self._stale_marked:
+            return
+        since, error = min(self._failing.values())
+        if time.time() - since >= settings.STATUS_STALE_SECONDS:
+            moment = timezone.now() - timedelta(seconds=time.time() - since)
+            statuses.status_mark_stale(since=moment, error=error)
+            self._stale_marked = True
+
+    def _all_live(self) -> set[int]:
+        return set(Deployment.objects.live().values_list("pk", flat=True))
+
+    # --- CPU ---------------------------------------------------------------------------------
+    def _cpu_loop(self) -> None:
+        cluster = self.cluster_factory()
+        interval = settings.CPU_SAMPLE_SECONDS
+        while not self.stop_event.wait(interval):
+            try:
+                if not Lease.acquire("cpu-sampler", self.name, interval * 3):
+                    continue
+                metrics = cluster.pod_metrics(label_selector=L.OWNED_SELECTOR)
+                if metrics is not None:
+                    cpu.cpu_record(cpu.usage_by_deployment(metrics))
+            except errors.ClusterError as error:
+                logger.info("CPU sample skipped: %s", error)
+            except Exception:
+                logger.exception("CPU sampling failed")
+            finally:
+                close_old_connections()
+
+    # --- resync --------------------------------------------------------------------------------
+    def _resync_loop(self) -> None:
+        """Re-enqueue work whose task was lost (e.g. the worker gave up while the cluster was down)."""
+        from deployments.tasks import reconcile_deployment
+
+        while not self.stop_event.wait(self.resync_every):
+            try:
+                if not Lease.acquire("resync", self.name, self.resync_every * 3):
+                    continue
+                quiet = timezone.now() - timedelta(seconds=self.resync_every)
+                now = timezone.now()
+                behind = (
+                    Deployment.objects.live()
+                    .filter(
+                        state__in=(
+                            DeploymentState.CREATING,
+                            DeploymentState.RUNNING,
+                            DeploymentState.RESTARTING,
+                            DeploymentState.FAILED,
+                        ),
+                        updated_at__lt=quiet,
+                    )
+                    .exclude(lease_until__gt=now)
+                )
+                for deployment_id, desired, applied in behind.values_list(
+                    "pk", "desired_generation", "applied_generation"
+                ):
+                    if applied < desired:
+                        logger.info("resync: reconciling deployment %s again", deployment_id)
+                        reconcile_deployment.delay(deployment_id)
+            except Exception:
+                logger.exception("resync failed")
+            finally:
+                close_old_connections()

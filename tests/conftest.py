@@ -1,0 +1,139 @@
+"""Shared fixtures: people, teams and logged-in clients on the real database."""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from deployments.models import Membership, Role, Team
+
+_counter = itertools.count(1)
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def need_service(reason: str) -> None:
+    """Skip (saying why) on a newcomer's machine; fail in CI, where every service must be there."""
+    if IN_CI:
+        pytest.fail(f"CI must provide this: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def make_user(db):
+    def make(username: str | None = None, *, password: str = "correct horse battery", **extra):
+        username = username or f"user{next(_counter)}"
+        return get_user_model().objects.create_user(username=username, password=password, **extra)
+
+    return make
+
+
+@pytest.fixture
+def team(db):
+    return Team.objects.create(name="Acme", slug=f"acme-{next(_counter)}")
+
+
+@pytest.fixture
+def make_member(make_user, team):
+    def make(role: str = Role.DEVELOPER, *, of=None, username: str | None = None):
+        user = make_user(username)
+        Membership.objects.create(team=of or team, user=user, role=role)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def developer(make_member):
+    return make_member(Role.DEVELOPER)
+
+
+@pytest.fixture
+def developer_client(client, developer):
+    client.force_login(developer)
+    return client
+
+
+@pytest.fixture
+async def close_thread_connections():
+    """Close the database connection Channels' sync_to_async thread opened, after an async test.
+
+    Left open, it keeps PostgreSQL from dropping the test database.
+    """
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    yield
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+def emulator(settings):
+    """A fresh cluster emulator (fast controllers), and Diploi pointed at it."""
+    from deployments.cluster.connection import reset_cluster
+    from deployments.cluster.emulator import ClusterEmulator
+
+    emu = ClusterEmulator(speed="fast").start()
+    settings.KUBE_API_URL = emu.url
+    reset_cluster()
+    yield emu
+    reset_cluster()
+    emu.stop()
+
+
+@pytest.fixture
+def catalog(db):
+    """The shipped templates, loaded as `sync_templates` loads them."""
+    from templates_catalog.loader import sync_catalog
+    from templates_catalog.models import Template
+
+    report = sync_catalog()
+    assert not report.failed, report.summary()
+    return {template.slug: template for template in Template.objects.select_related("current_version")}
+
+
+@pytest.fixture
+def make_project(catalog, team, make_user):
+    from deployments.models import Project
+
+    def make(template: str = "django-postgres", *, slug: str | None = None, of=None):
+        slug = slug or f"shop{next(_counter)}"
+        return Project.objects.create(
+            team=of or team,
+            name=slug.capitalize(),
+            slug=slug,
+            template=catalog[template],
+            repository="https://github.com/acme/shop.git",
+        )
+
+    return make
+
+
+@pytest.fixture
+def worker(transactional_db, emulator, tmp_path):
+    """A real Celery worker consuming Diploi's tasks.
+
+    Scaled out (REDIS_URL set, as in CI): a `celery worker` process on the test
+    database and the test's emulator. Embedded: a worker thread on the
+    in-memory transport, as standalone mode runs it.
+    """
+    from deployments.tasks import reconcile_deployment  # noqa: F401 - registers the tasks
+    from diploi_site.celery import app as celery_app
+
+    celery_app.control.purge()
+    if os.environ.get("REDIS_URL"):
+        from tests.stack import WorkerProcess
+
+        process = WorkerProcess(kube_api_url=emulator.url, log=tmp_path / "worker.log").start()
+        yield process
+        process.stop()
+    else:
+        from diploi_site.embedded import EmbeddedWorker
+
+        embedded = EmbeddedWorker(celery_app, concurrency=4)
+        embedded.start()
+        yield embedded
+        embedded.stop()

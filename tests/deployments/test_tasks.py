@@ -1,0 +1,87 @@
+"""The Celery tasks with a real worker (a separate process on Redis in CI) and the emulator."""
+
+import os
+
+import pytest
+
+from deployments import services
+from deployments.cluster.connection import get_cluster
+from deployments.models import Deployment, DeploymentState, Operation
+from tests.conftest import need_service
+from tests.support import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def applied(deployment) -> bool:
+    current = Deployment.objects.get(pk=deployment.pk)
+    return current.applied_generation >= current.desired_generation > 0
+
+
+def test_it_creates_the_deployment_in_the_cluster_after_the_request_returns(worker, make_project, developer):
+    deployment = services.deployment_create(
+        project=make_project(), name="feature-x", stage="development", actor=developer
+    )
+    assert Deployment.objects.get(pk=deployment.pk).applied_generation == 0  # the service only enqueued
+    wait_for(lambda: applied(deployment), timeout=30, what="the worker to apply it")
+    operation = deployment.operations.get()
+    assert operation.status == Operation.Status.SUCCEEDED
+    assert get_cluster().get("StatefulSet", "app", deployment.namespace) is not None
+
+
+def test_it_retries_while_the_cluster_is_down_and_converges_when_it_returns(worker, make_project, developer, emulator):
+    emulator.take_down()
+    deployment = services.deployment_create(
+        project=make_project(), name="feature-x", stage="production", actor=developer
+    )
+
+    def retrying():
+        operation = deployment.operations.get()
+        return operation.status == Operation.Status.RUNNING and "retrying" in operation.message and operation
+
+    operation = wait_for(retrying, timeout=30, what="a retry")
+    assert "cannot be reached" in operation.message
+    emulator.bring_up()
+    wait_for(lambda: applied(deployment), timeout=60, what="convergence after the API returned")
+    assert deployment.operations.get().status == Operation.Status.SUCCEEDED
+
+
+def test_it_deletes_through_the_task_until_the_cluster_confirms(worker, make_project, developer):
+    deployment = services.deployment_create(
+        project=make_project(), name="feature-x", stage="development", actor=developer
+    )
+    wait_for(lambda: applied(deployment), timeout=30, what="applied")
+    services.deployment_delete(deployment=deployment, actor=developer)
+    wait_for(
+        lambda: Deployment.objects.get(pk=deployment.pk).state == DeploymentState.DELETED, timeout=30, what="deleted"
+    )
+    assert get_cluster().get("Namespace", deployment.namespace) is None
+    assert get_cluster().list("PersistentVolumeClaim", label_selector=f"diploi.io/deployment={deployment.pk}")[0] == []
+
+
+def test_it_converges_after_the_worker_is_killed_in_the_middle_of_a_reconcile(
+    transactional_db, emulator, make_project, developer, tmp_path, settings
+):
+    if not os.environ.get("REDIS_URL"):
+        need_service("killing a worker process needs the Redis broker (set REDIS_URL; CI does)")
+    from diploi_site.celery import app as celery_app
+    from tests.stack import WorkerProcess
+
+    celery_app.control.purge()
+    fast = {"CELERY_VISIBILITY_TIMEOUT": "3"}
+    first = WorkerProcess(kube_api_url=emulator.url, log=tmp_path / "worker1.log", env=fast).start()
+    emulator.faults.hang(30, path_contains="/statefulsets/")  # the reconcile stalls mid-apply
+    deployment = services.deployment_create(
+        project=make_project(), name="feature-x", stage="development", actor=developer
+    )
+    wait_for(lambda: Deployment.objects.get(pk=deployment.pk).lease_owner, timeout=30, what="the reconcile to start")
+    first.kill()
+    emulator.faults.clear()
+    assert not applied(deployment)
+
+    second = WorkerProcess(kube_api_url=emulator.url, log=tmp_path / "worker2.log", env=fast).start()
+    try:
+        wait_for(lambda: applied(deployment), timeout=90, what="the redelivered task to converge")
+    finally:
+        second.stop()
+    assert deployment.operations.get().status == Operation.Status.SUCCEEDED

@@ -1,0 +1,111 @@
+"""The watcher, in a thread, against the emulator: statuses, staleness, 410s, CPU, several watchers."""
+
+import pytest
+
+from deployments import lifecycle, services
+from deployments.cluster.connection import get_cluster
+from deployments.models import CpuSample, DeploymentStatus
+from deployments.watcher import ClusterWatcher
+from tests.support import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def fast_status(settings):
+    settings.STATUS_GRACE_SECONDS = 2
+    settings.STATUS_STALE_SECONDS = 1
+    settings.CPU_SAMPLE_SECONDS = 1
+
+
+@pytest.fixture
+def watcher(emulator, fast_status):
+    watcher = ClusterWatcher(get_cluster, coalesce=0.05, recompute_every=0.5, resync_every=3600).start()
+    yield watcher
+    watcher.stop()
+
+
+@pytest.fixture
+def deployment(make_project, developer, emulator):
+    deployment = services.deployment_create(
+        project=make_project("django-postgres"), name="feature-x", stage="development", actor=developer
+    )
+    lifecycle.reconcile_run(deployment.pk, owner="test")
+    return deployment
+
+
+def health(deployment) -> str | None:
+    status = DeploymentStatus.objects.filter(deployment=deployment).first()
+    return status and status.health
+
+
+def test_it_turns_what_the_cluster_does_into_a_status(watcher, deployment):
+    seen = set()
+
+    def green():
+        seen.add(health(deployment))
+        return health(deployment) == "green"
+
+    wait_for(green, timeout=20, interval=0.02, what="green")
+    assert "yellow" in seen  # starting, before ready
+    status = DeploymentStatus.objects.get(deployment=deployment)
+    assert status.reason == "All services ready"
+    assert {item["key"] for item in status.tree["nodes"]["services"]["items"]} == {"app", "postgres"}
+    assert status.observed_at is not None
+
+
+def test_it_reports_a_crash_loop_as_red_with_the_reason(watcher, deployment, emulator):
+    wait_for(lambda: health(deployment) == "green", timeout=20, what="green")
+    emulator.faults.crash(deployment.namespace, selector={"diploi.io/service": "app"}, exit_code=3)
+
+    def crash_reported():
+        status = DeploymentStatus.objects.get(deployment=deployment)
+        return status.health == "red" and status.reason.startswith("app: CrashLoopBackOff") and status
+
+    status = wait_for(crash_reported, timeout=20, what="red with the crash loop as reason")
+    assert "last exit 3" in status.reason
+
+
+def test_it_goes_stale_when_the_api_is_down_and_recovers(watcher, deployment, emulator):
+    wait_for(lambda: health(deployment) == "green", timeout=20, what="green")
+    emulator.take_down()
+    wait_for(lambda: health(deployment) == "unknown", timeout=20, what="unknown")
+    status = DeploymentStatus.objects.get(deployment=deployment)
+    assert status.reason.startswith("Cluster not reachable since ")
+    assert status.cluster_error
+    emulator.bring_up()
+    wait_for(lambda: health(deployment) == "green", timeout=20, what="green again")
+
+
+def test_it_lists_again_after_its_watch_expired(watcher, deployment, emulator):
+    wait_for(lambda: health(deployment) == "green", timeout=20, what="green")
+    emulator.faults.expire_history()
+    get_cluster().interrupt_watches()  # the watches resume from a resourceVersion that is now gone
+    emulator.faults.crash(deployment.namespace, selector={"diploi.io/service": "postgres"})
+    wait_for(lambda: health(deployment) == "yellow", timeout=20, what="yellow from the relisted state")
+
+
+def test_it_samples_cpu_into_history(watcher, deployment):
+    wait_for(
+        lambda: CpuSample.objects.filter(deployment=deployment, tier="raw", total_millicores__gt=0).exists(),
+        timeout=20,
+        what="a CPU sample",
+    )
+    assert CpuSample.objects.filter(deployment=deployment, tier="minute").exists()
+    assert CpuSample.objects.filter(deployment=deployment, tier="quarter").exists()
+    wait_for(lambda: DeploymentStatus.objects.get(deployment=deployment).cpu_millicores, timeout=10, what="cpu now")
+
+
+def test_it_lets_several_watchers_run_without_corrupting_each_other(watcher, emulator, deployment):
+    second = ClusterWatcher(get_cluster, coalesce=0.05, recompute_every=0.5, resync_every=3600).start()
+    try:
+        wait_for(lambda: health(deployment) == "green", timeout=20, what="green")
+        emulator.faults.crash(deployment.namespace, selector={"diploi.io/service": "app"})
+        wait_for(lambda: health(deployment) == "red", timeout=20, what="red")
+        assert DeploymentStatus.objects.filter(deployment=deployment).count() == 1
+        raw = CpuSample.objects.filter(deployment=deployment, tier="raw")
+        wait_for(lambda: raw.count() >= 2, timeout=20, what="samples")
+        times = list(raw.values_list("bucket_start", flat=True))
+        assert len(times) == len(set(times))  # one sampler at a time
+    finally:
+        second.stop()

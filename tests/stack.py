@@ -1,0 +1,173 @@
+"""Diploi's own processes, started against the test database, for end-to-end tests.
+
+Embedded (no REDIS_URL): one `manage.py standalone` process. Scaled out (CI:
+PostgreSQL and Redis): separate web (daphne), worker (celery) and watcher
+processes, as in production. The cluster is the test's emulator, passed as
+KUBE_API_URL, so tests can inject faults into it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from django.db import connection
+
+from tests.support import free_port, wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_database_url() -> str:
+    """A DATABASE_URL for the database this test run uses (the test database)."""
+    conf = connection.settings_dict
+    if conf["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{conf['NAME']}"
+    auth = conf["USER"] + (f":{conf['PASSWORD']}" if conf["PASSWORD"] else "")
+    return f"postgres://{auth}@{conf['HOST'] or '127.0.0.1'}:{conf['PORT'] or 5432}/{conf['NAME']}"
+
+
+class DiploiStack:
+    def __init__(self, *, data_dir: Path, kube_api_url: str | None = None, log_dir: Path | None = None):
+        self.data_dir = data_dir
+        self.kube_api_url = kube_api_url
+        self.log_dir = log_dir or data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.processes: dict[str, subprocess.Popen] = {}
+        # The watcher process lands with the lifecycle work; until then one process.
+        self.scaled_out = False
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=test_database_url(),
+            DIPLOI_DATA_DIR=str(self.data_dir),
+            PYTHONUNBUFFERED="1",
+            DJANGO_SETTINGS_MODULE="diploi_site.settings",
+        )
+        env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        if self.kube_api_url:
+            env.update(KUBE_API_URL=self.kube_api_url, CLUSTER_SIMULATED="1")
+        return env
+
+    def start(self) -> DiploiStack:
+        if self.scaled_out:
+            self._spawn(
+                "web", ["-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "diploi_site.asgi:application"]
+            )
+            self._spawn(
+                "worker", ["-m", "celery", "-A", "diploi_site", "worker", "--pool", "threads", "-c", "4", "-l", "INFO"]
+            )
+            self._spawn("watcher", ["manage.py", "watch_cluster"])
+        else:
+            self._spawn("standalone", ["manage.py", "standalone", "--port", str(self.port)])
+        wait_for(self._healthy, timeout=60, what=f"Diploi at {self.url} (logs in {self.log_dir})")
+        return self
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        log = open(self.log_dir / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, *args], cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def _healthy(self) -> bool:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}: {self.log(name)[-3000:]}")
+        return urllib.request.urlopen(f"{self.url}/healthz", timeout=2).read() == b"ok"
+
+    def log(self, name: str) -> str:
+        path = self.log_dir / f"{name}.log"
+        return path.read_text() if path.exists() else ""
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one process: what a crashed machine looks like to the others."""
+        self.processes[name].send_signal(signal.SIGKILL)
+        self.processes[name].wait(10)
+
+    def restart(self, name: str, args: list[str]) -> None:
+        self._spawn(name, args)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+class WorkerProcess:
+    """One `celery -A diploi_site worker` process on the test database, killable like a crashed machine."""
+
+    def __init__(self, *, kube_api_url: str, log: Path, env: dict[str, str] | None = None):
+        self.kube_api_url = kube_api_url
+        self.log_path = log
+        self.extra_env = env or {}
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> WorkerProcess:
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=test_database_url(),
+            KUBE_API_URL=self.kube_api_url,
+            CLUSTER_SIMULATED="1",
+            PYTHONUNBUFFERED="1",
+            **self.extra_env,
+        )
+        env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        log = open(self.log_path, "a")  # noqa: SIM115 - closed with the process
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "diploi_site",
+                "worker",
+                "--pool",
+                "threads",
+                "-c",
+                "4",
+                "-l",
+                "INFO",
+                "--without-heartbeat",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for(lambda: "ready." in self.log() or self._exited(), timeout=60, what="the Celery worker to start")
+        return self
+
+    def _exited(self) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"the worker exited with {self.process.returncode}: {self.log()[-3000:]}")
+        return False
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
