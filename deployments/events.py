@@ -3,9 +3,13 @@
 Only ids go over the channel layer; consumers re-read what they render.
 """
 
+import logging
+
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+
+logger = logging.getLogger(__name__)
 
 
 def team_group(team_id: int) -> str:
@@ -21,9 +25,14 @@ def deployment_group(deployment_id: int) -> str:
 
 
 def _send(group: str, message_type: str, **ids) -> None:
+    """Best effort: a page that misses a message still gets the current state when it reconnects."""
     layer = get_channel_layer()
-    if layer is not None:
+    if layer is None:
+        return
+    try:
         async_to_sync(layer.group_send)(group, {"type": message_type, **ids})
+    except Exception:
+        logger.warning("could not tell %s that it changed", group, exc_info=True)
 
 
 def publish_team_changed(team_id: int) -> None:

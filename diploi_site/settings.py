@@ -7,6 +7,7 @@ it to PostgreSQL and Redis, which is how it scales out to separate web, worker
 and watcher processes. See README.md for every variable.
 """
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -99,8 +100,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    # Tests that start other processes (a worker, standalone) need a file.
-    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-diploi.sqlite3")}
+    # Tests that start other processes (a worker, standalone) need a file; one
+    # per test run, so two runs on one machine never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-diploi-{os.getpid()}.sqlite3")}
     DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

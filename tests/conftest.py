@@ -125,9 +125,9 @@ def worker(transactional_db, emulator, tmp_path):
 
     celery_app.control.purge()
     if os.environ.get("REDIS_URL"):
-        from tests.stack import WorkerProcess
+        from tests.stack import DiploiProcess
 
-        process = WorkerProcess(kube_api_url=emulator.url, log=tmp_path / "worker.log").start()
+        process = DiploiProcess.worker(kube_api_url=emulator.url, log=tmp_path / "worker.log").start()
         yield process
         process.stop()
     else:
@@ -137,3 +137,28 @@ def worker(transactional_db, emulator, tmp_path):
         embedded.start()
         yield embedded
         embedded.stop()
+
+
+FAST_STATUS = {"STATUS_GRACE_SECONDS": "2", "STATUS_STALE_SECONDS": "2", "CPU_SAMPLE_SECONDS": "2"}
+
+
+@pytest.fixture
+def watcher(transactional_db, emulator, tmp_path, settings):
+    """The cluster watcher: a `watch_cluster` process when scaled out (CI), else a thread."""
+    for name, value in FAST_STATUS.items():
+        setattr(settings, name, int(value))
+    if os.environ.get("REDIS_URL"):
+        from tests.stack import DiploiProcess
+
+        process = DiploiProcess.watcher(
+            kube_api_url=emulator.url, log=tmp_path / "watcher.log", env=FAST_STATUS
+        ).start()
+        yield process
+        process.stop()
+    else:
+        from deployments.cluster.connection import get_cluster
+        from deployments.watcher import ClusterWatcher
+
+        thread = ClusterWatcher(get_cluster, coalesce=0.05, recompute_every=1).start()
+        yield thread
+        thread.stop()

@@ -32,15 +32,22 @@ def test_database_url() -> str:
 
 
 class DiploiStack:
-    def __init__(self, *, data_dir: Path, kube_api_url: str | None = None, log_dir: Path | None = None):
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        kube_api_url: str | None = None,
+        log_dir: Path | None = None,
+        env: dict[str, str] | None = None,
+    ):
         self.data_dir = data_dir
         self.kube_api_url = kube_api_url
         self.log_dir = log_dir or data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.processes: dict[str, subprocess.Popen] = {}
-        # The watcher process lands with the lifecycle work; until then one process.
-        self.scaled_out = False
+        self.scaled_out = bool(os.environ.get("REDIS_URL"))
+        self.extra_env: dict[str, str] = env or {}
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -53,6 +60,7 @@ class DiploiStack:
         env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         if self.kube_api_url:
             env.update(KUBE_API_URL=self.kube_api_url, CLUSTER_SIMULATED="1")
+        env.update(self.extra_env)
         return env
 
     def start(self) -> DiploiStack:
@@ -105,16 +113,45 @@ class DiploiStack:
                 process.wait(5)
 
 
-class WorkerProcess:
-    """One `celery -A diploi_site worker` process on the test database, killable like a crashed machine."""
+class DiploiProcess:
+    """One of Diploi's processes (a Celery worker, the watcher) on the test database and the test's emulator.
 
-    def __init__(self, *, kube_api_url: str, log: Path, env: dict[str, str] | None = None):
+    Killable like a crashed machine.
+    """
+
+    def __init__(self, args: list[str], *, ready: str, kube_api_url: str, log: Path, env: dict[str, str] | None = None):
+        self.args = args
+        self.ready = ready
         self.kube_api_url = kube_api_url
         self.log_path = log
         self.extra_env = env or {}
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> WorkerProcess:
+    @classmethod
+    def worker(cls, **kwargs) -> DiploiProcess:
+        args = [
+            "-m",
+            "celery",
+            "-A",
+            "diploi_site",
+            "worker",
+            "--pool",
+            "threads",
+            "-c",
+            "4",
+            "-l",
+            "INFO",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+        ]
+        return cls(args, ready="ready.", **kwargs)
+
+    @classmethod
+    def watcher(cls, **kwargs) -> DiploiProcess:
+        return cls(["manage.py", "watch_cluster"], ready="Watching", **kwargs)
+
+    def start(self) -> DiploiProcess:
         env = dict(os.environ)
         env.update(
             DATABASE_URL=test_database_url(),
@@ -126,34 +163,14 @@ class WorkerProcess:
         env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         log = open(self.log_path, "a")  # noqa: SIM115 - closed with the process
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "diploi_site",
-                "worker",
-                "--pool",
-                "threads",
-                "-c",
-                "4",
-                "-l",
-                "INFO",
-                "--without-heartbeat",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            [sys.executable, *self.args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
-        wait_for(lambda: "ready." in self.log() or self._exited(), timeout=60, what="the Celery worker to start")
+        wait_for(lambda: self.ready in self.log() or self._exited(), timeout=60, what=f"{self.args} to start")
         return self
 
     def _exited(self) -> bool:
         if self.process.poll() is not None:
-            raise RuntimeError(f"the worker exited with {self.process.returncode}: {self.log()[-3000:]}")
+            raise RuntimeError(f"{self.args} exited with {self.process.returncode}: {self.log()[-3000:]}")
         return False
 
     def log(self) -> str:

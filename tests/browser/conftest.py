@@ -65,19 +65,41 @@ def console_errors(page):
 
 @pytest.fixture
 def diploi(transactional_db, tmp_path):
+    """Diploi running as a user runs it (standalone, or web/worker/watcher processes in CI)."""
     stack = DiploiStack(data_dir=tmp_path).start()
     yield stack
     stack.stop()
 
 
 @pytest.fixture
+def diploi_on_emulator(transactional_db, tmp_path, emulator, catalog):
+    """Diploi on the test's cluster emulator (so tests can inject faults), with fast status settings."""
+    from tests.conftest import FAST_STATUS
+
+    stack = DiploiStack(data_dir=tmp_path, kube_api_url=emulator.url, env=FAST_STATUS).start()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture
 def screenshot_on_failure(request, page):
-    """Save a screenshot of the page under test-artifacts/ when the test fails."""
-    yield
+    """When the test fails, save under test-artifacts/ the page as it was, and any pages the test named.
+
+    A test names pages by appending (label, url) to the list this fixture yields
+    (the journey names a deployment's Overview and Status tabs).
+    """
+    named: list[tuple[str, str]] = []
+    yield named
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+        for label, url in named:
+            try:
+                page.goto(url)
+                page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{label}.png"), full_page=True)
+            except Exception as error:  # noqa: BLE001 - the failure being reported matters more
+                print(f"could not capture {label}: {error}")
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

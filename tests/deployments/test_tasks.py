@@ -65,11 +65,11 @@ def test_it_converges_after_the_worker_is_killed_in_the_middle_of_a_reconcile(
     if not os.environ.get("REDIS_URL"):
         need_service("killing a worker process needs the Redis broker (set REDIS_URL; CI does)")
     from diploi_site.celery import app as celery_app
-    from tests.stack import WorkerProcess
+    from tests.stack import DiploiProcess
 
     celery_app.control.purge()
     fast = {"CELERY_VISIBILITY_TIMEOUT": "3"}
-    first = WorkerProcess(kube_api_url=emulator.url, log=tmp_path / "worker1.log", env=fast).start()
+    first = DiploiProcess.worker(kube_api_url=emulator.url, log=tmp_path / "worker1.log", env=fast).start()
     emulator.faults.hang(30, path_contains="/statefulsets/")  # the reconcile stalls mid-apply
     deployment = services.deployment_create(
         project=make_project(), name="feature-x", stage="development", actor=developer
@@ -79,7 +79,7 @@ def test_it_converges_after_the_worker_is_killed_in_the_middle_of_a_reconcile(
     emulator.faults.clear()
     assert not applied(deployment)
 
-    second = WorkerProcess(kube_api_url=emulator.url, log=tmp_path / "worker2.log", env=fast).start()
+    second = DiploiProcess.worker(kube_api_url=emulator.url, log=tmp_path / "worker2.log", env=fast).start()
     try:
         wait_for(lambda: applied(deployment), timeout=90, what="the redelivered task to converge")
     finally:
