@@ -3,6 +3,7 @@ and a websocket client, with no polling by the client. In CI the worker and the 
 processes and the channel layer is Redis."""
 
 import re
+import time
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -18,17 +19,12 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 HEALTH = re.compile(r'class="deployment-health" data-health="(\w+)"')
 
 
-async def next_health(
-    socket: WebsocketCommunicator, wanted: str, *, timeout: float = 45, reason: str = ""
-) -> list[str]:
+async def next_health(socket: WebsocketCommunicator, wanted: str, *, timeout: float = 45, reason: str = ""):
     """Receive fragments until the header shows ``wanted`` (and ``reason``); return the colours seen."""
     seen = []
-    loop_deadline = timeout
-    import time
-
-    start = time.monotonic()
-    while time.monotonic() - start < loop_deadline:
-        message = await socket.receive_from(timeout=loop_deadline)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        message = await socket.receive_from(timeout=deadline - time.monotonic())
         match = HEALTH.search(message)
         if match:
             seen.append(match.group(1))
