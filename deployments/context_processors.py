@@ -1,13 +1,23 @@
 """Values every page shows: the cluster in use and the team switcher."""
 
+from functools import cache
+
 from django.conf import settings
 
 from deployments.access import current_team, teams_for
+from deployments.cluster.client import cluster_configured
+
+
+@cache
+def _cluster_missing(api_url: str, kubeconfig: str) -> bool:
+    """Whether no cluster is configured (checked once per configuration, not per request)."""
+    return not cluster_configured()
 
 
 def platform(request):
     context = {
         "cluster_simulated": settings.CLUSTER_SIMULATED,
+        "cluster_missing": _cluster_missing(settings.KUBE_API_URL, settings.KUBECONFIG),
         "base_domain": settings.BASE_DOMAIN,
         "edge_host": settings.EDGE_HOST,
     }

@@ -2,9 +2,10 @@
 
 import signal
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from deployments.cluster.connection import get_cluster
+from deployments.cluster.errors import ClusterNotConfigured
 from deployments.watcher import ClusterWatcher
 
 
@@ -12,7 +13,10 @@ class Command(BaseCommand):
     help = "Watch the cluster: keep deployment statuses and CPU history current and push them to live pages."
 
     def handle(self, *args, **options):
-        cluster = get_cluster()
+        try:
+            cluster = get_cluster()
+        except ClusterNotConfigured as error:
+            raise CommandError(str(error)) from error
         self.stdout.write(f"Watching {cluster.source}. Ctrl-C to stop.")
         watcher = ClusterWatcher(get_cluster)
         signal.signal(signal.SIGTERM, lambda *_: watcher.stop_event.set())
