@@ -81,10 +81,14 @@ class TeamConsumer(FragmentConsumer):
     async def team_changed(self, message):
         await self.push()
 
-    def render(self) -> str:
+    def render(self) -> str | None:
+        # Access is checked again on every push: a member removed from the team stops receiving.
+        membership = membership_for(self.scope["user"], self.membership.team_id)
+        if membership is None:
+            return None
         context = {
-            "projects": selectors.projects_of_team(self.membership.team),
-            "can_create": self.membership.allows(Role.DEVELOPER),
+            "projects": selectors.projects_of_team(membership.team),
+            "can_create": membership.allows(Role.DEVELOPER),
             "oob": True,
         }
         return render_to_string("deployments/project_list.html#project-list", context)
@@ -97,7 +101,7 @@ class ProjectConsumer(FragmentConsumer):
         self.project_id = self.scope["url_route"]["kwargs"]["project_id"]
         self.group = events.project_group(self.project_id)
         try:
-            self.project, self.membership = project_for(self.scope["user"], self.project_id)
+            project_for(self.scope["user"], self.project_id)
         except (Http404, PermissionDenied):
             return False
         return True
@@ -105,11 +109,15 @@ class ProjectConsumer(FragmentConsumer):
     async def project_changed(self, message):
         await self.push()
 
-    def render(self) -> str:
+    def render(self) -> str | None:
+        try:
+            project, membership = project_for(self.scope["user"], self.project_id)
+        except (Http404, PermissionDenied):
+            return None
         context = {
-            "project": self.project,
-            "deployments": selectors.deployments_of_project(self.project),
-            "can": selectors.Permissions.of(self.membership),
+            "project": project,
+            "deployments": selectors.deployments_of_project(project),
+            "can": selectors.Permissions.of(membership),
             "oob": True,
         }
         return render_to_string("deployments/project_detail.html#deployment-list", context)

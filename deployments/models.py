@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from deployments.cluster.manifests import ClusterSettings, RenderTarget, public_hosts
 from deployments.cluster.status import Expectation, ExpectedService
-from deployments.naming import dns_label_validator
+from deployments.naming import dns_label_validator, repository_validator
 from deployments.sizes import SIZES, DeploymentSize
 from templates_catalog.spec import TemplateSpec
 
@@ -71,7 +71,7 @@ class Project(models.Model):
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="projects")
     name = models.CharField(max_length=100)
     slug = models.CharField(max_length=30, validators=[dns_label_validator])
-    repository = models.URLField(max_length=500, blank=True)
+    repository = models.CharField(max_length=500, blank=True, validators=[repository_validator])
     template = models.ForeignKey("templates_catalog.Template", on_delete=models.PROTECT, related_name="projects")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -206,7 +206,9 @@ class Deployment(models.Model):
         return instance
 
     def _desired_snapshot(self) -> tuple:
-        return tuple(getattr(self, name, None) for name in self.DESIRED_FIELDS)
+        # Read loaded values only: getattr on a deferred field would load it, and
+        # loading goes through from_db, which snapshots again.
+        return tuple(self.__dict__.get(name) for name in self.DESIRED_FIELDS)
 
     # --- derived -----------------------------------------------------------------------
     @property

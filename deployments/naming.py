@@ -62,3 +62,19 @@ def namespace_for(project_slug: str, deployment_name: str) -> str:
     project = slugify_label(project_slug, 20) or "p"
     deployment = slugify_label(deployment_name, DNS_LABEL_MAX - len(project) - len(suffix) - 2) or "d"
     return f"{project}-{deployment}-{suffix}"
+
+
+_REPOSITORY = re.compile(r"^(https://|ssh://|git://|git@[\w.-]+:)\S+$")
+
+
+def repository_error(value: str) -> str | None:
+    """Why ``value`` is not a Git repository address a development deployment can clone, or None."""
+    if value and not _REPOSITORY.match(value):
+        return "must be an https://, ssh:// or git@host: address of a Git repository"
+    return None
+
+
+def repository_validator(value: str) -> None:
+    error = repository_error(value)
+    if error:
+        raise ValidationError(f"“{value}” {error}.", code="repository")

@@ -151,6 +151,13 @@ def hostnames_for(project: Project, name: str, *, stage: str | None = None) -> l
     return [host for _, _, host in public_hosts(target, cluster_settings())]
 
 
+def branch_problems(branch: str) -> list[str]:
+    """What is wrong with a Git branch name given for a development deployment."""
+    if not branch or branch.startswith("-") or any(ch.isspace() for ch in branch):
+        return ["Give a branch name (no spaces, not starting with “-”)."]
+    return []
+
+
 def custom_domain_problems(domains: Iterable[str], *, exclude: Deployment | None = None) -> list[str]:
     problems = []
     seen = set()
@@ -167,8 +174,8 @@ def custom_domain_problems(domains: Iterable[str], *, exclude: Deployment | None
         used = Deployment.objects.live().filter(custom_domains__isnull=False)
         if exclude is not None:
             used = used.exclude(pk=exclude.pk)
-        for other in used.only("custom_domains", "name"):
-            clash = seen & set(other.custom_domains or [])
+        for taken in used.values_list("custom_domains", flat=True):
+            clash = seen & set(taken or [])
             if clash:
                 problems.append(f"“{sorted(clash)[0]}” is already used by another deployment.")
     return problems
@@ -237,8 +244,8 @@ def deployment_create(
     if stage in spec.stages and spec.mode(stage) == "source":
         if not (project.repository or spec.repository):
             problems["branch"] = ["A development deployment clones the project's repository: set one on the project."]
-        if not branch or branch.startswith("-") or any(ch.isspace() for ch in branch):
-            problems["branch"] = ["Give a branch name (no spaces, not starting with “-”)."]
+        if branch_errors := branch_problems(branch):
+            problems["branch"] = branch_errors
     domains = [d.strip().lower() for d in custom_domains if d.strip()]
     if domain_problems := custom_domain_problems(domains):
         problems["custom_domains"] = domain_problems
@@ -319,8 +326,8 @@ def deployment_update(
             changes.append(f"renamed “{deployment.name}” to “{name}”")
             deployment.name = name
     if branch is not None and branch != deployment.branch:
-        if not branch or branch.startswith("-") or any(ch.isspace() for ch in branch):
-            problems["branch"] = ["Give a branch name (no spaces, not starting with “-”)."]
+        if branch_errors := branch_problems(branch):
+            problems["branch"] = branch_errors
         else:
             changes.append(f"branch set to {branch} (used when the code volume is next created)")
             deployment.branch = branch
@@ -514,3 +521,33 @@ def _keep_an_admin(team: Team, *, leaving: Membership) -> None:
     admins = Membership.objects.filter(team=team, role=Role.ADMIN).exclude(pk=leaving.pk)
     if not admins.exists():
         raise ValidationError(f"{team.name} needs at least one admin: make someone else admin first.")
+
+
+# ----------------------------------------------------------------------------- operators
+
+
+@transaction.atomic
+def deployment_reconcile(*, deployment: Deployment, actor) -> Operation:
+    """Apply the deployment's desired state to the cluster again, now (e.g. to repair drift).
+
+    Records a reconcile `Operation` and an audit row, and enqueues the task on
+    commit. The desired state is unchanged, so this is safe to ask twice: a
+    reconcile of an up-to-date deployment changes nothing in the cluster.
+    """
+    deployment = (
+        Deployment.objects.select_for_update().select_related("project__team", "template_version").get(pk=deployment.pk)
+    )
+    if deployment.state in (DeploymentState.DELETING, DeploymentState.DELETED):
+        raise ValidationError("This deployment is being deleted.")
+    operation = _operation(deployment, Operation.Kind.RECONCILE, actor, message="Reconcile requested")
+    record_activity(
+        action="deployment.reconcile_requested",
+        message=f"Reconcile of “{deployment.name}” requested",
+        actor=actor,
+        deployment=deployment,
+    )
+    from deployments.tasks import reconcile_deployment
+
+    reconcile_deployment.delay_on_commit(deployment.pk)
+    events.publish_deployment_changed(deployment)
+    return operation

@@ -56,7 +56,7 @@ def test_it_shows_the_parsed_spec_versions_and_deployments(superuser_client, cha
     assert "runs the source" in page and "PostgreSQL 16" in page and "5 GiB" in page  # the parsed spec
     assert "version: must not be empty" in page  # last error
     assert "1.0.0" in page and "1.1.0" in page  # versions inline
-    assert f"{old.project.slug}/legacy runs 1.0.0" in page  # on an old version
+    assert f"{old.project.slug}/legacy</a> runs 1.0.0" in page  # on an old version
     assert f"{new.project.slug}/fresh" in page
     assert 'name="enabled"' in page and 'name="slug"' not in page  # only `enabled` is editable
 
