@@ -106,4 +106,19 @@ def describe(cluster: Cluster, *, namespace: str, deployment_id: int, service_id
             documents.append(item)
     if not documents:
         return f"# Nothing named {service_id} is running in {namespace}.\n"
-    return yaml.safe_dump_all(documents, sort_keys=False, default_flow_style=False)
+    names = {item["metadata"]["name"] for item in documents}
+    events, _ = cluster.list("Event", namespace=namespace)
+    recent = sorted(
+        (e for e in events if (e.get("involvedObject") or {}).get("name") in names),
+        key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "",
+    )[-20:]
+    text = yaml.safe_dump_all(documents, sort_keys=False, default_flow_style=False)
+    if recent:
+        lines = [
+            f"#   {e.get('lastTimestamp') or e.get('eventTime') or '':25} {e.get('type', ''):8} "
+            f"{e.get('reason', ''):18} {e['involvedObject'].get('kind', '')}/{e['involvedObject'].get('name', '')}: "
+            f"{e.get('message', '')}"
+            for e in recent
+        ]
+        text += "---\n# Recent events\n" + "\n".join(lines) + "\n"
+    return text

@@ -230,3 +230,4 @@ def test_it_reads_cpu_from_the_metrics_api_and_describes_a_service(cluster):
     assert metrics[0]["containers"][0]["usage"]["cpu"]
     text = describe(cluster, namespace=desired.namespace, deployment_id=7, service_id="api")
     assert "kind: Deployment" in text and "managedFields" not in text
+    assert "# Recent events" in text and "Scheduled" in text
