@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -16,10 +17,15 @@ _ENV_LINE = re.compile(r"^\s*(?:(?P<service>[a-z0-9-]+)\.)?(?P<name>[^=\s]+)\s*=
 _REPOSITORY = re.compile(r"^(https://|ssh://|git://|git@[\w.-]+:)\S+$")
 
 
+# Services name a few fields after the model; the forms after what users type.
+SERVICE_FIELDS = {"env_overrides": "env"}
+
+
 def apply_service_errors(form: forms.Form, error: ValidationError) -> None:
     """Show a service's ValidationError on the form's fields (or at the top)."""
     if hasattr(error, "error_dict"):
         for field, messages in error.message_dict.items():
+            field = SERVICE_FIELDS.get(field, field)
             form.add_error(field if field in form.fields else None, messages)
     else:
         form.add_error(None, error.messages)
@@ -43,9 +49,19 @@ def parse_env_lines(text: str, *, default_service: str | None = None) -> dict[st
     return overrides
 
 
-def format_env_lines(overrides: dict[str, dict[str, str]]) -> str:
+# What a secret's value is shown as in a form; saving it unchanged keeps the secret.
+SECRET_MASK = "••••••••"  # noqa: S105 - a placeholder shown instead of a value, not a password
+
+
+def format_env_lines(
+    overrides: Mapping[str, Mapping[str, str]], *, secrets: Mapping[str, Mapping[str, str]] | None = None
+) -> str:
+    """Overrides as ``service.NAME=value`` lines; the values of ``secrets`` are masked."""
+    secrets = secrets or {}
     return "\n".join(
-        f"{service}.{name}={value}" for service, values in overrides.items() for name, value in values.items()
+        f"{service}.{name}={SECRET_MASK if name in secrets.get(service, {}) else value}"
+        for service, values in overrides.items()
+        for name, value in values.items()
     )
 
 
@@ -54,8 +70,10 @@ class ProjectForm(forms.Form):
     name = forms.CharField(max_length=100)
     slug = forms.CharField(
         max_length=30,
+        required=False,
         label="Short name",
-        help_text="Lowercase letters, digits and '-'. Part of every deployment's namespace. Cannot be changed.",
+        help_text="Lowercase letters, digits and '-'. Part of every deployment's namespace. Cannot be changed. "
+        "Empty: made from the name.",
     )
     repository = forms.CharField(
         max_length=500,
@@ -70,6 +88,8 @@ class ProjectForm(forms.Form):
 
     def clean_slug(self):
         slug = self.cleaned_data["slug"]
+        if not slug:
+            return slug  # made from the name in clean()
         error = dns_label_error(slug)
         if error:
             raise ValidationError(f"The short name {error}.")
@@ -147,15 +167,30 @@ class EnvironmentForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 5}),
         label="Overrides",
-        help_text="One per line: component.NAME=value. Remove a line to go back to the template's value.",
+        help_text="One per line: component.NAME=value. Remove a line to go back to the template's value. "
+        f"Secrets show as {SECRET_MASK}: leave that to keep the value.",
     )
 
-    def __init__(self, *args, default_service: str, **kwargs):
+    def __init__(self, *args, default_service: str, secrets: Mapping[str, Mapping[str, str]] | None = None, **kwargs):
+        """``secrets``: the current overrides of secret variables, shown masked and kept when left masked."""
         super().__init__(*args, **kwargs)
         self.default_service = default_service
+        self.secrets = secrets or {}
 
     def clean_env(self):
-        return parse_env_lines(self.cleaned_data["env"], default_service=self.default_service)
+        overrides = parse_env_lines(self.cleaned_data["env"], default_service=self.default_service)
+        problems = []
+        for service, values in overrides.items():
+            for name, value in values.items():
+                if value != SECRET_MASK:
+                    continue
+                if name in self.secrets.get(service, {}):
+                    values[name] = self.secrets[service][name]
+                else:
+                    problems.append(f"{service}.{name}: type the value ({SECRET_MASK} stands for a secret kept as is).")
+        if problems:
+            raise ValidationError(problems)
+        return overrides
 
 
 class DomainsForm(forms.Form):

@@ -15,7 +15,8 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
 from deployments import selectors, services
@@ -49,6 +50,7 @@ def healthz(request):
 
 
 @login_required
+@require_safe
 def home(request):
     return redirect("projects")
 
@@ -66,6 +68,7 @@ def switch_team(request):
 
 
 @login_required
+@require_safe
 def project_list(request):
     team = current_team(request)
     membership = membership_for(request.user, team.pk) if team else None
@@ -107,6 +110,7 @@ def project_create(request):
 
 
 @login_required
+@require_safe
 def project_detail(request, project_id: int):
     project, membership = project_for(request.user, project_id)
     context = {
@@ -184,16 +188,19 @@ def _tab(request, deployment_id: int, tab: str, template: str, **extra):
 
 
 @login_required
+@require_safe
 def deployment_overview(request, deployment_id: int):
     return _tab(request, deployment_id, "overview", "deployments/deployment_overview.html")
 
 
 @login_required
+@require_safe
 def deployment_status(request, deployment_id: int):
     return _tab(request, deployment_id, "status", "deployments/deployment_status.html")
 
 
 @login_required
+@require_safe
 def deployment_activity(request, deployment_id: int):
     return _tab(request, deployment_id, "activity", "deployments/deployment_activity.html")
 
@@ -221,6 +228,23 @@ def _environment_rows(deployment) -> list[dict]:
             variables.append({"name": name, "value": None if secret else value, "secret": secret, "source": source})
         rows.append({"service": service, "variables": variables})
     return rows
+
+
+def _secret_overrides(deployment) -> dict[str, dict[str, str]]:
+    """The overrides of variables the template marks secret: masked in the form, kept when left masked."""
+    spec = deployment.spec
+    by_id = {s.id: s for s in [*spec.components, *spec.addons]}
+    secrets: dict[str, dict[str, str]] = {}
+    for service_id, values in deployment.env_overrides.items():
+        service = by_id.get(service_id)
+        if service is None:
+            continue
+        own = {var.name: var for var in service.env_for(deployment.stage)}
+        for name, value in values.items():
+            var = own.get(name)
+            if (var is not None and var.type == "secret") or _imported_secret(spec, service, name):
+                secrets.setdefault(service_id, {})[name] = value
+    return secrets
 
 
 def _imported_secret(spec, service, name: str) -> bool:
@@ -259,7 +283,8 @@ def _options_context(deployment, membership, **forms):
         "rename_form": forms.get("rename_form") or RenameForm(initial={"name": deployment.name}),
         "env_form": forms.get("env_form")
         or EnvironmentForm(
-            initial={"env": format_env_lines(deployment.env_overrides)}, default_service=default_service
+            initial={"env": format_env_lines(deployment.env_overrides, secrets=_secret_overrides(deployment))},
+            default_service=default_service,
         ),
         "domains_form": forms.get("domains_form")
         or DomainsForm(initial={"custom_domains": "\n".join(deployment.custom_domains)}),
@@ -272,6 +297,7 @@ def _options_context(deployment, membership, **forms):
 
 
 @login_required
+@require_safe
 def deployment_options(request, deployment_id: int):
     deployment, membership = deployment_for(request.user, deployment_id)
     context = selectors.deployment_context(deployment, membership, tab="options")
@@ -280,14 +306,19 @@ def deployment_options(request, deployment_id: int):
 
 
 def _options_post(request, deployment_id: int, role: str, handle):
-    """Run one Options form: on success back to the tab with a message; on errors the tab with the form's errors."""
+    """Run one Options form: on success back to the tab with a message; on errors the tab with the form's errors.
+
+    ``handle`` returns the success message, a dict of bound forms with errors,
+    or None when it already told the user what went wrong (a message).
+    """
     deployment, membership = deployment_for(request.user, deployment_id, role)
     result = handle(deployment)
     if isinstance(result, dict):
         context = selectors.deployment_context(deployment, membership, tab="options")
         context.update(_options_context(deployment, membership, **result))
         return render(request, "deployments/deployment_options.html", context, status=422)
-    messages.success(request, result)
+    if result is not None:
+        messages.success(request, result)
     return redirect("deployment_options", deployment.pk)
 
 
@@ -311,7 +342,9 @@ def deployment_rename(request, deployment_id: int):
 @require_POST
 def deployment_environment(request, deployment_id: int):
     def handle(deployment):
-        form = EnvironmentForm(request.POST, default_service=deployment.spec.components[0].id)
+        form = EnvironmentForm(
+            request.POST, default_service=deployment.spec.components[0].id, secrets=_secret_overrides(deployment)
+        )
         if form.is_valid():
             try:
                 services.deployment_update(
@@ -354,8 +387,8 @@ def deployment_addons(request, deployment_id: int):
                 deployment=deployment, actor=request.user, addons=chosen, delete_storage_of=delete_storage
             )
         except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-            return "Add-ons unchanged."
+            messages.error(request, " ".join(error.messages) + " Add-ons unchanged.")
+            return None
         return "Add-ons saved." + (f" Deleting the storage of {', '.join(delete_storage)}." if delete_storage else "")
 
     return _options_post(request, deployment_id, Role.DEVELOPER, handle)
@@ -366,7 +399,11 @@ def deployment_addons(request, deployment_id: int):
 def deployment_toggle(request, deployment_id: int):
     def handle(deployment):
         enabled = request.POST.get("enabled") == "1"
-        services.deployment_update(deployment=deployment, actor=request.user, enabled=enabled)
+        try:
+            services.deployment_update(deployment=deployment, actor=request.user, enabled=enabled)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return None
         return "Enabled: starting again." if enabled else "Disabled: scaled to zero. Storage is kept."
 
     return _options_post(request, deployment_id, Role.DEVELOPER, handle)
@@ -386,7 +423,16 @@ def deployment_restart(request, deployment_id: int):
         context = selectors.deployment_context(deployment, membership, tab=request.POST.get("tab", "overview"))
         return render(request, "deployments/_deployment_header.html", context)
     messages.success(request, f"Restarting {service_id or 'all services'}.")
-    return redirect(request.POST.get("next") or reverse("deployment", args=[deployment.pk]))
+    return redirect(_local_url(request, request.POST.get("next")) or reverse("deployment", args=[deployment.pk]))
+
+
+def _local_url(request, url: str | None) -> str | None:
+    """``url`` when it stays on this site (a "next" field must never send users elsewhere), else None."""
+    if url and url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return url
+    return None
 
 
 @login_required
@@ -466,9 +512,12 @@ def team_members(request, team_id: int):
                 messages.success(request, f"{username} is now {role} in {team.name}.")
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
+        # An admin who just removed themselves may no longer see this page.
+        still_member = membership_for(request.user, team.pk) is not None
+        target = reverse("team_members", args=[team.pk]) if still_member else reverse("projects")
         if request.htmx:
-            return HttpResponseClientRedirect(reverse("team_members", args=[team.pk]))
-        return redirect("team_members", team.pk)
+            return HttpResponseClientRedirect(target)
+        return redirect(target)
     members = Membership.objects.filter(team=team).select_related("user").order_by("user__username")
     return render(
         request,
