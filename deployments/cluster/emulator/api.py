@@ -43,9 +43,11 @@ _PATCH_TYPES = {
     "application/apply-patch+yaml": "apply",
     "application/apply-patch+json": "apply",
 }
-_JOB_DELETE_WARNING = ('299 - "child pods are preserved by default when jobs are deleted; set '
-                       'propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this '
-                       'warning"')
+_JOB_DELETE_WARNING = (
+    '299 - "child pods are preserved by default when jobs are deleted; set '
+    "propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this "
+    'warning"'
+)
 
 
 @dataclass
@@ -90,8 +92,9 @@ class Route:
 class Api:
     """The REST API of the emulated cluster."""
 
-    def __init__(self, store: Store, registry: Registry, *, server_address: str = "127.0.0.1:0",
-                 version_info: dict | None = None):
+    def __init__(
+        self, store: Store, registry: Registry, *, server_address: str = "127.0.0.1:0", version_info: dict | None = None
+    ):
         self.store = store
         self.registry = registry
         self.server_address = server_address
@@ -243,8 +246,9 @@ class Api:
             except ValueError as exc:
                 raise errors.bad_request(f"invalid resource version: {rv}") from exc
         try:
-            watcher = self.store.watch(res, route.namespace, labels, fields, since,
-                                       initial_bookmark=send_initial and bookmarks)
+            watcher = self.store.watch(
+                res, route.namespace, labels, fields, since, initial_bookmark=send_initial and bookmarks
+            )
         except ApiError as exc:
             return Response(200, watch=WatchStream(res, None, timeout, bookmarks, error=exc.status()))
         return Response(200, watch=WatchStream(res, watcher, float(timeout), bookmarks))
@@ -254,21 +258,31 @@ class Api:
         labels, fields = self._selectors(req, res)
         options = _delete_options(req)
         options.pop("accepted")
-        items, _ = self.store.list(res, route.namespace,
-                                   lambda o: labels.matches(o["metadata"].get("labels")) and (fields is None or
-                                                                                              fields(o)))
+        items, _ = self.store.list(
+            res,
+            route.namespace,
+            lambda o: labels.matches(o["metadata"].get("labels")) and (fields is None or fields(o)),
+        )
         deleted = []
         for obj in items:
             try:
-                gone, _ = self.registry.delete(res, obj["metadata"].get("namespace", ""), obj["metadata"]["name"],
-                                               **options)
+                gone, _ = self.registry.delete(
+                    res, obj["metadata"].get("namespace", ""), obj["metadata"]["name"], **options
+                )
             except ApiError as exc:
                 if exc.code == 404:
                     continue
                 raise
             deleted.append(gone)
-        return Response(200, {"kind": res.list_kind, "apiVersion": res.api_version,
-                              "metadata": {"resourceVersion": str(self.store.resource_version)}, "items": deleted})
+        return Response(
+            200,
+            {
+                "kind": res.list_kind,
+                "apiVersion": res.api_version,
+                "metadata": {"resourceVersion": str(self.store.resource_version)},
+                "items": deleted,
+            },
+        )
 
     # -- single objects -------------------------------------------------------------------------------
 
@@ -280,8 +294,9 @@ class Api:
                 raise errors.not_found(res, name)
             return Response(200, obj)
         if req.method == "PUT":
-            obj = self.registry.replace(res, namespace, name, _json_body(req), manager=_manager(req),
-                                        dry_run=_dry_run(req))
+            obj = self.registry.replace(
+                res, namespace, name, _json_body(req), manager=_manager(req), dry_run=_dry_run(req)
+            )
             return Response(200, obj)
         if req.method == "PATCH":
             return self._patch(req, route)
@@ -298,27 +313,62 @@ class Api:
         manager = req.query.get("fieldManager")
         if patch_type == "apply":
             if not manager:
-                raise ApiError(422, 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is '
-                                    "required for apply patch", "Invalid", {
-                                        "group": "meta.k8s.io", "kind": "PatchOptions", "causes": [{
-                                            "reason": "FieldValueRequired",
-                                            "message": "Required value: is required for apply patch",
-                                            "field": "fieldManager"}]})
+                raise ApiError(
+                    422,
+                    'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch',
+                    "Invalid",
+                    {
+                        "group": "meta.k8s.io",
+                        "kind": "PatchOptions",
+                        "causes": [
+                            {
+                                "reason": "FieldValueRequired",
+                                "message": "Required value: is required for apply patch",
+                                "field": "fieldManager",
+                            }
+                        ],
+                    },
+                )
             config = _apply_body(req.body)
             force = req.query.get("force") in ("true", "1")
-            obj, created = self.registry.apply(res, namespace, name, config, manager=manager, force=force,
-                                               subresource=subresource, dry_run=_dry_run(req))
+            obj, created = self.registry.apply(
+                res,
+                namespace,
+                name,
+                config,
+                manager=manager,
+                force=force,
+                subresource=subresource,
+                dry_run=_dry_run(req),
+            )
             return Response(201 if created else 200, obj)
         if "force" in req.query:
-            raise ApiError(422, 'PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified '
-                                "for non-apply patch", "Invalid", {"group": "meta.k8s.io", "kind": "PatchOptions",
-                                                                   "causes": [{"reason": "FieldValueForbidden",
-                                                                               "message": "Forbidden: may not be "
-                                                                                          "specified for non-apply "
-                                                                                          "patch",
-                                                                               "field": "force"}]})
-        obj = self.registry.patch(res, namespace, name, patch_type, _json_body(req), manager=manager or _manager(req),
-                                  subresource=subresource, dry_run=_dry_run(req))
+            raise ApiError(
+                422,
+                'PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for non-apply patch',
+                "Invalid",
+                {
+                    "group": "meta.k8s.io",
+                    "kind": "PatchOptions",
+                    "causes": [
+                        {
+                            "reason": "FieldValueForbidden",
+                            "message": "Forbidden: may not be specified for non-apply patch",
+                            "field": "force",
+                        }
+                    ],
+                },
+            )
+        obj = self.registry.patch(
+            res,
+            namespace,
+            name,
+            patch_type,
+            _json_body(req),
+            manager=manager or _manager(req),
+            subresource=subresource,
+            dry_run=_dry_run(req),
+        )
         return Response(200, obj)
 
     def _delete(self, req: Request, route: Route) -> Response:
@@ -337,8 +387,11 @@ class Api:
         details = {"name": name, "kind": res.plural, "uid": obj["metadata"]["uid"]}
         if res.group:
             details["group"] = res.group
-        return Response(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                              "details": details}, headers)
+        return Response(
+            200,
+            {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details},
+            headers,
+        )
 
     # -- subresources ---------------------------------------------------------------------------------
 
@@ -350,8 +403,15 @@ class Api:
             if req.method == "GET":
                 return self._object(req, Route(res, route.namespace, route.name))
             if req.method == "PUT":
-                obj = self.registry.replace(res, route.namespace or "", route.name, _json_body(req),
-                                            manager=_manager(req), subresource="status", dry_run=_dry_run(req))
+                obj = self.registry.replace(
+                    res,
+                    route.namespace or "",
+                    route.name,
+                    _json_body(req),
+                    manager=_manager(req),
+                    subresource="status",
+                    dry_run=_dry_run(req),
+                )
                 return Response(200, obj)
             if req.method == "PATCH":
                 return self._patch(req, route, subresource="status")
@@ -384,10 +444,18 @@ class Api:
                 raise errors.unsupported_media_type("application/json-patch+json", ["application/merge-patch+json"])
             replicas = ((body or {}).get("spec") or {}).get("replicas") if isinstance(body, dict) else None
             if not isinstance(replicas, int) or replicas < 0:
-                raise errors.invalid_object(res, name, [errors.invalid("spec.replicas", replicas,
-                                                                       "must be greater than or equal to 0")])
-            self.registry.patch(res, namespace, name, "merge", {"spec": {"replicas": replicas}},
-                                manager=req.query.get("fieldManager") or _manager(req), dry_run=_dry_run(req))
+                raise errors.invalid_object(
+                    res, name, [errors.invalid("spec.replicas", replicas, "must be greater than or equal to 0")]
+                )
+            self.registry.patch(
+                res,
+                namespace,
+                name,
+                "merge",
+                {"spec": {"replicas": replicas}},
+                manager=req.query.get("fieldManager") or _manager(req),
+                dry_run=_dry_run(req),
+            )
         elif req.method != "GET":
             raise errors.method_not_allowed()
         obj = self.store.get(res, namespace, name)
@@ -396,12 +464,16 @@ class Api:
         meta, spec, status = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
         selector = spec.get("selector") or {}
         text = ",".join(f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items()))
-        return Response(200, {
-            "kind": "Scale", "apiVersion": "autoscaling/v1",
-            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")},
-            "spec": {"replicas": spec.get("replicas", 1)},
-            "status": {"replicas": status.get("replicas", 0), "selector": text},
-        })
+        return Response(
+            200,
+            {
+                "kind": "Scale",
+                "apiVersion": "autoscaling/v1",
+                "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")},
+                "spec": {"replicas": spec.get("replicas", 1)},
+                "status": {"replicas": status.get("replicas", 0), "selector": text},
+            },
+        )
 
     def _log(self, req: Request, route: Route) -> Response:
         if req.method != "GET":
@@ -412,20 +484,27 @@ class Api:
         containers = [c["name"] for c in (pod.get("spec") or {}).get("containers") or ()]
         container = req.query.get("container") or (containers[0] if len(containers) == 1 else None)
         if container is None:
-            raise errors.bad_request(f"a container name must be specified for pod {route.name}, choose one of: "
-                                     f"[{' '.join(containers)}]")
-        if container not in containers and container not in [c["name"] for c in pod["spec"].get(
-                "initContainers") or ()]:
+            raise errors.bad_request(
+                f"a container name must be specified for pod {route.name}, choose one of: [{' '.join(containers)}]"
+            )
+        if container not in containers and container not in [
+            c["name"] for c in pod["spec"].get("initContainers") or ()
+        ]:
             raise errors.bad_request(f"container {container} is not valid for pod {route.name}")
-        statuses = {c["name"]: c for c in ((pod.get("status") or {}).get("containerStatuses") or [])
-                    + ((pod.get("status") or {}).get("initContainerStatuses") or [])}
+        statuses = {
+            c["name"]: c
+            for c in ((pod.get("status") or {}).get("containerStatuses") or [])
+            + ((pod.get("status") or {}).get("initContainerStatuses") or [])
+        }
         state = (statuses.get(container) or {}).get("state") or {}
         if not statuses.get(container, {}).get("containerID") and "waiting" in state:
             reason = state["waiting"].get("reason", "ContainerCreating")
             raise errors.bad_request(f'container "{container}" in pod "{route.name}" is waiting to start: {reason}')
         started = (state.get("running") or state.get("terminated") or {}).get("startedAt", "")
-        lines = [f"{started} emulated container {container} of pod {route.namespace}/{route.name} started",
-                 f"{started} listening (this is a simulated cluster: no process actually runs)"]
+        lines = [
+            f"{started} emulated container {container} of pod {route.namespace}/{route.name} started",
+            f"{started} listening (this is a simulated cluster: no process actually runs)",
+        ]
         tail = _int_param(req, "tailLines")
         if tail is not None:
             lines = lines[-tail:] if tail else []
@@ -442,18 +521,30 @@ class Api:
         if route.resource is POD_METRICS:
             if route.name is None:
                 items = metrics.list_pod_metrics(self.store, route.namespace, labels)
-                return Response(200, {"kind": "PodMetricsList", "apiVersion": "metrics.k8s.io/v1beta1",
-                                      "metadata": {}, "items": items})
+                return Response(
+                    200,
+                    {"kind": "PodMetricsList", "apiVersion": "metrics.k8s.io/v1beta1", "metadata": {}, "items": items},
+                )
             pod = self.store.get(PODS, route.namespace or "", route.name)
             found = metrics.pod_metrics(pod) if pod is not None else None
             if found is None:
                 raise errors.not_found(POD_METRICS, route.name)
             return Response(200, found)
         if route.name is None:
-            items = [metrics.node_metrics(self.store, n["metadata"]["name"])
-                     for n in self.store.list(resources.NODES)[0] if labels.matches(n["metadata"].get("labels"))]
-            return Response(200, {"kind": "NodeMetricsList", "apiVersion": "metrics.k8s.io/v1beta1", "metadata": {},
-                                  "items": [i for i in items if i]})
+            items = [
+                metrics.node_metrics(self.store, n["metadata"]["name"])
+                for n in self.store.list(resources.NODES)[0]
+                if labels.matches(n["metadata"].get("labels"))
+            ]
+            return Response(
+                200,
+                {
+                    "kind": "NodeMetricsList",
+                    "apiVersion": "metrics.k8s.io/v1beta1",
+                    "metadata": {},
+                    "items": [i for i in items if i],
+                },
+            )
         found = metrics.node_metrics(self.store, route.name)
         if found is None:
             raise errors.not_found(NODE_METRICS, route.name)
@@ -538,8 +629,13 @@ def _delete_options(req: Request) -> dict:
         preconditions = None
     if propagation is None and orphan is not None:
         propagation = "Orphan" if orphan else "Background"
-    return {"grace": grace, "propagation": propagation, "preconditions": preconditions, "dry_run": dry_run,
-            "accepted": orphan is False}
+    return {
+        "grace": grace,
+        "propagation": propagation,
+        "preconditions": preconditions,
+        "dry_run": dry_run,
+        "accepted": orphan is False,
+    }
 
 
 def version_document() -> dict:
@@ -559,5 +655,3 @@ def version_document() -> dict:
         "compiler": "gc",
         "platform": "linux/amd64",
     }
-
-

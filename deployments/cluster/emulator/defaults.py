@@ -44,8 +44,11 @@ def _normalize(value, node, path: str, causes: list[Cause]):
             causes.append(invalid(path, value, str(exc)))
             return value
     if isinstance(value, dict):
-        return {k: _normalize(v, schema.child(node, k), f"{path}.{k}" if path else k, causes)
-                for k, v in value.items() if v is not None}
+        return {
+            k: _normalize(v, schema.child(node, k), f"{path}.{k}" if path else k, causes)
+            for k, v in value.items()
+            if v is not None
+        }
     if isinstance(value, list):
         item = schema.items(node)
         return [_normalize(v, item, f"{path}[{i}]", causes) for i, v in enumerate(value)]
@@ -106,15 +109,25 @@ def _workload_defaults(resource: Resource, obj: dict, spec: dict, creating: bool
             claim.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
             claim.setdefault("status", {"phase": "Pending"})
     if resource is JOBS:
-        for key, value in (("parallelism", 1), ("completions", 1), ("backoffLimit", 6),
-                           ("completionMode", "NonIndexed"), ("suspend", False),
-                           ("podReplacementPolicy", "TerminatingOrFailed"), ("manualSelector", None)):
+        for key, value in (
+            ("parallelism", 1),
+            ("completions", 1),
+            ("backoffLimit", 6),
+            ("completionMode", "NonIndexed"),
+            ("suspend", False),
+            ("podReplacementPolicy", "TerminatingOrFailed"),
+            ("manualSelector", None),
+        ):
             if value is not None:
                 spec.setdefault(key, value)
         if creating and not spec.get("manualSelector"):
             uid, name = obj["metadata"]["uid"], obj["metadata"]["name"]
-            job_labels = {"batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": name,
-                          "controller-uid": uid, "job-name": name}
+            job_labels = {
+                "batch.kubernetes.io/controller-uid": uid,
+                "batch.kubernetes.io/job-name": name,
+                "controller-uid": uid,
+                "job-name": name,
+            }
             spec.setdefault("selector", {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}})
             template_meta = spec.setdefault("template", {}).setdefault("metadata", {})
             template_meta.setdefault("labels", {}).update(job_labels)
@@ -139,8 +152,7 @@ def pod_spec_defaults(spec: dict, *, template: bool) -> None:
         tolerations = spec.setdefault("tolerations", [])
         for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
             if not any(t.get("key") == key for t in tolerations):
-                tolerations.append({"key": key, "operator": "Exists", "effect": "NoExecute",
-                                    "tolerationSeconds": 300})
+                tolerations.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})
     for container in (spec.get("initContainers") or []) + (spec.get("containers") or []):
         if isinstance(container, dict):
             _container_defaults(container)

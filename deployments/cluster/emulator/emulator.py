@@ -35,8 +35,16 @@ class ClusterEmulator:
     (useful in the emulator's own tests).
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, speed: str = "fast", *,
-                 validate_internal: bool = False, history_limit: int = 20000, **delays: float):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        speed: str = "fast",
+        *,
+        validate_internal: bool = False,
+        history_limit: int = 20000,
+        **delays: float,
+    ):
         self.host = host
         self.port = port
         self.speed = speed
@@ -125,8 +133,9 @@ class ClusterEmulator:
         self.port = server.server_address[1]
         self.api.server_address = f"{self.host}:{self.port}"
         self._server = server
-        self._serve_thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                              name="cluster-emulator-listener", daemon=True)
+        self._serve_thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="cluster-emulator-listener", daemon=True
+        )
         self._serve_thread.start()
         log.info("cluster emulator listening on %s", self.url)
 
@@ -145,43 +154,77 @@ class ClusterEmulator:
     def _bootstrap(self) -> None:
         """What a fresh cluster has: system namespaces with their ServiceAccounts, a node, the API Service."""
         for name in _SYSTEM_NAMESPACES:
-            self.registry.create(NAMESPACES, "", {"metadata": {"name": name}}, manager="kube-apiserver",
-                                 internal=True)
+            self.registry.create(NAMESPACES, "", {"metadata": {"name": name}}, manager="kube-apiserver", internal=True)
             ensure_namespace_defaults(self.registry, name)
         self.registry.create(NODES, "", _node(), manager="kubelet", internal=True)
-        self.registry.create(SERVICES, "default", {
-            "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
-            "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "targetPort": 6443}]},
-        }, manager="kube-apiserver", internal=True)
+        self.registry.create(
+            SERVICES,
+            "default",
+            {
+                "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "targetPort": 6443}]},
+            },
+            manager="kube-apiserver",
+            internal=True,
+        )
 
 
 def _node() -> dict:
     stamp = now()
     conditions = [
-        {"type": kind, "status": "False", "reason": reason, "message": message, "lastHeartbeatTime": stamp,
-         "lastTransitionTime": stamp}
+        {
+            "type": kind,
+            "status": "False",
+            "reason": reason,
+            "message": message,
+            "lastHeartbeatTime": stamp,
+            "lastTransitionTime": stamp,
+        }
         for kind, reason, message in (
             ("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
             ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-            ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"))
+            ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+        )
     ]
-    conditions.append({"type": "Ready", "status": "True", "reason": "KubeletReady",
-                       "message": "kubelet is posting ready status", "lastHeartbeatTime": stamp,
-                       "lastTransitionTime": stamp})
+    conditions.append(
+        {
+            "type": "Ready",
+            "status": "True",
+            "reason": "KubeletReady",
+            "message": "kubelet is posting ready status",
+            "lastHeartbeatTime": stamp,
+            "lastTransitionTime": stamp,
+        }
+    )
     capacity = {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"}
     return {
-        "metadata": {"name": NODE_NAME, "labels": {
-            "kubernetes.io/hostname": NODE_NAME, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-            "node-role.kubernetes.io/control-plane": "", "diploi.io/emulated": "true"}},
+        "metadata": {
+            "name": NODE_NAME,
+            "labels": {
+                "kubernetes.io/hostname": NODE_NAME,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "node-role.kubernetes.io/control-plane": "",
+                "diploi.io/emulated": "true",
+            },
+        },
         "spec": {"podCIDR": "10.244.0.0/24", "podCIDRs": ["10.244.0.0/24"]},
         "status": {
             "capacity": capacity,
             "allocatable": dict(capacity),
             "conditions": conditions,
             "addresses": [{"type": "InternalIP", "address": NODE_IP}, {"type": "Hostname", "address": NODE_NAME}],
-            "nodeInfo": {"machineID": "emulated", "systemUUID": "emulated", "bootID": "emulated",
-                         "kernelVersion": "6.1.0", "osImage": "Diploi cluster emulator", "containerRuntimeVersion":
-                         "containerd://2.0.0", "kubeletVersion": "v1.37.0", "kubeProxyVersion": "",
-                         "operatingSystem": "linux", "architecture": "amd64"},
+            "nodeInfo": {
+                "machineID": "emulated",
+                "systemUUID": "emulated",
+                "bootID": "emulated",
+                "kernelVersion": "6.1.0",
+                "osImage": "Diploi cluster emulator",
+                "containerRuntimeVersion": "containerd://2.0.0",
+                "kubeletVersion": "v1.37.0",
+                "kubeProxyVersion": "",
+                "operatingSystem": "linux",
+                "architecture": "amd64",
+            },
         },
     }

@@ -27,8 +27,14 @@ _REASONS = {
 class ApiError(Exception):
     """An error answer: HTTP `code` with a Status body."""
 
-    def __init__(self, code: int, message: str, reason: str | None = None, details: dict | None = None,
-                 headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        reason: str | None = None,
+        details: dict | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.code = code
         self.message = message
@@ -37,8 +43,14 @@ class ApiError(Exception):
         self.headers = headers or {}
 
     def status(self) -> dict:
-        body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                "message": self.message, "reason": self.reason}
+        body = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+        }
         if self.details is not None:
             body["details"] = self.details
         body["code"] = self.code
@@ -106,12 +118,17 @@ def invalid_object(resource: Resource, name: str, causes: list[Cause]) -> ApiErr
     """422 Invalid: `Deployment.apps "web" is invalid: <field errors>`."""
     texts = [c.text() for c in causes]
     joined = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
-    return ApiError(422, f'{resource.qualified_kind} "{name}" is invalid: {joined}', "Invalid", {
-        "name": name,
-        "group": resource.group,
-        "kind": resource.kind,
-        "causes": [{"reason": c.reason, "message": c.message, "field": c.field} for c in causes],
-    })
+    return ApiError(
+        422,
+        f'{resource.qualified_kind} "{name}" is invalid: {joined}',
+        "Invalid",
+        {
+            "name": name,
+            "group": resource.group,
+            "kind": resource.kind,
+            "causes": [{"reason": c.reason, "message": c.message, "field": c.field} for c in causes],
+        },
+    )
 
 
 def _details(resource: Resource | None, name: str, **extra) -> dict:
@@ -133,14 +150,19 @@ def namespace_not_found(name: str) -> ApiError:
 
 
 def already_exists(resource: Resource, name: str) -> ApiError:
-    return ApiError(409, f'{resource.group_resource} "{name}" already exists', "AlreadyExists",
-                    _details(resource, name))
+    return ApiError(
+        409, f'{resource.group_resource} "{name}" already exists', "AlreadyExists", _details(resource, name)
+    )
 
 
 def conflict(resource: Resource, name: str, detail: str | None = None) -> ApiError:
     detail = detail or "the object has been modified; please apply your changes to the latest version and try again"
-    return ApiError(409, f'Operation cannot be fulfilled on {resource.group_resource} "{name}": {detail}',
-                    "Conflict", _details(resource, name))
+    return ApiError(
+        409,
+        f'Operation cannot be fulfilled on {resource.group_resource} "{name}": {detail}',
+        "Conflict",
+        _details(resource, name),
+    )
 
 
 def forbidden_object(resource: Resource, name: str, detail: str, causes: list[dict] | None = None) -> ApiError:
@@ -155,8 +177,7 @@ def bad_request(message: str) -> ApiError:
 
 
 def method_not_allowed() -> ApiError:
-    return ApiError(405, "the server does not allow this method on the requested resource", "MethodNotAllowed",
-                    {})
+    return ApiError(405, "the server does not allow this method on the requested resource", "MethodNotAllowed", {})
 
 
 def path_not_found() -> ApiError:
@@ -168,5 +189,8 @@ def expired(message: str) -> ApiError:
 
 
 def unsupported_media_type(content_type: str, accepted: list[str]) -> ApiError:
-    return ApiError(415, f"the body of the request was in an unknown format - accepted media types include: "
-                         f"{', '.join(accepted)}", "UnsupportedMediaType")
+    return ApiError(
+        415,
+        f"the body of the request was in an unknown format - accepted media types include: {', '.join(accepted)}",
+        "UnsupportedMediaType",
+    )

@@ -108,13 +108,19 @@ class Faults:
 
     # -- pods ------------------------------------------------------------------------------------------
 
-    def crash(self, namespace: str | None, selector: dict | str | None = None, exit_code: int = 1,
-              containers: list[str] | None = None) -> None:
+    def crash(
+        self,
+        namespace: str | None,
+        selector: dict | str | None = None,
+        exit_code: int = 1,
+        containers: list[str] | None = None,
+    ) -> None:
         """Containers of matching pods (existing and future) crash-loop: they run briefly, exit with
         `exit_code` and wait in CrashLoopBackOff, restartCount growing. `namespace=None` means all,
         `selector` is a label dict or selector string, `containers` limits it to these container names."""
-        rule = CrashRule(namespace, _freeze(selector), _selector(selector), exit_code,
-                         frozenset(containers) if containers else None)
+        rule = CrashRule(
+            namespace, _freeze(selector), _selector(selector), exit_code, frozenset(containers) if containers else None
+        )
         with self._lock:
             self._crashes.append(rule)
         self._pods_changed(namespace)
@@ -124,8 +130,11 @@ class Faults:
         crash-looping containers come up on their next retry."""
         key = _freeze(selector)
         with self._lock:
-            self._crashes = [r for r in self._crashes
-                             if not (r.namespace == namespace and (selector is None or r.selector_key == key))]
+            self._crashes = [
+                r
+                for r in self._crashes
+                if not (r.namespace == namespace and (selector is None or r.selector_key == key))
+            ]
         self._pods_changed(namespace)
 
     def crash_rule(self, pod: dict, container: str) -> CrashRule | None:
@@ -138,18 +147,40 @@ class Faults:
 
     # -- API requests -------------------------------------------------------------------------------------
 
-    def fail_requests(self, status: int = 500, count: int | None = None, seconds: float | None = None,
-                      methods: list[str] | str | None = None, path_contains: str | None = None,
-                      retry_after: int = 1, message: str | None = None) -> None:
+    def fail_requests(
+        self,
+        status: int = 500,
+        count: int | None = None,
+        seconds: float | None = None,
+        methods: list[str] | str | None = None,
+        path_contains: str | None = None,
+        retry_after: int = 1,
+        message: str | None = None,
+    ) -> None:
         """Answer matching requests with a Status error of `status`: the next `count` of them, or all for
         `seconds`, or (neither given) until `clear()`. 429 and 503 carry a Retry-After header."""
         until = time.monotonic() + seconds if seconds is not None else None
         with self._lock:
-            self._fails.append(_FailRule(_methods(methods), path_contains, count, until, status=status,
-                                         retry_after=retry_after, message=message))
+            self._fails.append(
+                _FailRule(
+                    _methods(methods),
+                    path_contains,
+                    count,
+                    until,
+                    status=status,
+                    retry_after=retry_after,
+                    message=message,
+                )
+            )
 
-    def hang(self, seconds: float, path_contains: str | None = None, methods: list[str] | str | None = None,
-             count: int | None = None, duration: float | None = None) -> None:
+    def hang(
+        self,
+        seconds: float,
+        path_contains: str | None = None,
+        methods: list[str] | str | None = None,
+        count: int | None = None,
+        duration: float | None = None,
+    ) -> None:
         """Matching requests stall `seconds` before being answered: the next `count` of them, or those
         arriving within `duration` seconds, or (neither given) until `clear()`."""
         until = time.monotonic() + duration if duration is not None else None

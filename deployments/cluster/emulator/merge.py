@@ -25,11 +25,24 @@ _KEY_DEFAULTS = {"protocol": "TCP"}
 _MISSING = object()
 
 # Metadata the server owns: never part of a manager's field set.
-_SERVER_META = frozenset({"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
-                          "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"})
+_SERVER_META = frozenset(
+    {
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "managedFields",
+        "selfLink",
+    }
+)
 
 
 # -- JSON merge patch ----------------------------------------------------------------------------
+
 
 def merge_patch(target, patch):
     """RFC 7386: maps merge recursively, null deletes, anything else replaces."""
@@ -45,6 +58,7 @@ def merge_patch(target, patch):
 
 
 # -- strategic merge patch -------------------------------------------------------------------------
+
 
 def strategic_merge_patch(target, patch, node):
     """Kubernetes strategic merge patch with the common directives ($patch, $retainKeys,
@@ -115,6 +129,7 @@ def _merge_list(current, patch_list: list, node) -> list:
 
 # -- JSON patch --------------------------------------------------------------------------------------
 
+
 def json_patch(doc, operations: list):
     """RFC 6902 (add, remove, replace, move, copy, test). Raises a 422 ApiError when an operation fails."""
     if not isinstance(operations, list):
@@ -123,8 +138,9 @@ def json_patch(doc, operations: list):
         try:
             doc = _json_patch_op(doc, op)
         except (KeyError, IndexError, ValueError, TypeError) as exc:
-            raise ApiError(422, f"the server rejected our request due to an error in our request: {exc}",
-                           "Invalid") from exc
+            raise ApiError(
+                422, f"the server rejected our request due to an error in our request: {exc}", "Invalid"
+            ) from exc
     return doc
 
 
@@ -189,6 +205,7 @@ def _json_patch_op(doc, op: dict):
 
 
 # -- field sets ---------------------------------------------------------------------------------------
+
 
 def _item_key(item: dict, keys: tuple[str, ...]) -> str:
     spec = {k: item.get(k, _KEY_DEFAULTS.get(k)) for k in keys if k in item or k in _KEY_DEFAULTS}
@@ -299,8 +316,12 @@ def _remove_element(container, element: str) -> None:
 
 def _is_item_key(path: tuple[str, ...]) -> bool:
     """A key field (`f:name`) of a list-map item (`k:{"name":...}`)."""
-    return len(path) >= 2 and path[-2].startswith("k:") and path[-1].startswith("f:") and \
-        path[-1][2:] in json.loads(path[-2][2:])
+    return (
+        len(path) >= 2
+        and path[-2].startswith("k:")
+        and path[-1].startswith("f:")
+        and path[-1][2:] in json.loads(path[-2][2:])
+    )
 
 
 def _is_leaf(path: tuple[str, ...]) -> bool:
@@ -324,6 +345,7 @@ def render_path(path: tuple[str, ...]) -> str:
 
 # -- managedFields ------------------------------------------------------------------------------------
 
+
 @dataclass
 class Entry:
     manager: str
@@ -341,9 +363,16 @@ class Entry:
 def decode_managed(managed: list[dict] | None) -> list[Entry]:
     entries = []
     for raw in managed or ():
-        entries.append(Entry(raw.get("manager", ""), raw.get("operation", "Update"), raw.get("apiVersion", ""),
-                             raw.get("time", ""), _decode_fields(raw.get("fieldsV1") or {}, ()),
-                             raw.get("subresource")))
+        entries.append(
+            Entry(
+                raw.get("manager", ""),
+                raw.get("operation", "Update"),
+                raw.get("apiVersion", ""),
+                raw.get("time", ""),
+                _decode_fields(raw.get("fieldsV1") or {}, ()),
+                raw.get("subresource"),
+            )
+        )
     return entries
 
 
@@ -364,8 +393,14 @@ def encode_managed(entries: list[Entry]) -> list[dict]:
     for e in entries:
         if not e.paths:
             continue
-        raw = {"manager": e.manager, "operation": e.operation, "apiVersion": e.api_version, "time": e.time,
-               "fieldsType": "FieldsV1", "fieldsV1": _encode_fields(e.paths)}
+        raw = {
+            "manager": e.manager,
+            "operation": e.operation,
+            "apiVersion": e.api_version,
+            "time": e.time,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": _encode_fields(e.paths),
+        }
         if e.subresource:
             raw["subresource"] = e.subresource
         out.append(raw)
@@ -389,8 +424,9 @@ def _encode_fields(paths: set[tuple[str, ...]]) -> dict:
     return finish(trie)
 
 
-def _entry(entries: list[Entry], manager: str, operation: str, api_version: str,
-           subresource: str | None = None) -> Entry:
+def _entry(
+    entries: list[Entry], manager: str, operation: str, api_version: str, subresource: str | None = None
+) -> Entry:
     for e in entries:
         if e.matches(manager, operation, subresource):
             return e
@@ -407,6 +443,7 @@ def _set_paths(entry: Entry, paths: set, api_version: str) -> None:
 
 
 # -- server-side apply ----------------------------------------------------------------------------------
+
 
 def _merge_applied(live, config, node):
     if isinstance(config, dict) and isinstance(live, dict) and not schema.is_atomic_map(node):
@@ -432,8 +469,7 @@ def _merge_applied(live, config, node):
     return clone(config)
 
 
-def apply(live: dict, config: dict, *, manager: str, force: bool, node, ignore_status: bool,
-          api_version: str) -> dict:
+def apply(live: dict, config: dict, *, manager: str, force: bool, node, ignore_status: bool, api_version: str) -> dict:
     """Server-side apply of `config` by `manager` onto `live` (a private copy; {} when creating).
     Returns the merged object with updated `metadata.managedFields`; raises 409 on conflicts unless forced."""
     if ignore_status:
@@ -471,8 +507,16 @@ def apply(live: dict, config: dict, *, manager: str, force: bool, node, ignore_s
     return merged
 
 
-def record_update(old: dict | None, new: dict, *, manager: str, node, ignore_status: bool,
-                  api_version: str, subresource: str | None = None) -> None:
+def record_update(
+    old: dict | None,
+    new: dict,
+    *,
+    manager: str,
+    node,
+    ignore_status: bool,
+    api_version: str,
+    subresource: str | None = None,
+) -> None:
     """Give `manager` (operation Update) the fields a non-apply write changed; sets `new`'s managedFields."""
     entries = decode_managed(((old or {}).get("metadata") or {}).get("managedFields"))
     new_paths = field_set(new, node, ignore_status=ignore_status)
@@ -505,6 +549,12 @@ def _conflict_error(conflicts: list) -> ApiError:
         else:
             parts.append(f'conflicts with "{manager}" using {version}:\n' + "\n".join(f"- {p}" for p in paths))
     message = f"Apply failed with {count} conflict{'s' if count > 1 else ''}: " + "\n".join(parts)
-    causes = [{"reason": "FieldManagerConflict", "message": f'conflict with "{e.manager}" using {e.api_version}',
-               "field": render_path(p)} for e, p in conflicts]
+    causes = [
+        {
+            "reason": "FieldManagerConflict",
+            "message": f'conflict with "{e.manager}" using {e.api_version}',
+            "field": render_path(p),
+        }
+        for e, p in conflicts
+    ]
     return ApiError(409, message, "Conflict", {"causes": causes})

@@ -32,10 +32,14 @@ def container_usage(pod: dict, container: dict, now: float) -> dict:
     base = zlib.crc32(seed.encode()) % 1000 / 1000  # 0..1, fixed per container
     requests = (container.get("resources") or {}).get("requests") or {}
     try:
-        cpu_cores = quantity.to_float(requests["cpu"]) * (0.1 + 0.4 * base) if "cpu" in requests else \
-            0.002 + 0.02 * base
-        memory = quantity.to_float(requests["memory"]) * (0.3 + 0.4 * base) if "memory" in requests else \
-            (12 + 100 * base) * 1024 * 1024
+        cpu_cores = (
+            quantity.to_float(requests["cpu"]) * (0.1 + 0.4 * base) if "cpu" in requests else 0.002 + 0.02 * base
+        )
+        memory = (
+            quantity.to_float(requests["memory"]) * (0.3 + 0.4 * base)
+            if "memory" in requests
+            else (12 + 100 * base) * 1024 * 1024
+        )
     except quantity.QuantityError:
         cpu_cores, memory = 0.01, 32 * 1024 * 1024
     wobble = _wobble(seed, now)
@@ -54,13 +58,22 @@ def pod_metrics(pod: dict, now: float | None = None) -> dict | None:
         return None
     now = time.time() if now is None else now
     meta = pod["metadata"]
-    containers = [{"name": c["name"], "usage": container_usage(pod, c, now)}
-                  for c in (pod.get("spec") or {}).get("containers") or () if c.get("name") in running]
+    containers = [
+        {"name": c["name"], "usage": container_usage(pod, c, now)}
+        for c in (pod.get("spec") or {}).get("containers") or ()
+        if c.get("name") in running
+    ]
     out_meta = {"name": meta["name"], "namespace": meta["namespace"], "creationTimestamp": _stamp()}
     if meta.get("labels"):
         out_meta["labels"] = meta["labels"]
-    return {"kind": "PodMetrics", "apiVersion": "metrics.k8s.io/v1beta1", "metadata": out_meta,
-            "timestamp": _stamp(), "window": WINDOW, "containers": containers}
+    return {
+        "kind": "PodMetrics",
+        "apiVersion": "metrics.k8s.io/v1beta1",
+        "metadata": out_meta,
+        "timestamp": _stamp(),
+        "window": WINDOW,
+        "containers": containers,
+    }
 
 
 def list_pod_metrics(store: Store, namespace: str | None, labels: LabelSelector) -> list[dict]:
@@ -81,8 +94,11 @@ def node_metrics(store: Store, name: str) -> dict | None:
         for c in m["containers"]:
             cpu += quantity.to_float(c["usage"]["cpu"])
             memory += quantity.to_float(c["usage"]["memory"])
-    return {"kind": "NodeMetrics", "apiVersion": "metrics.k8s.io/v1beta1",
-            "metadata": {"name": name, "creationTimestamp": _stamp(), "labels": node["metadata"].get("labels", {})},
-            "timestamp": _stamp(), "window": "20.05s",
-            "usage": {"cpu": f"{int(cpu * 1e9 * _wobble(name, now))}n", "memory": f"{int(memory / 1024)}Ki"}}
-
+    return {
+        "kind": "NodeMetrics",
+        "apiVersion": "metrics.k8s.io/v1beta1",
+        "metadata": {"name": name, "creationTimestamp": _stamp(), "labels": node["metadata"].get("labels", {})},
+        "timestamp": _stamp(),
+        "window": "20.05s",
+        "usage": {"cpu": f"{int(cpu * 1e9 * _wobble(name, now))}n", "memory": f"{int(memory / 1024)}Ki"},
+    }

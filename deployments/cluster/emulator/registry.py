@@ -33,8 +33,16 @@ from .store import Store
 from .util import clone, new_uid, now, random_suffix
 
 CONTROLLER_MANAGER = "kube-controller-manager"
-_SERVER_META = ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-                "generation", "managedFields", "selfLink")
+_SERVER_META = (
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+    "managedFields",
+    "selfLink",
+)
 _IMMORTAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 _CONFLICT_RETRIES = 8
 
@@ -51,8 +59,17 @@ class Registry:
 
     # -- create ---------------------------------------------------------------------------------------
 
-    def create(self, resource: Resource, namespace: str, body, *, manager: str, dry_run: bool = False,
-               internal: bool = False, managed: list[dict] | None = None) -> dict:
+    def create(
+        self,
+        resource: Resource,
+        namespace: str,
+        body,
+        *,
+        manager: str,
+        dry_run: bool = False,
+        internal: bool = False,
+        managed: list[dict] | None = None,
+    ) -> dict:
         """POST: store a new object. 409 if the name is taken, 404/403 from admission, 422 if invalid."""
         obj = self._check_body(resource, namespace, body)
         meta = obj["metadata"]
@@ -73,8 +90,9 @@ class Registry:
             raise errors.invalid_object(resource, meta.get("name") or "", causes)
         if resource.namespaced:
             self._admit(resource, obj)
-        defaulted = _try(lambda: (defaults.apply_defaults(resource, obj, creating=True),
-                                  self._on_create(resource, obj)))
+        defaulted = _try(
+            lambda: (defaults.apply_defaults(resource, obj, creating=True), self._on_create(resource, obj))
+        )
         if not internal:
             validation.validate(resource, obj)
         elif self.validate_internal:
@@ -83,8 +101,14 @@ class Registry:
         if managed is not None:
             obj["metadata"]["managedFields"] = managed
         else:
-            merge.record_update(None, obj, manager=manager, node=schema.root(resource),
-                                ignore_status=resource.status_subresource, api_version=resource.api_version)
+            merge.record_update(
+                None,
+                obj,
+                manager=manager,
+                node=schema.root(resource),
+                ignore_status=resource.status_subresource,
+                api_version=resource.api_version,
+            )
         if dry_run:
             return obj
         return self.store.create(resource, obj)
@@ -97,17 +121,26 @@ class Registry:
             raise errors.namespace_not_found(namespace)
         if ns["metadata"].get("deletionTimestamp"):
             raise errors.forbidden_object(
-                resource, meta.get("name", ""),
+                resource,
+                meta.get("name", ""),
                 f"unable to create new content in namespace {namespace} because it is being terminated",
-                [{"reason": "NamespaceTerminating", "message": f"namespace {namespace} is being terminated",
-                  "field": "metadata.namespace"}])
+                [
+                    {
+                        "reason": "NamespaceTerminating",
+                        "message": f"namespace {namespace} is being terminated",
+                        "field": "metadata.namespace",
+                    }
+                ],
+            )
         if resource is PODS:
             spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
             account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
             if self.store.get(SERVICEACCOUNTS, namespace, account) is None:
                 raise errors.forbidden_object(
-                    resource, meta.get("name", ""),
-                    f'error looking up service account {namespace}/{account}: serviceaccount "{account}" not found')
+                    resource,
+                    meta.get("name", ""),
+                    f'error looking up service account {namespace}/{account}: serviceaccount "{account}" not found',
+                )
 
     def _on_create(self, resource: Resource, obj: dict) -> None:
         """Server-side fields set at creation: initial status, allocated IPs and ports."""
@@ -137,8 +170,17 @@ class Registry:
 
     # -- update / patch / apply ------------------------------------------------------------------------
 
-    def replace(self, resource: Resource, namespace: str, name: str, body, *, manager: str,
-                subresource: str | None = None, dry_run: bool = False) -> dict:
+    def replace(
+        self,
+        resource: Resource,
+        namespace: str,
+        name: str,
+        body,
+        *,
+        manager: str,
+        subresource: str | None = None,
+        dry_run: bool = False,
+    ) -> dict:
         """PUT: replace the object. 409 when the body's resourceVersion is stale, 404 when missing."""
         obj = self._check_body(resource, namespace, body, name)
         expected = obj["metadata"].get("resourceVersion") or None
@@ -154,12 +196,24 @@ class Registry:
                     raise
         raise errors.conflict(resource, name)
 
-    def patch(self, resource: Resource, namespace: str, name: str, patch_type: str, patch, *, manager: str,
-              subresource: str | None = None, dry_run: bool = False) -> dict:
+    def patch(
+        self,
+        resource: Resource,
+        namespace: str,
+        name: str,
+        patch_type: str,
+        patch,
+        *,
+        manager: str,
+        subresource: str | None = None,
+        dry_run: bool = False,
+    ) -> dict:
         """PATCH with a JSON merge, strategic merge or JSON patch."""
         if patch_type == "strategic" and resource.custom:
-            raise errors.unsupported_media_type("application/strategic-merge-patch+json", [
-                "application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"])
+            raise errors.unsupported_media_type(
+                "application/strategic-merge-patch+json",
+                ["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"],
+            )
         for _ in range(_CONFLICT_RETRIES):
             old = self._get_or_404(resource, namespace, name)
             target = clone(old)
@@ -185,19 +239,32 @@ class Registry:
                     raise
         raise errors.conflict(resource, name)
 
-    def apply(self, resource: Resource, namespace: str, name: str, config, *, manager: str, force: bool,
-              subresource: str | None = None, dry_run: bool = False) -> tuple[dict, bool]:
+    def apply(
+        self,
+        resource: Resource,
+        namespace: str,
+        name: str,
+        config,
+        *,
+        manager: str,
+        force: bool,
+        subresource: str | None = None,
+        dry_run: bool = False,
+    ) -> tuple[dict, bool]:
         """Server-side apply: create when missing, else merge under `manager`'s ownership.
         Returns (object, created)."""
         if not isinstance(config, dict):
             raise errors.bad_request("the body of an apply patch must be an object")
         api_version, kind = config.get("apiVersion"), config.get("kind")
         if api_version != resource.api_version:
-            raise errors.bad_request(f"the API version in the data ({api_version}) does not match the expected "
-                                     f"API version ({resource.api_version})")
+            raise errors.bad_request(
+                f"the API version in the data ({api_version}) does not match the expected "
+                f"API version ({resource.api_version})"
+            )
         if kind != resource.kind:
-            raise errors.bad_request(f"the kind in the data ({kind}) does not match the expected kind "
-                                     f"({resource.kind})")
+            raise errors.bad_request(
+                f"the kind in the data ({kind}) does not match the expected kind ({resource.kind})"
+            )
         config_meta = config.get("metadata") or {}
         if config_meta.get("managedFields"):
             raise errors.bad_request("metadata.managedFields must be nil")
@@ -210,12 +277,20 @@ class Registry:
                 if subresource:
                     raise errors.not_found(resource, name)
                 live = {"apiVersion": resource.api_version, "kind": resource.kind, "metadata": {"name": name}}
-                merged = merge.apply(live, config, manager=manager, force=force, node=node,
-                                     ignore_status=resource.status_subresource, api_version=resource.api_version)
+                merged = merge.apply(
+                    live,
+                    config,
+                    manager=manager,
+                    force=force,
+                    node=node,
+                    ignore_status=resource.status_subresource,
+                    api_version=resource.api_version,
+                )
                 managed = merged["metadata"].pop("managedFields")
                 try:
-                    return self.create(resource, namespace, merged, manager=manager, dry_run=dry_run,
-                                       managed=managed), True
+                    return self.create(
+                        resource, namespace, merged, manager=manager, dry_run=dry_run, managed=managed
+                    ), True
                 except errors.ApiError as exc:
                     if exc.reason != "AlreadyExists":
                         raise
@@ -225,10 +300,16 @@ class Registry:
             expected = config_meta.get("resourceVersion")
             if expected and expected != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(resource, name)
-            merged = merge.apply(clone(old), config, manager=manager, force=force, node=node,
-                                 ignore_status=resource.status_subresource, api_version=resource.api_version)
-            new = self._prepare_update(resource, old, merged, manager=manager, subresource=subresource,
-                                       applied=True)
+            merged = merge.apply(
+                clone(old),
+                config,
+                manager=manager,
+                force=force,
+                node=node,
+                ignore_status=resource.status_subresource,
+                api_version=resource.api_version,
+            )
+            new = self._prepare_update(resource, old, merged, manager=manager, subresource=subresource, applied=True)
             try:
                 return self._commit(resource, old, new, dry_run), False
             except errors.ApiError as exc:
@@ -236,8 +317,9 @@ class Registry:
                     raise
         raise errors.conflict(resource, name)
 
-    def _prepare_update(self, resource: Resource, old: dict, new: dict, *, manager: str,
-                        subresource: str | None, applied: bool = False) -> dict:
+    def _prepare_update(
+        self, resource: Resource, old: dict, new: dict, *, manager: str, subresource: str | None, applied: bool = False
+    ) -> dict:
         """Turn a client's intended object into the object to store (or `old` itself when nothing changes)."""
         old_meta = old["metadata"]
         if subresource == "status":
@@ -254,8 +336,15 @@ class Registry:
             validation.validate(resource, result, full=True, schema_only=True)
             return result
         meta = new.setdefault("metadata", {})
-        for key in ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp",
-                    "deletionGracePeriodSeconds", "generation"):
+        for key in (
+            "name",
+            "namespace",
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ):
             if key in old_meta:
                 meta[key] = old_meta[key]
             else:
@@ -271,13 +360,20 @@ class Registry:
         new, causes = self._normalize(resource, new)
         if causes:
             raise errors.invalid_object(resource, old_meta["name"], causes)
-        defaulted = _try(lambda: (defaults.apply_defaults(resource, new, creating=False),
-                                  self._carry_over(resource, old, new)))
+        defaulted = _try(
+            lambda: (defaults.apply_defaults(resource, new, creating=False), self._carry_over(resource, old, new))
+        )
         if resource.generation and _spec_changed(resource, old, new):
             new["metadata"]["generation"] = old_meta.get("generation", 1) + 1
         if not applied:
-            merge.record_update(old, new, manager=manager, node=schema.root(resource),
-                                ignore_status=resource.status_subresource, api_version=resource.api_version)
+            merge.record_update(
+                old,
+                new,
+                manager=manager,
+                node=schema.root(resource),
+                ignore_status=resource.status_subresource,
+                api_version=resource.api_version,
+            )
             if not new["metadata"]["managedFields"]:
                 new["metadata"].pop("managedFields")
         if new == old and defaulted.ok:
@@ -342,9 +438,17 @@ class Registry:
 
     # -- delete -------------------------------------------------------------------------------------
 
-    def delete(self, resource: Resource, namespace: str, name: str, *, grace: int | None = None,
-               propagation: str | None = None, preconditions: dict | None = None,
-               dry_run: bool = False) -> tuple[dict, bool]:
+    def delete(
+        self,
+        resource: Resource,
+        namespace: str,
+        name: str,
+        *,
+        grace: int | None = None,
+        propagation: str | None = None,
+        preconditions: dict | None = None,
+        dry_run: bool = False,
+    ) -> tuple[dict, bool]:
         """DELETE. Returns (object, gone): gone is False while it terminates (graceful pods, finalizers,
         namespaces)."""
         for _ in range(_CONFLICT_RETRIES):
@@ -360,8 +464,11 @@ class Registry:
             if propagation is None:
                 propagation = "Orphan" if resource is JOBS else "Background"
             if propagation not in ("Orphan", "Background", "Foreground"):
-                raise errors.invalid_object(resource, name, [errors.unsupported(
-                    "propagationPolicy", propagation, ["Foreground", "Background", "Orphan"])])
+                raise errors.invalid_object(
+                    resource,
+                    name,
+                    [errors.unsupported("propagationPolicy", propagation, ["Foreground", "Background", "Orphan"])],
+                )
             if dry_run:
                 return old, False
             if propagation == "Orphan":
@@ -380,8 +487,9 @@ class Registry:
             new = clone(old)
             new_meta = new["metadata"]
             if graceful:
-                seconds = grace if grace is not None else (old.get("spec") or {}).get(
-                    "terminationGracePeriodSeconds", 30)
+                seconds = (
+                    grace if grace is not None else (old.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+                )
             else:
                 seconds = 0
             new_meta["deletionTimestamp"] = now()
@@ -402,9 +510,13 @@ class Registry:
         if name in _IMMORTAL_NAMESPACES:
             raise errors.forbidden_object(NAMESPACES, name, "this namespace may not be deleted")
         if old["metadata"].get("deletionTimestamp"):
-            raise errors.conflict(NAMESPACES, name, "The system is ensuring all content is removed from this "
-                                                    "namespace.  Upon completion, this namespace will "
-                                                    "automatically be purged by the system.")
+            raise errors.conflict(
+                NAMESPACES,
+                name,
+                "The system is ensuring all content is removed from this "
+                "namespace.  Upon completion, this namespace will "
+                "automatically be purged by the system.",
+            )
         if dry_run:
             return old
         new = clone(old)
@@ -456,11 +568,15 @@ class Registry:
         api_version = obj.setdefault("apiVersion", resource.api_version)
         kind = obj.setdefault("kind", resource.kind)
         if kind != resource.kind:
-            raise errors.bad_request(f'{kind} in version "{api_version}" cannot be handled as a {resource.kind}: '
-                                     f"the kind does not match the endpoint")
+            raise errors.bad_request(
+                f'{kind} in version "{api_version}" cannot be handled as a {resource.kind}: '
+                f"the kind does not match the endpoint"
+            )
         if api_version != resource.api_version:
-            raise errors.bad_request(f"the API version in the data ({api_version}) does not match the expected "
-                                     f"API version ({resource.api_version})")
+            raise errors.bad_request(
+                f"the API version in the data ({api_version}) does not match the expected "
+                f"API version ({resource.api_version})"
+            )
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise errors.bad_request("metadata must be an object")
@@ -474,12 +590,14 @@ class Registry:
         meta = obj.get("metadata") or {}
         body_ns = meta.get("namespace")
         if resource.namespaced and body_ns and body_ns != namespace:
-            raise errors.bad_request("the namespace of the provided object does not match the namespace sent on "
-                                     "the request")
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
         body_name = meta.get("name")
         if name is not None and body_name and body_name != name:
-            raise errors.bad_request(f"the name of the object ({body_name}) does not match the name on the URL "
-                                     f"({name})")
+            raise errors.bad_request(
+                f"the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )
 
     @staticmethod
     def _normalize(resource: Resource, obj: dict) -> tuple[dict, list]:
@@ -509,8 +627,7 @@ def _try(step: Callable[[], object]) -> _Outcome:
 def _spec_changed(resource: Resource, old: dict, new: dict) -> bool:
     if resource is CERTIFICATES:
         ignored = ("metadata", "status")
-        return {k: v for k, v in old.items() if k not in ignored} != {k: v for k, v in new.items()
-                                                                        if k not in ignored}
+        return {k: v for k, v in old.items() if k not in ignored} != {k: v for k, v in new.items() if k not in ignored}
     return old.get("spec") != new.get("spec")
 
 
@@ -525,11 +642,16 @@ def _pod_needs_grace(pod: dict, grace: int | None) -> bool:
 def _check_preconditions(resource: Resource, name: str, meta: dict, preconditions: dict) -> None:
     uid, rv = preconditions.get("uid"), preconditions.get("resourceVersion")
     if uid and uid != meta["uid"]:
-        raise errors.conflict(resource, name, f"Precondition failed: UID in precondition: {uid}, UID in object "
-                                              f"meta: {meta['uid']}")
+        raise errors.conflict(
+            resource, name, f"Precondition failed: UID in precondition: {uid}, UID in object meta: {meta['uid']}"
+        )
     if rv and rv != meta["resourceVersion"]:
-        raise errors.conflict(resource, name, f"Precondition failed: ResourceVersion in precondition: {rv}, "
-                                              f"ResourceVersion in object meta: {meta['resourceVersion']}")
+        raise errors.conflict(
+            resource,
+            name,
+            f"Precondition failed: ResourceVersion in precondition: {rv}, "
+            f"ResourceVersion in object meta: {meta['resourceVersion']}",
+        )
 
 
 def qos_class(spec: dict) -> str:

@@ -21,8 +21,9 @@ from referencing import Resource as SchemaResource
 from .resources import Resource
 
 KUBERNETES_VERSION = "1.37.0"
-_SCHEMA_DIR = (Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
-               / f"v{KUBERNETES_VERSION}-local-strict")
+_SCHEMA_DIR = (
+    Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / f"v{KUBERNETES_VERSION}-local-strict"
+)
 _QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
 
 _lock = threading.Lock()
@@ -83,7 +84,10 @@ def root(resource: Resource) -> dict | None:
     for node in defs.values():
         for gvk in node.get("x-kubernetes-group-version-kind") or ():
             if (gvk.get("group"), gvk.get("version"), gvk.get("kind")) == (
-                    resource.group, resource.version, resource.kind):
+                resource.group,
+                resource.version,
+                resource.kind,
+            ):
                 return node
     return None
 

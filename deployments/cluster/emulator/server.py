@@ -45,8 +45,9 @@ class HttpServer(ThreadingHTTPServer):
         super().__init__(address, Handler)
 
     def process_request(self, request, client_address) -> None:
-        thread = threading.Thread(target=self._serve, args=(request, client_address), daemon=True,
-                                  name="cluster-emulator-http")
+        thread = threading.Thread(
+            target=self._serve, args=(request, client_address), daemon=True, name="cluster-emulator-http"
+        )
         with self._conn_lock:
             self._conns[request] = thread
         thread.start()
@@ -100,8 +101,13 @@ class Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        request = Request(self.command, parts.path, dict(parse_qsl(parts.query, keep_blank_values=True)),
-                          {k.lower(): v for k, v in self.headers.items()}, body)
+        request = Request(
+            self.command,
+            parts.path,
+            dict(parse_qsl(parts.query, keep_blank_values=True)),
+            {k.lower(): v for k, v in self.headers.items()},
+            body,
+        )
         stall, error = self.server.faults.before_request(self.command, self.path)
         if stall and self.server.closing.wait(stall):
             self.close_connection = True
@@ -193,8 +199,14 @@ class Handler(BaseHTTPRequestHandler):
                     meta: dict = {"resourceVersion": str(payload)}
                     if kind == "BOOKMARK-INITIAL":
                         meta["annotations"] = {"k8s.io/initial-events-end": "true"}
-                    lines.append(dumps({"type": "BOOKMARK", "object": {"kind": res.kind, "apiVersion": res.api_version,
-                                                                        "metadata": meta}}))
+                    lines.append(
+                        dumps(
+                            {
+                                "type": "BOOKMARK",
+                                "object": {"kind": res.kind, "apiVersion": res.api_version, "metadata": meta},
+                            }
+                        )
+                    )
                 else:
                     lines.append(b'{"type":"' + kind.encode() + b'","object":' + payload.encoded() + b"}")
             if lines:

@@ -121,8 +121,9 @@ class Store:
             resource, namespace, name = where
             return self._objects[resource.key].get(namespace, {}).get(name)
 
-    def list(self, resource: Resource, namespace: str | None = None,
-             predicate: Callable[[dict], bool] | None = None) -> tuple[list[dict], int]:
+    def list(
+        self, resource: Resource, namespace: str | None = None, predicate: Callable[[dict], bool] | None = None
+    ) -> tuple[list[dict], int]:
         """Objects of a kind (in one namespace, or all), with the resourceVersion the list is consistent at."""
         with self._lock:
             buckets = self._objects[resource.key]
@@ -139,8 +140,9 @@ class Store:
 
     def namespace_contents(self, namespace: str) -> list[tuple[Resource, dict]]:
         with self._lock:
-            return [(r, obj) for r in STORED if r.namespaced
-                    for obj in self._objects[r.key].get(namespace, {}).values()]
+            return [
+                (r, obj) for r in STORED if r.namespaced for obj in self._objects[r.key].get(namespace, {}).values()
+            ]
 
     def dependents(self, uid: str) -> list[dict]:
         """Objects with an ownerReference to `uid`."""
@@ -160,8 +162,10 @@ class Store:
     def snapshot(self) -> dict[str, list[dict]]:
         """All stored objects, by resource key."""
         with self._lock:
-            return {key: [obj for bucket in buckets.values() for obj in bucket.values()]
-                    for key, buckets in self._objects.items()}
+            return {
+                key: [obj for bucket in buckets.values() for obj in bucket.values()]
+                for key, buckets in self._objects.items()
+            }
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -252,9 +256,15 @@ class Store:
 
     # -- watches -------------------------------------------------------------------------------
 
-    def watch(self, resource: Resource, namespace: str | None, labels: LabelSelector,
-              fields: Callable[[dict], bool] | None, since: int | None,
-              initial_bookmark: bool = False) -> Watcher:
+    def watch(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        labels: LabelSelector,
+        fields: Callable[[dict], bool] | None,
+        since: int | None,
+        initial_bookmark: bool = False,
+    ) -> Watcher:
         """Open a watch. `since=None`: current objects as ADDED events first, then changes.
         `since=N`: every change after N from history; 410 Expired when N is older than history."""
         watcher = Watcher(resource, namespace, labels, fields)
@@ -265,17 +275,19 @@ class Store:
                 for pool in pools:
                     for obj in pool.values():
                         if watcher.selects(obj):
-                            watcher.queue.put((ADDED, Change(int(obj["metadata"]["resourceVersion"]), resource,
-                                                             ADDED, obj, None)))
+                            watcher.queue.put(
+                                (ADDED, Change(int(obj["metadata"]["resourceVersion"]), resource, ADDED, obj, None))
+                            )
                 if initial_bookmark:
                     watcher.queue.put(("BOOKMARK-INITIAL", self._rv))
             else:
                 if since < self._compacted_rv:
                     raise errors.expired(f"too old resource version: {since} ({self._compacted_rv + 1})")
                 first = self._history[0].rv if self._history else self._rv + 1
-                for change in self._history[max(0, since + 1 - first):]:
-                    if change.resource is resource and (namespace is None or change.obj["metadata"].get(
-                            "namespace", "") == namespace):
+                for change in self._history[max(0, since + 1 - first) :]:
+                    if change.resource is resource and (
+                        namespace is None or change.obj["metadata"].get("namespace", "") == namespace
+                    ):
                         watcher.offer(change)
             self._watchers.setdefault((resource.key, namespace), set()).add(watcher)
         return watcher

@@ -78,13 +78,28 @@ def controller_of(obj: dict) -> dict | None:
 
 def owner_reference(owner: dict, *, controller: bool = True, block: bool = True) -> dict:
     m = owner["metadata"]
-    return {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": m["name"], "uid": m["uid"],
-            "controller": controller, "blockOwnerDeletion": block}
+    return {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": m["name"],
+        "uid": m["uid"],
+        "controller": controller,
+        "blockOwnerDeletion": block,
+    }
 
 
-def set_condition(conditions: list[dict], type_: str, status: str, reason: str | None = None,
-                  message: str | None = None, *, stamp: str | None = None, probe_times: bool = False,
-                  update_time: bool = False, extra: dict | None = None) -> list[dict]:
+def set_condition(
+    conditions: list[dict],
+    type_: str,
+    status: str,
+    reason: str | None = None,
+    message: str | None = None,
+    *,
+    stamp: str | None = None,
+    probe_times: bool = False,
+    update_time: bool = False,
+    extra: dict | None = None,
+) -> list[dict]:
     """Return `conditions` with one condition set, keeping its lastTransitionTime unless the status flips."""
     stamp = stamp or now()
     out = []

@@ -40,37 +40,61 @@ _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 _PORT_NAME = re.compile(r"^[-a-z0-9]+$")
 
-MSG_LABEL = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start "
-             "and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is "
-             "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
-MSG_SUBDOMAIN = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and "
-                 "must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation "
-                 "is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
-MSG_DNS1035 = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic "
-               "character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for "
-               "validation is '[a-z]([-a-z0-9]*[a-z0-9])?')")
-MSG_QUALIFIED = ("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-                 "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation "
-                 "is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')")
-MSG_LABEL_VALUE = ("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
-                   "and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
-                   "'12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")
-MSG_CONFIG_KEY = ("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  "
-                  "or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')")
-MSG_POD_UPDATE = ("pod updates may not change fields other than `spec.containers[*].image`,"
-                  "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions "
-                  "to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was "
-                  "previously negative)")
-MSG_STS_UPDATE = ("updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', "
-                  "'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and "
-                  "'minReadySeconds' are forbidden")
-_STS_MUTABLE = {"replicas", "ordinals", "template", "updateStrategy", "revisionHistoryLimit",
-                "persistentVolumeClaimRetentionPolicy", "minReadySeconds"}
+MSG_LABEL = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start "
+    "and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is "
+    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
+MSG_SUBDOMAIN = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and "
+    "must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation "
+    "is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+MSG_DNS1035 = (
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic "
+    "character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for "
+    "validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+)
+MSG_QUALIFIED = (
+    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+    "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation "
+    "is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+)
+MSG_LABEL_VALUE = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
+    "and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
+    "'12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+)
+MSG_CONFIG_KEY = (
+    "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  "
+    "or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"
+)
+MSG_POD_UPDATE = (
+    "pod updates may not change fields other than `spec.containers[*].image`,"
+    "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions "
+    "to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was "
+    "previously negative)"
+)
+MSG_STS_UPDATE = (
+    "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', "
+    "'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and "
+    "'minReadySeconds' are forbidden"
+)
+_STS_MUTABLE = {
+    "replicas",
+    "ordinals",
+    "template",
+    "updateStrategy",
+    "revisionHistoryLimit",
+    "persistentVolumeClaimRetentionPolicy",
+    "minReadySeconds",
+}
 _MAX_CAUSES = 20
 
 
-def validate(resource: Resource, obj: dict, old: dict | None = None, *, full: bool = False,
-             schema_only: bool = False) -> None:
+def validate(
+    resource: Resource, obj: dict, old: dict | None = None, *, full: bool = False, schema_only: bool = False
+) -> None:
     """Raise 422 Invalid if `obj` (about to be stored, replacing `old`) is not acceptable.
     Server-owned parts (status of kinds with a status subresource, managedFields) are only
     checked when `full`; the semantic checks run once the schema is satisfied."""
@@ -91,6 +115,7 @@ def _client_view(resource: Resource, obj: dict) -> dict:
 
 
 # -- schema ----------------------------------------------------------------------------------------------
+
 
 def schema_causes(resource: Resource, obj: dict) -> list[Cause]:
     validator = schema.validator(resource)
@@ -122,13 +147,21 @@ def _schema_error_causes(error: jsonschema.ValidationError) -> list[Cause]:
     if error.validator == "additionalProperties":
         known = set(error.schema.get("properties") or {})
         unknown = [k for k in error.instance if k not in known] if isinstance(error.instance, dict) else []
-        return [Cause(field_path(base + [k]), "FieldValueInvalid",
-                      f'Invalid value: unknown field "{field_path(base + [k])}": field not declared in schema')
-                for k in unknown] or [Cause(field_path(base), "FieldValueInvalid", error.message)]
+        return [
+            Cause(
+                field_path(base + [k]),
+                "FieldValueInvalid",
+                f'Invalid value: unknown field "{field_path(base + [k])}": field not declared in schema',
+            )
+            for k in unknown
+        ] or [Cause(field_path(base), "FieldValueInvalid", error.message)]
     if error.validator == "enum":
         return [unsupported(field_path(base), error.instance, [str(v) for v in error.validator_value])]
-    return [invalid(field_path(base), error.instance if not isinstance(error.instance, (dict, list)) else "{...}",
-                    error.message)]
+    return [
+        invalid(
+            field_path(base), error.instance if not isinstance(error.instance, (dict, list)) else "{...}", error.message
+        )
+    ]
 
 
 def _certificate_shape(obj: dict) -> list[Cause]:
@@ -150,12 +183,14 @@ def _certificate_shape(obj: dict) -> list[Cause]:
     if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
         causes.append(invalid("spec.dnsNames", "{...}", "must be a list of strings"))
     if not names and not spec.get("commonName") and not spec.get("ipAddresses") and not spec.get("uris"):
-        causes.append(required("spec", "at least one of commonName, dnsNames, uris ipAddresses, or emailAddresses "
-                                       "must be set"))
+        causes.append(
+            required("spec", "at least one of commonName, dnsNames, uris ipAddresses, or emailAddresses must be set")
+        )
     return causes
 
 
 # -- semantic checks -------------------------------------------------------------------------------------
+
 
 def name_causes(resource: Resource, name: str, field: str = "metadata.name") -> list[Cause]:
     if not name:
@@ -221,16 +256,18 @@ def semantic_causes(resource: Resource, obj: dict, old: dict | None) -> list[Cau
     if old is not None and (old.get("metadata") or {}).get("deletionTimestamp"):
         added = set(meta.get("finalizers") or ()) - set(old["metadata"].get("finalizers") or ())
         if added:
-            causes.append(forbidden("metadata.finalizers", "no new finalizers can be added if the object is "
-                                                           "being deleted"))
+            causes.append(
+                forbidden("metadata.finalizers", "no new finalizers can be added if the object is being deleted")
+            )
     checker = _CHECKS.get(resource.key)
     if checker is not None:
         causes += checker(obj, old)
     return causes
 
 
-def _pod_spec_causes(spec: dict, field: str, *, extra_volumes: set[str] = frozenset(),
-                     restart_policies: tuple[str, ...] | None = None) -> list[Cause]:
+def _pod_spec_causes(
+    spec: dict, field: str, *, extra_volumes: set[str] = frozenset(), restart_policies: tuple[str, ...] | None = None
+) -> list[Cause]:
     causes: list[Cause] = []
     containers = spec.get("containers") or []
     if not containers:
@@ -254,8 +291,9 @@ def _pod_spec_causes(spec: dict, field: str, *, extra_volumes: set[str] = frozen
         if len(restart_policies) == 1:
             causes.append(unsupported(f"{field}.restartPolicy", policy, list(restart_policies)))
         else:
-            causes.append(required(f"{field}.restartPolicy",
-                                   "valid values: " + ", ".join(f'"{p}"' for p in restart_policies)))
+            causes.append(
+                required(f"{field}.restartPolicy", "valid values: " + ", ".join(f'"{p}"' for p in restart_policies))
+            )
     return causes
 
 
@@ -274,8 +312,9 @@ def _container_causes(container: dict, field: str, seen: set[str], volumes: set[
     for j, port in enumerate(container.get("ports") or ()):
         number = port.get("containerPort")
         if isinstance(number, int) and not 1 <= number <= 65535:
-            causes.append(invalid(f"{field}.ports[{j}].containerPort", number, "must be between 1 and 65535, "
-                                                                                  "inclusive"))
+            causes.append(
+                invalid(f"{field}.ports[{j}].containerPort", number, "must be between 1 and 65535, inclusive")
+            )
         pname = port.get("name")
         if pname:
             causes += _port_name_causes(pname, f"{field}.ports[{j}].name")
@@ -287,8 +326,13 @@ def _container_causes(container: dict, field: str, seen: set[str], volumes: set[
         if not env_name:
             continue
         if "=" in env_name or not env_name.isprintable() or not env_name.isascii():
-            causes.append(invalid(f"{field}.env[{j}].name", env_name, "a valid environment variable name must "
-                                  "consist only of printable ASCII characters other than '='"))
+            causes.append(
+                invalid(
+                    f"{field}.env[{j}].name",
+                    env_name,
+                    "a valid environment variable name must consist only of printable ASCII characters other than '='",
+                )
+            )
     mount_paths: set[str] = set()
     for j, mount in enumerate(container.get("volumeMounts") or ()):
         if mount.get("name") and mount["name"] not in volumes:
@@ -306,20 +350,29 @@ def _container_causes(container: dict, field: str, seen: set[str], volumes: set[
             except quantity.QuantityError:
                 continue
             if too_big:
-                causes.append(invalid(f"{field}.resources.requests", request,
-                                      f"must be less than or equal to {resource_name} limit of "
-                                      f"{limits[resource_name]}"))
+                causes.append(
+                    invalid(
+                        f"{field}.resources.requests",
+                        request,
+                        f"must be less than or equal to {resource_name} limit of {limits[resource_name]}",
+                    )
+                )
     return causes
 
 
 def _port_name_causes(name: str, field: str) -> list[Cause]:
     if len(name) > 15:
         return [invalid(field, name, "must be no more than 15 characters")]
-    if not _PORT_NAME.match(name) or not re.search("[a-z]", name) or "--" in name or name[0] == "-" or \
-            name[-1] == "-":
-        return [invalid(field, name, "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-); "
-                                     "must contain at least one letter (a-z); hyphens (-) cannot be adjacent to "
-                                     "other hyphens (-); and hyphens (-) cannot be the first or last character")]
+    if not _PORT_NAME.match(name) or not re.search("[a-z]", name) or "--" in name or name[0] == "-" or name[-1] == "-":
+        return [
+            invalid(
+                field,
+                name,
+                "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-); "
+                "must contain at least one letter (a-z); hyphens (-) cannot be adjacent to "
+                "other hyphens (-); and hyphens (-) cannot be the first or last character",
+            )
+        ]
     return []
 
 
@@ -362,13 +415,15 @@ def _template_causes(obj: dict, old: dict | None, resource: Resource) -> list[Ca
         elif not selector.get("matchLabels") and not selector.get("matchExpressions"):
             causes.append(invalid("spec.selector", "{...}", f"empty selector is invalid for {resource.singular}"))
         elif not from_object(selector).matches(template_labels):
-            causes.append(invalid("spec.template.metadata.labels", template_labels,
-                                  "`selector` does not match template `labels`"))
+            causes.append(
+                invalid("spec.template.metadata.labels", template_labels, "`selector` does not match template `labels`")
+            )
     causes += labels_causes(template_labels, "spec.template.metadata.labels")
     claim_names = {c.get("metadata", {}).get("name", "") for c in spec.get("volumeClaimTemplates") or ()}
     policies = ("OnFailure", "Never") if resource is JOBS else ("Always",)
-    causes += _pod_spec_causes(template.get("spec") or {}, "spec.template.spec", extra_volumes=claim_names,
-                               restart_policies=policies)
+    causes += _pod_spec_causes(
+        template.get("spec") or {}, "spec.template.spec", extra_volumes=claim_names, restart_policies=policies
+    )
     if resource is STATEFULSETS:
         for i, claim in enumerate(spec.get("volumeClaimTemplates") or ()):
             causes += _claim_spec_causes(claim.get("spec") or {}, f"spec.volumeClaimTemplates[{i}].spec")
@@ -423,8 +478,13 @@ def _pvc(obj, old):
             return s
 
         if masked(old_spec) != masked(spec):
-            causes.append(forbidden("spec", "spec is immutable after creation except resources.requests and "
-                                            "volumeAttributesClassName for bound claims"))
+            causes.append(
+                forbidden(
+                    "spec",
+                    "spec is immutable after creation except resources.requests and "
+                    "volumeAttributesClassName for bound claims",
+                )
+            )
         before = ((old_spec.get("resources") or {}).get("requests") or {}).get("storage")
         after = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
         try:
@@ -432,8 +492,7 @@ def _pvc(obj, old):
         except quantity.QuantityError:
             shrinking = False
         if shrinking:
-            causes.append(forbidden("spec.resources.requests.storage", "field can not be less than previous "
-                                                                       "value"))
+            causes.append(forbidden("spec.resources.requests.storage", "field can not be less than previous value"))
     return causes
 
 

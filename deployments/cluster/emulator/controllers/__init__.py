@@ -48,8 +48,13 @@ from .workloads import DeploymentController, ReplicaSetController, StatefulSetCo
 
 log = logging.getLogger(__name__)
 
-_OWNERS = {"ReplicaSet": REPLICASETS, "Deployment": DEPLOYMENTS, "StatefulSet": STATEFULSETS, "Job": JOBS,
-           "Ingress": INGRESSES}
+_OWNERS = {
+    "ReplicaSet": REPLICASETS,
+    "Deployment": DEPLOYMENTS,
+    "StatefulSet": STATEFULSETS,
+    "Job": JOBS,
+    "Ingress": INGRESSES,
+}
 _GC, _PV_RELEASE, _EVENTS_TTL = "gc", "pv-release", "events-ttl"
 
 __all__ = ["ControllerManager", "ensure_namespace_defaults"]
@@ -141,8 +146,11 @@ class ControllerManager:
             keys.append((_OWNERS[ref["kind"]].key, namespace, ref["name"]))
         if change.type == DELETED:
             keys.append((_GC, "", meta["uid"]))
-        elif change.type == MODIFIED and meta.get("deletionTimestamp") and "foregroundDeletion" in (
-                meta.get("finalizers") or ()):
+        elif (
+            change.type == MODIFIED
+            and meta.get("deletionTimestamp")
+            and "foregroundDeletion" in (meta.get("finalizers") or ())
+        ):
             keys.append((_GC, "", meta["uid"]))
         if resource is PODS and (change.type == DELETED or meta.get("deletionTimestamp")):
             for volume in (change.obj.get("spec") or {}).get("volumes") or ():

@@ -20,22 +20,37 @@ class EventRecorder:
         self._names: dict[tuple, str] = {}
         self._created: deque[tuple[float, str, str]] = deque()
 
-    def record(self, obj: dict, type_: str, reason: str, message: str, *, component: str = "kubelet",
-               field_path: str | None = None) -> None:
+    def record(
+        self,
+        obj: dict,
+        type_: str,
+        reason: str,
+        message: str,
+        *,
+        component: str = "kubelet",
+        field_path: str | None = None,
+    ) -> None:
         meta = obj["metadata"]
         namespace = meta.get("namespace") or "default"
         key = (namespace, meta["uid"], reason, message)
         stamp = now()
         name = self._names.get(key)
         if name is not None:
+
             def bump(event: dict) -> None:
                 event["count"] = event.get("count", 1) + 1
                 event["lastTimestamp"] = stamp
 
             if self.ctx.registry.mutate(EVENTS, namespace, name, bump) is not None:
                 return
-        involved = {"kind": obj["kind"], "namespace": meta.get("namespace"), "name": meta["name"], "uid": meta["uid"],
-                    "apiVersion": obj["apiVersion"], "resourceVersion": meta.get("resourceVersion")}
+        involved = {
+            "kind": obj["kind"],
+            "namespace": meta.get("namespace"),
+            "name": meta["name"],
+            "uid": meta["uid"],
+            "apiVersion": obj["apiVersion"],
+            "resourceVersion": meta.get("resourceVersion"),
+        }
         if not involved["namespace"]:
             del involved["namespace"]
         if field_path:

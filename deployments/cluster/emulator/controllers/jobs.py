@@ -27,8 +27,9 @@ class JobController:
         phases = [(p.get("status") or {}).get("phase") for p in pods]
         succeeded = phases.count("Succeeded")
         failed = phases.count("Failed")
-        active = [p for p, phase in zip(pods, phases, strict=True) if phase not in ("Succeeded", "Failed")
-                  and not deleting(p)]
+        active = [
+            p for p, phase in zip(pods, phases, strict=True) if phase not in ("Succeeded", "Failed") and not deleting(p)
+        ]
         completions = spec.get("completions", 1)
         stamp = now()
         status.setdefault("startTime", stamp)
@@ -42,10 +43,24 @@ class JobController:
             for pod in active:
                 self._delete(pod)
             active = []
-            conditions = set_condition(conditions, "SuccessCriteriaMet", "True", "CompletionsReached",
-                                       "Reached expected number of succeeded pods", stamp=stamp, probe_times=True)
-            conditions = set_condition(conditions, "Complete", "True", "CompletionsReached",
-                                       "Reached expected number of succeeded pods", stamp=stamp, probe_times=True)
+            conditions = set_condition(
+                conditions,
+                "SuccessCriteriaMet",
+                "True",
+                "CompletionsReached",
+                "Reached expected number of succeeded pods",
+                stamp=stamp,
+                probe_times=True,
+            )
+            conditions = set_condition(
+                conditions,
+                "Complete",
+                "True",
+                "CompletionsReached",
+                "Reached expected number of succeeded pods",
+                stamp=stamp,
+                probe_times=True,
+            )
             status["completionTime"] = stamp
             self.ctx.events.record(job, "Normal", "Completed", "Job completed", component=_CONTROLLER)
         elif failed > spec.get("backoffLimit", 6):
@@ -53,10 +68,12 @@ class JobController:
                 self._delete(pod)
             active = []
             message = "Job has reached the specified backoff limit"
-            conditions = set_condition(conditions, "FailureTarget", "True", "BackoffLimitExceeded", message,
-                                       stamp=stamp, probe_times=True)
-            conditions = set_condition(conditions, "Failed", "True", "BackoffLimitExceeded", message,
-                                       stamp=stamp, probe_times=True)
+            conditions = set_condition(
+                conditions, "FailureTarget", "True", "BackoffLimitExceeded", message, stamp=stamp, probe_times=True
+            )
+            conditions = set_condition(
+                conditions, "Failed", "True", "BackoffLimitExceeded", message, stamp=stamp, probe_times=True
+            )
             self.ctx.events.record(job, "Warning", "BackoffLimitExceeded", message, component=_CONTROLLER)
         else:
             want = min(spec.get("parallelism", 1), completions - succeeded) - len(active)
@@ -65,20 +82,32 @@ class JobController:
                 try:
                     pod = self.ctx.registry.create(PODS, namespace, body, manager=_CONTROLLER, internal=True)
                 except ApiError as exc:
-                    self.ctx.events.record(job, "Warning", "FailedCreate", f"Error creating: {exc.message}",
-                                           component=_CONTROLLER)
+                    self.ctx.events.record(
+                        job, "Warning", "FailedCreate", f"Error creating: {exc.message}", component=_CONTROLLER
+                    )
                     retry = self.ctx.timing.controller_retry
                     break
                 active.append(pod)
-                self.ctx.events.record(job, "Normal", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}",
-                                       component=_CONTROLLER)
-        status.update({"active": len(active), "ready": sum(1 for p in active if pod_ready(p)),
-                       "succeeded": succeeded, "failed": failed, "terminating": sum(1 for p in pods if deleting(p)),
-                       "uncountedTerminatedPods": {}, "conditions": conditions})
+                self.ctx.events.record(
+                    job, "Normal", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}", component=_CONTROLLER
+                )
+        status.update(
+            {
+                "active": len(active),
+                "ready": sum(1 for p in active if pod_ready(p)),
+                "succeeded": succeeded,
+                "failed": failed,
+                "terminating": sum(1 for p in pods if deleting(p)),
+                "uncountedTerminatedPods": {},
+                "conditions": conditions,
+            }
+        )
         status = {k: v for k, v in status.items() if v not in (0, [], None) or k == "uncountedTerminatedPods"}
         if status != (job.get("status") or {}):
+
             def set_status(obj: dict) -> None:
                 obj["status"] = status
+
             self.ctx.registry.mutate(JOBS, namespace, name, set_status)
         return retry
 
@@ -98,13 +127,16 @@ class JobController:
             return remaining
         self.ctx.forget("ttl:" + job["metadata"]["uid"])
         try:
-            self.ctx.registry.delete(JOBS, job["metadata"]["namespace"], job["metadata"]["name"],
-                                     propagation="Background")
+            self.ctx.registry.delete(
+                JOBS, job["metadata"]["namespace"], job["metadata"]["name"], propagation="Background"
+            )
         except ApiError:
             pass
         return None
 
 
 def _finished(job: dict) -> bool:
-    return any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
-               for c in (job.get("status") or {}).get("conditions") or ())
+    return any(
+        c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+        for c in (job.get("status") or {}).get("conditions") or ()
+    )

@@ -16,7 +16,7 @@ from ..util import set_condition
 from .base import Context, deleting
 
 ROOT_CA = "kube-root-ca.crt"
-_FAKE_CA = ("-----BEGIN CERTIFICATE-----\nTUlJQkVtdWxhdGVkQ2x1c3RlckNB\n-----END CERTIFICATE-----\n")
+_FAKE_CA = "-----BEGIN CERTIFICATE-----\nTUlJQkVtdWxhdGVkQ2x1c3RlckNB\n-----END CERTIFICATE-----\n"
 
 
 class NamespaceController:
@@ -49,8 +49,9 @@ class NamespaceController:
                     except ApiError:
                         pass
             kinds = sorted({r.key for r, _ in contents})
-            self._conditions(ns, f"Some resources are remaining: {', '.join(kinds)} has {len(contents)} resource "
-                                 "instances")
+            self._conditions(
+                ns, f"Some resources are remaining: {', '.join(kinds)} has {len(contents)} resource instances"
+            )
             return retry
         wait = started + self.ctx.timing.namespace_termination_delay - self.ctx.clock()
         if wait > 0:
@@ -73,28 +74,46 @@ class NamespaceController:
         def update(obj: dict) -> None:
             status = obj.setdefault("status", {})
             conditions = status.get("conditions") or []
-            for type_ in ("NamespaceDeletionDiscoveryFailure", "NamespaceDeletionGroupVersionParsingFailure",
-                          "NamespaceDeletionContentFailure"):
+            for type_ in (
+                "NamespaceDeletionDiscoveryFailure",
+                "NamespaceDeletionGroupVersionParsingFailure",
+                "NamespaceDeletionContentFailure",
+            ):
                 conditions = set_condition(conditions, type_, "False", _REASONS[type_], _MESSAGES[type_])
             if remaining:
-                conditions = set_condition(conditions, "NamespaceContentRemaining", "True",
-                                           "SomeResourcesRemain", remaining)
+                conditions = set_condition(
+                    conditions, "NamespaceContentRemaining", "True", "SomeResourcesRemain", remaining
+                )
             else:
-                conditions = set_condition(conditions, "NamespaceContentRemaining", "False", "ContentRemoved",
-                                           "All content successfully removed")
-            conditions = set_condition(conditions, "NamespaceFinalizersRemaining", "False", "ContentHasNoFinalizers",
-                                       "All content-preserving finalizers finished")
+                conditions = set_condition(
+                    conditions,
+                    "NamespaceContentRemaining",
+                    "False",
+                    "ContentRemoved",
+                    "All content successfully removed",
+                )
+            conditions = set_condition(
+                conditions,
+                "NamespaceFinalizersRemaining",
+                "False",
+                "ContentHasNoFinalizers",
+                "All content-preserving finalizers finished",
+            )
             status["conditions"] = conditions
 
         self.ctx.registry.mutate(NAMESPACES, "", ns["metadata"]["name"], update)
 
 
-_REASONS = {"NamespaceDeletionDiscoveryFailure": "ResourcesDiscovered",
-            "NamespaceDeletionGroupVersionParsingFailure": "ParsedGroupVersions",
-            "NamespaceDeletionContentFailure": "ContentDeleted"}
-_MESSAGES = {"NamespaceDeletionDiscoveryFailure": "All resources successfully discovered",
-             "NamespaceDeletionGroupVersionParsingFailure": "All legacy kube types successfully parsed",
-             "NamespaceDeletionContentFailure": "All content successfully deleted, may be waiting on finalization"}
+_REASONS = {
+    "NamespaceDeletionDiscoveryFailure": "ResourcesDiscovered",
+    "NamespaceDeletionGroupVersionParsingFailure": "ParsedGroupVersions",
+    "NamespaceDeletionContentFailure": "ContentDeleted",
+}
+_MESSAGES = {
+    "NamespaceDeletionDiscoveryFailure": "All resources successfully discovered",
+    "NamespaceDeletionGroupVersionParsingFailure": "All legacy kube types successfully parsed",
+    "NamespaceDeletionContentFailure": "All content successfully deleted, may be waiting on finalization",
+}
 
 
 def ensure_namespace_defaults(ctx_or_registry, namespace: str) -> None:
@@ -103,19 +122,35 @@ def ensure_namespace_defaults(ctx_or_registry, namespace: str) -> None:
     store = registry.store
     if store.get(SERVICEACCOUNTS, namespace, "default") is None:
         try:
-            registry.create(SERVICEACCOUNTS, namespace, {"metadata": {"name": "default"}},
-                            manager="kube-controller-manager", internal=True)
+            registry.create(
+                SERVICEACCOUNTS,
+                namespace,
+                {"metadata": {"name": "default"}},
+                manager="kube-controller-manager",
+                internal=True,
+            )
         except ApiError:
             pass
     if store.get(CONFIGMAPS, namespace, ROOT_CA) is None:
         try:
-            registry.create(CONFIGMAPS, namespace, {
-                "metadata": {"name": ROOT_CA, "annotations": {
-                    "kubernetes.io/description": "Contains a CA bundle that can be used to verify the "
-                                                 "kube-apiserver when using internal endpoints such as the internal "
-                                                 "service IP or kubernetes.default.svc. No other usage is "
-                                                 "guaranteed across distributions of Kubernetes clusters."}},
-                "data": {"ca.crt": _FAKE_CA}}, manager="kube-root-ca-cert-publisher", internal=True)
+            registry.create(
+                CONFIGMAPS,
+                namespace,
+                {
+                    "metadata": {
+                        "name": ROOT_CA,
+                        "annotations": {
+                            "kubernetes.io/description": "Contains a CA bundle that can be used to verify the "
+                            "kube-apiserver when using internal endpoints such as the internal "
+                            "service IP or kubernetes.default.svc. No other usage is "
+                            "guaranteed across distributions of Kubernetes clusters."
+                        },
+                    },
+                    "data": {"ca.crt": _FAKE_CA},
+                },
+                manager="kube-root-ca-cert-publisher",
+                internal=True,
+            )
         except ApiError:
             pass
 
@@ -136,8 +171,14 @@ class GarbageCollector:
             finalizers = owner["metadata"].get("finalizers") or ()
             if not deleting(owner) or "foregroundDeletion" not in finalizers:
                 return None
-            blocking = [d for d in dependents if any(r.get("uid") == uid and r.get("blockOwnerDeletion")
-                                                     for r in d["metadata"].get("ownerReferences") or ())]
+            blocking = [
+                d
+                for d in dependents
+                if any(
+                    r.get("uid") == uid and r.get("blockOwnerDeletion")
+                    for r in d["metadata"].get("ownerReferences") or ()
+                )
+            ]
             for dep in dependents:
                 self._delete(dep, "Foreground")
             if blocking:
@@ -146,8 +187,9 @@ class GarbageCollector:
             meta = owner["metadata"]
 
             def release(obj: dict) -> None:
-                obj["metadata"]["finalizers"] = [f for f in obj["metadata"].get("finalizers") or ()
-                                                 if f != "foregroundDeletion"]
+                obj["metadata"]["finalizers"] = [
+                    f for f in obj["metadata"].get("finalizers") or () if f != "foregroundDeletion"
+                ]
                 if not obj["metadata"]["finalizers"]:
                     del obj["metadata"]["finalizers"]
 
@@ -167,7 +209,8 @@ class GarbageCollector:
         if resource is None:
             return
         try:
-            self.ctx.registry.delete(resource, dep["metadata"].get("namespace", ""), dep["metadata"]["name"],
-                                     propagation=propagation)
+            self.ctx.registry.delete(
+                resource, dep["metadata"].get("namespace", ""), dep["metadata"]["name"], propagation=propagation
+            )
         except ApiError:
             pass

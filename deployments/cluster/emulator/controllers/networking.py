@@ -47,31 +47,48 @@ class IngressController:
             for tls in (ing.get("spec") or {}).get("tls") or ():
                 secret = tls.get("secretName")
                 if secret:
-                    desired.setdefault(secret, []).extend(h for h in tls.get("hosts") or () if h not in
-                                                          desired.get(secret, []))
+                    desired.setdefault(secret, []).extend(
+                        h for h in tls.get("hosts") or () if h not in desired.get(secret, [])
+                    )
         namespace = ing["metadata"]["namespace"]
         existing = {c["metadata"]["name"]: c for c in owned(self.ctx.store, ing, "Certificate")}
         for secret, hosts in desired.items():
             spec = {
                 "dnsNames": hosts,
-                "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer" if CLUSTER_ISSUER in annotations
-                              else "Issuer", "name": issuer},
+                "issuerRef": {
+                    "group": "cert-manager.io",
+                    "kind": "ClusterIssuer" if CLUSTER_ISSUER in annotations else "Issuer",
+                    "name": issuer,
+                },
                 "secretName": secret,
                 "usages": ["digital signature", "key encipherment"],
             }
             current = existing.get(secret) or self.ctx.store.get(CERTIFICATES, namespace, secret)
             if current is None:
-                body = {"apiVersion": "cert-manager.io/v1", "kind": "Certificate",
-                        "metadata": {"name": secret, "namespace": namespace, "labels": clone(
-                            ing["metadata"].get("labels") or {}), "ownerReferences": [owner_reference(ing)]},
-                        "spec": spec}
+                body = {
+                    "apiVersion": "cert-manager.io/v1",
+                    "kind": "Certificate",
+                    "metadata": {
+                        "name": secret,
+                        "namespace": namespace,
+                        "labels": clone(ing["metadata"].get("labels") or {}),
+                        "ownerReferences": [owner_reference(ing)],
+                    },
+                    "spec": spec,
+                }
                 try:
-                    self.ctx.registry.create(CERTIFICATES, namespace, body, manager="cert-manager-ingress-shim",
-                                             internal=True)
+                    self.ctx.registry.create(
+                        CERTIFICATES, namespace, body, manager="cert-manager-ingress-shim", internal=True
+                    )
                 except ApiError:
                     continue
-                self.ctx.events.record(ing, "Normal", "CreateCertificate",
-                                       f'Successfully created Certificate "{secret}"', component="cert-manager")
+                self.ctx.events.record(
+                    ing,
+                    "Normal",
+                    "CreateCertificate",
+                    f'Successfully created Certificate "{secret}"',
+                    component="cert-manager",
+                )
             elif current["metadata"]["name"] in existing and current.get("spec") != spec:
                 self.ctx.registry.mutate(CERTIFICATES, namespace, secret, lambda c, s=spec: c.update(spec=s))
         for cert_name in existing.keys() - desired.keys():
@@ -101,8 +118,11 @@ class CertificateController:
         key = (meta["uid"], generation)
         if key not in self._issuing:
             self._issuing[key] = self.ctx.clock() + self.ctx.timing.certificate_delay
-            reason, message = ("DoesNotExist", "Issuing certificate as Secret does not exist") if secret is None \
+            reason, message = (
+                ("DoesNotExist", "Issuing certificate as Secret does not exist")
+                if secret is None
                 else ("Reissuing", "Re-issuance triggered: the Certificate's spec changed")
+            )
 
             def issuing(obj: dict) -> None:
                 status = obj.setdefault("status", {})
@@ -125,17 +145,27 @@ class CertificateController:
         def ready_now(obj: dict) -> None:
             status = obj.setdefault("status", {})
             conditions = [c for c in status.get("conditions") or [] if c.get("type") != "Issuing"]
-            status["conditions"] = set_condition(conditions, "Ready", "True", "Ready",
-                                                 "Certificate is up to date and has not expired",
-                                                 extra={"observedGeneration": generation})
+            status["conditions"] = set_condition(
+                conditions,
+                "Ready",
+                "True",
+                "Ready",
+                "Certificate is up to date and has not expired",
+                extra={"observedGeneration": generation},
+            )
             status["notBefore"] = _stamp(issued)
             status["notAfter"] = _stamp(issued + dt.timedelta(days=90))
             status["renewalTime"] = _stamp(issued + dt.timedelta(days=60))
             status["revision"] = status.get("revision", 0) + 1
 
         self.ctx.registry.mutate(CERTIFICATES, namespace, name, ready_now)
-        self.ctx.events.record(cert, "Normal", "Issuing", "The certificate has been successfully issued",
-                               component="cert-manager-certificates-issuing")
+        self.ctx.events.record(
+            cert,
+            "Normal",
+            "Issuing",
+            "The certificate has been successfully issued",
+            component="cert-manager-certificates-issuing",
+        )
         return None
 
     def _write_secret(self, cert: dict) -> None:
@@ -160,12 +190,22 @@ class CertificateController:
 
         if self.ctx.registry.mutate(SECRETS, namespace, secret_name, update) is not None:
             return
-        body = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls", "data": data,
-                "metadata": {"name": secret_name, "namespace": namespace, "annotations": annotations,
-                             "labels": {"controller.cert-manager.io/fao": "true"}}}
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/tls",
+            "data": data,
+            "metadata": {
+                "name": secret_name,
+                "namespace": namespace,
+                "annotations": annotations,
+                "labels": {"controller.cert-manager.io/fao": "true"},
+            },
+        }
         try:
-            self.ctx.registry.create(SECRETS, namespace, body, manager="cert-manager-certificates-issuing",
-                                     internal=True)
+            self.ctx.registry.create(
+                SECRETS, namespace, body, manager="cert-manager-certificates-issuing", internal=True
+            )
         except ApiError:
             pass
 
@@ -210,19 +250,27 @@ def _certificate_pem(names: list[str]) -> tuple[str, str]:
         from cryptography.x509.oid import NameOID
     except ImportError:  # pragma: no cover - the placeholder is only for installs without cryptography
         body = base64.b64encode(("emulated certificate for " + ",".join(names)).encode()).decode()
-        return (f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n",
-                f"-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n")
+        return (
+            f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n",
+            f"-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n",
+        )
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0][:64])])
     start = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(start)
-            .not_valid_after(start + dt.timedelta(days=90))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-            .sign(key, hashes.SHA256()))
-    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()).decode())
-
-
-
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=90))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return (
+        cert.public_bytes(serialization.Encoding.PEM).decode(),
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode(),
+    )

@@ -61,9 +61,15 @@ class ContainerSim:
         if self.state == "running":
             state = {"running": {"startedAt": self.started_at}}
         elif self.state == "terminated":
-            state = {"terminated": {"exitCode": self.exit_code, "reason": self.reason,
-                                    "startedAt": self.started_at, "finishedAt": self.finished_at,
-                                    "containerID": self.container_id}}
+            state = {
+                "terminated": {
+                    "exitCode": self.exit_code,
+                    "reason": self.reason,
+                    "startedAt": self.started_at,
+                    "finishedAt": self.finished_at,
+                    "containerID": self.container_id,
+                }
+            }
         else:
             waiting = {"reason": self.reason}
             if self.message:
@@ -146,16 +152,25 @@ class PodController:
             return None
         problem = self._claim_problem(pod)
         if problem:
+
             def unschedulable(p: dict) -> None:
                 status = p.setdefault("status", {})
-                status["conditions"] = set_condition(status.get("conditions") or [], "PodScheduled", "False",
-                                                     "Unschedulable", problem, probe_times=True)
+                status["conditions"] = set_condition(
+                    status.get("conditions") or [], "PodScheduled", "False", "Unschedulable", problem, probe_times=True
+                )
+
             before = self.ctx.store.get(PODS, meta["namespace"], meta["name"])
             self.ctx.registry.mutate(PODS, meta["namespace"], meta["name"], unschedulable)
             if before is not None and not _has_condition(before, "PodScheduled", "False"):
-                self.ctx.events.record(pod, "Warning", "FailedScheduling", f"0/1 nodes are available: {problem}. "
-                                       "preemption: 0/1 nodes are available: 1 Preemption is not helpful for "
-                                       "scheduling.", component="default-scheduler")
+                self.ctx.events.record(
+                    pod,
+                    "Warning",
+                    "FailedScheduling",
+                    f"0/1 nodes are available: {problem}. "
+                    "preemption: 0/1 nodes are available: 1 Preemption is not helpful for "
+                    "scheduling.",
+                    component="default-scheduler",
+                )
             return None
         due = sim.created + self.ctx.timing.schedule_delay
         if now_ < due:
@@ -166,15 +181,21 @@ class PodController:
         def bind(p: dict) -> None:
             p["spec"]["nodeName"] = NODE_NAME
             status = p.setdefault("status", {})
-            status["conditions"] = set_condition(status.get("conditions") or [], "PodScheduled", "True",
-                                                 probe_times=True)
+            status["conditions"] = set_condition(
+                status.get("conditions") or [], "PodScheduled", "True", probe_times=True
+            )
+
         bound = self.ctx.registry.mutate(PODS, meta["namespace"], meta["name"], bind)
         if bound is None:
             return None
         sim.scheduled = True
-        self.ctx.events.record(bound, "Normal", "Scheduled",
-                               f"Successfully assigned {meta['namespace']}/{meta['name']} to {NODE_NAME}",
-                               component="default-scheduler")
+        self.ctx.events.record(
+            bound,
+            "Normal",
+            "Scheduled",
+            f"Successfully assigned {meta['namespace']}/{meta['name']} to {NODE_NAME}",
+            component="default-scheduler",
+        )
         self._setup(bound, sim)
         return None
 
@@ -203,11 +224,14 @@ class PodController:
         sim.pod_ip = sim.pod_ip or str(ipaddress.ip_address(next(self._ips)))
         sim.start_time = sim.start_time or now()
         start = self.ctx.clock()
-        sim.init = [ContainerSim(c["name"], c.get("image", ""), init=True, reason="PodInitializing")
-                    for c in spec.get("initContainers") or ()]
+        sim.init = [
+            ContainerSim(c["name"], c.get("image", ""), init=True, reason="PodInitializing")
+            for c in spec.get("initContainers") or ()
+        ]
         waiting = "PodInitializing" if sim.init else "ContainerCreating"
-        sim.containers = [ContainerSim(c["name"], c.get("image", ""), reason=waiting)
-                          for c in spec.get("containers") or ()]
+        sim.containers = [
+            ContainerSim(c["name"], c.get("image", ""), reason=waiting) for c in spec.get("containers") or ()
+        ]
         if sim.init:
             sim.init[0].reason = "PodInitializing"
             sim.init[0].due = start + self.ctx.timing.pod_start_delay
@@ -229,7 +253,7 @@ class PodController:
                     self._step(pod, sim, c, now_)
                     if c.state == "terminated" and c.exit_code == 0:
                         sim.init_index += 1
-                        upcoming = sim.init[sim.init_index:sim.init_index + 1] or sim.containers
+                        upcoming = sim.init[sim.init_index : sim.init_index + 1] or sim.containers
                         for nxt in upcoming:
                             nxt.reason = "PodInitializing" if nxt.init else "ContainerCreating"
                             nxt.due = now_ + self.ctx.timing.pod_start_delay
@@ -287,13 +311,23 @@ class PodController:
         field_path = f"spec.{kind}{{{c.name}}}"
         if not c.ever_started:
             self.ctx.events.record(pod, "Normal", "Pulling", f'Pulling image "{c.image}"', field_path=field_path)
-            self.ctx.events.record(pod, "Normal", "Pulled",
-                                   f'Successfully pulled image "{c.image}" in {self.ctx.timing.pod_start_delay:.3g}s '
-                                   f"({self.ctx.timing.pod_start_delay:.3g}s including waiting). Image size: "
-                                   f"{40_000_000 + index * 1_000_000} bytes.", field_path=field_path)
+            self.ctx.events.record(
+                pod,
+                "Normal",
+                "Pulled",
+                f'Successfully pulled image "{c.image}" in {self.ctx.timing.pod_start_delay:.3g}s '
+                f"({self.ctx.timing.pod_start_delay:.3g}s including waiting). Image size: "
+                f"{40_000_000 + index * 1_000_000} bytes.",
+                field_path=field_path,
+            )
         else:
-            self.ctx.events.record(pod, "Normal", "Pulled", f'Container image "{c.image}" already present on '
-                                                            "machine", field_path=field_path)
+            self.ctx.events.record(
+                pod,
+                "Normal",
+                "Pulled",
+                f'Container image "{c.image}" already present on machine',
+                field_path=field_path,
+            )
         self.ctx.events.record(pod, "Normal", "Created", f"Created container: {c.name}", field_path=field_path)
         self.ctx.events.record(pod, "Normal", "Started", f"Started container {c.name}", field_path=field_path)
         c.state, c.reason, c.message = "running", "", None
@@ -310,8 +344,13 @@ class PodController:
     def _crash(self, pod: dict, sim: PodSim, c: ContainerSim, now_: float) -> None:
         timing = self.ctx.timing
         meta = pod["metadata"]
-        terminated = {"exitCode": c.crash_code, "reason": "Error", "startedAt": c.started_at, "finishedAt": now(),
-                      "containerID": c.container_id}
+        terminated = {
+            "exitCode": c.crash_code,
+            "reason": "Error",
+            "startedAt": c.started_at,
+            "finishedAt": now(),
+            "containerID": c.container_id,
+        }
         if sim.restart_policy == "Never":
             self._finish(c, c.crash_code, "Error")
             return
@@ -320,14 +359,20 @@ class PodController:
         backoff = min(timing.crash_backoff * 2 ** (c.restarts - 1), timing.crash_backoff_cap)
         c.state, c.ready, c.reason = "waiting", False, "CrashLoopBackOff"
         shown = max(int(round(backoff)), 10 * 2 ** min(c.restarts - 1, 5))
-        c.message = (f"back-off {min(shown, 300)}s restarting failed container={c.name} "
-                     f"pod={meta['name']}_{meta['namespace']}({meta['uid']})")
+        c.message = (
+            f"back-off {min(shown, 300)}s restarting failed container={c.name} "
+            f"pod={meta['name']}_{meta['namespace']}({meta['uid']})"
+        )
         c.crash_due = c.ready_due = c.exit_due = _NEVER
         c.due = now_ + backoff
         kind = "initContainers" if c.init else "containers"
-        self.ctx.events.record(pod, "Warning", "BackOff", f"Back-off restarting failed container {c.name} in pod "
-                                                          f"{meta['name']}_{meta['namespace']}({meta['uid']})",
-                               field_path=f"spec.{kind}{{{c.name}}}")
+        self.ctx.events.record(
+            pod,
+            "Warning",
+            "BackOff",
+            f"Back-off restarting failed container {c.name} in pod {meta['name']}_{meta['namespace']}({meta['uid']})",
+            field_path=f"spec.{kind}{{{c.name}}}",
+        )
 
     # -- status ------------------------------------------------------------------------------------------
 
@@ -353,8 +398,11 @@ class PodController:
             phase = "Succeeded" if all(c.exit_code == 0 for c in apps) else "Failed"
         elif any(c.ever_started for c in apps):
             phase = "Running"
-        elif sim.init and sim.restart_policy == "Never" and any(c.state == "terminated" and c.exit_code
-                                                                 for c in sim.init):
+        elif (
+            sim.init
+            and sim.restart_policy == "Never"
+            and any(c.state == "terminated" and c.exit_code for c in sim.init)
+        ):
             phase = "Failed"
         else:
             phase = "Pending"
@@ -363,9 +411,15 @@ class PodController:
         if initialized:
             conditions = set_condition(conditions, "Initialized", "True", probe_times=True)
         else:
-            pending = [c.name for c in sim.init[sim.init_index:]]
-            conditions = set_condition(conditions, "Initialized", "False", "ContainersNotInitialized",
-                                       f"containers with incomplete status: [{' '.join(pending)}]", probe_times=True)
+            pending = [c.name for c in sim.init[sim.init_index :]]
+            conditions = set_condition(
+                conditions,
+                "Initialized",
+                "False",
+                "ContainersNotInitialized",
+                f"containers with incomplete status: [{' '.join(pending)}]",
+                probe_times=True,
+            )
         if phase in ("Succeeded", "Failed"):
             ready_args = ("False", "PodCompleted", None)
         elif all_ready and not sim.terminating:
@@ -404,8 +458,13 @@ class PodController:
             sim.kill_due = now_ + min(grace, self.ctx.timing.pod_termination_delay)
             for c in sim.containers:
                 if c.state == "running":
-                    self.ctx.events.record(pod, "Normal", "Killing", f"Stopping container {c.name}",
-                                           field_path=f"spec.containers{{{c.name}}}")
+                    self.ctx.events.record(
+                        pod,
+                        "Normal",
+                        "Killing",
+                        f"Stopping container {c.name}",
+                        field_path=f"spec.containers{{{c.name}}}",
+                    )
                 c.ready = False
                 c.due = _NEVER
             if sim.scheduled:
@@ -423,11 +482,14 @@ class PodController:
         return None
 
     def claims_of(self, pod: dict) -> list[str]:
-        return [v["persistentVolumeClaim"]["claimName"] for v in (pod.get("spec") or {}).get("volumes") or ()
-                if (v.get("persistentVolumeClaim") or {}).get("claimName")]
+        return [
+            v["persistentVolumeClaim"]["claimName"]
+            for v in (pod.get("spec") or {}).get("volumes") or ()
+            if (v.get("persistentVolumeClaim") or {}).get("claimName")
+        ]
 
 
 def _has_condition(obj: dict, type_: str, status: str) -> bool:
-    return any(c.get("type") == type_ and c.get("status") == status
-               for c in (obj.get("status") or {}).get("conditions") or ())
-
+    return any(
+        c.get("type") == type_ and c.get("status") == status for c in (obj.get("status") or {}).get("conditions") or ()
+    )

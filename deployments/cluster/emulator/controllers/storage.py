@@ -34,7 +34,8 @@ class ClaimController:
         wait = due - self.ctx.clock()
         if wait > 0:
             if not status.get("conditions") and not (meta.get("annotations") or {}).get(
-                    "volume.kubernetes.io/storage-provisioner"):
+                "volume.kubernetes.io/storage-provisioner"
+            ):
                 self._annotate_provisioner(claim)
             return wait
         self._bind(claim, request or "1Gi")
@@ -49,11 +50,16 @@ class ClaimController:
             annotations["volume.kubernetes.io/storage-provisioner"] = PROVISIONER
 
         self.ctx.registry.mutate(PVCS, meta["namespace"], meta["name"], annotate)
-        self.ctx.events.record(claim, "Normal", "ExternalProvisioning",
-                               f"Waiting for a volume to be created either by the external provisioner "
-                               f"'{PROVISIONER}' or manually by the system administrator. If volume creation is "
-                               "delayed, please verify that your external provisioner is running and correctly "
-                               "registered.", component="persistentvolume-controller")
+        self.ctx.events.record(
+            claim,
+            "Normal",
+            "ExternalProvisioning",
+            f"Waiting for a volume to be created either by the external provisioner "
+            f"'{PROVISIONER}' or manually by the system administrator. If volume creation is "
+            "delayed, please verify that your external provisioner is running and correctly "
+            "registered.",
+            component="persistentvolume-controller",
+        )
 
     def _bind(self, claim: dict, size: str) -> None:
         meta, spec = claim["metadata"], claim.get("spec") or {}
@@ -68,10 +74,18 @@ class ClaimController:
                 "persistentVolumeReclaimPolicy": "Delete",
                 "storageClassName": spec.get("storageClassName") or "standard",
                 "volumeMode": spec.get("volumeMode", "Filesystem"),
-                "claimRef": {"kind": "PersistentVolumeClaim", "namespace": meta["namespace"], "name": meta["name"],
-                             "uid": meta["uid"], "apiVersion": "v1", "resourceVersion": meta["resourceVersion"]},
-                "hostPath": {"path": f"/var/local-path-provisioner/{volume_name}_{meta['namespace']}_{meta['name']}",
-                             "type": "DirectoryOrCreate"},
+                "claimRef": {
+                    "kind": "PersistentVolumeClaim",
+                    "namespace": meta["namespace"],
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "apiVersion": "v1",
+                    "resourceVersion": meta["resourceVersion"],
+                },
+                "hostPath": {
+                    "path": f"/var/local-path-provisioner/{volume_name}_{meta['namespace']}_{meta['name']}",
+                    "type": "DirectoryOrCreate",
+                },
             },
         }
         try:
@@ -94,12 +108,20 @@ class ClaimController:
             annotations["pv.kubernetes.io/bound-by-controller"] = "yes"
             annotations["volume.beta.kubernetes.io/storage-provisioner"] = PROVISIONER
             annotations["volume.kubernetes.io/storage-provisioner"] = PROVISIONER
-            obj["status"] = {"phase": "Bound", "accessModes": list(obj["spec"].get("accessModes") or []),
-                             "capacity": {"storage": size}}
+            obj["status"] = {
+                "phase": "Bound",
+                "accessModes": list(obj["spec"].get("accessModes") or []),
+                "capacity": {"storage": size},
+            }
 
         self.ctx.registry.mutate(PVCS, meta["namespace"], meta["name"], bind)
-        self.ctx.events.record(claim, "Normal", "ProvisioningSucceeded",
-                               f"Successfully provisioned volume {volume_name}", component=PROVISIONER)
+        self.ctx.events.record(
+            claim,
+            "Normal",
+            "ProvisioningSucceeded",
+            f"Successfully provisioned volume {volume_name}",
+            component=PROVISIONER,
+        )
 
     def _resize(self, claim: dict, request: str) -> None:
         meta = claim["metadata"]
@@ -139,5 +161,7 @@ class ClaimController:
 
 
 def _uses(pod: dict, claim: str) -> bool:
-    return any((v.get("persistentVolumeClaim") or {}).get("claimName") == claim
-               for v in (pod.get("spec") or {}).get("volumes") or ())
+    return any(
+        (v.get("persistentVolumeClaim") or {}).get("claimName") == claim
+        for v in (pod.get("spec") or {}).get("volumes") or ()
+    )

@@ -30,8 +30,15 @@ def _percent(value, total: int, round_up: bool) -> int:
     return int(text)
 
 
-def _pod_from_template(template: dict, namespace: str, owner: dict, *, name: str | None = None,
-                       generate: str | None = None, extra_labels: dict | None = None) -> dict:
+def _pod_from_template(
+    template: dict,
+    namespace: str,
+    owner: dict,
+    *,
+    name: str | None = None,
+    generate: str | None = None,
+    extra_labels: dict | None = None,
+) -> dict:
     meta = clone(template.get("metadata") or {})
     labels = dict(meta.get("labels") or {})
     labels.update(extra_labels or {})
@@ -57,8 +64,9 @@ class ReplicaSetController:
             return None
         spec = rs.get("spec") or {}
         pods = owned(self.ctx.store, rs, "Pod")
-        active = [p for p in pods if not deleting(p) and (p.get("status") or {}).get("phase")
-                  not in ("Succeeded", "Failed")]
+        active = [
+            p for p in pods if not deleting(p) and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+        ]
         want = spec.get("replicas", 1)
         retry = None
         if len(active) < want:
@@ -67,26 +75,48 @@ class ReplicaSetController:
                 try:
                     pod = self.ctx.registry.create(PODS, namespace, body, manager=_CONTROLLER, internal=True)
                 except ApiError as exc:
-                    self.ctx.events.record(rs, "Warning", "FailedCreate", f"Error creating: {exc.message}",
-                                           component="replicaset-controller")
+                    self.ctx.events.record(
+                        rs,
+                        "Warning",
+                        "FailedCreate",
+                        f"Error creating: {exc.message}",
+                        component="replicaset-controller",
+                    )
                     retry = self.ctx.timing.controller_retry
                     break
                 active.append(pod)
-                self.ctx.events.record(rs, "Normal", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}",
-                                       component="replicaset-controller")
+                self.ctx.events.record(
+                    rs,
+                    "Normal",
+                    "SuccessfulCreate",
+                    f"Created pod: {pod['metadata']['name']}",
+                    component="replicaset-controller",
+                )
         elif len(active) > want:
             # Like the real controller: unscheduled first, then not ready, then the newest.
-            victims = sorted(active, key=lambda p: (bool((p.get("spec") or {}).get("nodeName")), pod_ready(p),
-                                                    p["metadata"]["creationTimestamp"]), reverse=False)
-            victims = sorted(victims[:len(active) - want], key=lambda p: p["metadata"]["name"])
+            victims = sorted(
+                active,
+                key=lambda p: (
+                    bool((p.get("spec") or {}).get("nodeName")),
+                    pod_ready(p),
+                    p["metadata"]["creationTimestamp"],
+                ),
+                reverse=False,
+            )
+            victims = sorted(victims[: len(active) - want], key=lambda p: p["metadata"]["name"])
             for pod in victims:
                 try:
                     self.ctx.registry.delete(PODS, namespace, pod["metadata"]["name"])
                 except ApiError:
                     continue
                 active.remove(pod)
-                self.ctx.events.record(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}",
-                                       component="replicaset-controller")
+                self.ctx.events.record(
+                    rs,
+                    "Normal",
+                    "SuccessfulDelete",
+                    f"Deleted pod: {pod['metadata']['name']}",
+                    component="replicaset-controller",
+                )
         selector = from_object(spec.get("selector"))
         ready = sum(1 for p in active if pod_ready(p))
         status = {
@@ -120,14 +150,17 @@ class DeploymentController:
         template = spec.get("template") or {}
         template_hash = safe_hash(template)
         sets = owned(self.ctx.store, d, "ReplicaSet")
-        revisions = {rs["metadata"]["name"]: int((rs["metadata"].get("annotations") or {}).get(REVISION, "0") or 0)
-                     for rs in sets}
+        revisions = {
+            rs["metadata"]["name"]: int((rs["metadata"].get("annotations") or {}).get(REVISION, "0") or 0)
+            for rs in sets
+        }
         top = max(revisions.values(), default=0)
         new_rs = next((rs for rs in sets if labels_of(rs).get("pod-template-hash") == template_hash), None)
         old_sets = [rs for rs in sets if rs is not new_rs]
         recreate = (spec.get("strategy") or {}).get("type") == "Recreate"
-        old_pods_left = any((rs.get("status") or {}).get("replicas", 0) or (rs.get("spec") or {}).get("replicas", 0)
-                            for rs in old_sets)
+        old_pods_left = any(
+            (rs.get("status") or {}).get("replicas", 0) or (rs.get("spec") or {}).get("replicas", 0) for rs in old_sets
+        )
         new_target = 0 if recreate and old_pods_left else desired
         if new_rs is None:
             new_rs = self._create_rs(d, template, template_hash, new_target, top + 1)
@@ -149,8 +182,10 @@ class DeploymentController:
         self._cleanup(d, old_sets, revisions)
         revision = str(revisions[new_rs["metadata"]["name"]])
         if (d["metadata"].get("annotations") or {}).get(REVISION) != revision:
+
             def annotate(obj: dict) -> None:
                 obj["metadata"].setdefault("annotations", {})[REVISION] = revision
+
             d = self.ctx.registry.mutate(DEPLOYMENTS, namespace, name, annotate) or d
         return self._status(d, new_rs, sets)
 
@@ -161,8 +196,11 @@ class DeploymentController:
         rs_template.setdefault("metadata", {})["labels"] = labels
         selector = clone((d.get("spec") or {}).get("selector") or {})
         selector.setdefault("matchLabels", {})["pod-template-hash"] = template_hash
-        max_surge = _percent(((d["spec"].get("strategy") or {}).get("rollingUpdate") or {}).get("maxSurge", "25%"),
-                             d["spec"].get("replicas", 1), True)
+        max_surge = _percent(
+            ((d["spec"].get("strategy") or {}).get("rollingUpdate") or {}).get("maxSurge", "25%"),
+            d["spec"].get("replicas", 1),
+            True,
+        )
         body = {
             "apiVersion": "apps/v1",
             "kind": "ReplicaSet",
@@ -191,6 +229,7 @@ class DeploymentController:
     def _annotate_revision(self, rs: dict, revision: int) -> None:
         def annotate(obj: dict) -> None:
             obj["metadata"].setdefault("annotations", {})[REVISION] = str(revision)
+
         self.ctx.registry.mutate(REPLICASETS, rs["metadata"]["namespace"], rs["metadata"]["name"], annotate)
 
     def _scale(self, d: dict, rs: dict, replicas: int, desired: int) -> None:
@@ -201,7 +240,8 @@ class DeploymentController:
             obj["metadata"].setdefault("annotations", {})["deployment.kubernetes.io/desired-replicas"] = str(desired)
 
         if current == replicas and (rs["metadata"].get("annotations") or {}).get(
-                "deployment.kubernetes.io/desired-replicas") == str(desired):
+            "deployment.kubernetes.io/desired-replicas"
+        ) == str(desired):
             return
         self.ctx.registry.mutate(REPLICASETS, rs["metadata"]["namespace"], rs["metadata"]["name"], scale)
         if current != replicas:
@@ -212,15 +252,23 @@ class DeploymentController:
         if before == after:
             return
         direction = "up" if after > before else "down"
-        self.ctx.events.record(d, "Normal", "ScalingReplicaSet", f"Scaled {direction} replica set "
-                               f"{rs['metadata']['name']} from {before} to {after}", component="deployment-controller")
+        self.ctx.events.record(
+            d,
+            "Normal",
+            "ScalingReplicaSet",
+            f"Scaled {direction} replica set {rs['metadata']['name']} from {before} to {after}",
+            component="deployment-controller",
+        )
 
     def _cleanup(self, d: dict, old_sets: list[dict], revisions: dict[str, int]) -> None:
         limit = (d.get("spec") or {}).get("revisionHistoryLimit", 10)
-        idle = [rs for rs in old_sets if not (rs.get("spec") or {}).get("replicas")
-                and not (rs.get("status") or {}).get("replicas")]
+        idle = [
+            rs
+            for rs in old_sets
+            if not (rs.get("spec") or {}).get("replicas") and not (rs.get("status") or {}).get("replicas")
+        ]
         idle.sort(key=lambda r: revisions.get(r["metadata"]["name"], 0))
-        for rs in idle[:max(0, len(idle) - limit)]:
+        for rs in idle[: max(0, len(idle) - limit)]:
             try:
                 self.ctx.registry.delete(REPLICASETS, rs["metadata"]["namespace"], rs["metadata"]["name"])
             except ApiError:
@@ -244,11 +292,25 @@ class DeploymentController:
         conditions = (d.get("status") or {}).get("conditions") or []
         stamp = now()
         if available >= desired - max_unavailable:
-            conditions = set_condition(conditions, "Available", "True", "MinimumReplicasAvailable",
-                                       "Deployment has minimum availability.", stamp=stamp, update_time=True)
+            conditions = set_condition(
+                conditions,
+                "Available",
+                "True",
+                "MinimumReplicasAvailable",
+                "Deployment has minimum availability.",
+                stamp=stamp,
+                update_time=True,
+            )
         else:
-            conditions = set_condition(conditions, "Available", "False", "MinimumReplicasUnavailable",
-                                       "Deployment does not have minimum availability.", stamp=stamp, update_time=True)
+            conditions = set_condition(
+                conditions,
+                "Available",
+                "False",
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.",
+                stamp=stamp,
+                update_time=True,
+            )
         rs_name = new_rs["metadata"]["name"]
         complete = updated == desired and replicas == desired and available == desired
         key = (d["metadata"]["namespace"], d["metadata"]["name"])
@@ -260,25 +322,46 @@ class DeploymentController:
         deadline = spec.get("progressDeadlineSeconds", 600)
         wait = None
         if complete:
-            conditions = set_condition(conditions, "Progressing", "True", "NewReplicaSetAvailable",
-                                       f'ReplicaSet "{rs_name}" has successfully progressed.', stamp=stamp,
-                                       update_time=True)
+            conditions = set_condition(
+                conditions,
+                "Progressing",
+                "True",
+                "NewReplicaSetAvailable",
+                f'ReplicaSet "{rs_name}" has successfully progressed.',
+                stamp=stamp,
+                update_time=True,
+            )
         elif self.ctx.clock() - since >= deadline:
-            conditions = set_condition(conditions, "Progressing", "False", "ProgressDeadlineExceeded",
-                                       f'ReplicaSet "{rs_name}" has timed out progressing.', stamp=stamp,
-                                       update_time=True)
+            conditions = set_condition(
+                conditions,
+                "Progressing",
+                "False",
+                "ProgressDeadlineExceeded",
+                f'ReplicaSet "{rs_name}" has timed out progressing.',
+                stamp=stamp,
+                update_time=True,
+            )
         else:
             previous = next((c for c in conditions if c["type"] == "Progressing"), None)
             reason = "NewReplicaSetCreated" if previous is None else "ReplicaSetUpdated"
-            message = (f'Created new replica set "{rs_name}"' if previous is None
-                       else f'ReplicaSet "{rs_name}" is progressing.')
-            conditions = set_condition(conditions, "Progressing", "True", reason, message, stamp=stamp,
-                                       update_time=True)
+            message = (
+                f'Created new replica set "{rs_name}"'
+                if previous is None
+                else f'ReplicaSet "{rs_name}" is progressing.'
+            )
+            conditions = set_condition(
+                conditions, "Progressing", "True", reason, message, stamp=stamp, update_time=True
+            )
             wait = max(since + deadline - self.ctx.clock(), 0.0)
         conditions.sort(key=lambda c: {"Available": 0, "Progressing": 1}.get(c["type"], 2))
         status = {"observedGeneration": d["metadata"].get("generation", 1)}
-        for key, value in (("replicas", replicas), ("updatedReplicas", updated), ("readyReplicas", ready),
-                           ("availableReplicas", available), ("unavailableReplicas", max(0, desired - available))):
+        for key, value in (
+            ("replicas", replicas),
+            ("updatedReplicas", updated),
+            ("readyReplicas", ready),
+            ("availableReplicas", available),
+            ("unavailableReplicas", max(0, desired - available)),
+        ):
             if value:
                 status[key] = value
         terminating = sum(1 for rs in sets for p in owned(self.ctx.store, rs, "Pod") if deleting(p))
@@ -349,7 +432,7 @@ class StatefulSetController:
             self._delete_pod(sts, pod)
             if ordered:
                 return None
-        strategy = (sts["spec"].get("updateStrategy") or {})
+        strategy = sts["spec"].get("updateStrategy") or {}
         if strategy.get("type", "RollingUpdate") != "RollingUpdate":
             return None
         partition = (strategy.get("rollingUpdate") or {}).get("partition", 0)
@@ -370,11 +453,17 @@ class StatefulSetController:
         for claim in spec.get("volumeClaimTemplates") or ():
             if not self._ensure_claim(sts, claim, ordinal, pod_name):
                 return False
-        body = _pod_from_template(spec.get("template") or {}, meta["namespace"], sts, name=pod_name, extra_labels={
-            "controller-revision-hash": revision,
-            "statefulset.kubernetes.io/pod-name": pod_name,
-            "apps.kubernetes.io/pod-index": str(ordinal),
-        })
+        body = _pod_from_template(
+            spec.get("template") or {},
+            meta["namespace"],
+            sts,
+            name=pod_name,
+            extra_labels={
+                "controller-revision-hash": revision,
+                "statefulset.kubernetes.io/pod-name": pod_name,
+                "apps.kubernetes.io/pod-index": str(ordinal),
+            },
+        )
         pod_spec = body["spec"]
         pod_spec["hostname"] = pod_name
         if spec.get("serviceName"):
@@ -384,18 +473,32 @@ class StatefulSetController:
         for claim in spec.get("volumeClaimTemplates") or ():
             template_name = claim["metadata"]["name"]
             if template_name not in present:
-                volumes.append({"name": template_name, "persistentVolumeClaim": {
-                    "claimName": f"{template_name}-{meta['name']}-{ordinal}"}})
+                volumes.append(
+                    {
+                        "name": template_name,
+                        "persistentVolumeClaim": {"claimName": f"{template_name}-{meta['name']}-{ordinal}"},
+                    }
+                )
         if not volumes:
             del pod_spec["volumes"]
         try:
             self.ctx.registry.create(PODS, meta["namespace"], body, manager=_CONTROLLER, internal=True)
         except ApiError as exc:
-            self.ctx.events.record(sts, "Warning", "FailedCreate", f"create Pod {pod_name} in StatefulSet "
-                                   f"{meta['name']} failed error: {exc.message}", component="statefulset-controller")
+            self.ctx.events.record(
+                sts,
+                "Warning",
+                "FailedCreate",
+                f"create Pod {pod_name} in StatefulSet {meta['name']} failed error: {exc.message}",
+                component="statefulset-controller",
+            )
             return False
-        self.ctx.events.record(sts, "Normal", "SuccessfulCreate", f"create Pod {pod_name} in StatefulSet "
-                               f"{meta['name']} successful", component="statefulset-controller")
+        self.ctx.events.record(
+            sts,
+            "Normal",
+            "SuccessfulCreate",
+            f"create Pod {pod_name} in StatefulSet {meta['name']} successful",
+            component="statefulset-controller",
+        )
         return True
 
     def _ensure_claim(self, sts: dict, template: dict, ordinal: int, pod_name: str) -> bool:
@@ -411,19 +514,33 @@ class StatefulSetController:
         policy = sts["spec"].get("persistentVolumeClaimRetentionPolicy") or {}
         if policy.get("whenDeleted") == "Delete":
             claim_meta["ownerReferences"] = [owner_reference(sts)]
-        body = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": claim_meta,
-                "spec": clone(template.get("spec") or {})}
+        body = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": claim_meta,
+            "spec": clone(template.get("spec") or {}),
+        }
         try:
             self.ctx.registry.create(PVCS, meta["namespace"], body, manager=_CONTROLLER, internal=True)
         except ApiError as exc:
             if exc.reason == "AlreadyExists":
                 return True
-            self.ctx.events.record(sts, "Warning", "FailedCreate", f"create Claim {claim_name} for Pod {pod_name} "
-                                   f"in StatefulSet {meta['name']} failed error: {exc.message}",
-                                   component="statefulset-controller")
+            self.ctx.events.record(
+                sts,
+                "Warning",
+                "FailedCreate",
+                f"create Claim {claim_name} for Pod {pod_name} "
+                f"in StatefulSet {meta['name']} failed error: {exc.message}",
+                component="statefulset-controller",
+            )
             return False
-        self.ctx.events.record(sts, "Normal", "SuccessfulCreate", f"create Claim {claim_name} Pod {pod_name} in "
-                               f"StatefulSet {meta['name']} success", component="statefulset-controller")
+        self.ctx.events.record(
+            sts,
+            "Normal",
+            "SuccessfulCreate",
+            f"create Claim {claim_name} Pod {pod_name} in StatefulSet {meta['name']} success",
+            component="statefulset-controller",
+        )
         return True
 
     def _delete_pod(self, sts: dict, pod: dict) -> None:
@@ -431,11 +548,16 @@ class StatefulSetController:
             self.ctx.registry.delete(PODS, pod["metadata"]["namespace"], pod["metadata"]["name"])
         except ApiError:
             return
-        self.ctx.events.record(sts, "Normal", "SuccessfulDelete", f"delete Pod {pod['metadata']['name']} in "
-                               f"StatefulSet {sts['metadata']['name']} successful", component="statefulset-controller")
+        self.ctx.events.record(
+            sts,
+            "Normal",
+            "SuccessfulDelete",
+            f"delete Pod {pod['metadata']['name']} in StatefulSet {sts['metadata']['name']} successful",
+            component="statefulset-controller",
+        )
 
     def _delete_scaled_claims(self, sts: dict, pods: dict[int, dict], replicas: int) -> None:
-        policy = (sts["spec"].get("persistentVolumeClaimRetentionPolicy") or {})
+        policy = sts["spec"].get("persistentVolumeClaimRetentionPolicy") or {}
         if policy.get("whenScaled") != "Delete":
             return
         meta = sts["metadata"]
@@ -444,9 +566,14 @@ class StatefulSetController:
         for claim in claims:
             claim_name = claim["metadata"]["name"]
             for prefix in prefixes:
-                suffix = claim_name[len(prefix):]
-                if claim_name.startswith(prefix) and suffix.isdigit() and int(suffix) >= replicas and \
-                        int(suffix) not in pods and not deleting(claim):
+                suffix = claim_name[len(prefix) :]
+                if (
+                    claim_name.startswith(prefix)
+                    and suffix.isdigit()
+                    and int(suffix) >= replicas
+                    and int(suffix) not in pods
+                    and not deleting(claim)
+                ):
                     try:
                         self.ctx.registry.delete(PVCS, meta["namespace"], claim_name)
                     except ApiError:
@@ -492,6 +619,8 @@ def _write_status(ctx: Context, resource, obj: dict, status: dict, ignore_times:
 
 def _without_times(status: dict) -> dict:
     out = dict(status)
-    out["conditions"] = [{k: v for k, v in c.items() if k not in ("lastUpdateTime", "lastTransitionTime")}
-                         for c in status.get("conditions") or ()]
+    out["conditions"] = [
+        {k: v for k, v in c.items() if k not in ("lastUpdateTime", "lastTransitionTime")}
+        for c in status.get("conditions") or ()
+    ]
     return out

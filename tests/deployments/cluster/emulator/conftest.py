@@ -111,8 +111,17 @@ def namespace(core):
 
 # -- manifests --------------------------------------------------------------------------------------------
 
-def deployment(name: str, namespace: str, replicas: int = 1, *, component: str = "web", image: str = "nginx:1.27",
-               annotations: dict | None = None, containers: list | None = None) -> dict:
+
+def deployment(
+    name: str,
+    namespace: str,
+    replicas: int = 1,
+    *,
+    component: str = "web",
+    image: str = "nginx:1.27",
+    annotations: dict | None = None,
+    containers: list | None = None,
+) -> dict:
     labels = {"app.kubernetes.io/name": name, "diploi.io/component": component}
     template_meta = {"labels": labels}
     if annotations:
@@ -124,15 +133,27 @@ def deployment(name: str, namespace: str, replicas: int = 1, *, component: str =
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": dict(labels)},
-            "template": {"metadata": template_meta, "spec": {"containers": containers or [
-                {"name": "web", "image": image, "ports": [{"containerPort": 8080, "name": "http"}],
-                 "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]}},
+            "template": {
+                "metadata": template_meta,
+                "spec": {
+                    "containers": containers
+                    or [
+                        {
+                            "name": "web",
+                            "image": image,
+                            "ports": [{"containerPort": 8080, "name": "http"}],
+                            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+                        }
+                    ]
+                },
+            },
         },
     }
 
 
-def statefulset(name: str, namespace: str, replicas: int = 1, *, annotations: dict | None = None,
-                size: str = "1Gi") -> dict:
+def statefulset(
+    name: str, namespace: str, replicas: int = 1, *, annotations: dict | None = None, size: str = "1Gi"
+) -> dict:
     labels = {"app.kubernetes.io/name": name, "diploi.io/component": "db"}
     template_meta = {"labels": labels}
     if annotations:
@@ -145,12 +166,20 @@ def statefulset(name: str, namespace: str, replicas: int = 1, *, annotations: di
             "replicas": replicas,
             "serviceName": name,
             "selector": {"matchLabels": dict(labels)},
-            "template": {"metadata": template_meta, "spec": {"containers": [
-                {"name": "db", "image": "postgres:17", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}},
-            "volumeClaimTemplates": [{
-                "metadata": {"name": "data", "labels": {"diploi.io/volume": "data"}},
-                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}},
-            }],
+            "template": {
+                "metadata": template_meta,
+                "spec": {
+                    "containers": [
+                        {"name": "db", "image": "postgres:17", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}
+                    ]
+                },
+            },
+            "volumeClaimTemplates": [
+                {
+                    "metadata": {"name": "data", "labels": {"diploi.io/volume": "data"}},
+                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}},
+                }
+            ],
         },
     }
 

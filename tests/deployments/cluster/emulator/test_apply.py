@@ -35,14 +35,23 @@ def test_it_updates_with_apply_bumping_generation_only_for_spec_changes(apps, na
 def test_it_changes_nothing_when_the_same_manifest_is_applied_again(apps, core, namespace):
     manifest = deployment("web", namespace)
     apply(apps.patch_namespaced_deployment, "web", namespace, body=manifest)
-    settled = eventually(lambda: (d := apps.read_namespaced_deployment("web", namespace)).status.ready_replicas == 1
-                         and d)
-    configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": namespace},
-                 "data": {"a": "1"}}
+    settled = eventually(
+        lambda: (d := apps.read_namespaced_deployment("web", namespace)).status.ready_replicas == 1 and d
+    )
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "cfg", "namespace": namespace},
+        "data": {"a": "1"},
+    }
     cm = apply(core.patch_namespaced_config_map, "cfg", namespace, body=configmap)
     events = []
-    stream = watch.Watch().stream(apps.list_namespaced_deployment, namespace,
-                                  resource_version=settled.metadata.resource_version, timeout_seconds=1)
+    stream = watch.Watch().stream(
+        apps.list_namespaced_deployment,
+        namespace,
+        resource_version=settled.metadata.resource_version,
+        timeout_seconds=1,
+    )
     again = apply(apps.patch_namespaced_deployment, "web", namespace, body=manifest)
     cm_again = apply(core.patch_namespaced_config_map, "cfg", namespace, body=configmap)
     events = [e for e in stream]
@@ -66,14 +75,14 @@ def test_it_reports_conflicts_with_other_managers_unless_forced(apps, namespace)
     apply(apps.patch_namespaced_deployment, "web", namespace, body=manifest)
     manifest["spec"]["replicas"] = 5
     with pytest.raises(client.ApiException) as caught:
-        apps.patch_namespaced_deployment("web", namespace, manifest, field_manager="someone-else",
-                                         _content_type=APPLY)
+        apps.patch_namespaced_deployment("web", namespace, manifest, field_manager="someone-else", _content_type=APPLY)
     assert caught.value.status == 409
     status = status_body(caught.value)
     assert status["reason"] == "Conflict"
     assert status["message"] == f'Apply failed with 1 conflict: conflict with "{MANAGER}" using apps/v1: .spec.replicas'
-    forced = apps.patch_namespaced_deployment("web", namespace, manifest, field_manager="someone-else", force=True,
-                                              _content_type=APPLY)
+    forced = apps.patch_namespaced_deployment(
+        "web", namespace, manifest, field_manager="someone-else", force=True, _content_type=APPLY
+    )
     assert forced.spec.replicas == 5
     owners = {m.manager: m.fields_v1 for m in forced.metadata.managed_fields}
     assert "f:replicas" in owners["someone-else"]["f:spec"]
@@ -96,10 +105,17 @@ def test_it_removes_fields_a_manager_stops_applying(apps, namespace):
 def test_it_keeps_fields_other_managers_own(apps, namespace):
     manifest = deployment("web", namespace)
     apply(apps.patch_namespaced_deployment, "web", namespace, body=manifest)
-    apps.patch_namespaced_deployment("web", namespace, {"metadata": {"annotations": {"owner": "ops"}}},
-                                     field_manager="kubectl-annotate")
-    eventually(lambda: (apps.read_namespaced_deployment("web", namespace).metadata.annotations or {}).get(
-        "deployment.kubernetes.io/revision") == "1")
+    apps.patch_namespaced_deployment(
+        "web", namespace, {"metadata": {"annotations": {"owner": "ops"}}}, field_manager="kubectl-annotate"
+    )
+    eventually(
+        lambda: (
+            (apps.read_namespaced_deployment("web", namespace).metadata.annotations or {}).get(
+                "deployment.kubernetes.io/revision"
+            )
+            == "1"
+        )
+    )
     again = apply(apps.patch_namespaced_deployment, "web", namespace, body=manifest)
     assert again.metadata.annotations["owner"] == "ops"
     assert again.metadata.annotations["deployment.kubernetes.io/revision"] == "1"
@@ -107,11 +123,15 @@ def test_it_keeps_fields_other_managers_own(apps, namespace):
 
 
 def test_it_accepts_yaml_apply_bodies(emulator, api_client, core, namespace):
-    body = yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "from-yaml"},
-                           "data": {"greeting": "hello"}})
+    body = yaml.safe_dump(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "from-yaml"}, "data": {"greeting": "hello"}}
+    )
     response = api_client.call_api(
-        "PATCH", f"{emulator.url}/api/v1/namespaces/{namespace}/configmaps/from-yaml?fieldManager={MANAGER}",
-        header_params={"Content-Type": APPLY}, body=body)
+        "PATCH",
+        f"{emulator.url}/api/v1/namespaces/{namespace}/configmaps/from-yaml?fieldManager={MANAGER}",
+        header_params={"Content-Type": APPLY},
+        body=body,
+    )
     assert response.status == 201
     assert core.read_namespaced_config_map("from-yaml", namespace).data == {"greeting": "hello"}
 
@@ -128,10 +148,12 @@ def test_it_rejects_apply_bodies_for_another_kind_or_name(apps, namespace):
 
 
 def test_it_merge_patches(core, namespace):
-    core.create_namespaced_config_map(namespace, {"metadata": {"name": "m", "labels": {"a": "1", "b": "2"}},
-                                                  "data": {"x": "1"}})
-    patched = core.patch_namespaced_config_map("m", namespace, {"metadata": {"labels": {"a": None, "c": "3"}}},
-                                               _content_type="application/merge-patch+json")
+    core.create_namespaced_config_map(
+        namespace, {"metadata": {"name": "m", "labels": {"a": "1", "b": "2"}}, "data": {"x": "1"}}
+    )
+    patched = core.patch_namespaced_config_map(
+        "m", namespace, {"metadata": {"labels": {"a": None, "c": "3"}}}, _content_type="application/merge-patch+json"
+    )
     assert patched.metadata.labels == {"b": "2", "c": "3"}
 
 
@@ -141,8 +163,13 @@ def test_it_strategic_merge_patches_named_list_items(apps, namespace):
         {"name": "sidecar", "image": "busybox:1.36"},
     ]
     apply(apps.patch_namespaced_deployment, "web", namespace, body=deployment("web", namespace, containers=containers))
-    patch = {"spec": {"template": {"spec": {"containers": [
-        {"name": "web", "image": "nginx:1.28", "env": [{"name": "B", "value": "2"}]}]}}}}
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.28", "env": [{"name": "B", "value": "2"}]}]}
+            }
+        }
+    }
     patched = apps.patch_namespaced_deployment("web", namespace, patch)  # a dict body: strategic merge patch
     by_name = {c.name: c for c in patched.spec.template.spec.containers}
     assert set(by_name) == {"web", "sidecar"}
@@ -155,10 +182,14 @@ def test_it_strategic_merge_patches_named_list_items(apps, namespace):
 
 def test_it_json_patches(apps, namespace):
     apply(apps.patch_namespaced_deployment, "web", namespace, body=deployment("web", namespace))
-    patched = apps.patch_namespaced_deployment("web", namespace, [
-        {"op": "replace", "path": "/spec/replicas", "value": 0},
-        {"op": "add", "path": "/metadata/labels/patched", "value": "yes"},
-    ])
+    patched = apps.patch_namespaced_deployment(
+        "web",
+        namespace,
+        [
+            {"op": "replace", "path": "/spec/replicas", "value": 0},
+            {"op": "add", "path": "/metadata/labels/patched", "value": "yes"},
+        ],
+    )
     assert patched.spec.replicas == 0 and patched.metadata.labels["patched"] == "yes"
     with pytest.raises(client.ApiException) as caught:
         apps.patch_namespaced_deployment("web", namespace, [{"op": "test", "path": "/spec/replicas", "value": 9}])

@@ -78,11 +78,19 @@ def test_it_answers_404_for_missing_objects_and_namespaces(core, apps, namespace
 def test_it_answers_404_for_unknown_paths_and_405_for_unknown_verbs(emulator, api_client, namespace):
     response = api_client.call_api("GET", emulator.url + "/apis/example.com/v1/widgets")
     assert response.status == 404
-    response = api_client.call_api("POST", emulator.url + f"/api/v1/namespaces/{namespace}/configmaps/x",
-                                   header_params={"Content-Type": "application/json"}, body={})
+    response = api_client.call_api(
+        "POST",
+        emulator.url + f"/api/v1/namespaces/{namespace}/configmaps/x",
+        header_params={"Content-Type": "application/json"},
+        body={},
+    )
     assert response.status == 405
-    response = api_client.call_api("PUT", emulator.url + f"/api/v1/namespaces/{namespace}/configmaps",
-                                   header_params={"Content-Type": "application/json"}, body={})
+    response = api_client.call_api(
+        "PUT",
+        emulator.url + f"/api/v1/namespaces/{namespace}/configmaps",
+        header_params={"Content-Type": "application/json"},
+        body={},
+    )
     assert response.status == 405
 
 
@@ -125,8 +133,9 @@ def test_it_paginates_lists(core, namespace):
     page = core.list_namespaced_config_map(namespace, label_selector="paged=yes", limit=2)
     seen = [c.metadata.name for c in page.items]
     while page.metadata._continue:
-        page = core.list_namespaced_config_map(namespace, label_selector="paged=yes", limit=2,
-                                               _continue=page.metadata._continue)
+        page = core.list_namespaced_config_map(
+            namespace, label_selector="paged=yes", limit=2, _continue=page.metadata._continue
+        )
         seen += [c.metadata.name for c in page.items]
     assert seen == [f"page-{i}" for i in range(5)]
 
@@ -165,15 +174,19 @@ def test_it_supports_dry_run(core, namespace):
 
 
 def test_it_fills_in_server_side_defaults(core, namespace):
-    service = core.create_namespaced_service(namespace, {
-        "metadata": {"name": "web"},
-        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "name": "http"}]},
-    })
+    service = core.create_namespaced_service(
+        namespace,
+        {
+            "metadata": {"name": "web"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "name": "http"}]},
+        },
+    )
     assert service.spec.cluster_ip.startswith("10.96.")
     assert service.spec.type == "ClusterIP"
     assert service.spec.ports[0].protocol == "TCP" and service.spec.ports[0].target_port == 80
-    secret = core.create_namespaced_secret(namespace, {"metadata": {"name": "creds"},
-                                                       "stringData": {"password": "hunter2"}})
+    secret = core.create_namespaced_secret(
+        namespace, {"metadata": {"name": "creds"}, "stringData": {"password": "hunter2"}}
+    )
     assert secret.type == "Opaque" and secret.string_data is None
     assert base64.b64decode(secret.data["password"]) == b"hunter2"
     ns = core.read_namespace(namespace)
@@ -183,10 +196,13 @@ def test_it_fills_in_server_side_defaults(core, namespace):
 
 
 def test_it_canonicalizes_quantities(core, namespace):
-    claim = core.create_namespaced_persistent_volume_claim(namespace, {
-        "metadata": {"name": "data"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "0.5Gi"}}},
-    })
+    claim = core.create_namespaced_persistent_volume_claim(
+        namespace,
+        {
+            "metadata": {"name": "data"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "0.5Gi"}}},
+        },
+    )
     assert claim.spec.resources.requests["storage"] == "512Mi"
     assert claim.spec.storage_class_name == "standard"
     assert "kubernetes.io/pvc-protection" in claim.metadata.finalizers

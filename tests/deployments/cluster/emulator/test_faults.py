@@ -16,8 +16,9 @@ WEB = "diploi.io/component=web"
 
 def test_it_crash_loops_matching_pods_until_healed(emulator, apps, core, namespace):
     apply(apps.patch_namespaced_deployment, "web", namespace, body=deployment("web", namespace))
-    apply(apps.patch_namespaced_deployment, "worker", namespace,
-          body=deployment("worker", namespace, component="worker"))
+    apply(
+        apps.patch_namespaced_deployment, "worker", namespace, body=deployment("worker", namespace, component="worker")
+    )
     eventually(lambda: len([p for p in pods_of(core, namespace) if ready(p)]) == 2)
     emulator.faults.crash(namespace, selector={"diploi.io/component": "web"}, exit_code=3)
 
@@ -25,8 +26,13 @@ def test_it_crash_loops_matching_pods_until_healed(emulator, apps, core, namespa
         pod = pods_of(core, namespace, WEB)[0]
         status = pod.status.container_statuses[0]
         waiting = status.state.waiting
-        return (waiting is not None and waiting.reason == "CrashLoopBackOff" and status.restart_count >= 2
-                and not ready(pod) and pod)
+        return (
+            waiting is not None
+            and waiting.reason == "CrashLoopBackOff"
+            and status.restart_count >= 2
+            and not ready(pod)
+            and pod
+        )
 
     pod = eventually(crash_looping, message="CrashLoopBackOff with restarts")
     status = pod.status.container_statuses[0]
@@ -36,8 +42,10 @@ def test_it_crash_loops_matching_pods_until_healed(emulator, apps, core, namespa
     assert all(ready(p) for p in pods_of(core, namespace, "diploi.io/component=worker"))
     backoffs = [e for e in core.list_namespaced_event(namespace).items if e.reason == "BackOff"]
     assert backoffs and backoffs[0].type == "Warning"
-    eventually(lambda: any(e.count >= 2 for e in core.list_namespaced_event(namespace).items
-                           if e.reason == "BackOff"), message="BackOff events aggregated")
+    eventually(
+        lambda: any(e.count >= 2 for e in core.list_namespaced_event(namespace).items if e.reason == "BackOff"),
+        message="BackOff events aggregated",
+    )
     d = apps.read_namespaced_deployment("web", namespace)
     assert not d.status.ready_replicas
     emulator.faults.heal(namespace, selector={"diploi.io/component": "web"})
@@ -48,8 +56,9 @@ def test_it_crash_loops_matching_pods_until_healed(emulator, apps, core, namespa
 
 def test_it_crashes_new_pods_too(emulator, core, namespace):
     emulator.faults.crash(namespace)
-    core.create_namespaced_pod(namespace, {"metadata": {"name": "doomed"}, "spec": {
-        "containers": [{"name": "app", "image": "busybox:1.36"}]}})
+    core.create_namespaced_pod(
+        namespace, {"metadata": {"name": "doomed"}, "spec": {"containers": [{"name": "app", "image": "busybox:1.36"}]}}
+    )
     eventually(lambda: core.read_namespaced_pod("doomed", namespace).status.container_statuses[0].restart_count >= 1)
     emulator.faults.heal(namespace)
     eventually(lambda: ready(core.read_namespaced_pod("doomed", namespace)))
@@ -142,8 +151,10 @@ def test_it_reports_a_stuck_rollout_past_its_progress_deadline(emulator, apps, n
 
     def stuck():
         conditions = apps.read_namespaced_deployment("web", namespace).status.conditions or ()
-        return any(c.type == "Progressing" and c.status == "False" and c.reason == "ProgressDeadlineExceeded"
-                   for c in conditions)
+        return any(
+            c.type == "Progressing" and c.status == "False" and c.reason == "ProgressDeadlineExceeded"
+            for c in conditions
+        )
 
     eventually(stuck, timeout=5)
     emulator.faults.heal(namespace)
@@ -151,8 +162,18 @@ def test_it_reports_a_stuck_rollout_past_its_progress_deadline(emulator, apps, n
 
 def test_it_fails_a_job_whose_pods_keep_crashing(emulator, batch, core, namespace):
     emulator.faults.crash(namespace, selector={"job-name": "migrate"}, exit_code=2)
-    batch.create_namespaced_job(namespace, {"metadata": {"name": "migrate"}, "spec": {"backoffLimit": 1, "template": {
-        "spec": {"restartPolicy": "Never", "containers": [{"name": "migrate", "image": "busybox:1.36"}]}}}})
+    batch.create_namespaced_job(
+        namespace,
+        {
+            "metadata": {"name": "migrate"},
+            "spec": {
+                "backoffLimit": 1,
+                "template": {
+                    "spec": {"restartPolicy": "Never", "containers": [{"name": "migrate", "image": "busybox:1.36"}]}
+                },
+            },
+        },
+    )
 
     def failed():
         job = batch.read_namespaced_job("migrate", namespace)

@@ -27,8 +27,12 @@ def test_it_runs_several_emulators_and_stops_them_cleanly():
         for emu in (first, second):
             with api_for(emu) as api:
                 client.CoreV1Api(api).create_namespaced_config_map("default", {"metadata": {"name": "mine"}})
-                apply(client.AppsV1Api(api).patch_namespaced_deployment, "web", "default",
-                      body=deployment("web", "default"))
+                apply(
+                    client.AppsV1Api(api).patch_namespaced_deployment,
+                    "web",
+                    "default",
+                    body=deployment("web", "default"),
+                )
         assert len(first.snapshot()["configmaps"]) == len(second.snapshot()["configmaps"])
     finally:
         first.stop()

@@ -13,11 +13,13 @@ GROUP, VERSION = "metrics.k8s.io", "v1beta1"
 
 def test_it_reports_usage_for_running_pods(apps, core, custom, namespace):
     apply(apps.patch_namespaced_deployment, "web", namespace, body=deployment("web", namespace, replicas=2))
-    apply(apps.patch_namespaced_deployment, "worker", namespace,
-          body=deployment("worker", namespace, component="worker"))
+    apply(
+        apps.patch_namespaced_deployment, "worker", namespace, body=deployment("worker", namespace, component="worker")
+    )
     eventually(lambda: len([p for p in pods_of(core, namespace) if ready(p)]) == 3)
-    listed = custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "pods",
-                                                  label_selector="diploi.io/component=web")
+    listed = custom.list_namespaced_custom_object(
+        GROUP, VERSION, namespace, "pods", label_selector="diploi.io/component=web"
+    )
     assert listed["kind"] == "PodMetricsList" and len(listed["items"]) == 2
     item = listed["items"][0]
     assert item["kind"] == "PodMetrics" and item["metadata"]["namespace"] == namespace
@@ -35,9 +37,16 @@ def test_it_reports_usage_for_running_pods(apps, core, custom, namespace):
 
 
 def test_it_has_no_metrics_for_pods_not_running(core, custom, namespace):
-    core.create_namespaced_pod(namespace, {"metadata": {"name": "unbound"}, "spec": {
-        "containers": [{"name": "app", "image": "busybox:1.36"}],
-        "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "missing"}}]}})
+    core.create_namespaced_pod(
+        namespace,
+        {
+            "metadata": {"name": "unbound"},
+            "spec": {
+                "containers": [{"name": "app", "image": "busybox:1.36"}],
+                "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "missing"}}],
+            },
+        },
+    )
     assert custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "pods")["items"] == []
     with pytest.raises(client.ApiException) as caught:
         custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "pods", "unbound")

@@ -21,13 +21,15 @@ def test_it_refuses_pods_before_the_default_service_account_exists(own_emulator)
         core = client.CoreV1Api(api)
         core.create_namespace({"metadata": {"name": "fresh"}})
         with pytest.raises(client.ApiException) as caught:
-            core.create_namespaced_pod("fresh", {"metadata": {"name": "x"}, "spec": {
-                "containers": [{"name": "app", "image": "busybox:1.36"}]}})
+            core.create_namespaced_pod(
+                "fresh", {"metadata": {"name": "x"}, "spec": {"containers": [{"name": "app", "image": "busybox:1.36"}]}}
+            )
         assert caught.value.status == 403
         status = status_body(caught.value)
         assert status["reason"] == "Forbidden"
-        assert status["message"] == ('pods "x" is forbidden: error looking up service account fresh/default: '
-                                     'serviceaccount "default" not found')
+        assert status["message"] == (
+            'pods "x" is forbidden: error looking up service account fresh/default: serviceaccount "default" not found'
+        )
 
 
 def test_it_terminates_a_namespace_then_removes_it_with_its_claims(apps, core):
@@ -62,8 +64,10 @@ def test_it_forbids_creating_in_a_terminating_namespace(core):
         core.create_namespaced_config_map(name, {"metadata": {"name": "late"}})
     assert caught.value.status == 403
     status = status_body(caught.value)
-    assert status["message"] == (f'configmaps "late" is forbidden: unable to create new content in namespace {name} '
-                                 "because it is being terminated")
+    assert status["message"] == (
+        f'configmaps "late" is forbidden: unable to create new content in namespace {name} '
+        "because it is being terminated"
+    )
     assert status["details"]["causes"][0]["reason"] == "NamespaceTerminating"
     with pytest.raises(client.ApiException) as caught:
         core.delete_namespace(name)

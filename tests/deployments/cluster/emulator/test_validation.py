@@ -27,10 +27,12 @@ def test_it_refuses_a_container_without_a_name(apps, namespace):
     del manifest["spec"]["template"]["spec"]["containers"][0]["name"]
     # The typed create refuses this body client-side already; an apply sends it as is.
     status = invalid(lambda: apply(apps.patch_namespaced_deployment, "web", namespace, body=manifest))
-    assert status["message"] == ('Deployment.apps "web" is invalid: spec.template.spec.containers[0].name: '
-                                 "Required value")
-    assert status["details"]["causes"] == [{"reason": "FieldValueRequired", "message": "Required value",
-                                            "field": "spec.template.spec.containers[0].name"}]
+    assert status["message"] == (
+        'Deployment.apps "web" is invalid: spec.template.spec.containers[0].name: Required value'
+    )
+    assert status["details"]["causes"] == [
+        {"reason": "FieldValueRequired", "message": "Required value", "field": "spec.template.spec.containers[0].name"}
+    ]
     assert status["details"]["kind"] == "Deployment" and status["details"]["group"] == "apps"
 
 
@@ -55,11 +57,17 @@ def test_it_refuses_invalid_names_and_labels(core, namespace):
     assert "RFC 1123 subdomain" in status["message"]
     status = invalid(lambda: core.create_namespace({"metadata": {"name": "has.dots"}}))
     assert "RFC 1123 label" in status["message"]
-    status = invalid(lambda: core.create_namespaced_service(namespace, {
-        "metadata": {"name": "1st"}, "spec": {"ports": [{"port": 80}]}}))
+    status = invalid(
+        lambda: core.create_namespaced_service(
+            namespace, {"metadata": {"name": "1st"}, "spec": {"ports": [{"port": 80}]}}
+        )
+    )
     assert "DNS-1035 label" in status["message"]
-    status = invalid(lambda: core.create_namespaced_config_map(namespace, {
-        "metadata": {"name": "ok", "labels": {"team": "not ok!"}}}))
+    status = invalid(
+        lambda: core.create_namespaced_config_map(
+            namespace, {"metadata": {"name": "ok", "labels": {"team": "not ok!"}}}
+        )
+    )
     assert status["details"]["causes"][0]["field"] == "metadata.labels"
     status = invalid(lambda: core.create_namespaced_config_map(namespace, {"metadata": {}}))
     assert "name or generateName is required" in status["message"]
@@ -80,8 +88,9 @@ def test_it_refuses_changes_to_immutable_fields(apps, namespace):
     assert "updates to statefulset spec for fields other than" in status["message"]
     manifest = deployment("web", namespace)
     apply(apps.patch_namespaced_deployment, "web", namespace, body=manifest)
-    patch = {"spec": {"selector": {"matchLabels": {"extra": "x"}},
-                      "template": {"metadata": {"labels": {"extra": "x"}}}}}
+    patch = {
+        "spec": {"selector": {"matchLabels": {"extra": "x"}}, "template": {"metadata": {"labels": {"extra": "x"}}}}
+    }
     status = invalid(lambda: apps.patch_namespaced_deployment("web", namespace, patch))
     assert "spec.selector" in status["message"] and "field is immutable" in status["message"]
 
@@ -94,10 +103,15 @@ def test_it_refuses_mismatched_namespaces_with_400(core, namespace):
 
 
 def test_it_checks_the_shape_of_certificates(custom, namespace):
-    body = {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "c"},
-            "spec": {"dnsNames": ["a.example.com"], "issuerRef": {"name": "letsencrypt"}}}
-    status = invalid(lambda: custom.create_namespaced_custom_object("cert-manager.io", "v1", namespace,
-                                                                    "certificates", body))
+    body = {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": {"name": "c"},
+        "spec": {"dnsNames": ["a.example.com"], "issuerRef": {"name": "letsencrypt"}},
+    }
+    status = invalid(
+        lambda: custom.create_namespaced_custom_object("cert-manager.io", "v1", namespace, "certificates", body)
+    )
     assert status["details"]["causes"][0]["field"] == "spec.secretName"
 
 

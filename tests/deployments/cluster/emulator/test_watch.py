@@ -29,8 +29,9 @@ def collect(stream, count: int, timeout: float = 5.0) -> list[dict]:
 def test_it_streams_added_modified_and_deleted(core, namespace):
     listed = core.list_namespaced_config_map(namespace)
     w = watch.Watch()
-    stream = w.stream(core.list_namespaced_config_map, namespace, resource_version=listed.metadata.resource_version,
-                      timeout_seconds=5)
+    stream = w.stream(
+        core.list_namespaced_config_map, namespace, resource_version=listed.metadata.resource_version, timeout_seconds=5
+    )
 
     def writes():
         core.create_namespaced_config_map(namespace, configmap("watched"))
@@ -50,16 +51,19 @@ def test_it_streams_added_modified_and_deleted(core, namespace):
 def test_it_sends_current_objects_first_without_a_resource_version(core, namespace):
     core.create_namespaced_config_map(namespace, configmap("existing"))
     events = collect(watch.Watch().stream(core.list_namespaced_config_map, namespace, timeout_seconds=1), 2)
-    assert {(e["type"], e["object"].metadata.name) for e in events} == {("ADDED", "existing"),
-                                                                      ("ADDED", "kube-root-ca.crt")}
+    assert {(e["type"], e["object"].metadata.name) for e in events} == {
+        ("ADDED", "existing"),
+        ("ADDED", "kube-root-ca.crt"),
+    }
 
 
 def test_it_resumes_from_a_resource_version(core, namespace):
     start = core.list_namespaced_config_map(namespace).metadata.resource_version
     core.create_namespaced_config_map(namespace, configmap("later-1"))
     core.create_namespaced_config_map(namespace, configmap("later-2"))
-    events = collect(watch.Watch().stream(core.list_namespaced_config_map, namespace, resource_version=start,
-                                          timeout_seconds=1), 2)
+    events = collect(
+        watch.Watch().stream(core.list_namespaced_config_map, namespace, resource_version=start, timeout_seconds=1), 2
+    )
     assert [(e["type"], e["object"].metadata.name) for e in events] == [("ADDED", "later-1"), ("ADDED", "later-2")]
 
 
@@ -70,20 +74,30 @@ def test_it_answers_410_gone_after_history_expired(own_emulator):
         old = core.list_namespaced_config_map(namespace).metadata.resource_version
         core.create_namespaced_config_map(namespace, configmap("after"))
         own_emulator.faults.expire_history()
-        response = core.list_namespaced_config_map(namespace, watch=True, resource_version=old, timeout_seconds=1,
-                                                   _preload_content=False)
+        response = core.list_namespaced_config_map(
+            namespace, watch=True, resource_version=old, timeout_seconds=1, _preload_content=False
+        )
         assert response.status == 200
         event = json.loads(response.data.decode().splitlines()[0])
         assert event["type"] == "ERROR"
         assert event["object"]["kind"] == "Status" and event["object"]["code"] == 410
         assert event["object"]["reason"] == "Expired"
         with pytest.raises(client.ApiException) as caught:
-            list(watch.Watch().stream(core.list_namespaced_config_map, namespace, resource_version=old,
-                                      timeout_seconds=1))
+            list(
+                watch.Watch().stream(
+                    core.list_namespaced_config_map, namespace, resource_version=old, timeout_seconds=1
+                )
+            )
         assert caught.value.status == 410
         current = core.list_namespaced_config_map(namespace).metadata.resource_version
-        assert list(watch.Watch().stream(core.list_namespaced_config_map, namespace, resource_version=current,
-                                         timeout_seconds=1)) == []
+        assert (
+            list(
+                watch.Watch().stream(
+                    core.list_namespaced_config_map, namespace, resource_version=current, timeout_seconds=1
+                )
+            )
+            == []
+        )
 
 
 def test_it_filters_by_label_and_reports_objects_leaving_the_selection_as_deleted(core, namespace):
@@ -92,10 +106,21 @@ def test_it_filters_by_label_and_reports_objects_leaving_the_selection_as_delete
     core.create_namespaced_config_map(namespace, configmap("out", {"team": "b"}))
     core.patch_namespaced_config_map("in", namespace, {"metadata": {"labels": {"team": "b"}}})
     core.patch_namespaced_config_map("out", namespace, {"metadata": {"labels": {"team": "a"}}})
-    events = collect(watch.Watch().stream(core.list_namespaced_config_map, namespace, label_selector="team=a",
-                                          resource_version=start, timeout_seconds=1), 3)
+    events = collect(
+        watch.Watch().stream(
+            core.list_namespaced_config_map,
+            namespace,
+            label_selector="team=a",
+            resource_version=start,
+            timeout_seconds=1,
+        ),
+        3,
+    )
     assert [(e["type"], e["object"].metadata.name) for e in events] == [
-        ("ADDED", "in"), ("DELETED", "in"), ("ADDED", "out")]
+        ("ADDED", "in"),
+        ("DELETED", "in"),
+        ("ADDED", "out"),
+    ]
 
 
 @pytest.mark.parametrize("own_emulator", [{"bookmark_interval": 0.1}], indirect=True)
@@ -104,8 +129,16 @@ def test_it_sends_bookmarks_when_asked(own_emulator):
         core = client.CoreV1Api(api)
         rv = core.list_namespaced_config_map("default").metadata.resource_version
         w = watch.Watch()
-        events = collect(w.stream(core.list_namespaced_config_map, "default", resource_version=rv,
-                                  allow_watch_bookmarks=True, timeout_seconds=2), 1)
+        events = collect(
+            w.stream(
+                core.list_namespaced_config_map,
+                "default",
+                resource_version=rv,
+                allow_watch_bookmarks=True,
+                timeout_seconds=2,
+            ),
+            1,
+        )
         w.stop()
         assert events[0]["type"] == "BOOKMARK"
         assert events[0]["raw_object"]["metadata"]["resourceVersion"] == rv
@@ -123,10 +156,19 @@ def test_it_watches_all_namespaces(core, namespace):
     other = make_namespace(core)
     core.create_namespaced_config_map(namespace, configmap("here"))
     core.create_namespaced_config_map(other, configmap("there"))
-    events = collect(watch.Watch().stream(core.list_config_map_for_all_namespaces, resource_version=start,
-                                          field_selector="metadata.name!=kube-root-ca.crt", timeout_seconds=1), 2)
+    events = collect(
+        watch.Watch().stream(
+            core.list_config_map_for_all_namespaces,
+            resource_version=start,
+            field_selector="metadata.name!=kube-root-ca.crt",
+            timeout_seconds=1,
+        ),
+        2,
+    )
     assert {(e["object"].metadata.namespace, e["object"].metadata.name) for e in events} == {
-        (namespace, "here"), (other, "there")}
+        (namespace, "here"),
+        (other, "there"),
+    }
 
 
 def test_it_closes_open_watches_on_stop(own_emulator):

@@ -15,8 +15,14 @@ def wait_deployment_ready(apps, namespace, name, replicas):
     def check():
         d = apps.read_namespaced_deployment(name, namespace)
         s = d.status
-        return (s.observed_generation == d.metadata.generation and (s.ready_replicas or 0) == replicas
-                and (s.updated_replicas or 0) == replicas and (s.replicas or 0) == replicas and d)
+        return (
+            s.observed_generation == d.metadata.generation
+            and (s.ready_replicas or 0) == replicas
+            and (s.updated_replicas or 0) == replicas
+            and (s.replicas or 0) == replicas
+            and d
+        )
+
     return eventually(check, message=f"deployment {name} ready with {replicas} replicas")
 
 
@@ -25,8 +31,9 @@ def test_it_brings_a_deployment_to_ready_observed_through_a_watch(apps, core, na
     apply(apps.patch_namespaced_deployment, "web", namespace, body=deployment("web", namespace, replicas=2))
     phases: dict[str, list[str]] = {}
     w = watch.Watch()
-    for event in w.stream(core.list_namespaced_pod, namespace, label_selector=WEB, resource_version=rv,
-                          timeout_seconds=10):
+    for event in w.stream(
+        core.list_namespaced_pod, namespace, label_selector=WEB, resource_version=rv, timeout_seconds=10
+    ):
         pod = event["object"]
         seen = phases.setdefault(pod.metadata.name, [])
         state = "Ready" if ready(pod) else pod.status.phase
@@ -44,11 +51,18 @@ def test_it_brings_a_deployment_to_ready_observed_through_a_watch(apps, core, na
     assert web.ready and web.started and web.restart_count == 0 and web.state.running.started_at
     assert web.image == "docker.io/library/nginx:1.27" and web.image_id.startswith("docker.io/library/nginx@sha256:")
     assert [c.type for c in pod.status.conditions] == [
-        "PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"]
+        "PodReadyToStartContainers",
+        "Initialized",
+        "Ready",
+        "ContainersReady",
+        "PodScheduled",
+    ]
     d = wait_deployment_ready(apps, namespace, "web", 2)
     conditions = {c.type: (c.status, c.reason) for c in d.status.conditions}
-    assert conditions == {"Available": ("True", "MinimumReplicasAvailable"),
-                          "Progressing": ("True", "NewReplicaSetAvailable")}
+    assert conditions == {
+        "Available": ("True", "MinimumReplicasAvailable"),
+        "Progressing": ("True", "NewReplicaSetAvailable"),
+    }
     assert d.status.available_replicas == 2
 
 
@@ -65,8 +79,9 @@ def test_it_records_pod_events(apps, core, namespace):
     scheduled = [e for e in core.list_namespaced_event(namespace).items if e.reason == "Scheduled"][0]
     assert scheduled.type == "Normal" and scheduled.count == 1 and scheduled.involved_object.kind == "Pod"
     assert scheduled.source.component == "default-scheduler"
-    rs_events = [e.reason for e in core.list_namespaced_event(namespace, field_selector="involvedObject.kind="
-                                                                                         "ReplicaSet").items]
+    rs_events = [
+        e.reason for e in core.list_namespaced_event(namespace, field_selector="involvedObject.kind=ReplicaSet").items
+    ]
     assert "SuccessfulCreate" in rs_events
 
 
@@ -90,7 +105,8 @@ def test_it_rolls_deployment_pods_when_the_template_changes(apps, core, namespac
     wait_deployment_ready(apps, namespace, "web", 2)
     before = {p.metadata.name for p in pods_of(core, namespace, WEB)}
     manifest["spec"]["template"]["metadata"]["annotations"] = {
-        "kubectl.kubernetes.io/restartedAt": "2025-01-01T00:00:00Z"}
+        "kubectl.kubernetes.io/restartedAt": "2025-01-01T00:00:00Z"
+    }
     apply(apps.patch_namespaced_deployment, "web", namespace, body=manifest)
 
     def rolled():
@@ -130,9 +146,9 @@ def test_it_brings_a_statefulset_up_in_order_with_its_claims(apps, core, namespa
     pod = core.read_namespaced_pod("db-0", namespace)
     assert pod.metadata.labels["statefulset.kubernetes.io/pod-name"] == "db-0"
     assert {v.persistent_volume_claim.claim_name for v in pod.spec.volumes if v.persistent_volume_claim} == {
-        "data-db-0"}
-    sts = eventually(lambda: (s := apps.read_namespaced_stateful_set("db", namespace)).status.ready_replicas == 2
-                     and s)
+        "data-db-0"
+    }
+    sts = eventually(lambda: (s := apps.read_namespaced_stateful_set("db", namespace)).status.ready_replicas == 2 and s)
     assert sts.status.current_revision == sts.status.update_revision
     assert sts.status.observed_generation == 1
 
@@ -145,20 +161,27 @@ def test_it_rolls_statefulset_pods_keeping_their_claims(apps, core, namespace):
     claims = {c.metadata.name: c.metadata.uid for c in core.list_namespaced_persistent_volume_claim(namespace).items}
     first_revision = apps.read_namespaced_stateful_set("db", namespace).status.update_revision
     manifest["spec"]["template"]["metadata"]["annotations"] = {
-        "kubectl.kubernetes.io/restartedAt": "2025-01-01T00:00:00Z"}
+        "kubectl.kubernetes.io/restartedAt": "2025-01-01T00:00:00Z"
+    }
     apply(apps.patch_namespaced_stateful_set, "db", namespace, body=manifest)
 
     def rolled():
         sts = apps.read_namespaced_stateful_set("db", namespace)
         s = sts.status
-        return (s.update_revision != first_revision and s.current_revision == s.update_revision
-                and s.ready_replicas == 2 and s.updated_replicas == 2 and sts)
+        return (
+            s.update_revision != first_revision
+            and s.current_revision == s.update_revision
+            and s.ready_replicas == 2
+            and s.updated_replicas == 2
+            and sts
+        )
 
     eventually(rolled, message="statefulset rolled")
     after = {p.metadata.name: p.metadata.uid for p in pods_of(core, namespace, DB)}
     assert set(after) == set(pods) and not set(after.values()) & set(pods.values())
-    claims_after = {c.metadata.name: c.metadata.uid
-                    for c in core.list_namespaced_persistent_volume_claim(namespace).items}
+    claims_after = {
+        c.metadata.name: c.metadata.uid for c in core.list_namespaced_persistent_volume_claim(namespace).items
+    }
     assert claims_after == claims
 
 
@@ -189,27 +212,49 @@ def test_it_scales_a_statefulset_to_zero_and_back(apps, core, namespace):
 
 
 def test_it_keeps_a_pod_pending_until_its_claim_is_bound(core, namespace):
-    core.create_namespaced_pod(namespace, {"metadata": {"name": "needs-claim"}, "spec": {
-        "containers": [{"name": "app", "image": "busybox:1.36", "volumeMounts": [{"name": "d", "mountPath": "/d"}]}],
-        "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "late"}}]}})
+    core.create_namespaced_pod(
+        namespace,
+        {
+            "metadata": {"name": "needs-claim"},
+            "spec": {
+                "containers": [
+                    {"name": "app", "image": "busybox:1.36", "volumeMounts": [{"name": "d", "mountPath": "/d"}]}
+                ],
+                "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "late"}}],
+            },
+        },
+    )
 
     def unschedulable():
         pod = core.read_namespaced_pod("needs-claim", namespace)
         return pod.status.phase == "Pending" and any(
             c.type == "PodScheduled" and c.status == "False" and c.reason == "Unschedulable"
-            for c in pod.status.conditions or ())
+            for c in pod.status.conditions or ()
+        )
 
     eventually(unschedulable)
     assert core.read_namespaced_pod("needs-claim", namespace).spec.node_name is None
-    core.create_namespaced_persistent_volume_claim(namespace, {"metadata": {"name": "late"}, "spec": {
-        "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
+    core.create_namespaced_persistent_volume_claim(
+        namespace,
+        {
+            "metadata": {"name": "late"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        },
+    )
     eventually(lambda: ready(core.read_namespaced_pod("needs-claim", namespace)))
 
 
 def test_it_runs_init_containers_first(core, namespace):
-    core.create_namespaced_pod(namespace, {"metadata": {"name": "with-init"}, "spec": {
-        "initContainers": [{"name": "migrate", "image": "busybox:1.36"}],
-        "containers": [{"name": "app", "image": "busybox:1.36"}]}})
+    core.create_namespaced_pod(
+        namespace,
+        {
+            "metadata": {"name": "with-init"},
+            "spec": {
+                "initContainers": [{"name": "migrate", "image": "busybox:1.36"}],
+                "containers": [{"name": "app", "image": "busybox:1.36"}],
+            },
+        },
+    )
     pod = eventually(lambda: (p := core.read_namespaced_pod("with-init", namespace)) and ready(p) and p)
     init = pod.status.init_container_statuses[0]
     assert init.state.terminated.reason == "Completed" and init.state.terminated.exit_code == 0
@@ -217,8 +262,17 @@ def test_it_runs_init_containers_first(core, namespace):
 
 
 def test_it_runs_a_job_to_completion(batch, core, namespace):
-    batch.create_namespaced_job(namespace, {"metadata": {"name": "migrate"}, "spec": {"template": {"spec": {
-        "restartPolicy": "Never", "containers": [{"name": "migrate", "image": "busybox:1.36"}]}}}})
+    batch.create_namespaced_job(
+        namespace,
+        {
+            "metadata": {"name": "migrate"},
+            "spec": {
+                "template": {
+                    "spec": {"restartPolicy": "Never", "containers": [{"name": "migrate", "image": "busybox:1.36"}]}
+                }
+            },
+        },
+    )
 
     def complete():
         job = batch.read_namespaced_job("migrate", namespace)
