@@ -113,22 +113,6 @@ def _status_of(deployment: Deployment) -> DeploymentStatus | None:
     return getattr(deployment, "status", None)
 
 
-def _volumes(deployment: Deployment) -> list[dict]:
-    """The volumes deleting ``deployment`` destroys: those the cluster reported, else those its template declares."""
-    tree = selectors.status_tree(deployment)
-    observed = (tree.get("nodes") or {}).get("storage", {}).get("items", [])
-    if observed:
-        return [
-            {"name": item["key"], "size": item.get("size", ""), "service": item.get("service", "")} for item in observed
-        ]
-    spec = deployment.spec
-    return [
-        {"name": f"{volume.name}-{service.id}-0", "size": volume.size, "service": service.id}
-        for service in [*spec.components, *deployment.present_addons()]
-        for volume in service.storage_for(deployment.stage)
-    ]
-
-
 # ----------------------------------------------------------------------------- teams
 
 
@@ -743,7 +727,10 @@ class DeploymentAdmin(admin.ModelAdmin):
             "subtitle": None,
             "opts": self.model._meta,
             "items": [
-                {"deployment": d, "volumes": _volumes(d) if d.state != DeploymentState.DELETED else []}
+                {
+                    "deployment": d,
+                    "volumes": selectors.deployment_volumes(d) if d.state != DeploymentState.DELETED else [],
+                }
                 for d in deployments
             ],
             "deployments": deployments,

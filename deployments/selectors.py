@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from deployments import charts, cpu
 from deployments.cluster.connection import cluster_settings
+from deployments.cluster.environment import resolve_environment
 from deployments.cluster.manifests import ManifestError, fill_host, public_hosts
 from deployments.cluster.status import NODE_TITLES, NODES
 from deployments.models import (
@@ -198,3 +199,62 @@ def deployment_context(deployment: Deployment, membership: Membership, *, tab: s
         )
         context["operations"] = list(deployment.operations.select_related("requested_by")[:50])
     return context
+
+
+def environment_rows(deployment: Deployment) -> list[dict]:
+    """Every present service's variables for the Options tab; secret values are left out (revealed on request)."""
+    spec = deployment.spec
+    services = [*spec.components, *deployment.present_addons()]
+    resolved = resolve_environment(
+        spec,
+        deployment.stage,
+        generated=deployment.generated_secrets,
+        overrides=deployment.env_overrides,
+        present={service.id for service in services},
+    )
+    rows = []
+    for service in services:
+        own = {var.name for var in service.env_for(deployment.stage)}
+        overrides = deployment.env_overrides.get(service.id, {})
+        secret = spec.secret_names(service.id, deployment.stage)
+        variables = [
+            {
+                "name": name,
+                "value": None if name in secret else value,
+                "secret": name in secret,
+                "source": "override" if name in overrides else ("template" if name in own else "imported"),
+            }
+            for name, value in sorted(resolved.get(service.id, {}).items())
+        ]
+        rows.append({"service": service, "variables": variables})
+    return rows
+
+
+def secret_overrides(deployment: Deployment) -> dict[str, dict[str, str]]:
+    """The deployment's overrides of variables the template marks secret (masked in forms)."""
+    spec = deployment.spec
+    known = set(spec.service_ids())
+    found: dict[str, dict[str, str]] = {}
+    for service_id, values in deployment.env_overrides.items():
+        if service_id not in known:
+            continue
+        secret = spec.secret_names(service_id, deployment.stage)
+        for name, value in values.items():
+            if name in secret:
+                found.setdefault(service_id, {})[name] = value
+    return found
+
+
+def deployment_volumes(deployment: Deployment, tree: dict | None = None) -> list[dict]:
+    """The volumes deleting ``deployment`` destroys: those the cluster reported, else those its template declares."""
+    tree = tree or status_tree(deployment)
+    observed = (tree.get("nodes") or {}).get("storage", {}).get("items", [])
+    if observed:
+        return [
+            {"name": item["key"], "size": item.get("size", ""), "service": item.get("service", "")} for item in observed
+        ]
+    return [
+        {"name": f"{volume.name}-{service.id}-0", "size": volume.size, "service": service.id}
+        for service in [*deployment.spec.components, *deployment.present_addons()]
+        for volume in service.storage_for(deployment.stage)
+    ]

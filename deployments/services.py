@@ -460,7 +460,9 @@ def secret_reveal(*, deployment: Deployment, service_id: str, name: str, actor) 
     """The value of one environment variable, recorded in the audit log."""
     from deployments.cluster.environment import resolve_environment
 
-    present = {service_id}
+    present = {c.id for c in deployment.spec.components} | {a.id for a in deployment.present_addons()}
+    if service_id not in present:
+        raise ValidationError(f"{service_id} is not part of this deployment.")
     environment = resolve_environment(
         deployment.spec,
         deployment.stage,

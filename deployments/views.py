@@ -23,7 +23,6 @@ from deployments import selectors, services
 from deployments.access import SESSION_TEAM_KEY, current_team, deployment_for, membership_for, project_for, require_role
 from deployments.cluster import errors as cluster_errors
 from deployments.cluster.connection import get_cluster
-from deployments.cluster.environment import resolve_environment
 from deployments.cluster.operations import describe
 from deployments.forms import (
     DeleteForm,
@@ -205,93 +204,29 @@ def deployment_activity(request, deployment_id: int):
     return _tab(request, deployment_id, "activity", "deployments/deployment_activity.html")
 
 
-def _environment_rows(deployment) -> list[dict]:
-    """Every service's variables for the Options tab; secrets are masked (revealed on request)."""
-    spec = deployment.spec
-    present = {c.id for c in spec.components} | {a.id for a in deployment.present_addons()}
-    resolved = resolve_environment(
-        spec,
-        deployment.stage,
-        generated=deployment.generated_secrets,
-        overrides=deployment.env_overrides,
-        present=present,
-    )
-    rows = []
-    for service in [*spec.components, *deployment.present_addons()]:
-        own = {var.name: var for var in service.env_for(deployment.stage)}
-        overrides = deployment.env_overrides.get(service.id, {})
-        variables = []
-        for name, value in sorted(resolved.get(service.id, {}).items()):
-            var = own.get(name)
-            secret = (var is not None and var.type == "secret") or _imported_secret(spec, service, name)
-            source = "override" if name in overrides else ("template" if var is not None else "imported")
-            variables.append({"name": name, "value": None if secret else value, "secret": secret, "source": source})
-        rows.append({"service": service, "variables": variables})
-    return rows
-
-
-def _secret_overrides(deployment) -> dict[str, dict[str, str]]:
-    """The overrides of variables the template marks secret: masked in the form, kept when left masked."""
-    spec = deployment.spec
-    by_id = {s.id: s for s in [*spec.components, *spec.addons]}
-    secrets: dict[str, dict[str, str]] = {}
-    for service_id, values in deployment.env_overrides.items():
-        service = by_id.get(service_id)
-        if service is None:
-            continue
-        own = {var.name: var for var in service.env_for(deployment.stage)}
-        for name, value in values.items():
-            var = own.get(name)
-            if (var is not None and var.type == "secret") or _imported_secret(spec, service, name):
-                secrets.setdefault(service_id, {})[name] = value
-    return secrets
-
-
-def _imported_secret(spec, service, name: str) -> bool:
-    import fnmatch
-
-    for entry in service.imports:
-        source = next((s for s in [*spec.components, *spec.addons] if s.id == entry.source), None)
-        if source is None:
-            continue
-        for var in source.env:
-            if fnmatch.fnmatchcase(var.name, entry.pattern) and (entry.rename or var.name) == name:
-                return var.type == "secret"
-    return False
-
-
 def _options_context(deployment, membership, **forms):
     spec = deployment.spec
     tree = selectors.status_tree(deployment)
-    sizes = {item["key"]: item for item in tree["nodes"].get("storage", {}).get("items", [])}
     addons = []
     for addon in spec.addons:
         if deployment.stage not in addon.stages or not addon.toggleable:
             continue
         volumes = [f"{v.name} ({v.size})" for v in addon.storage_for(deployment.stage)]
         addons.append({"addon": addon, "enabled": addon.id in deployment.enabled_addons, "volumes": volumes})
-    volumes = [
-        {"name": item["key"], "size": item.get("size", ""), "service": item.get("service", "")}
-        for item in sizes.values()
-    ] or [
-        {"name": f"{v.name}-{s.id}-0", "size": v.size, "service": s.id}
-        for s in [*spec.components, *deployment.present_addons()]
-        for v in s.storage_for(deployment.stage)
-    ]
     default_service = spec.components[0].id
     return {
         "rename_form": forms.get("rename_form") or RenameForm(initial={"name": deployment.name}),
         "env_form": forms.get("env_form")
         or EnvironmentForm(
-            initial={"env": format_env_lines(deployment.env_overrides, secrets=_secret_overrides(deployment))},
+            initial={"env": format_env_lines(deployment.env_overrides, secrets=selectors.secret_overrides(deployment))},
             default_service=default_service,
         ),
         "domains_form": forms.get("domains_form")
         or DomainsForm(initial={"custom_domains": "\n".join(deployment.custom_domains)}),
         "delete_form": forms.get("delete_form") or DeleteForm(expected=deployment.name),
-        "environment": _environment_rows(deployment),
+        "environment": selectors.environment_rows(deployment),
         "optional_addons": addons,
-        "volumes": volumes,
+        "volumes": selectors.deployment_volumes(deployment, tree),
         "endpoints": selectors.endpoints(deployment, tree),
     }
 
@@ -343,7 +278,9 @@ def deployment_rename(request, deployment_id: int):
 def deployment_environment(request, deployment_id: int):
     def handle(deployment):
         form = EnvironmentForm(
-            request.POST, default_service=deployment.spec.components[0].id, secrets=_secret_overrides(deployment)
+            request.POST,
+            default_service=deployment.spec.components[0].id,
+            secrets=selectors.secret_overrides(deployment),
         )
         if form.is_valid():
             try:

@@ -9,6 +9,7 @@ format is documented in docs/templates.md.
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -238,6 +239,18 @@ class TemplateSpec:
 
     def default_addons(self) -> set[str]:
         return {a.id for a in self.addons if not a.toggleable or a.default_enabled}
+
+    def secret_names(self, service_id: str, stage: Stage) -> set[str]:
+        """Names in a service's environment whose values are secrets: its own, and those it imports."""
+        by_id = {service.id: service for service in (*self.components, *self.addons)}
+        service = by_id[service_id]
+        names = {var.name for var in service.env_for(stage) if var.type == "secret"}
+        for entry in service.imports:
+            source = by_id.get(entry.source)
+            for var in source.env if source else ():
+                if var.type == "secret" and fnmatch.fnmatchcase(var.name, entry.pattern):
+                    names.add(entry.rename or var.name)
+        return names
 
     def ssh_rule(self, component_id: str, stage: Stage) -> SshRule | None:
         return next((r for r in self.ssh if r.component == component_id and stage in r.stages), None)

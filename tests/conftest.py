@@ -22,6 +22,16 @@ def need_service(reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(request, settings):
+    """The default hasher costs a quarter second a user; tests do not need its strength.
+
+    Not for browser tests: Diploi's own processes check their passwords with the real settings.
+    """
+    if "browser" not in request.keywords:
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def make_user(db):
     def make(username: str | None = None, *, password: str = "correct horse battery", **extra):

@@ -35,12 +35,6 @@ pytestmark = pytest.mark.django_db
 CHANGELIST = "admin:deployments_deployment_changelist"
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """Users are made with passwords here; the default hasher spends most of a second on each."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def change_url(deployment):
     return reverse("admin:deployments_deployment_change", args=[deployment.pk])
 

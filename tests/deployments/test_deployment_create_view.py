@@ -14,11 +14,6 @@ from deployments.models import ActivityEntry, Deployment, Operation, Role
 from templates_catalog.loader import sync_catalog
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def project(make_project):
     return make_project("fastapi-redis", slug="shop")

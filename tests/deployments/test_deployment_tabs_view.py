@@ -21,11 +21,6 @@ from deployments.watcher import INFORMERS, ObjectCache
 from tests.support import wait_for
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def project(make_project):
     return make_project("fastapi-redis", slug="shop")

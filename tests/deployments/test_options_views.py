@@ -11,11 +11,6 @@ from deployments.cluster.environment import resolve_environment
 from deployments.models import ActivityEntry, Deployment, DeploymentState, Operation, Role
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def project(make_project):
     return make_project("fastapi-redis", slug="shop")
@@ -407,3 +402,26 @@ def test_it_deletes_with_the_typed_name(admin_client, deployment, project, djang
     page = admin_client.get(response["Location"]).content.decode()
     assert "Deleting “feature-x” with all its storage." in page
     assert '<span class="badge">Deleting…</span>' in page
+
+
+def test_it_reveals_nothing_of_an_addon_the_deployment_does_not_run(developer_client, deployment, developer):
+    services.deployment_update(deployment=deployment, actor=developer, addons=[])
+
+    response = developer_client.post(
+        url("deployment_reveal", deployment), {"service": "redis", "name": "REDIS_PASSWORD"}
+    )
+
+    assert response.status_code == 404
+    assert response.content.decode() == "redis is not part of this deployment."
+    assert not ActivityEntry.objects.filter(action="secret.revealed").exists()
+
+
+def test_it_explains_a_refusal_on_the_error_page(client, make_member, deployment):
+    from deployments.models import Role
+
+    client.force_login(make_member(Role.VIEWER))
+
+    response = client.post(url("deployment_toggle", deployment), {"enabled": "0"})
+
+    assert response.status_code == 403
+    assert "this needs developer" in response.content.decode()

@@ -33,12 +33,6 @@ LOGIN = reverse("login")
 # ----------------------------------------------------------------------------- the world every row runs in
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """Users are made for every one of the many cases here: skip the deliberately slow hashing."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @dataclass
 class World:
     team: Team

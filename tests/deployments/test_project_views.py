@@ -10,11 +10,6 @@ from deployments import services
 from deployments.models import ActivityEntry, Deployment, DeploymentState, DeploymentStatus, Project, Role
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def admin_client(client, make_member):
     client.force_login(make_member(Role.ADMIN))

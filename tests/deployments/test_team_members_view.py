@@ -8,11 +8,6 @@ from django.urls import reverse
 from deployments.models import ActivityEntry, Membership, Role
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def admin(make_member):
     return make_member(Role.ADMIN, username="ada")

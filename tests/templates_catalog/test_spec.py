@@ -19,3 +19,16 @@ def test_it_restores_stage_order_from_json_that_lost_it():
     assert list(restored.stages) == ["development", "staging", "production"]
     assert list(restored.component("app").stages) == ["development", "production"]
     assert restored == spec
+
+
+def test_it_knows_which_variables_of_a_service_are_secrets_including_imported_ones():
+    from pathlib import Path
+
+    from templates_catalog.validation import parse_template
+
+    path = Path(__file__).resolve().parents[2] / "templates_catalog" / "catalog" / "django-postgres.yaml"
+    spec = parse_template(path.read_text(), path.name)
+    assert spec.secret_names("postgres", "production") == {"POSTGRES_PASSWORD"}
+    app = spec.secret_names("app", "production")
+    assert {"DJANGO_SECRET_KEY", "DATABASE_URL", "POSTGRES_PASSWORD"} <= app
+    assert "POSTGRES_USER" not in app
