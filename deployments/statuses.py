@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 from django.conf import settings
 from django.db import transaction
@@ -21,16 +20,8 @@ from deployments import events
 from deployments.cluster.connection import cluster_settings
 from deployments.cluster.status import Observation, compute_status, stale_status
 from deployments.models import Deployment, DeploymentState, DeploymentStatus
-from templates_catalog.models import TemplateVersion
-from templates_catalog.spec import TemplateSpec
 
 logger = logging.getLogger(__name__)
-
-
-@lru_cache(maxsize=256)
-def _spec(version_id: int) -> TemplateSpec:
-    """Template versions never change: parse each once per process."""
-    return TemplateSpec.from_dict(TemplateVersion.objects.values_list("spec_data", flat=True).get(pk=version_id))
 
 
 def _comparable(tree: dict) -> dict:
@@ -51,16 +42,15 @@ def status_store(deployment_id: int, observation: Observation, *, now: datetime 
     now = now or timezone.now()
     with transaction.atomic():
         deployment = (
-            Deployment.objects.select_related("project__team")
+            Deployment.objects.select_related("project__team", "template_version")
+            # The parsed spec is cached per version: its source and data are not needed.
+            .defer("template_version__spec_data", "template_version__source")
             .filter(pk=deployment_id)
             .exclude(state__in=(DeploymentState.DELETED,))
             .first()
         )
         if deployment is None:
             return False
-        # The template version is immutable: reuse the parsed spec.
-        deployment.template_version = TemplateVersion(pk=deployment.template_version_id)
-        deployment.template_version.__dict__["spec"] = _spec(deployment.template_version_id)
         status, _ = DeploymentStatus.objects.select_for_update().get_or_create(deployment_id=deployment_id)
         tree = compute_status(
             deployment.expectation(cluster_settings()),

@@ -5,7 +5,6 @@ that file that validated becomes a `TemplateVersion`. Deployments point at the
 version they were created from, so editing a file never changes what runs.
 """
 
-from functools import cached_property
 
 from django.db import models
 
@@ -16,6 +15,11 @@ class TemplateQuerySet(models.QuerySet):
     def available(self):
         """Templates a user may start a project from: enabled and with a valid version loaded."""
         return self.filter(enabled=True, current_version__isnull=False)
+
+
+# (version id, digest) -> parsed spec. Keyed by the digest too, so a reused id
+# (a rolled-back test transaction) can never return another version's spec.
+_PARSED_SPECS: dict[tuple[int, str], TemplateSpec] = {}
 
 
 class Template(models.Model):
@@ -74,6 +78,11 @@ class TemplateVersion(models.Model):
     def __str__(self) -> str:
         return f"{self.template.slug} {self.version} ({self.digest[:8]})"
 
-    @cached_property
+    @property
     def spec(self) -> TemplateSpec:
-        return TemplateSpec.from_dict(self.spec_data)
+        """The parsed spec, parsed once per process: a version's content never changes."""
+        key = (self.pk, self.digest)
+        spec = _PARSED_SPECS.get(key)
+        if spec is None:
+            spec = _PARSED_SPECS[key] = TemplateSpec.from_dict(self.spec_data)
+        return spec
