@@ -257,18 +257,33 @@ def _options_post(request, deployment_id: int, role: str, handle):
     return redirect("deployment_options", deployment.pk)
 
 
+def _update_from_form(request, deployment, form, *, form_name: str, changes, message):
+    """Apply a valid Options form through `services.deployment_update`.
+
+    Returns the success message, or the form (by its context name) to show its errors.
+    """
+    if form.is_valid():
+        try:
+            services.deployment_update(deployment=deployment, actor=request.user, **changes(form.cleaned_data))
+        except ValidationError as error:
+            apply_service_errors(form, error)
+        else:
+            return message(form.cleaned_data)
+    return {form_name: form}
+
+
 @login_required
 @require_POST
 def deployment_rename(request, deployment_id: int):
     def handle(deployment):
-        form = RenameForm(request.POST)
-        if form.is_valid():
-            try:
-                services.deployment_update(deployment=deployment, actor=request.user, name=form.cleaned_data["name"])
-                return f"Renamed to “{form.cleaned_data['name']}”."
-            except ValidationError as error:
-                apply_service_errors(form, error)
-        return {"rename_form": form}
+        return _update_from_form(
+            request,
+            deployment,
+            RenameForm(request.POST),
+            form_name="rename_form",
+            changes=lambda data: {"name": data["name"]},
+            message=lambda data: f"Renamed to “{data['name']}”.",
+        )
 
     return _options_post(request, deployment_id, Role.DEVELOPER, handle)
 
@@ -282,15 +297,14 @@ def deployment_environment(request, deployment_id: int):
             default_service=deployment.spec.components[0].id,
             secrets=selectors.secret_overrides(deployment),
         )
-        if form.is_valid():
-            try:
-                services.deployment_update(
-                    deployment=deployment, actor=request.user, env_overrides=form.cleaned_data["env"]
-                )
-                return "Environment saved; the services restart with it."
-            except ValidationError as error:
-                apply_service_errors(form, error)
-        return {"env_form": form}
+        return _update_from_form(
+            request,
+            deployment,
+            form,
+            form_name="env_form",
+            changes=lambda data: {"env_overrides": data["env"]},
+            message=lambda data: "Environment saved; the services restart with it.",
+        )
 
     return _options_post(request, deployment_id, Role.DEVELOPER, handle)
 
@@ -299,16 +313,14 @@ def deployment_environment(request, deployment_id: int):
 @require_POST
 def deployment_domains(request, deployment_id: int):
     def handle(deployment):
-        form = DomainsForm(request.POST)
-        if form.is_valid():
-            try:
-                services.deployment_update(
-                    deployment=deployment, actor=request.user, custom_domains=form.cleaned_data["custom_domains"]
-                )
-                return "Custom domains saved."
-            except ValidationError as error:
-                apply_service_errors(form, error)
-        return {"domains_form": form}
+        return _update_from_form(
+            request,
+            deployment,
+            DomainsForm(request.POST),
+            form_name="domains_form",
+            changes=lambda data: {"custom_domains": data["custom_domains"]},
+            message=lambda data: "Custom domains saved.",
+        )
 
     return _options_post(request, deployment_id, Role.DEVELOPER, handle)
 
