@@ -77,7 +77,9 @@ class Command(BaseCommand):
             return None
         from deployments.cluster.emulator import ClusterEmulator
 
-        emulator = ClusterEmulator(host="127.0.0.1", port=0, speed="realistic")
+        # A small watch history keeps a long-running standalone's memory low; our
+        # watcher relists when its resourceVersion has left it (410), as with a real cluster.
+        emulator = ClusterEmulator(host="127.0.0.1", port=0, speed="realistic", history_limit=2000)
         emulator.start()
         settings.KUBE_API_URL = emulator.url
         settings.CLUSTER_SIMULATED = True
