@@ -26,9 +26,9 @@ def membership_for(user, team_id: int) -> Membership | None:
     return Membership.objects.filter(user=user, team_id=team_id).select_related("team").first()
 
 
-def current_team(request) -> Team | None:
-    """The team chosen in the switcher, else the user's first team."""
-    teams = teams_for(request.user)
+def current_team(request, teams: list[Team] | None = None) -> Team | None:
+    """The team chosen in the switcher, else the user's first team (``teams``: the user's, if already read)."""
+    teams = teams_for(request.user) if teams is None else teams
     chosen = request.session.get(SESSION_TEAM_KEY)
     for team in teams:
         if team.pk == chosen:

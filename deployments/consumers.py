@@ -99,6 +99,7 @@ class ProjectConsumer(FragmentConsumer):
 
     def authorize(self) -> bool:
         self.project_id = self.scope["url_route"]["kwargs"]["project_id"]
+        self.page = parse_qs(self.scope.get("query_string", b"").decode()).get("page", ["1"])[0]
         self.group = events.project_group(self.project_id)
         try:
             project_for(self.scope["user"], self.project_id)
@@ -114,9 +115,11 @@ class ProjectConsumer(FragmentConsumer):
             project, membership = project_for(self.scope["user"], self.project_id)
         except (Http404, PermissionDenied):
             return None
+        page = selectors.project_deployments_page(project, self.page)
         context = {
             "project": project,
-            "deployments": selectors.deployments_of_project(project),
+            "page": page,
+            "deployments": page.object_list,
             "can": selectors.Permissions.of(membership),
             "oob": True,
         }

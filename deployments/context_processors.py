@@ -23,6 +23,7 @@ def platform(request):
     }
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
-        context["user_teams"] = teams_for(user)
-        context["current_team"] = current_team(request)
+        teams = teams_for(user)
+        context["user_teams"] = teams
+        context["current_team"] = current_team(request, teams)
     return context

@@ -24,29 +24,39 @@ def deployment_group(deployment_id: int) -> str:
     return f"deployment.{deployment_id}"
 
 
-def _send(group: str, message_type: str, **ids) -> None:
-    """Best effort: a page that misses a message still gets the current state when it reconnects."""
+def _send(*messages: tuple[str, dict]) -> None:
+    """Send (group, message) pairs in one go. Best effort: a page that misses a
+    message still gets the current state when it reconnects."""
     layer = get_channel_layer()
     if layer is None:
         return
+
+    async def send_all() -> None:
+        for group, message in messages:
+            await layer.group_send(group, message)
+
     try:
-        async_to_sync(layer.group_send)(group, {"type": message_type, **ids})
+        async_to_sync(send_all)()
     except Exception:
-        logger.warning("could not tell %s that it changed", group, exc_info=True)
+        logger.warning("could not tell %s that they changed", [g for g, _ in messages], exc_info=True)
 
 
 def publish_team_changed(team_id: int) -> None:
     """Tell the team's project-list pages to re-render, once the transaction commits."""
-    transaction.on_commit(lambda: _send(team_group(team_id), "team.changed", team_id=team_id))
+    transaction.on_commit(lambda: _send((team_group(team_id), {"type": "team.changed", "team_id": team_id})))
 
 
 def publish_deployment_changed(deployment) -> None:
     """Tell the deployment's pages, its project page and its team's list to re-render, on commit."""
     deployment_id, project_id, team_id = deployment.pk, deployment.project_id, deployment.project.team_id
 
-    def send() -> None:
-        _send(deployment_group(deployment_id), "deployment.changed", deployment_id=deployment_id)
-        _send(project_group(project_id), "project.changed", project_id=project_id, deployment_id=deployment_id)
-        _send(team_group(team_id), "team.changed", team_id=team_id)
-
-    transaction.on_commit(send)
+    transaction.on_commit(
+        lambda: _send(
+            (deployment_group(deployment_id), {"type": "deployment.changed", "deployment_id": deployment_id}),
+            (
+                project_group(project_id),
+                {"type": "project.changed", "project_id": project_id, "deployment_id": deployment_id},
+            ),
+            (team_group(team_id), {"type": "team.changed", "team_id": team_id}),
+        )
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.paginator import Page, Paginator
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
@@ -43,15 +44,35 @@ def projects_of_team(team: Team):
     )
 
 
+DEPLOYMENTS_PER_PAGE = 100
+
+
 def deployments_of_project(project: Project):
-    """Live deployments with their status and latest activity, for the project page: one query."""
+    """Live deployments with what the project page shows of them (not their stored trees): one query."""
     return (
         Deployment.objects.live()
         .filter(project=project)
         .select_related("status")
+        .only(
+            "id",
+            "project_id",
+            "name",
+            "stage",
+            "state",
+            "enabled",
+            "status__id",
+            "status__health",
+            "status__reason",
+            "status__cpu_millicores",
+        )
         .annotate(last_activity=Max("activity__created_at"))
         .order_by("name")
     )
+
+
+def project_deployments_page(project: Project, page: str | int | None) -> Page:
+    """One page of the project's deployments (a missing or bad page number means the first or last)."""
+    return Paginator(deployments_of_project(project), DEPLOYMENTS_PER_PAGE).get_page(page)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from deployments.models import Deployment, DeploymentState, DeploymentStatus
 logger = logging.getLogger(__name__)
 
 
-def _comparable(tree: dict) -> dict:
+def comparable(tree: dict) -> dict:
     """The tree without its "since" stamps: what decides whether anything changed."""
 
     def strip(value):
@@ -59,7 +59,7 @@ def status_store(deployment_id: int, observation: Observation, *, now: datetime 
             grace=timedelta(seconds=settings.STATUS_GRACE_SECONDS),
             previous=status.tree or None,
         )
-        changed = _comparable(tree) != _comparable(status.tree or {}) or status.observed_at is None
+        changed = comparable(tree) != comparable(status.tree or {}) or status.observed_at is None
         status.observed_at = now
         status.cluster_error = ""
         if not changed:

@@ -112,9 +112,11 @@ def project_create(request):
 @require_safe
 def project_detail(request, project_id: int):
     project, membership = project_for(request.user, project_id)
+    page = selectors.project_deployments_page(project, request.GET.get("page"))
     context = {
         "project": project,
-        "deployments": selectors.deployments_of_project(project),
+        "page": page,
+        "deployments": page.object_list,
         "can": selectors.Permissions.of(membership),
     }
     return render(request, "deployments/project_detail.html", context)

@@ -31,8 +31,9 @@ from deployments import cpu, statuses
 from deployments.cluster import errors
 from deployments.cluster import labels as L
 from deployments.cluster.client import Cluster, WatchEvent
-from deployments.cluster.status import Observation
-from deployments.models import Deployment, DeploymentState, Lease
+from deployments.cluster.connection import cluster_settings
+from deployments.cluster.status import Observation, compute_status
+from deployments.models import Deployment, DeploymentState, DeploymentStatus, Lease
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,10 @@ INFORMERS = (
     ("Certificate", None),
 )
 WATCH_TIMEOUT_SECONDS = 240
+# The periodic pass over every deployment goes this many at a time, so events never wait behind all of it.
+FULL_PASS_SLICE = 25
+# How long this watcher trusts that the database still holds the status it wrote.
+REMEMBER_SECONDS = 60
 MISSING_API_RETRY_SECONDS = 300
 
 
@@ -58,27 +63,32 @@ def _key(obj: dict) -> tuple[str, str, str]:
 
 
 class ObjectCache:
-    """Our objects by kind, indexed by deployment id (labels) and namespace. Thread-safe."""
+    """Our objects by kind, indexed by namespace (one namespace per deployment). Thread-safe."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._objects: dict[tuple[str, str, str], dict] = {}
+        self._by_namespace: dict[str, set[tuple[str, str, str]]] = {}
         self._namespace_owner: dict[str, int] = {}
+
+    @staticmethod
+    def _namespace_of(obj: dict) -> str:
+        meta = obj["metadata"]
+        return meta["name"] if obj["kind"] == "Namespace" else meta.get("namespace") or ""
 
     def deployment_of(self, obj: dict) -> int | None:
         value = (obj["metadata"].get("labels") or {}).get(L.DEPLOYMENT)
         if value and value.isdigit():
             return int(value)
-        namespace = obj["metadata"].get("namespace") or ""
-        return self._namespace_owner.get(namespace)
+        return self._namespace_owner.get(self._namespace_of(obj))
 
     def replace(self, kind: str, items: list[dict]) -> set[int]:
         """After a (re)list: the kind's objects are exactly ``items``. Returns the deployments touched."""
         with self._lock:
-            old = {k: v for k, v in self._objects.items() if k[0] == kind}
-            touched = {self.deployment_of(obj) for obj in old.values()}
-            for key in old:
-                del self._objects[key]
+            old = [obj for key, obj in self._objects.items() if key[0] == kind]
+            touched = {self.deployment_of(obj) for obj in old}
+            for obj in old:
+                self._forget(obj)
             for obj in items:
                 self._store(obj)
                 touched.add(self.deployment_of(obj))
@@ -87,29 +97,41 @@ class ObjectCache:
     def apply(self, event: WatchEvent) -> int | None:
         with self._lock:
             obj = event.object
+            owner = self.deployment_of(obj)
             if event.type == "DELETED":
-                self._objects.pop(_key(obj), None)
-                if obj["kind"] == "Namespace":
-                    owner = self._namespace_owner.pop(obj["metadata"]["name"], None)
-                    return owner
+                self._forget(obj)
             else:
                 self._store(obj)
-            return self.deployment_of(obj)
+            return owner
 
     def _store(self, obj: dict) -> None:
-        self._objects[_key(obj)] = obj
+        key = _key(obj)
+        self._objects[key] = obj
+        self._by_namespace.setdefault(self._namespace_of(obj), set()).add(key)
         if obj["kind"] == "Namespace":
             owner = (obj["metadata"].get("labels") or {}).get(L.DEPLOYMENT)
             if owner and owner.isdigit():
                 self._namespace_owner[obj["metadata"]["name"]] = int(owner)
 
+    def _forget(self, obj: dict) -> None:
+        key = _key(obj)
+        self._objects.pop(key, None)
+        namespace = self._namespace_of(obj)
+        keys = self._by_namespace.get(namespace)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._by_namespace[namespace]
+        if obj["kind"] == "Namespace":
+            self._namespace_owner.pop(namespace, None)
+
     def observation(self, deployment_id: int, namespace: str) -> Observation:
+        """What the cluster holds of one deployment: a lookup in its namespace, not a scan of everything."""
         with self._lock:
             mine = [
-                obj
-                for (kind, ns, _), obj in self._objects.items()
-                if (ns == namespace or (kind == "Namespace" and obj["metadata"]["name"] == namespace))
-                and (self.deployment_of(obj) == deployment_id)
+                self._objects[key]
+                for key in self._by_namespace.get(namespace, ())
+                if self.deployment_of(self._objects[key]) == deployment_id
             ]
         observation = Observation()
         for obj in mine:
@@ -140,7 +162,7 @@ class ClusterWatcher:
         self,
         cluster_factory: Callable[[], Cluster],
         *,
-        coalesce: float = 0.1,
+        coalesce: float = 0.05,
         recompute_every: float = 10.0,
         resync_every: float = 30.0,
         name: str | None = None,
@@ -157,6 +179,7 @@ class ClusterWatcher:
         self._wake = threading.Event()
         self._failing: dict[str, tuple[float, str]] = {}  # kind -> (since, error)
         self._stale_marked = False
+        self._written: dict[int, tuple[dict, float]] = {}
         self._threads: list[threading.Thread] = []
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -259,24 +282,38 @@ class ClusterWatcher:
 
     # --- statuses --------------------------------------------------------------------------
     def _recompute_loop(self) -> None:
+        """Recompute dirty deployments, and now and then all of them, without making events wait.
+
+        Coalescing is on the leading edge: an event after a quiet spell is handled
+        at once, a burst at most once per `coalesce` window. The periodic pass over
+        everything goes in slices, and events that arrive meanwhile join the next slice.
+        """
         last_full = time.monotonic()
+        last_run = 0.0
+        pending: list[int] = []
         while not self.stop_event.is_set():
-            self._wake.wait(self.recompute_every)
+            idle = 0 if pending else max(0.0, self.recompute_every - (time.monotonic() - last_full))
+            self._wake.wait(idle)
             if self.stop_event.is_set():
                 return
-            # Coalesce: let a burst of events land before recomputing.
-            time.sleep(self.coalesce)
+            wait = self.coalesce - (time.monotonic() - last_run)
+            if wait > 0:
+                time.sleep(wait)
             self._wake.clear()
-            if time.monotonic() - last_full >= self.recompute_every:
+            if not pending and time.monotonic() - last_full >= self.recompute_every:
                 last_full = time.monotonic()
-                self._mark_dirty(self.cache.deployments())
+                pending = sorted(self.cache.deployments())
             try:
                 self._check_stale()
                 if self._failing and self._stale_marked:
+                    pending = []
                     continue
                 with self._dirty_lock:
-                    dirty, self._dirty = self._dirty, set()
-                self._recompute(dirty)
+                    batch, self._dirty = self._dirty, set()
+                batch |= set(pending[:FULL_PASS_SLICE])
+                pending = pending[FULL_PASS_SLICE:]
+                self._recompute(batch)
+                last_run = time.monotonic()
             except Exception:
                 logger.exception("recomputing statuses failed")
                 self.stop_event.wait(1)
@@ -284,15 +321,40 @@ class ClusterWatcher:
                 close_old_connections()
 
     def _recompute(self, deployment_ids: set[int]) -> None:
+        """Compute each status in memory; write (under a row lock) only those that changed.
+
+        One query reads the batch's deployments; an unchanged status costs one
+        bulk UPDATE of ``observed_at`` for the whole batch. What this watcher
+        last wrote is remembered for a while only, so a status another watcher
+        wrote is compared with the database again soon.
+        """
         if not deployment_ids:
             return
-        namespaces = dict(
+        now = timezone.now()
+        grace = timedelta(seconds=settings.STATUS_GRACE_SECONDS)
+        cluster = cluster_settings()
+        deployments = (
             Deployment.objects.filter(pk__in=deployment_ids)
             .exclude(state=DeploymentState.DELETED)
-            .values_list("pk", "namespace")
+            .select_related("template_version")
+            .defer("template_version__spec_data", "template_version__source")
         )
-        for deployment_id, namespace in namespaces.items():
-            statuses.status_store(deployment_id, self.cache.observation(deployment_id, namespace))
+        unchanged = []
+        for deployment in deployments:
+            observation = self.cache.observation(deployment.pk, deployment.namespace)
+            tree = compute_status(deployment.expectation(cluster), observation, now=now, grace=grace)
+            key = statuses.comparable(tree)
+            remembered = self._written.get(deployment.pk)
+            if remembered and remembered[0] == key and time.monotonic() - remembered[1] < REMEMBER_SECONDS:
+                unchanged.append(deployment.pk)
+                continue
+            statuses.status_store(deployment.pk, observation, now=now)
+            self._written[deployment.pk] = (key, time.monotonic())
+        if unchanged:
+            DeploymentStatus.objects.filter(deployment_id__in=unchanged).update(observed_at=now)
+        gone = set(self._written) - set(self.cache.deployments())
+        for deployment_id in gone:
+            self._written.pop(deployment_id, None)
 
     def _check_stale(self) -> None:
         if not self._failing or self._stale_marked:
@@ -302,6 +364,7 @@ class ClusterWatcher:
             moment = timezone.now() - timedelta(seconds=time.time() - since)
             statuses.status_mark_stale(since=moment, error=error)
             self._stale_marked = True
+            self._written.clear()  # the database now holds "unknown", not what we wrote
 
     def _all_live(self) -> set[int]:
         return set(Deployment.objects.live().values_list("pk", flat=True))

@@ -9,6 +9,7 @@ and watcher processes. See README.md for every variable.
 
 import os
 from pathlib import Path
+from urllib.parse import urlparse
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -84,10 +85,13 @@ TEMPLATES = [
 ]
 
 # --- Database -----------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'diploi.sqlite3'}"
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'diploi.sqlite3'}",
-        conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
+        DATABASE_URL,
+        # Keep connections for a minute: the watcher and the websocket consumers
+        # query all the time, and a new PostgreSQL connection costs 4-14 ms.
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 0 if DATABASE_URL.startswith("sqlite") else 60),
         conn_health_checks=True,
     )
 }
@@ -157,10 +161,16 @@ X_FRAME_OPTIONS = "DENY"
 
 # --- Channels -------------------------------------------------------------------
 if REDIS_URL:
+    # Redis pub/sub ignores database numbers: the prefix keeps installations
+    # (or a test run) sharing one Redis server from hearing each other.
+    _redis_db = urlparse(REDIS_URL).path.strip("/") or "0"
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [env_str("CHANNELS_REDIS_URL", REDIS_URL)]},
+            "CONFIG": {
+                "hosts": [env_str("CHANNELS_REDIS_URL", REDIS_URL)],
+                "prefix": env_str("CHANNELS_PREFIX", f"diploi{_redis_db}"),
+            },
         }
     }
 else:

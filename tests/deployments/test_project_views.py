@@ -186,3 +186,17 @@ def test_it_deletes_a_project_without_deployments(admin_client, project, develop
     entry = ActivityEntry.objects.get(action="project.deleted")
     assert entry.team == team and entry.message == "Project “Shop” deleted"
     assert f'href="{reverse("project", args=[project.pk])}"' not in response.content.decode()
+
+
+def test_it_pages_a_long_list_of_deployments(developer_client, project):
+    version = project.template.current_version
+    Deployment.objects.bulk_create(
+        Deployment(project=project, name=f"d{i:03}", stage="production", template_version=version, namespace=f"ns-{i}")
+        for i in range(101)
+    )
+    first = developer_client.get(reverse("project", args=[project.pk])).content.decode()
+    assert first.count("<tr data-deployment=") == 100
+    assert "Page 1 of 2 · 101 deployments" in first
+    assert 'ws-connect="/ws/projects/%d/?page=1"' % project.pk in first
+    second = developer_client.get(reverse("project", args=[project.pk]) + "?page=2").content.decode()
+    assert second.count("<tr data-deployment=") == 1 and 'data-deployment="d100"' in second
