@@ -197,6 +197,6 @@ def test_it_pages_a_long_list_of_deployments(developer_client, project):
     first = developer_client.get(reverse("project", args=[project.pk])).content.decode()
     assert first.count("<tr data-deployment=") == 100
     assert "Page 1 of 2 · 101 deployments" in first
-    assert 'ws-connect="/ws/projects/%d/?page=1"' % project.pk in first
+    assert f'ws-connect="/ws/projects/{project.pk}/?page=1"' in first
     second = developer_client.get(reverse("project", args=[project.pk]) + "?page=2").content.decode()
     assert second.count("<tr data-deployment=") == 1 and 'data-deployment="d100"' in second
