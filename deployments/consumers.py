@@ -55,11 +55,13 @@ class FragmentConsumer(AsyncWebsocketConsumer):
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
-    async def push(self):
-        html = await sync_to_async(self.render)()
+    async def push(self, render=None):
+        """Send what `render` (by default `self.render`) returns: None closes the socket
+        (access lost), an empty string sends nothing."""
+        html = await sync_to_async(render or self.render)()
         if html is None:
             await self.close(code=4410)
-        else:
+        elif html:
             await self.send(text_data=html)
 
     def authorize(self) -> bool:
@@ -95,12 +97,18 @@ class TeamConsumer(FragmentConsumer):
 
 
 class ProjectConsumer(FragmentConsumer):
-    """A project page's list of deployments."""
+    """A project page's list of deployments.
+
+    A change to one deployment re-renders only its row, unless the page's shape
+    (which deployments it lists, their names and order, the count) changed:
+    then the whole list. A busy project costs one row per change, not a page.
+    """
 
     def authorize(self) -> bool:
         self.project_id = self.scope["url_route"]["kwargs"]["project_id"]
         self.page = parse_qs(self.scope.get("query_string", b"").decode()).get("page", ["1"])[0]
         self.group = events.project_group(self.project_id)
+        self.outline = None
         try:
             project_for(self.scope["user"], self.project_id)
         except (Http404, PermissionDenied):
@@ -108,14 +116,22 @@ class ProjectConsumer(FragmentConsumer):
         return True
 
     async def project_changed(self, message):
-        await self.push()
+        deployment_id = message.get("deployment_id")
+        await self.push(lambda: self.render_change(deployment_id))
+
+    def _project(self):
+        # Access is checked again on every push: a member removed from the team stops receiving.
+        try:
+            return project_for(self.scope["user"], self.project_id)
+        except (Http404, PermissionDenied):
+            return None, None
 
     def render(self) -> str | None:
-        try:
-            project, membership = project_for(self.scope["user"], self.project_id)
-        except (Http404, PermissionDenied):
+        project, membership = self._project()
+        if project is None:
             return None
         page = selectors.project_deployments_page(project, self.page)
+        self.outline = selectors.outline_of(page)
         context = {
             "project": project,
             "page": page,
@@ -124,6 +140,20 @@ class ProjectConsumer(FragmentConsumer):
             "oob": True,
         }
         return render_to_string("deployments/project_detail.html#deployment-list", context)
+
+    def render_change(self, deployment_id: int | None) -> str | None:
+        project, membership = self._project()
+        if project is None:
+            return None
+        if deployment_id is None or selectors.project_page_outline(project, self.page) != self.outline:
+            return self.render()
+        if deployment_id not in {pk for pk, _ in self.outline[2]}:
+            return ""  # a deployment on another page
+        deployment = selectors.project_deployment_row(project, deployment_id)
+        if deployment is None:  # gone since the outline was read
+            return self.render()
+        context = {"project": project, "deployment": deployment, "oob_row": True}
+        return render_to_string("deployments/project_detail.html#deployment-row", context).strip()
 
 
 class DeploymentConsumer(FragmentConsumer):

@@ -47,11 +47,14 @@ def projects_of_team(team: Team):
 DEPLOYMENTS_PER_PAGE = 100
 
 
+def _live_deployments_of(project: Project):
+    return Deployment.objects.live().filter(project=project).order_by("name")
+
+
 def deployments_of_project(project: Project):
     """Live deployments with what the project page shows of them (not their stored trees): one query."""
     return (
-        Deployment.objects.live()
-        .filter(project=project)
+        _live_deployments_of(project)
         .select_related("status")
         .only(
             "id",
@@ -66,13 +69,29 @@ def deployments_of_project(project: Project):
             "status__cpu_millicores",
         )
         .annotate(last_activity=Max("activity__created_at"))
-        .order_by("name")
     )
 
 
 def project_deployments_page(project: Project, page: str | int | None) -> Page:
     """One page of the project's deployments (a missing or bad page number means the first or last)."""
     return Paginator(deployments_of_project(project), DEPLOYMENTS_PER_PAGE).get_page(page)
+
+
+def project_page_outline(project: Project, page: str | int | None) -> tuple:
+    """What decides a project page's shape: the number of deployments, the page's number,
+    and its rows' ids and names, in order. Two small queries, whatever the number of rows."""
+    found = Paginator(_live_deployments_of(project).values_list("id", "name"), DEPLOYMENTS_PER_PAGE).get_page(page)
+    return found.paginator.count, found.number, tuple(found.object_list)
+
+
+def outline_of(page: Page) -> tuple:
+    """The outline (as `project_page_outline` reads it) of a page already fetched."""
+    return page.paginator.count, page.number, tuple((d.pk, d.name) for d in page.object_list)
+
+
+def project_deployment_row(project: Project, deployment_id: int) -> Deployment | None:
+    """One row of the project page, read as the page reads it."""
+    return deployments_of_project(project).filter(pk=deployment_id).first()
 
 
 @dataclass(frozen=True)

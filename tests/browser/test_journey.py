@@ -147,3 +147,32 @@ def test_it_works_on_a_phone_screen(
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"{path} is {width}px wide on a 390px screen"
     assert console_errors == []
+
+
+def test_the_project_page_follows_a_deployments_health_without_reloading(
+    diploi_on_emulator, emulator, page, console_errors, make_member, make_project, screenshot_on_failure
+):
+    from deployments import lifecycle, services
+
+    admin = make_member(Role.ADMIN, username="rob")
+    project = make_project("static-nginx")
+    steady = services.deployment_create(project=project, name="steady", stage="production", actor=admin)
+    flaky = services.deployment_create(project=project, name="flaky", stage="production", actor=admin)
+    # Applied from here as the worker's task does: on the embedded defaults this
+    # process's task queue is its own, not the server's.
+    for deployment in (steady, flaky):
+        lifecycle.reconcile_run(deployment.pk, owner="test")
+    sign_in(page, diploi_on_emulator.url, "rob")
+    page.goto(f"{diploi_on_emulator.url}/projects/{project.pk}/")
+    page.evaluate("window.__loadedAt = performance.timeOrigin")
+    flaky_row = page.locator(f"#deployment-row-{flaky.pk}")
+    expect(flaky_row).to_contain_text("Healthy", timeout=45_000)
+    expect(page.locator(f"#deployment-row-{steady.pk}")).to_contain_text("Healthy", timeout=45_000)
+
+    emulator.faults.crash(flaky.namespace, selector={"diploi.io/service": "web"}, exit_code=3)
+
+    expect(flaky_row).to_contain_text("last exit 3", timeout=45_000)
+    expect(page.locator(f"#deployment-row-{steady.pk}")).to_contain_text("Healthy")
+    expect(page.locator("#deployment-list tbody tr")).to_have_count(2)
+    assert page.evaluate("window.__loadedAt") == page.evaluate("performance.timeOrigin"), "the page reloaded"
+    assert console_errors == []

@@ -195,8 +195,8 @@ def test_it_pages_a_long_list_of_deployments(developer_client, project):
         for i in range(101)
     )
     first = developer_client.get(reverse("project", args=[project.pk])).content.decode()
-    assert first.count("<tr data-deployment=") == 100
+    assert first.count('<tr id="deployment-row-') == 100
     assert "Page 1 of 2 · 101 deployments" in first
     assert f'ws-connect="/ws/projects/{project.pk}/?page=1"' in first
     second = developer_client.get(reverse("project", args=[project.pk]) + "?page=2").content.decode()
-    assert second.count("<tr data-deployment=") == 1 and 'data-deployment="d100"' in second
+    assert second.count('<tr id="deployment-row-') == 1 and 'data-deployment="d100"' in second
