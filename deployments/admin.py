@@ -22,7 +22,7 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
-from deployments import events, selectors, services
+from deployments import selectors, services
 from deployments.forms import format_env_lines, parse_env_lines
 from deployments.models import (
     ActivityEntry,
@@ -644,39 +644,14 @@ class DeploymentAdmin(admin.ModelAdmin):
 
     # --- saving -----------------------------------------------------------------------
     def save_model(self, request, obj, form, change):
-        """Write only the edited desired-state fields; the model's save() bumps the generation and reconciles.
+        """Write only the edited desired-state fields, through the service the UI's edits share.
 
         The admin runs this inside the request's transaction: the reconcile is
-        enqueued when it commits. Fields the worker writes (state, generations,
-        lease) are never written from the stale form instance.
+        enqueued when it commits.
         """
         fields = form.changed_fields()
-        if not change or not fields:
-            return
-        # Lock the row and take the current generation and state, so a concurrent
-        # edit's bump is not lost and a deletion in between is respected.
-        obj.desired_generation, obj.state = (
-            Deployment.objects.select_for_update().filter(pk=obj.pk).values_list("desired_generation", "state").get()
-        )
-        before = obj.desired_generation
-        obj.save(update_fields=fields)
-        summary = ", ".join(obj._meta.get_field(name).verbose_name for name in fields)
-        if obj.desired_generation > before:
-            Operation.objects.create(
-                deployment=obj,
-                kind=Operation.Kind.RECONCILE,
-                requested_by=request.user,
-                generation=obj.desired_generation,
-                message=f"Changed in the admin: {summary}",
-            )
-        record_activity(
-            action="deployment.admin_edited",
-            message=f"Changed in the admin: {summary}",
-            actor=request.user,
-            deployment=obj,
-            fields=fields,
-        )
-        events.publish_deployment_changed(obj)
+        if change and fields:
+            services.deployment_admin_save(deployment=obj, fields=fields, actor=request.user)
 
     # --- actions ----------------------------------------------------------------------
     def _each(self, request, queryset, call, done: str) -> None:

@@ -391,6 +391,29 @@ def deployment_update(
 
 
 @transaction.atomic
+def deployment_admin_save(*, deployment: Deployment, fields: list[str], actor) -> None:
+    """Save desired-state ``fields`` an operator edited on ``deployment`` in the admin
+    (its form validated them); the save hook reconciles on commit.
+
+    Fields the worker writes (state, generations, lease) are never written from
+    the edited instance: the row is locked and its current generation and state
+    taken, so a concurrent edit's bump is not lost and a deletion is respected.
+    """
+    deployment.desired_generation, deployment.state = (
+        Deployment.objects.select_for_update().filter(pk=deployment.pk).values_list("desired_generation", "state").get()
+    )
+    before = deployment.desired_generation
+    deployment.save(update_fields=fields)
+    summary = "Changed in the admin: " + ", ".join(deployment._meta.get_field(name).verbose_name for name in fields)
+    if deployment.desired_generation > before:
+        _operation(deployment, Operation.Kind.RECONCILE, actor, message=summary)
+    record_activity(
+        action="deployment.admin_edited", message=summary, actor=actor, deployment=deployment, fields=fields
+    )
+    events.publish_deployment_changed(deployment)
+
+
+@transaction.atomic
 def deployment_restart(*, deployment: Deployment, actor, service_id: str | None = None) -> Operation:
     """Restart the whole deployment or one component/add-on.
 
