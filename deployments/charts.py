@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from deployments.cpu import WINDOWS, CpuPoint
 
 WIDTH, HEIGHT = 600, 120
+SINGLE_SAMPLE_WIDTH = 12
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,10 @@ def cpu_chart(window: str, series: list[CpuPoint], now: datetime) -> Chart:
         x = (point.at - start).total_seconds() / span.total_seconds() * WIDTH
         y = HEIGHT - point.millicores / peak * HEIGHT
         coordinates.append(f"{max(0.0, min(WIDTH, x)):.1f},{y:.1f}")
+    if len(coordinates) == 1:
+        # A polyline of one point draws nothing: show the lone sample as a short level stroke ending at it.
+        x, y = coordinates[0].split(",")
+        coordinates.insert(0, f"{max(0.0, float(x) - SINGLE_SAMPLE_WIDTH):.1f},{y}")
     points = " ".join(coordinates)
     area = ""
     if coordinates:

@@ -271,3 +271,16 @@ def test_it_refuses_to_describe_a_service_the_template_does_not_have(developer_c
     response = developer_client.get(reverse("deployment_describe", args=[deployment.pk, "nope"]))
     assert response.status_code == 404
     assert response.content.decode() == "There is no component or add-on “nope”."
+
+
+def test_it_draws_a_lone_cpu_sample_as_a_visible_stroke(developer_client, deployment):
+    DeploymentStatus.objects.create(deployment=deployment)
+    cpu.cpu_record({deployment.pk: 300.0}, now=timezone.now() - timedelta(seconds=5))
+
+    response = developer_client.get(reverse("deployment", args=[deployment.pk]))
+
+    minute = response.context["charts"][0]
+    assert minute.count == 1
+    first, last = (tuple(map(float, point.split(","))) for point in minute.points.split())
+    assert first[1] == last[1] and 0 < last[0] - first[0] <= 12
+    assert "Scale: 0 to 360m CPU · 1 point<" in response.content.decode()
