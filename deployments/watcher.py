@@ -251,6 +251,8 @@ class ClusterWatcher:
                 self._succeeded(kind)
                 self.stop_event.wait(MISSING_API_RETRY_SECONDS)
             except errors.ClusterError as error:
+                if self.stop_event.is_set():
+                    return  # stop() cut the watch
                 failures += 1
                 self._failed(kind, str(error))
                 self.stop_event.wait(min(0.5 * 2**failures, 10))
