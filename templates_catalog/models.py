@@ -5,7 +5,6 @@ that file that validated becomes a `TemplateVersion`. Deployments point at the
 version they were created from, so editing a file never changes what runs.
 """
 
-
 from django.db import models
 
 from templates_catalog.spec import TemplateSpec
