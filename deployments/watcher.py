@@ -206,7 +206,7 @@ class ClusterWatcher:
     def stop(self, timeout: float = 10) -> None:
         self.stop_event.set()
         self._wake.set()
-        self.cluster_factory().interrupt_watches()
+        self.cluster_factory().interrupt_watches(self.stop_event)
         for thread in self._threads:
             thread.join(timeout)
 
@@ -251,8 +251,6 @@ class ClusterWatcher:
                 self._succeeded(kind)
                 self.stop_event.wait(MISSING_API_RETRY_SECONDS)
             except errors.ClusterError as error:
-                if self.stop_event.is_set():
-                    return  # stop() cut the watch
                 failures += 1
                 self._failed(kind, str(error))
                 self.stop_event.wait(min(0.5 * 2**failures, 10))

@@ -88,7 +88,7 @@ class Cluster:
         self.source = source or configuration.host
         self.field_manager = settings.CLUSTER_FIELD_MANAGER
         self.timeout = timeout or settings.CLUSTER_REQUEST_TIMEOUT
-        self._streams: set = set()
+        self._streams: dict = {}  # open watch response -> the stop event its caller gave
         self._streams_lock = threading.Lock()
 
     @classmethod
@@ -100,10 +100,13 @@ class Cluster:
         self.interrupt_watches()
         self.api.close()
 
-    def interrupt_watches(self) -> None:
-        """End every open watch now (from any thread): their readers see the stream close."""
+    def interrupt_watches(self, stop: threading.Event | None = None) -> None:
+        """End open watches now (from any thread): those opened with ``stop``, or every one.
+
+        Their readers see the stream end: a watch whose ``stop`` is set ends quietly.
+        """
         with self._streams_lock:
-            streams = list(self._streams)
+            streams = [raw for raw, event in self._streams.items() if stop is None or event is stop]
         for raw in streams:
             try:
                 raw.shutdown()
@@ -245,7 +248,7 @@ class Cluster:
         if on_connected is not None:
             on_connected()
         with self._streams_lock:
-            self._streams.add(raw)
+            self._streams[raw] = stop
         try:
             for line in iter_resp_lines(raw):
                 if stop is not None and stop.is_set():
@@ -262,10 +265,12 @@ class Cluster:
                 obj.setdefault("apiVersion", resource.api_version)
                 yield WatchEvent(event["type"], obj)
         except (urllib3.exceptions.HTTPError, OSError) as error:
+            if stop is not None and stop.is_set():
+                return
             raise errors.ClusterUnavailable(f"The watch of {kind} was cut: {_short(error)}") from error
         finally:
             with self._streams_lock:
-                self._streams.discard(raw)
+                self._streams.pop(raw, None)
             raw.release_conn()
 
     def version(self) -> dict:

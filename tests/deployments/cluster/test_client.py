@@ -191,6 +191,40 @@ def test_it_watches_a_pod_go_from_pending_to_running(cluster):
     assert phases[-1] == ("Running", True)
 
 
+def test_interrupting_one_callers_watches_leaves_the_others_open(cluster):
+    _, version = cluster.list("Namespace")
+    stops = {"mine": threading.Event(), "theirs": threading.Event()}
+    connected = {"mine": threading.Event(), "theirs": threading.Event()}
+    seen = {"mine": [], "theirs": []}
+    failures = []
+
+    def read(name):
+        try:
+            for event in cluster.watch(
+                "Namespace", resource_version=version, stop=stops[name], on_connected=connected[name].set
+            ):
+                seen[name].append(event.type)
+        except errors.ClusterError as error:
+            failures.append((name, error))
+
+    readers = {name: threading.Thread(target=read, args=(name,)) for name in stops}
+    for reader in readers.values():
+        reader.start()
+    assert all(event.wait(5) for event in connected.values())
+
+    stops["mine"].set()
+    cluster.interrupt_watches(stops["mine"])
+    readers["mine"].join(5)
+    assert not readers["mine"].is_alive() and not failures  # mine ended quietly
+
+    cluster.apply(render(target(), CLUSTER)[0])  # a namespace: theirs still reads
+    wait_for(lambda: "ADDED" in seen["theirs"], timeout=5, what="theirs to see the new namespace")
+    stops["theirs"].set()
+    cluster.interrupt_watches()
+    readers["theirs"].join(5)
+    assert not readers["theirs"].is_alive() and not failures and seen["mine"] == []
+
+
 def test_it_says_a_watch_expired_so_the_caller_lists_again(cluster, emulator):
     _, version = cluster.list("Pod")
     cluster.apply(render(target(), CLUSTER)[0])
