@@ -1,4 +1,4 @@
-"""Helpers for tests that run Diploi processes: free ports and waiting with a deadline."""
+"""Helpers for tests: free ports, waiting with a deadline, what a no-op apply keeps."""
 
 from __future__ import annotations
 
@@ -29,3 +29,20 @@ def wait_for(check: Callable[[], object], *, timeout: float = 10, interval: floa
     raise AssertionError(
         f"timed out after {timeout}s waiting for {what}" + (f" (last error: {last_error!r})" if last_error else "")
     )
+
+
+def versions_a_noop_apply_keeps(cluster, namespace: str) -> dict:
+    """What a no-op apply must leave alone: the resourceVersion of objects no controller writes
+    to, and the generation (bumped only by spec changes) of those whose status controllers update."""
+    from deployments.cluster.labels import OWNED_SELECTOR
+
+    found = {}
+    for kind in ("Namespace", "Secret", "Service", "NetworkPolicy", "StatefulSet", "Deployment", "Ingress"):
+        items, _ = cluster.list(
+            kind, namespace=None if kind == "Namespace" else namespace, label_selector=OWNED_SELECTOR
+        )
+        for item in items:
+            meta = item["metadata"]
+            stable = kind in ("Secret", "Service", "NetworkPolicy")
+            found[(kind, meta["name"])] = meta["resourceVersion"] if stable else meta.get("generation")
+    return found

@@ -11,7 +11,7 @@ from deployments.cluster import errors
 from deployments.cluster import labels as L
 from deployments.cluster.connection import get_cluster
 from deployments.models import ActivityEntry, Deployment, DeploymentState, Operation
-from tests.support import wait_for
+from tests.support import versions_a_noop_apply_keeps, wait_for
 
 
 @pytest.fixture
@@ -44,9 +44,9 @@ def test_it_applies_the_deployment_and_records_it(deployment):
 
 def test_it_is_safe_to_run_twice(deployment):
     reconcile(deployment)
-    before = get_cluster().get("StatefulSet", "api", deployment.namespace)["metadata"]["resourceVersion"]
+    before = versions_a_noop_apply_keeps(get_cluster(), deployment.namespace)
     assert reconcile(deployment, owner="task-2") == "applied"
-    assert get_cluster().get("StatefulSet", "api", deployment.namespace)["metadata"]["resourceVersion"] == before
+    assert versions_a_noop_apply_keeps(get_cluster(), deployment.namespace) == before
 
 
 def test_it_waits_for_another_worker_holding_the_lease(deployment):

@@ -22,7 +22,7 @@ from deployments.cluster.operations import (
 )
 from deployments.sizes import SIZES
 from templates_catalog.validation import parse_template
-from tests.support import wait_for
+from tests.support import versions_a_noop_apply_keeps, wait_for
 
 CATALOG = Path(__file__).resolve().parents[3] / "templates_catalog" / "catalog"
 CLUSTER = ClusterSettings(base_domain="apps.example.com")
@@ -58,21 +58,6 @@ def target(slug="fastapi-redis", stage="development", deployment_id=7, **changes
     return replace(base, **changes)
 
 
-def versions(cluster, namespace):
-    """What a no-op apply must leave alone: the resourceVersion of objects no controller writes
-    to, and the generation (bumped only by spec changes) of those whose status controllers update."""
-    found = {}
-    for kind in ("Namespace", "Secret", "Service", "NetworkPolicy", "StatefulSet", "Deployment", "Ingress"):
-        items, _ = cluster.list(
-            kind, namespace=None if kind == "Namespace" else namespace, label_selector=L.OWNED_SELECTOR
-        )
-        for item in items:
-            meta = item["metadata"]
-            stable = kind in ("Secret", "Service", "NetworkPolicy")
-            found[(kind, meta["name"])] = meta["resourceVersion"] if stable else meta.get("generation")
-    return found
-
-
 @pytest.mark.parametrize("stage", ["development", "staging", "production"])
 def test_it_applies_a_deployment_of_each_stage_and_reapplying_changes_nothing(cluster, stage):
     desired = target(stage=stage)
@@ -82,10 +67,10 @@ def test_it_applies_a_deployment_of_each_stage_and_reapplying_changes_nothing(cl
     for obj in objects:
         meta = obj["metadata"]
         assert cluster.get(obj["kind"], meta["name"], meta.get("namespace")) is not None
-    before = versions(cluster, desired.namespace)
+    before = versions_a_noop_apply_keeps(cluster, desired.namespace)
     again = apply_objects(cluster, render(desired, CLUSTER), deployment_id=7)
     assert again.pruned == []
-    assert versions(cluster, desired.namespace) == before
+    assert versions_a_noop_apply_keeps(cluster, desired.namespace) == before
 
 
 def test_it_prunes_a_removed_addon_but_keeps_its_storage_until_asked(cluster):
