@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Max, Q
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from deployments import charts, cpu
@@ -68,8 +68,13 @@ def deployments_of_project(project: Project):
             "status__reason",
             "status__cpu_millicores",
         )
-        .annotate(last_activity=Max("activity__created_at"))
+        # A correlated subquery (on the (deployment, -created_at) index) runs only for
+        # the rows a page shows, where a GROUP BY would aggregate every deployment's log.
+        .annotate(last_activity=Subquery(_latest_activity.values("created_at")[:1]))
     )
+
+
+_latest_activity = ActivityEntry.objects.filter(deployment=OuterRef("pk")).order_by("-created_at")
 
 
 def project_deployments_page(project: Project, page: str | int | None) -> Page:
