@@ -4,7 +4,7 @@ from datetime import datetime
 
 from django import template
 from django.utils import timezone
-from django.utils.timesince import timesince
+from django.utils.html import format_html
 
 from deployments.charts import format_millicores
 from deployments.models import Health
@@ -20,14 +20,36 @@ def health_label(value: str) -> str:
 
 
 @register.filter
+def health_badge(value: str):
+    """The health's coloured dot with its word: never the colour alone. A filter, not an
+    include, because long lists (a project's rows, 50 containers) render one per item."""
+    health = value or "unknown"
+    return format_html(
+        '<span class="health health-{}"><span class="dot" aria-hidden="true"></span>{}</span>',
+        health,
+        health_label(health),
+    )
+
+
+SINCE_UNITS = (("year", 365 * 86400), ("month", 30 * 86400), ("week", 7 * 86400), ("day", 86400), ("hour", 3600))
+
+
+@register.filter
 def since(value) -> str:
-    """ "3 minutes" from an ISO timestamp or a datetime ("just now" under a minute)."""
+    """ "3 minutes ago" from an ISO timestamp or a datetime ("just now" under a minute).
+
+    Its largest unit only, as people say it; computed here rather than with
+    Django's timesince, which costs several times more in lists of hundreds of rows.
+    """
     if not value:
         return ""
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    if (timezone.now() - moment).total_seconds() < 60:
+    seconds = (timezone.now() - moment).total_seconds()
+    if seconds < 60:
         return "just now"
-    return timesince(moment).split(",")[0] + " ago"
+    unit, size = next(((unit, size) for unit, size in SINCE_UNITS if seconds >= size), ("minute", 60))
+    count = int(seconds // size)
+    return f"{count} {unit}{'' if count == 1 else 's'} ago"
 
 
 @register.filter
