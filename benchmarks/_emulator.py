@@ -1,0 +1,107 @@
+"""The cluster emulator in its own process, driven by the benchmark over stdin/stdout.
+
+    python -m benchmarks._emulator [--report-ready]
+
+Prints ``READY <url>`` once listening, then reads one JSON command per line on
+stdin (``{"op": "crash" | "heal" | "clear", ...}``, the arguments of
+``emulator.faults``) and answers each with ``OK`` or ``ERROR <message>``.
+
+With ``--report-ready`` every change of a pod's ``Ready`` condition is
+printed as ``READY-CHANGE {"namespace", "pod", "ready", "t"}`` where ``t`` is
+``time.monotonic()`` (a system-wide clock on Linux, comparable between
+processes) taken inside the emulator's store at the write that changed it:
+the moment a watcher of the API could first learn about it.
+
+Running it apart keeps its CPU (controllers, watch fan-out, JSON) out of the
+process that measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import queue
+import sys
+import threading
+import time
+
+from deployments.cluster.emulator import ClusterEmulator
+from deployments.cluster.emulator.resources import PODS
+
+
+def _ready(pod: dict | None) -> bool | None:
+    if pod is None:
+        return None
+    for condition in (pod.get("status") or {}).get("conditions") or ():
+        if condition.get("type") == "Ready":
+            return condition.get("status") == "True"
+    return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--report-ready", action="store_true")
+    args = parser.parse_args()
+
+    out = queue.SimpleQueue()
+    emulator = ClusterEmulator(port=args.port, speed="fast")
+
+    if args.report_ready:
+
+        def listener(change) -> None:
+            # Runs under the store's lock: note the time and queue, nothing else.
+            if change.resource is not PODS or change.type != "MODIFIED":
+                return
+            before, after = _ready(change.old), _ready(change.obj)
+            if before != after:
+                meta = change.obj["metadata"]
+                out.put(("READY-CHANGE", time.monotonic(), meta.get("namespace", ""), meta["name"], after))
+
+        emulator.store.add_listener(listener)
+
+    def writer() -> None:
+        while True:
+            item = out.get()
+            if item is None:
+                return
+            if isinstance(item, str):
+                line = item
+            else:
+                _, moment, namespace, pod, ready = item
+                line = "READY-CHANGE " + json.dumps({"namespace": namespace, "pod": pod, "ready": ready, "t": moment})
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    emulator.start()
+    out.put(f"READY {emulator.url}")
+    try:
+        for line in sys.stdin:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                command = json.loads(line)
+                op = command.pop("op")
+                if op == "crash":
+                    emulator.faults.crash(command.pop("namespace", None), **command)
+                elif op == "heal":
+                    emulator.faults.heal(command.pop("namespace", None), **command)
+                elif op == "clear":
+                    emulator.faults.clear()
+                else:
+                    raise ValueError(f"unknown op {op!r}")
+            except Exception as error:  # noqa: BLE001 - reported to the driver
+                out.put(f"ERROR {error}")
+            else:
+                out.put("OK")
+    finally:
+        emulator.stop()
+        out.put(None)
+        thread.join(2)
+
+
+if __name__ == "__main__":
+    main()
