@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from deployments.cluster import labels as L
@@ -95,13 +95,19 @@ class CpuPoint:
     millicores: float
 
 
-def cpu_series(deployment_id: int, window: str, *, now: datetime | None = None) -> list[CpuPoint]:
-    """The points of one chart: "minute", "hour" or "day". One query."""
-    tier, span = WINDOWS[window]
+def cpu_series(deployment_id: int, *, now: datetime | None = None) -> dict[str, list[CpuPoint]]:
+    """The points of each chart ("minute", "hour", "day"), oldest first. One query."""
     now = now or timezone.now()
+    in_a_window = Q()
+    for tier, span in WINDOWS.values():
+        in_a_window |= Q(tier=tier, bucket_start__gte=now - span)
     rows = (
-        CpuSample.objects.filter(deployment_id=deployment_id, tier=tier, bucket_start__gte=now - span)
+        CpuSample.objects.filter(in_a_window, deployment_id=deployment_id)
         .order_by("bucket_start")
-        .values_list("bucket_start", "total_millicores", "count")  # a day is 96+ rows: no model instances
+        .values_list("tier", "bucket_start", "total_millicores", "count")  # a day is 96+ rows: no model instances
     )
-    return [CpuPoint(at, total / count if count else 0.0) for at, total, count in rows]
+    window_of = {tier: window for window, (tier, _) in WINDOWS.items()}
+    series: dict[str, list[CpuPoint]] = {window: [] for window in WINDOWS}
+    for tier, at, total, count in rows:
+        series[window_of[tier]].append(CpuPoint(at, total / count if count else 0.0))
+    return series

@@ -226,12 +226,11 @@ def deployment_context(deployment: Deployment, membership: Membership, *, tab: s
     }
     if tab == "overview":
         now = timezone.now()
+        cpu_points = cpu.cpu_series(deployment.pk, now=now)
         context.update(
             endpoints=endpoints(deployment, tree),
             ssh=ssh_commands(deployment),
-            charts=[
-                charts.cpu_chart(window, cpu.cpu_series(deployment.pk, window, now=now), now) for window in cpu.WINDOWS
-            ],
+            charts=[charts.cpu_chart(window, points, now) for window, points in cpu_points.items()],
             cpu_now=getattr(getattr(deployment, "status", None), "cpu_millicores", None),
         )
     elif tab == "status":

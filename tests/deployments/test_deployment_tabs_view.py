@@ -122,6 +122,8 @@ def test_it_draws_the_cpu_chart_with_samples(developer_client, deployment):
     assert minute.count == 4 and not minute.empty
     assert f'<polyline points="{minute.points}" class="line"/>' in page
     assert "Scale: 0 to 1.80 CPU · 4 points" in page
+    hour, day = response.context["charts"][1:]  # the same samples, averaged per minute and per quarter hour
+    assert 1 <= hour.count <= 2 and 1 <= day.count <= 2
     assert 'aria-label="CPU over the last minute: latest 1.50 CPU"' in page
 
 
