@@ -47,6 +47,9 @@ def projects_of_team(team: Team):
 DEPLOYMENTS_PER_PAGE = 100
 
 
+_latest_activity = ActivityEntry.objects.filter(deployment=OuterRef("pk")).order_by("-created_at")
+
+
 def _live_deployments_of(project: Project):
     return Deployment.objects.live().filter(project=project).order_by("name")
 
@@ -72,9 +75,6 @@ def deployments_of_project(project: Project):
         # the rows a page shows, where a GROUP BY would aggregate every deployment's log.
         .annotate(last_activity=Subquery(_latest_activity.values("created_at")[:1]))
     )
-
-
-_latest_activity = ActivityEntry.objects.filter(deployment=OuterRef("pk")).order_by("-created_at")
 
 
 def project_deployments_page(project: Project, page: str | int | None) -> Page:
