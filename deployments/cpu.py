@@ -81,12 +81,15 @@ def cpu_record(usage: dict[int, float], *, now: datetime | None = None) -> None:
                     CpuSample.objects.create(
                         deployment_id=deployment_id, tier=tier, bucket_start=start, total_millicores=value, count=1
                     )
-        for deployment_id, value in values.items():
-            DeploymentStatus.objects.filter(deployment_id=deployment_id).update(
-                cpu_millicores=value, cpu_sampled_at=now
-            )
         for tier, keep in RETENTION.items():
             CpuSample.objects.filter(tier=tier, bucket_start__lt=now - keep).delete()
+    # Outside the transaction above: each status row is locked only for its own
+    # statement. Held together until commit, they deadlocked with the watcher's
+    # bulk refresh of `observed_at`, which locks rows in another order.
+    for deployment_id in sorted(values):
+        DeploymentStatus.objects.filter(deployment_id=deployment_id).update(
+            cpu_millicores=values[deployment_id], cpu_sampled_at=now
+        )
 
 
 @dataclass(frozen=True)

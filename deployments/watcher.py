@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
 from deployments import cpu, statuses
@@ -201,7 +201,8 @@ class ClusterWatcher:
         try:
             target(*args)
         finally:
-            close_old_connections()
+            # This thread's connections: persistent ones (DB_CONN_MAX_AGE) would outlive it.
+            connections.close_all()
 
     def stop(self, timeout: float = 10) -> None:
         self.stop_event.set()
@@ -351,10 +352,25 @@ class ClusterWatcher:
             statuses.status_store(deployment.pk, observation, now=now)
             self._written[deployment.pk] = (key, time.monotonic())
         if unchanged:
-            DeploymentStatus.objects.filter(deployment_id__in=unchanged).update(observed_at=now)
+            self._refresh_observed(unchanged, now)
         gone = set(self._written) - set(self.cache.deployments())
         for deployment_id in gone:
             self._written.pop(deployment_id, None)
+
+    @staticmethod
+    def _refresh_observed(deployment_ids: list[int], now) -> None:
+        """Stamp unchanged statuses as seen now, never waiting for a row another
+        transaction holds (a writer of that status, the CPU sampler, another
+        watcher): waiting on several rows at once is how deadlocks start. A row
+        skipped now is stamped by its writer or by the next pass."""
+        with transaction.atomic():
+            free = list(
+                DeploymentStatus.objects.filter(deployment_id__in=deployment_ids)
+                .select_for_update(skip_locked=True)
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+            DeploymentStatus.objects.filter(pk__in=free).update(observed_at=now)
 
     def _check_stale(self) -> None:
         if not self._failing or self._stale_marked:

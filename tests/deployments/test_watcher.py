@@ -1,11 +1,16 @@
 """The watcher, in a thread, against the emulator: statuses, staleness, 410s, CPU, several watchers."""
 
+import threading
+import time
+
 import pytest
+from django.db import connection, connections, transaction
 
 from deployments import lifecycle, services
 from deployments.cluster.connection import get_cluster
 from deployments.models import CpuSample, DeploymentStatus
 from deployments.watcher import ClusterWatcher
+from tests.conftest import need_service
 from tests.support import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -109,3 +114,35 @@ def test_it_lets_several_watchers_run_without_corrupting_each_other(watcher, emu
         assert len(times) == len(set(times))  # one sampler at a time
     finally:
         second.stop()
+
+
+def test_a_status_locked_elsewhere_does_not_hold_up_the_others(watcher, emulator, deployment, make_project, developer):
+    if connection.vendor != "postgresql":
+        need_service("row locks need PostgreSQL (set DATABASE_URL; CI does)")
+    other = services.deployment_create(
+        project=make_project("static-nginx"), name="other", stage="production", actor=developer
+    )
+    lifecycle.reconcile_run(other.pk, owner="test")
+    wait_for(lambda: health(deployment) == "green" and health(other) == "green", timeout=20, what="both green")
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_status_row():
+        try:
+            with transaction.atomic():
+                DeploymentStatus.objects.select_for_update().get(deployment=deployment)
+                held.set()
+                release.wait(20)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_the_status_row)
+    holder.start()
+    try:
+        assert held.wait(5)
+        time.sleep(1)  # the periodic pass (every 0.5 s) meets the held row
+        emulator.faults.crash(other.namespace, selector={"diploi.io/service": "web"})
+        wait_for(lambda: health(other) == "red", timeout=10, what="the other deployment red while a row is held")
+    finally:
+        release.set()
+        holder.join(10)
+    assert health(deployment) == "green"
