@@ -182,7 +182,7 @@ class Process:
 
     def stop(self) -> None:
         if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGINT)
+            self.popen.send_signal(signal.SIGTERM)  # as a process manager stops it
             try:
                 self.popen.wait(15)
             except subprocess.TimeoutExpired:

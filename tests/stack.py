@@ -11,13 +11,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 from django.db import connection
 
-from tests.support import free_port, wait_for
+from tests.support import free_port, python_command, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,7 +79,7 @@ class DiploiStack:
     def _spawn(self, name: str, args: list[str]) -> None:
         log = open(self.log_dir / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
         self.processes[name] = subprocess.Popen(
-            [sys.executable, *args], cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT
+            python_command(*args), cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT
         )
 
     def _healthy(self) -> bool:
@@ -163,7 +162,7 @@ class DiploiProcess:
         env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         log = open(self.log_path, "a")  # noqa: SIM115 - closed with the process
         self.process = subprocess.Popen(
-            [sys.executable, *self.args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            python_command(*self.args), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
         wait_for(lambda: self.ready in self.log() or self._exited(), timeout=60, what=f"{self.args} to start")
         return self

@@ -1,16 +1,31 @@
-"""Helpers for tests: free ports, waiting with a deadline, what a no-op apply keeps."""
+"""Helpers for tests: free ports, child processes, waiting with a deadline, what a no-op apply keeps."""
 
 from __future__ import annotations
 
 import socket
+import sys
 import time
 from collections.abc import Callable
+
+# Resets SIGINT to its default, then becomes the command (exec keeps the default).
+_CTRL_C_DEFAULT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+)
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def python_command(*args: str) -> list[str]:
+    """``python *args`` that stops on SIGINT as when started from a terminal.
+
+    Started from a background job (``scripts/test &``, nohup), a process inherits
+    SIGINT ignored and would not stop on the Ctrl-C the tests send it.
+    """
+    return [sys.executable, "-c", _CTRL_C_DEFAULT, sys.executable, *args]
 
 
 def wait_for(check: Callable[[], object], *, timeout: float = 10, interval: float = 0.05, what: str = "condition"):

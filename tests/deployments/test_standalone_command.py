@@ -4,7 +4,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -13,7 +12,7 @@ from threading import Thread
 
 from websockets.sync.client import connect
 
-from tests.support import free_port, wait_for
+from tests.support import free_port, python_command, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +22,7 @@ def test_it_serves_pages_and_websockets_and_stops_cleanly(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "KUBECONFIG", "KUBE_API_URL")}
     env.update(DIPLOI_DATA_DIR=str(tmp_path), PYTHONUNBUFFERED="1", KUBECONFIG=str(tmp_path / "no-kubeconfig"))
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "standalone", "--port", str(port)],
+        python_command("manage.py", "standalone", "--port", str(port)),
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
