@@ -65,9 +65,24 @@ def format_env_lines(
     )
 
 
-class ProjectForm(forms.Form):
-    template = forms.ModelChoiceField(queryset=Template.objects.none(), empty_label=None)
+class ProjectSettingsForm(forms.Form):
     name = forms.CharField(max_length=100)
+    repository = forms.CharField(
+        max_length=500,
+        required=False,
+        help_text="Your app's Git repository, e.g. https://github.com/you/app.git: development deployments clone "
+        "it and builds build it. Leave it empty only if the template has a starter repository.",
+    )
+
+    def clean_repository(self):
+        repository = self.cleaned_data["repository"].strip()
+        if repository and not _REPOSITORY.match(repository):
+            raise ValidationError("Give an https://, ssh:// or git@host: address of a Git repository.")
+        return repository
+
+
+class ProjectForm(ProjectSettingsForm):
+    template = forms.ModelChoiceField(queryset=Template.objects.none(), empty_label=None)
     slug = forms.CharField(
         max_length=30,
         required=False,
@@ -75,12 +90,8 @@ class ProjectForm(forms.Form):
         help_text="Lowercase letters, digits and '-'. Part of every deployment's namespace. Cannot be changed. "
         "Empty: made from the name.",
     )
-    repository = forms.CharField(
-        max_length=500,
-        required=False,
-        help_text="The Git repository development deployments clone, e.g. https://github.com/you/app.git. "
-        "Empty: the template's starter repository.",
-    )
+
+    field_order = ["template", "name", "slug", "repository"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -94,12 +105,6 @@ class ProjectForm(forms.Form):
         if error:
             raise ValidationError(f"The short name {error}.")
         return slug
-
-    def clean_repository(self):
-        repository = self.cleaned_data["repository"].strip()
-        if repository and not _REPOSITORY.match(repository):
-            raise ValidationError("Give an https://, ssh:// or git@host: address of a Git repository.")
-        return repository
 
     def clean(self):
         cleaned = super().clean()

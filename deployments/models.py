@@ -83,6 +83,12 @@ class Project(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def repository_url(self) -> str:
+        """What new deployments clone: the project's repository, else its template's starter repository."""
+        spec = self.template.spec
+        return self.repository or (spec.repository if spec else None) or ""
+
 
 # ----------------------------------------------------------------------------- deployments
 

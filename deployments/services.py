@@ -32,7 +32,7 @@ from deployments.models import (
     Team,
     record_activity,
 )
-from deployments.naming import dns_label_error, hostname_error, namespace_for
+from deployments.naming import dns_label_error, hostname_error, namespace_for, repository_error
 from deployments.sizes import SIZES
 from templates_catalog.models import Template
 
@@ -79,6 +79,8 @@ def project_create(*, team: Team, name: str, slug: str, template: Template, repo
         problems["name"] = "Give the project a name."
     if template.current_version_id is None or not template.enabled:
         problems["template"] = "This template is not available."
+    elif problem := repository_problem(template, repository):
+        problems["repository"] = problem
     if problems:
         raise ValidationError(problems)
     project = Project.objects.create(
@@ -91,6 +93,36 @@ def project_create(*, team: Team, name: str, slug: str, template: Template, repo
         project=project,
     )
     events.publish_team_changed(team.pk)
+    return project
+
+
+@transaction.atomic
+def project_update(*, project: Project, name: str, repository: str, actor) -> Project:
+    """Rename a project or change its repository; records what changed. Idempotent: no change, no audit row.
+
+    Development deployments keep the code they already cloned; new clones use the new repository.
+    Raises ValidationError with per-field messages; nothing is written then.
+    """
+    problems = {}
+    if not name.strip():
+        problems["name"] = "Give the project a name."
+    if problem := repository_problem(project.template, repository):
+        problems["repository"] = problem
+    if problems:
+        raise ValidationError(problems)
+    changes = {
+        field: [getattr(project, field), value]
+        for field, value in (("name", name.strip()), ("repository", repository))
+        if getattr(project, field) != value
+    }
+    if not changes:
+        return project
+    for field, (_, value) in changes.items():
+        setattr(project, field, value)
+    project.save(update_fields=list(changes))
+    described = "; ".join(f"{field} “{old or 'none'}” → “{new or 'none'}”" for field, (old, new) in changes.items())
+    record_activity(action="project.updated", message=f"Project changed: {described}", actor=actor, project=project)
+    events.publish_team_changed(project.team_id)
     return project
 
 
@@ -109,6 +141,16 @@ def project_delete(*, project: Project, actor) -> None:
 
 
 # ----------------------------------------------------------------------------- validation
+
+
+def repository_problem(template: Template, repository: str) -> str | None:
+    """Why ``repository`` will not do for a project of ``template``, or None when it will."""
+    if error := repository_error(repository):
+        return f"The repository {error}."
+    spec = template.spec
+    if repository or spec is None or spec.repository or not spec.uses_repository:
+        return None
+    return f"{template.name} runs your app's own code: give the Git repository it comes from."
 
 
 def deployment_name_problems(
@@ -243,7 +285,9 @@ def deployment_create(
         problems["addons"] = [f"“{a}” is not an optional add-on of this template." for a in sorted(chosen - toggleable)]
     if stage in spec.stages and spec.mode(stage) == "source":
         if not (project.repository or spec.repository):
-            problems["branch"] = ["A development deployment clones the project's repository: set one on the project."]
+            problems["branch"] = [
+                f"{project.name} has no repository to clone: set one in the project's settings first."
+            ]
         if branch_errors := branch_problems(branch):
             problems["branch"] = branch_errors
     domains = [d.strip().lower() for d in custom_domains if d.strip()]

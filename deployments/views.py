@@ -30,6 +30,7 @@ from deployments.forms import (
     DomainsForm,
     EnvironmentForm,
     ProjectForm,
+    ProjectSettingsForm,
     RenameForm,
     apply_service_errors,
     format_env_lines,
@@ -120,6 +121,27 @@ def project_detail(request, project_id: int):
         "can": selectors.Permissions.of(membership),
     }
     return render(request, "deployments/project_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_settings(request, project_id: int):
+    project, _ = project_for(request.user, project_id, Role.DEVELOPER)
+    form = ProjectSettingsForm(request.POST or None, initial={"name": project.name, "repository": project.repository})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.project_update(
+                project=project,
+                name=form.cleaned_data["name"],
+                repository=form.cleaned_data["repository"],
+                actor=request.user,
+            )
+        except ValidationError as error:
+            apply_service_errors(form, error)
+        else:
+            messages.success(request, "Project settings saved.")
+            return redirect("project", project.pk)
+    return render(request, "deployments/project_settings.html", {"form": form, "project": project})
 
 
 @login_required

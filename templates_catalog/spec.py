@@ -221,6 +221,11 @@ class TemplateSpec:
     def mode(self, stage: Stage) -> StageMode:
         return self.stages[stage]
 
+    @property
+    def uses_repository(self) -> bool:
+        """Whether deployments run the app's own code: a stage clones it, or a component is built from it."""
+        return "source" in self.stages.values() or any(c.build is not None for c in self.components)
+
     def addons_for(self, stage: Stage, enabled: set[str] | None = None) -> tuple[AddOn, ...]:
         """Add-ons present in ``stage``: the fixed ones, plus toggleable ones that are enabled.
 

@@ -55,6 +55,26 @@ def test_it_offers_the_templates_stages_sizes_and_optional_addons(developer_clie
     assert f'hx-get="{reverse("deployment_name_check", args=[response.context["project"].pk])}"' in page
 
 
+def test_it_says_where_to_set_the_repository_a_development_deployment_clones(developer_client, project, create_url):
+    project.repository = ""
+    project.save()
+
+    page = developer_client.get(create_url).content.decode()
+    assert "Shop has no repository yet, so a development deployment has no code to clone" in page
+    assert f'href="{reverse("project_settings", args=[project.pk])}"' in page
+
+    response = developer_client.post(create_url, valid())
+    assert response.status_code == 200
+    assert response.context["form"].errors["branch"] == [
+        "Shop has no repository to clone: set one in the project's settings first."
+    ]
+    assert nothing_created()
+
+
+def test_it_says_nothing_of_the_repository_when_there_is_one(developer_client, create_url):
+    assert "no repository yet" not in developer_client.get(create_url).content.decode()
+
+
 def test_it_offers_only_the_stages_the_template_has(developer_client, make_project, tmp_path):
     shipped = Path(templates_catalog.__file__).parent / "catalog" / "static-nginx.yaml"
     text = shipped.read_text().replace("slug: static-nginx", "slug: static-lite")

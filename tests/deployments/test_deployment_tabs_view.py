@@ -178,8 +178,8 @@ def test_it_lists_operations_on_the_status_tab(developer_client, deployment, dev
 
     page = response.content.decode()
     assert response.status_code == 200
-    assert "<td>Restart redis</td>" in page and "<td>Create</td>" in page
-    assert page.count(f"<td>{developer.username}</td>") == 2
+    assert '<td class="operation-what">Restart redis</td>' in page and '<td class="operation-what">Create</td>' in page
+    assert page.count(f'<td data-label="Asked by">{developer.username}</td>') == 2
     assert 'class="tree-node card" data-node="storage" data-health="unknown" open' in page  # detailed: all open
 
 
@@ -191,7 +191,7 @@ def test_it_shows_the_audit_log_on_the_activity_tab(developer_client, deployment
     assert f"<strong>{developer.username}</strong> Renamed “feature-x” to “feature-z”" in page
     assert f"<strong>{developer.username}</strong> Development deployment “feature-x” created" in page
     assert page.index("Renamed") < page.index("Development deployment")  # newest first
-    assert "<td>Apply changes</td>" in page
+    assert '<td class="operation-what">Apply changes</td>' in page
 
 
 # ----------------------------------------------------------------------------- restart

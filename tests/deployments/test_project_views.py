@@ -21,6 +21,9 @@ def project(make_project):
     return make_project("fastapi-redis", slug="shop")
 
 
+REPOSITORY = "https://github.com/acme/shop.git"
+
+
 def messages_of(response) -> list[str]:
     return [str(message) for message in response.context["messages"]]
 
@@ -58,7 +61,8 @@ def test_it_creates_a_project_and_goes_on_to_its_first_deployment(developer_clie
 
 def test_it_makes_the_short_name_from_the_name_when_left_empty(developer_client, catalog):
     response = developer_client.post(
-        reverse("project_create"), {"template": catalog["django-postgres"].pk, "name": "Web Shop 2", "slug": ""}
+        reverse("project_create"),
+        {"template": catalog["django-postgres"].pk, "name": "Web Shop 2", "slug": "", "repository": REPOSITORY},
     )
 
     assert response.status_code == 302
@@ -73,12 +77,18 @@ def test_it_makes_the_short_name_from_the_name_when_left_empty(developer_client,
         ({"slug": "shop"}, "slug", "Your team already has a project called “shop”."),
         ({"slug": "a" * 31}, "slug", "Ensure this value has at most 30 characters (it has 31)."),
         ({"repository": "ftp://example.com/x"}, "repository", "Give an https://, ssh:// or git@host: address"),
+        ({"repository": ""}, "repository", "Django + PostgreSQL runs your app's own code: give the Git repository"),
         ({"name": ""}, "name", "This field is required."),
         ({"template": "999999"}, "template", "Select a valid choice."),
     ],
 )
 def test_it_explains_bad_project_input_and_creates_nothing(developer_client, catalog, project, data, field, message):
-    fields = {"template": catalog["django-postgres"].pk, "name": "Web shop", "slug": "web-shop", "repository": ""}
+    fields = {
+        "template": catalog["django-postgres"].pk,
+        "name": "Web shop",
+        "slug": "web-shop",
+        "repository": REPOSITORY,
+    }
     fields.update(data)
 
     response = developer_client.post(reverse("project_create"), fields)
@@ -99,6 +109,81 @@ def test_it_refuses_a_disabled_template(developer_client, catalog):
     assert response.status_code == 200
     assert response.context["form"].errors["template"]
     assert not Project.objects.exists()
+
+
+def test_it_lets_a_template_with_a_starter_repository_do_without_one(developer_client, catalog):
+    version = catalog["static-nginx"].current_version
+    version.spec_data = {**version.spec_data, "repository": "https://github.com/acme/starter.git"}
+    version.digest = "0" * 64  # a version's parsed spec is cached by its digest
+    version.save()
+
+    response = developer_client.post(
+        reverse("project_create"), {"template": catalog["static-nginx"].pk, "name": "Site", "repository": ""}
+    )
+
+    assert response.status_code == 302
+    project = Project.objects.get()
+    assert (project.repository, project.repository_url) == ("", "https://github.com/acme/starter.git")
+
+
+# ----------------------------------------------------------------------------- project settings
+
+
+def test_it_shows_the_settings_filled_in(developer_client, project):
+    response = developer_client.get(reverse("project_settings", args=[project.pk]))
+
+    assert response.status_code == 200
+    assert response.context["form"]["name"].value() == "Shop"
+    assert response.context["form"]["repository"].value() == "https://github.com/acme/shop.git"
+
+
+def test_it_renames_a_project_and_changes_its_repository(developer_client, project, developer):
+    response = developer_client.post(
+        reverse("project_settings", args=[project.pk]),
+        {"name": "Web shop", "repository": "git@github.com:acme/web-shop.git"},
+        follow=True,
+    )
+
+    assert response.redirect_chain == [(reverse("project", args=[project.pk]), 302)]
+    assert "Project settings saved." in messages_of(response)
+    project.refresh_from_db()
+    assert (project.name, project.repository, project.slug) == ("Web shop", "git@github.com:acme/web-shop.git", "shop")
+    entry = ActivityEntry.objects.get(action="project.updated")
+    assert (entry.project, entry.actor) == (project, developer)
+    assert entry.message == (
+        "Project changed: name “Shop” → “Web shop”; "
+        "repository “https://github.com/acme/shop.git” → “git@github.com:acme/web-shop.git”"
+    )
+    assert "git@github.com:acme/web-shop.git" in response.content.decode()
+
+
+def test_it_records_nothing_when_nothing_changed(developer_client, project):
+    response = developer_client.post(
+        reverse("project_settings", args=[project.pk]), {"name": "Shop", "repository": project.repository}
+    )
+
+    assert response.status_code == 302
+    assert not ActivityEntry.objects.filter(action="project.updated").exists()
+
+
+@pytest.mark.parametrize(
+    "data, field, message",
+    [
+        ({"name": " "}, "name", "This field is required."),
+        ({"repository": "github.com/acme/shop"}, "repository", "Give an https://, ssh:// or git@host: address"),
+        ({"repository": ""}, "repository", "FastAPI + Redis runs your app's own code: give the Git repository"),
+    ],
+)
+def test_it_explains_bad_settings_and_keeps_the_project(developer_client, project, data, field, message):
+    response = developer_client.post(
+        reverse("project_settings", args=[project.pk]), {"name": "Renamed", "repository": project.repository, **data}
+    )
+
+    assert response.status_code == 200
+    assert message in " ".join(response.context["form"].errors[field])
+    project.refresh_from_db()
+    assert (project.name, project.repository) == ("Shop", "https://github.com/acme/shop.git")
+    assert not ActivityEntry.objects.filter(action="project.updated").exists()
 
 
 # ----------------------------------------------------------------------------- the project page
@@ -154,6 +239,7 @@ def test_it_shows_each_role_only_the_buttons_it_may_use(client, make_member, pro
     page = client.get(reverse("project", args=[project.pk])).content.decode()
 
     assert (reverse("deployment_create", args=[project.pk]) in page) == can_create
+    assert (reverse("project_settings", args=[project.pk]) in page) == can_create
     assert (reverse("project_delete", args=[project.pk]) in page) == can_delete
 
 

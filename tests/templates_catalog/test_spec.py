@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from templates_catalog.spec import TemplateSpec
 from templates_catalog.validation import parse_template
@@ -32,3 +33,14 @@ def test_it_knows_which_variables_of_a_service_are_secrets_including_imported_on
     app = spec.secret_names("app", "production")
     assert {"DJANGO_SECRET_KEY", "DATABASE_URL", "POSTGRES_PASSWORD"} <= app
     assert "POSTGRES_USER" not in app
+
+
+def test_it_knows_whether_deployments_run_the_apps_own_code():
+    spec = parse_template((SHIPPED_DIR / "static-nginx.yaml").read_text(), "static-nginx.yaml")
+    assert spec.uses_repository  # development clones it
+
+    built_only = replace(spec, stages={"staging": "build", "production": "build"})
+    assert built_only.uses_repository  # staging and production build it
+
+    image_only = replace(built_only, components=tuple(replace(c, build=None) for c in spec.components))
+    assert not image_only.uses_repository  # nginx's own image serves what it holds
