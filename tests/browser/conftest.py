@@ -64,9 +64,11 @@ def console_errors(page):
 
 
 @pytest.fixture
-def diploi(transactional_db, tmp_path):
-    """Diploi running as a user runs it (standalone, or web/worker/watcher processes in CI)."""
-    stack = DiploiStack(data_dir=tmp_path).start()
+def diploi(transactional_db, tmp_path, request):
+    """Diploi running as a user runs it: standalone on its built-in emulator or, in CI, web, worker and
+    watcher processes, which need a cluster: the test's emulator."""
+    kube_api_url = request.getfixturevalue("emulator").url if os.environ.get("REDIS_URL") else None
+    stack = DiploiStack(data_dir=tmp_path, kube_api_url=kube_api_url).start()
     yield stack
     stack.stop()
 
