@@ -73,7 +73,12 @@ class DiploiStack:
             self._spawn("watcher", ["manage.py", "watch_cluster"])
         else:
             self._spawn("standalone", ["manage.py", "standalone", "--port", str(self.port)])
-        wait_for(self._healthy, timeout=60, what=f"Diploi at {self.url} (logs in {self.log_dir})")
+        try:
+            wait_for(self._healthy, timeout=60, what=f"Diploi at {self.url} (logs in {self.log_dir})")
+        except BaseException:
+            # Nobody else will stop them, and a stray worker would take later tests' tasks.
+            self.stop()
+            raise
         return self
 
     def _spawn(self, name: str, args: list[str]) -> None:
@@ -164,7 +169,11 @@ class DiploiProcess:
         self.process = subprocess.Popen(
             python_command(*self.args), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
-        wait_for(lambda: self.ready in self.log() or self._exited(), timeout=60, what=f"{self.args} to start")
+        try:
+            wait_for(lambda: self.ready in self.log() or self._exited(), timeout=60, what=f"{self.args} to start")
+        except BaseException:
+            self.stop()  # a stray worker would take later tests' tasks
+            raise
         return self
 
     def _exited(self) -> bool:
