@@ -9,12 +9,11 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from deployments.models import Project
-from deployments.naming import dns_label_error, slugify_label
+from deployments.naming import dns_label_error, repository_error, slugify_label
 from deployments.sizes import SIZES
 from templates_catalog.models import Template
 
 _ENV_LINE = re.compile(r"^\s*(?:(?P<service>[a-z0-9-]+)\.)?(?P<name>[^=\s]+)\s*=(?P<value>.*)$")
-_REPOSITORY = re.compile(r"^(https://|ssh://|git://|git@[\w.-]+:)\S+$")
 
 
 # Services name a few fields after the model; the forms after what users type.
@@ -76,7 +75,7 @@ class ProjectSettingsForm(forms.Form):
 
     def clean_repository(self):
         repository = self.cleaned_data["repository"].strip()
-        if repository and not _REPOSITORY.match(repository):
+        if repository_error(repository):
             raise ValidationError("Give an https://, ssh:// or git@host: address of a Git repository.")
         return repository
 

@@ -89,6 +89,12 @@ class Project(models.Model):
         spec = self.template.spec
         return self.repository or (spec.repository if spec else None) or ""
 
+    @property
+    def has_nothing_to_clone(self) -> bool:
+        """Whether its template has a development (source) stage but there is no repository to clone."""
+        spec = self.template.spec
+        return spec is not None and "source" in spec.stages.values() and not self.repository_url
+
 
 # ----------------------------------------------------------------------------- deployments
 

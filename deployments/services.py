@@ -284,7 +284,7 @@ def deployment_create(
     if chosen - toggleable:
         problems["addons"] = [f"“{a}” is not an optional add-on of this template." for a in sorted(chosen - toggleable)]
     if stage in spec.stages and spec.mode(stage) == "source":
-        if not (project.repository or spec.repository):
+        if project.has_nothing_to_clone:
             problems["branch"] = [
                 f"{project.name} has no repository to clone: set one in the project's settings first."
             ]

@@ -12,6 +12,7 @@ import templates_catalog
 from deployments import services
 from deployments.models import ActivityEntry, Deployment, Operation, Role
 from templates_catalog.loader import sync_catalog
+from templates_catalog.models import Template
 
 
 @pytest.fixture
@@ -73,6 +74,31 @@ def test_it_says_where_to_set_the_repository_a_development_deployment_clones(dev
 
 def test_it_says_nothing_of_the_repository_when_there_is_one(developer_client, create_url):
     assert "no repository yet" not in developer_client.get(create_url).content.decode()
+
+
+def test_it_says_nothing_of_cloning_when_the_template_has_no_development_stage(
+    developer_client, make_project, tmp_path
+):
+    shipped = Path(templates_catalog.__file__).parent / "catalog" / "static-nginx.yaml"
+    text = shipped.read_text().replace("slug: static-nginx", "slug: static-built")
+    for development_only in (
+        "  development: source\n",
+        "    storage:\n      code:\n        path: /srv/site\n        size: 1Gi\n        stages: [development]\n",
+        "ssh:\n  - component: web\n    stages: [development]\n",
+    ):
+        assert development_only in text
+        text = text.replace(development_only, "", 1)
+    (tmp_path / "static-built.yaml").write_text(text)
+    assert not sync_catalog(tmp_path).failed
+    project = make_project("static-nginx", slug="site")
+    project.template = Template.objects.get(slug="static-built")
+    project.repository = ""
+    project.save()
+
+    page = developer_client.get(reverse("deployment_create", args=[project.pk])).content.decode()
+
+    assert 'value="production"' in page and 'value="development"' not in page
+    assert "no repository yet" not in page
 
 
 def test_it_offers_only_the_stages_the_template_has(developer_client, make_project, tmp_path):
