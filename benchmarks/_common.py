@@ -207,7 +207,7 @@ def start_web(env: dict[str, str]) -> tuple[Process, str]:
 def start_watcher(env: dict[str, str], *, experiment: list[str] | None = None) -> Process:
     """`manage.py watch_cluster`; or, with ``experiment`` options, `benchmarks._watcher` (other loop settings)."""
     args = ["-m", "benchmarks._watcher", *experiment] if experiment else ["manage.py", "watch_cluster"]
-    watcher = Process("watcher", args, env)
+    watcher = Process("watcher", args, {"MALLOC_ARENA_MAX": "2", **env})  # as the Procfile runs it
 
     def started() -> bool:
         watcher.check()
