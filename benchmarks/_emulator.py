@@ -25,8 +25,8 @@ import sys
 import threading
 import time
 
-from deployments.cluster.emulator import ClusterEmulator
-from deployments.cluster.emulator.resources import PODS
+from cluster_emulator import ClusterEmulator
+from cluster_emulator.resources import PODS
 
 
 def _ready(pod: dict | None) -> bool | None:

@@ -83,8 +83,8 @@ async def close_thread_connections():
 @pytest.fixture
 def emulator(settings):
     """A fresh cluster emulator (fast controllers), and Diploi pointed at it."""
+    from cluster_emulator import ClusterEmulator
     from deployments.cluster.connection import reset_cluster
-    from deployments.cluster.emulator import ClusterEmulator
 
     emu = ClusterEmulator(speed="fast").start()
     settings.KUBE_API_URL = emu.url

@@ -5,11 +5,11 @@ import threading
 
 from django.core.management.base import BaseCommand
 
-from deployments.cluster.emulator import ClusterEmulator
+from cluster_emulator import ClusterEmulator
 
 
 class Command(BaseCommand):
-    help = "Serve a simulated Kubernetes cluster (see deployments/cluster/emulator/README.md) until Ctrl-C."
+    help = "Serve a simulated Kubernetes cluster (see cluster_emulator/README.md) until Ctrl-C."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")

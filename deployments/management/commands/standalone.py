@@ -75,7 +75,7 @@ class Command(BaseCommand):
         if cluster_configured():
             self.stdout.write(f"Cluster: {get_cluster().source}")
             return None
-        from deployments.cluster.emulator import ClusterEmulator
+        from cluster_emulator import ClusterEmulator
 
         # A small watch history keeps a long-running standalone's memory low; our
         # watcher relists when its resourceVersion has left it (410), as with a real cluster.

@@ -8,7 +8,7 @@ import threading
 import pytest
 from kubernetes import client
 
-from deployments.cluster.emulator import ClusterEmulator
+from cluster_emulator import ClusterEmulator
 
 from .conftest import api_for, apply, deployment, eventually
 

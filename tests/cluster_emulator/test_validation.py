@@ -7,8 +7,8 @@ import time
 import pytest
 from kubernetes import client
 
-from deployments.cluster.emulator import defaults, validation
-from deployments.cluster.emulator.resources import DEPLOYMENTS
+from cluster_emulator import defaults, validation
+from cluster_emulator.resources import DEPLOYMENTS
 
 from .conftest import apply, deployment, statefulset, status_body
 

@@ -10,7 +10,7 @@ import time
 import pytest
 from kubernetes import client
 
-from deployments.cluster.emulator import ClusterEmulator
+from cluster_emulator import ClusterEmulator
 
 MANAGER = "diploi-tests"
 APPLY = "application/apply-patch+yaml"
