@@ -6,6 +6,7 @@ import logging
 import threading
 
 from .api import Api
+from .audit import AuditLog
 from .controllers import ControllerManager, ensure_namespace_defaults
 from .controllers.base import NODE_IP, NODE_NAME
 from .faults import Faults
@@ -54,6 +55,7 @@ class ClusterEmulator:
         self.faults = Faults(self.store, lambda namespace: self.controllers.pods_changed(namespace))
         self.controllers = ControllerManager(self.store, self.registry, self.timing, self.faults)
         self.api = Api(self.store, self.registry)
+        self.audit = AuditLog()
         self._server: HttpServer | None = None
         self._serve_thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -129,7 +131,7 @@ class ClusterEmulator:
     # -- internals ----------------------------------------------------------------------------------------
 
     def _listen(self) -> None:
-        server = HttpServer((self.host, self.port), self.api, self.faults, self.store, self.timing)
+        server = HttpServer((self.host, self.port), self.api, self.faults, self.store, self.timing, self.audit)
         self.port = server.server_address[1]
         self.api.server_address = f"{self.host}:{self.port}"
         self._server = server

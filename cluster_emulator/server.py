@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from . import errors
 from .api import Api, Request, Response, WatchStream
+from .audit import AuditLog
 from .faults import Faults
 from .store import CLOSE, Store
 from .timing import Timing
@@ -37,8 +38,10 @@ class HttpServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 1024  # many clients (and watches) connect at once in benchmarks
 
-    def __init__(self, address: tuple[str, int], api: Api, faults: Faults, store: Store, timing: Timing):
-        self.api, self.faults, self.store, self.timing = api, faults, store, timing
+    def __init__(
+        self, address: tuple[str, int], api: Api, faults: Faults, store: Store, timing: Timing, audit: AuditLog
+    ):
+        self.api, self.faults, self.store, self.timing, self.audit = api, faults, store, timing, audit
         self.closing = threading.Event()
         self._conn_lock = threading.Lock()
         self._conns: dict[socket.socket, threading.Thread] = {}
@@ -108,6 +111,7 @@ class Handler(BaseHTTPRequestHandler):
             {k.lower(): v for k, v in self.headers.items()},
             body,
         )
+        self.server.audit.record(self.command, request.path, request.query, request.headers.get("user-agent", ""))
         stall, error = self.server.faults.before_request(self.command, self.path)
         if stall and self.server.closing.wait(stall):
             self.close_connection = True
