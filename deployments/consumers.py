@@ -17,6 +17,7 @@ from django.template.loader import render_to_string
 from deployments import events, selectors
 from deployments.access import deployment_for, membership_for, project_for
 from deployments.models import Deployment, DeploymentState, Role
+from diploi_site.metrics import WEBSOCKETS
 
 # The fragments each deployment tab shows live (the Options tab's forms are
 # never replaced under someone typing: only its header is live).
@@ -41,6 +42,7 @@ class FragmentConsumer(AsyncWebsocketConsumer):
     """Joins one group after an access check; re-renders on every message to it."""
 
     group: str | None = None
+    page_kind = ""  # the metric's label
 
     async def connect(self):
         allowed = await sync_to_async(self.authorize)()
@@ -49,9 +51,14 @@ class FragmentConsumer(AsyncWebsocketConsumer):
             return
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        self._counted = WEBSOCKETS.labels(self.page_kind)
+        self._counted.inc()
         await self.push()
 
     async def disconnect(self, code):
+        if counted := getattr(self, "_counted", None):
+            counted.dec()
+            self._counted = None
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
@@ -73,6 +80,8 @@ class FragmentConsumer(AsyncWebsocketConsumer):
 
 class TeamConsumer(FragmentConsumer):
     """The projects list of one team."""
+
+    page_kind = "team"
 
     def authorize(self) -> bool:
         team_id = self.scope["url_route"]["kwargs"]["team_id"]
@@ -103,6 +112,8 @@ class ProjectConsumer(FragmentConsumer):
     (which deployments it lists, their names and order, the count) changed:
     then the whole list. A busy project costs one row per change, not a page.
     """
+
+    page_kind = "project"
 
     def authorize(self) -> bool:
         self.project_id = self.scope["url_route"]["kwargs"]["project_id"]
@@ -158,6 +169,8 @@ class ProjectConsumer(FragmentConsumer):
 
 class DeploymentConsumer(FragmentConsumer):
     """One deployment page: its header, status tree and the tab's live parts."""
+
+    page_kind = "deployment"
 
     def authorize(self) -> bool:
         self.deployment_id = self.scope["url_route"]["kwargs"]["deployment_id"]

@@ -25,6 +25,7 @@ from deployments.cluster.environment import EnvironmentError, missing_secrets
 from deployments.cluster.manifests import ManifestError, render
 from deployments.cluster.operations import apply_objects, claims_of, delete_claims, delete_namespace, leftovers
 from deployments.models import Deployment, DeploymentState, Operation, record_activity
+from diploi_site.logs import log_context
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ def delete_run(operation_id: int, *, owner: str, attempt: int = 1) -> str:
     deployment = operation.deployment
     if operation.status in (Operation.Status.SUCCEEDED, Operation.Status.FAILED):
         return operation.status
-    with deployment_lease(deployment.pk, owner):
+    with log_context(deployment_id=deployment.pk), deployment_lease(deployment.pk, owner):
         now = timezone.now()
         first_attempt = operation.started_at is None
         if first_attempt:
@@ -239,7 +240,7 @@ def delete_storage_run(operation_id: int, *, owner: str, attempt: int = 1) -> st
     if deployment.state == DeploymentState.DELETED:
         _finish(operation, Operation.Status.SUCCEEDED, "The whole deployment was deleted")
         return "deleted"
-    with deployment_lease(deployment.pk, owner):
+    with log_context(deployment_id=deployment.pk), deployment_lease(deployment.pk, owner):
         cluster = get_cluster()
         Operation.objects.filter(pk=operation.pk).update(
             status=Operation.Status.RUNNING, attempts=attempt, started_at=operation.started_at or timezone.now()

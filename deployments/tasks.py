@@ -8,11 +8,14 @@ function, being idempotent, simply runs again.
 
 import logging
 import random
+import time
 
 from celery import shared_task
 
 from deployments import lifecycle
 from deployments.cluster.errors import ClusterError
+from diploi_site.logs import log_context
+from diploi_site.metrics import RECONCILE_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -29,25 +32,40 @@ def backoff(retries: int) -> float:
 @shared_task(bind=True, acks_late=True, max_retries=CLUSTER_RETRIES)
 def reconcile_deployment(self, deployment_id: int) -> str:
     """Apply a deployment's desired state; enqueue itself again if it changed meanwhile."""
+    with log_context(deployment_id=deployment_id, task_id=self.request.id):
+        return _reconcile(self, deployment_id)
+
+
+def _reconcile(task, deployment_id: int) -> str:
+    started = time.perf_counter()
     try:
         outcome = lifecycle.reconcile_run(
-            deployment_id, owner=self.request.id or "eager", attempt=self.request.retries + 1
+            deployment_id, owner=task.request.id or "eager", attempt=task.request.retries + 1
         )
+        RECONCILE_SECONDS.labels(outcome).observe(time.perf_counter() - started)
     except lifecycle.LeaseBusy as busy:
-        raise self.retry(exc=busy, countdown=1 + random.random(), max_retries=LEASE_RETRIES) from busy
+        raise task.retry(exc=busy, countdown=1 + random.random(), max_retries=LEASE_RETRIES) from busy
     except ClusterError as error:
+        RECONCILE_SECONDS.labels("retryable error" if error.retryable else "error").observe(
+            time.perf_counter() - started
+        )
         if not error.retryable:
             raise
-        if self.request.retries >= self.max_retries:
+        if task.request.retries >= task.max_retries:
             lifecycle.reconcile_gave_up(deployment_id, str(error))
             return "gave up"
-        raise self.retry(exc=error, countdown=backoff(self.request.retries)) from error
+        raise task.retry(exc=error, countdown=backoff(task.request.retries)) from error
     if outcome == "again":
         reconcile_deployment.delay(deployment_id)
     return outcome
 
 
 def _run_operation(task, run, gave_up, operation_id: int) -> str:
+    with log_context(operation_id=operation_id, task_id=task.request.id):
+        return _run_operation_logged(task, run, gave_up, operation_id)
+
+
+def _run_operation_logged(task, run, gave_up, operation_id: int) -> str:
     try:
         return run(operation_id, owner=task.request.id or "eager", attempt=task.request.retries + 1)
     except lifecycle.LeaseBusy as busy:

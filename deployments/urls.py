@@ -4,7 +4,6 @@ from deployments import views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("healthz", views.healthz, name="healthz"),
     path("teams/switch/", views.switch_team, name="switch_team"),
     path("teams/<int:team_id>/members/", views.team_members, name="team_members"),
     path("projects/", views.project_list, name="projects"),

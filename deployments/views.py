@@ -10,7 +10,6 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -39,14 +38,6 @@ from deployments.models import Membership, Role, Team
 from templates_catalog.models import Template
 
 # ----------------------------------------------------------------------------- basics
-
-
-@require_GET
-def healthz(request):
-    """Liveness and readiness for load balancers: the database must answer."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return HttpResponse("ok", content_type="text/plain")
 
 
 @login_required

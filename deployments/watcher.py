@@ -34,6 +34,7 @@ from deployments.cluster.client import Cluster, WatchEvent
 from deployments.cluster.connection import cluster_settings
 from deployments.cluster.status import Observation, compute_status
 from deployments.models import Deployment, DeploymentState, DeploymentStatus, Lease
+from diploi_site.metrics import WATCHER_EVENT_LAG_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +176,7 @@ class ClusterWatcher:
         self.cache = ObjectCache()
         self.stop_event = threading.Event()
         self._dirty: set[int] = set()
+        self._dirty_since: dict[int, float] = {}  # when an event first made it dirty (for the lag metric)
         self._dirty_lock = threading.Lock()
         self._wake = threading.Event()
         self._failing: dict[str, tuple[float, str]] = {}  # kind -> (since, error)
@@ -277,8 +279,11 @@ class ClusterWatcher:
     def _mark_dirty(self, deployment_ids) -> None:
         ids = {d for d in deployment_ids if d is not None}
         if ids:
+            now = time.monotonic()
             with self._dirty_lock:
                 self._dirty |= ids
+                for deployment_id in ids:
+                    self._dirty_since.setdefault(deployment_id, now)
             self._wake.set()
 
     # --- statuses --------------------------------------------------------------------------
@@ -311,10 +316,13 @@ class ClusterWatcher:
                     continue
                 with self._dirty_lock:
                     batch, self._dirty = self._dirty, set()
+                    marked = {d: self._dirty_since.pop(d) for d in batch if d in self._dirty_since}
                 batch |= set(pending[:FULL_PASS_SLICE])
                 pending = pending[FULL_PASS_SLICE:]
                 self._recompute(batch)
                 last_run = time.monotonic()
+                for since in marked.values():
+                    WATCHER_EVENT_LAG_SECONDS.observe(last_run - since)
             except Exception:
                 logger.exception("recomputing statuses failed")
                 self.stop_event.wait(1)

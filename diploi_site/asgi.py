@@ -12,6 +12,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from deployments.routing import websocket_urlpatterns  # noqa: E402
+from diploi_site.health_server import start_from_settings  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -19,3 +20,6 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+# Probes and Prometheus scrapes on HEALTH_PORT, as in every other process.
+start_from_settings()

@@ -54,6 +54,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Probes first: kubelets ask over plain HTTP with the pod's IP as Host.
+    "diploi_site.health.HealthProbeMiddleware",
+    "diploi_site.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -147,7 +150,7 @@ HTTPS = env_bool("HTTPS", not DEBUG and not EMBEDDED)
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS and env_bool("SECURE_SSL_REDIRECT", True)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
 # Preloading is a commitment to the browsers' list: the operator opts in.
@@ -191,6 +194,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": 10,
     "unacked_restore_throttle": 1,
 }
+# Our LOGGING (plain or JSON lines, with deployment and operation ids) applies in the worker too.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 
@@ -225,12 +230,32 @@ DELETE_TIMEOUT_SECONDS = env_int("DELETE_TIMEOUT_SECONDS", 1800)
 CLUSTER_REQUEST_TIMEOUT = env_int("CLUSTER_REQUEST_TIMEOUT", 15)
 TEMPLATES_CATALOG_DIR = Path(env_str("TEMPLATES_CATALOG_DIR", str(BASE_DIR / "templates_catalog" / "catalog")))
 
+# --- Health and metrics ---------------------------------------------------------
+# /healthz, /readyz and /metrics on this port, in every process (0: off; the web
+# process answers /healthz and /readyz on its own port as well).
+HEALTH_PORT = env_int("HEALTH_PORT", 0)
+HEALTH_HOST = env_str("HEALTH_HOST", "0.0.0.0")  # noqa: S104 - probes come to the pod's IP
+
 # --- Logging --------------------------------------------------------------------
+# LOG_FORMAT=json: one JSON object per line, with the deployment and operation ids where they apply.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "diploi_site.logs.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s%(context)s"},
+        "json": {"()": "diploi_site.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},

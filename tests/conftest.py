@@ -32,6 +32,16 @@ def _fast_password_hashing(request, settings):
         settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _process_name_restored():
+    """Commands run in-process (watch_cluster, standalone) name the process; the next test starts as before."""
+    from diploi_site import process
+
+    before = process._name
+    yield
+    process._name = before
+
+
 @pytest.fixture
 def make_user(db):
     def make(username: str | None = None, *, password: str = "correct horse battery", **extra):

@@ -25,6 +25,7 @@ from kubernetes.watch.watch import iter_resp_lines
 
 from deployments.cluster import errors
 from deployments.cluster.resources import RESOURCES, Resource
+from diploi_site.process import process_name
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,8 @@ class Cluster:
 
     def __init__(self, configuration: k8s.Configuration, *, source: str = "", timeout: float | None = None):
         self.api = k8s.ApiClient(configuration)
+        # API servers record the user agent in their audit logs: say which of our processes asks.
+        self.api.user_agent = f"diploi-{process_name()}"
         self.source = source or configuration.host
         self.field_manager = settings.CLUSTER_FIELD_MANAGER
         self.timeout = timeout or settings.CLUSTER_REQUEST_TIMEOUT

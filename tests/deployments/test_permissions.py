@@ -146,6 +146,7 @@ def _deployment(w):
 
 ROWS = [
     Row("healthz", "GET", expect(anonymous=200, outsider=200)),
+    Row("readyz", "GET", expect(anonymous=200, outsider=200)),
     Row("home", "GET", expect(outsider=302, viewer=302, developer=302, admin=302)),
     Row(
         "switch_team",

@@ -15,6 +15,8 @@ from deployments.services import first_admin_create
 from deployments.watcher import ClusterWatcher
 from diploi_site.celery import app as celery_app
 from diploi_site.embedded import EmbeddedWorker
+from diploi_site.health_server import start_from_settings
+from diploi_site.process import set_process_name
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +36,7 @@ class Command(BaseCommand):
         from daphne.endpoints import build_endpoint_description_strings
         from daphne.server import Server
 
+        set_process_name("standalone")
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Database ready.")
         try:
@@ -43,6 +46,7 @@ class Command(BaseCommand):
             self.stderr.write(f"Template catalog: {error}")
         created = first_admin_create()
 
+        start_from_settings()
         emulator = self._start_emulator_if_needed()
         worker = EmbeddedWorker(celery_app)
         watcher = None

@@ -7,12 +7,16 @@ from django.core.management.base import BaseCommand, CommandError
 from deployments.cluster.connection import get_cluster
 from deployments.cluster.errors import ClusterNotConfigured
 from deployments.watcher import ClusterWatcher
+from diploi_site.health_server import start_from_settings
+from diploi_site.process import set_process_name
 
 
 class Command(BaseCommand):
     help = "Watch the cluster: keep deployment statuses and CPU history current and push them to live pages."
 
     def handle(self, *args, **options):
+        set_process_name("watcher")
+        start_from_settings()
         try:
             cluster = get_cluster()
         except ClusterNotConfigured as error:
