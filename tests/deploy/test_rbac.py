@@ -1,0 +1,137 @@
+"""The install's ClusterRoles grant exactly what Diploi's processes ask of the cluster.
+
+Diploi's own code runs its real flows against the emulator, which records each
+request as RBAC sees it (verb, API group, resource); the client's user agent
+says which process asked. Every request must be granted by that process's
+role, and every rule of the role must have been needed: a new API call in the
+code fails this test until the role grants it, and a grant nobody uses does too.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+
+import pytest
+from django.urls import reverse
+
+from deployments import lifecycle, services
+from deployments.cluster.connection import get_cluster, reset_cluster
+from deployments.cluster.resources import PRUNABLE_KINDS, RESOURCES
+from deployments.models import Deployment, DeploymentState, DeploymentStatus, Operation
+from deployments.watcher import ClusterWatcher
+from diploi_site.process import process_name, set_process_name
+from tests.deploy.kustomize import rendered_overlay
+from tests.support import wait_for
+
+# The Kubernetes ServiceAccount each process runs as in deploy/kubernetes/.
+SERVICE_ACCOUNTS = {"web": "diploi-web", "worker": "diploi-worker", "watcher": "diploi-watcher"}
+
+
+def granted(objects: list[dict]) -> dict[str, set[tuple[str, str, str]]]:
+    """(apiGroup, resource, verb) each ServiceAccount may use, from the rendered ClusterRoles and their bindings."""
+    roles = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ClusterRole"}
+    grants: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
+    for binding in (o for o in objects if o["kind"] == "ClusterRoleBinding"):
+        role = roles[binding["roleRef"]["name"]]
+        for subject in binding["subjects"]:
+            for rule in role.get("rules", []):
+                for group, resource, verb in itertools.product(rule["apiGroups"], rule["resources"], rule["verbs"]):
+                    grants[subject["name"]].add((group, resource, verb))
+    return grants
+
+
+@pytest.fixture
+def as_process():
+    """Run the block as one of Diploi's processes (the cluster client names it in its user agent)."""
+    before = process_name()
+
+    def switch(name: str) -> None:
+        set_process_name(name)
+        reset_cluster()
+
+    yield switch
+    switch(before)
+
+
+@pytest.fixture
+def cluster_usage(transactional_db, emulator, make_project, make_member, client, settings, as_process):
+    """Every request Diploi's flows make, by process: create every template in every stage, watch them
+    with CPU sampling, describe, change add-ons (prune), restart, delete storage, delete."""
+    settings.CPU_SAMPLE_SECONDS = 1
+    developer = make_member()
+    emulator.audit.enable()
+
+    as_process("worker")
+    deployments = []
+    for template in ("django-postgres", "fastapi-redis", "nextjs-postgres", "static-nginx"):
+        project = make_project(template)
+        for stage in ("development", "staging", "production"):
+            deployment = services.deployment_create(project=project, name=stage, stage=stage, actor=developer)
+            assert lifecycle.reconcile_run(deployment.pk, owner="rbac") == "applied"
+            deployments.append(deployment)
+
+    as_process("watcher")
+    watcher = ClusterWatcher(get_cluster, coalesce=0.05, recompute_every=1).start()
+    try:
+        wait_for(
+            lambda: (
+                DeploymentStatus.objects.filter(health="green").count() == len(deployments)
+                and DeploymentStatus.objects.filter(cpu_millicores__isnull=False).exists()
+            ),
+            timeout=30,
+            what="every deployment green and a CPU sample",
+        )
+    finally:
+        watcher.stop()
+
+    as_process("web")
+    client.force_login(developer)
+    with_redis = next(d for d in deployments if d.project.template.slug == "fastapi-redis")
+    response = client.get(reverse("deployment_describe", args=[with_redis.pk, "redis"]))
+    assert response.status_code == 200
+
+    as_process("worker")
+    services.deployment_update(deployment=with_redis, actor=developer, addons=[], delete_storage_of=["redis"])
+    assert lifecycle.reconcile_run(with_redis.pk, owner="rbac") == "applied"
+    storage = Operation.objects.get(deployment=with_redis, kind=Operation.Kind.DELETE_STORAGE)
+    wait_for(lambda: _finished(lifecycle.delete_storage_run, storage.pk), timeout=20, what="the storage deleted")
+    services.deployment_restart(deployment=with_redis, actor=developer)
+    assert lifecycle.reconcile_run(with_redis.pk, owner="rbac") == "applied"
+    deletion = services.deployment_delete(deployment=with_redis, actor=developer)
+    wait_for(lambda: _finished(lifecycle.delete_run, deletion.pk), timeout=20, what="the deployment deleted")
+    assert Deployment.objects.get(pk=with_redis.pk).state == DeploymentState.DELETED
+
+    used: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
+    for record in emulator.audit.records():
+        if record.is_resource_request:
+            process = record.user_agent.removeprefix("diploi-")
+            for verb in record.verbs:
+                used[process].add((record.api_group, record.rbac_resource, verb))
+    return used
+
+
+def _finished(run, operation_id: int) -> bool:
+    try:
+        run(operation_id, owner="rbac")
+    except (lifecycle.StillDeleting, lifecycle.LeaseBusy):
+        return False
+    return not Operation.objects.get(pk=operation_id).is_active
+
+
+def declared_in_code() -> dict[str, set[tuple[str, str, str]]]:
+    """What the code may ask for but no flow can be made to: pruning deletes any kind it lists
+    (PRUNABLE_KINDS) once a template stops rendering it."""
+    prunable = {(RESOURCES[kind].group, RESOURCES[kind].plural, "delete") for kind in PRUNABLE_KINDS}
+    return {"worker": prunable}
+
+
+def test_every_process_is_granted_exactly_what_it_uses(cluster_usage):
+    grants = granted(rendered_overlay())
+    for process, needs in declared_in_code().items():
+        cluster_usage[process] |= needs
+    assert set(cluster_usage) <= set(SERVICE_ACCOUNTS), f"requests from unexpected processes: {set(cluster_usage)}"
+    for process, account in SERVICE_ACCOUNTS.items():
+        needed, given = cluster_usage.get(process, set()), grants.get(account, set())
+        assert not needed - given, f"{account} lacks: {sorted(needed - given)}"
+        assert not given - needed, f"{account} is granted what it never uses: {sorted(given - needed)}"
