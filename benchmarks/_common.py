@@ -281,6 +281,53 @@ class EmulatorProcess:
         self._stderr.close()
 
 
+class RawWatch:
+    """A plain watch of the pods in a process of its own (`benchmarks._raw_watch`): what kubectl get -w sees."""
+
+    def __init__(self, url: str, selector: str = "app.kubernetes.io/managed-by=diploi"):
+        self.ready_changes: list[dict] = []
+        self._lock = threading.Lock()
+        self._stderr = open(LOG_DIR / "raw-watch.log", "w")  # noqa: SIM115 - closed in stop()
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks._raw_watch", url, selector],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            bufsize=1,
+        )
+        first = self.popen.stdout.readline().strip()
+        if first != "WATCHING":
+            raise RuntimeError(f"the raw watch did not start: {first!r} (log: {LOG_DIR / 'raw-watch.log'})")
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def _read(self) -> None:
+        for line in self.popen.stdout:
+            if line.startswith("READY-CHANGE "):
+                with self._lock:
+                    self.ready_changes.append(json.loads(line.split(" ", 1)[1]))
+
+    def changes(self) -> list[dict]:
+        with self._lock:
+            return list(self.ready_changes)
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.stdin.close()
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+        self._stderr.close()
+
+
 # ----------------------------------------------------------------------------- /proc
 
 

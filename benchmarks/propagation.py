@@ -22,9 +22,22 @@ the moment the client of that deployment received a fragment whose header
 green after it turned ready again). Client and emulator run in different
 processes on the same machine; Linux's monotonic clock is system-wide.
 
-The split (approximate): "watcher" is t0 to the group message on Redis for
-that deployment (seen by a subscriber in this process), "web" is from there
-to the client's receipt: the consumer's re-read and render, and the send.
+Compared with a plain watch: a process of its own (`benchmarks._raw_watch`)
+watches the same pods with the official client's `watch.Watch().stream`, as
+`kubectl get pods -w` does, and notes when each Ready change arrived. Per event,
+from the same t0: the raw watch's arrival and the fragment's arrival, and the
+ratio of their medians and of their p95s.
+
+Where the time goes: Diploi's processes stamp each stage of a change on its way
+(`diploi_site.tracing`, enabled by DIPLOI_TRACE_FILE): the watcher's watch event,
+the start of its recompute, the status row locked, the status computed,
+committed, published; the consumer's message, its render, its send. For each
+event the chain that produced the client's fragment is read back from the
+client's receipt, and the median and p95 of each stage printed.
+
+Two cases by default, each in a fresh database: the latency floor (1
+deployment, 1 client, 1 change at a time) and the scale case (200 deployments,
+200 clients, 4 changing at a time). ``--deployments N`` runs one case.
 
     python -m benchmarks.propagation [--quick] [--deployments N] [--events N] [--concurrency K]
 """
@@ -36,6 +49,8 @@ import asyncio
 import bisect
 import random
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -229,10 +244,59 @@ async def drive(clients: Clients, emulator: bench.EmulatorProcess, namespaces: d
     return {"seconds": time.monotonic() - begin, "timeouts": timeouts, "begin": begin}
 
 
-def latencies(changes, namespaces, clients: Clients, groups: GroupMessages, begin: float, sweeps):
-    """Per Ready change: (total, watcher part, web part, turned ready, during a full recompute) in ms;
-    and how many never showed."""
+# The stages `diploi_site.tracing` stamps, in order, and what the time before each is spent on.
+STAGES = (
+    ("watch", "watch delivery to the watcher (t0 to its watch event)"),
+    ("recompute", "waiting to be recomputed (coalescing, other work)"),
+    ("locked", "in-memory compute, reading the row, taking its lock"),
+    ("computed", "computing the status under the lock"),
+    ("committed", "writing the status and committing"),
+    ("published", "to the start of the publish (on-commit)"),
+    ("consumer", "pub/sub to the page's consumer"),
+    ("rendered", "the consumer's re-read and render"),
+    ("sent", "handing the frame to daphne"),
+)
+
+
+class Traces:
+    """Stage timestamps per deployment, from the trace file Diploi's processes wrote."""
+
+    def __init__(self, path: str):
+        from diploi_site.tracing import read
+
+        self.by_deployment: dict[int, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        for moment, _pid, stage, deployment in read(path):
+            self.by_deployment[deployment][stage].append(moment)
+        for stages in self.by_deployment.values():
+            for times in stages.values():
+                times.sort()
+
+    def chain(self, deployment_id: int, t0: float, shown: float) -> dict[str, float] | None:
+        """The stamps of the change that reached the client at ``shown``: walked back from the last send."""
+        stages = self.by_deployment.get(deployment_id, {})
+        found: dict[str, float] = {}
+        limit = shown
+        for stage, _ in reversed(STAGES[1:]):
+            times = stages.get(stage, [])
+            index = bisect.bisect_right(times, limit) - 1
+            if index < 0 or times[index] < t0:
+                return None
+            found[stage] = limit = times[index]
+        watches = stages.get("watch", [])
+        index = bisect.bisect_left(watches, t0)
+        if index >= len(watches) or watches[index] > found["recompute"]:
+            return None
+        found["watch"] = watches[index]
+        return found
+
+
+def latencies(changes, namespaces, clients: Clients, groups: GroupMessages, begin: float, sweeps, raw, traces):
+    """Per Ready change: a dict of its times in ms (total, watcher and web parts, the raw watch's
+    arrival, each stage); and how many never showed."""
     by_namespace = {ns: d for d, ns in namespaces.items()}
+    raw_by_namespace: dict[str, list[tuple[float, bool]]] = defaultdict(list)
+    for change in raw:
+        raw_by_namespace[change["namespace"]].append((change["t"], change["ready"]))
     results, missing = [], 0
     for change in changes:
         if change["t"] < begin or change["namespace"] not in by_namespace:
@@ -250,16 +314,38 @@ def latencies(changes, namespaces, clients: Clients, groups: GroupMessages, begi
         # The group message that made the consumer render it: the last one before the client got it.
         index = bisect.bisect_left(published, shown) - 1
         pub = published[index] if index >= 0 and published[index] >= t0 else None
-        total = (shown - t0) * 1000
-        watcher = (pub - t0) * 1000 if pub is not None else float("nan")
-        web = (shown - pub) * 1000 if pub is not None else float("nan")
-        during = any(start - 0.15 <= t0 <= end for start, end in sweeps)
-        results.append((total, watcher, web, want_green, during))
+        arrived = next(
+            (t for t, ready in raw_by_namespace[change["namespace"]] if t > t0 and ready == want_green), None
+        )
+        result = {
+            "total": (shown - t0) * 1000,
+            "watcher": (pub - t0) * 1000 if pub is not None else None,
+            "web": (shown - pub) * 1000 if pub is not None else None,
+            "raw": (arrived - t0) * 1000 if arrived is not None else None,
+            "ready": want_green,
+            "during": any(start - 0.15 <= t0 <= end for start, end in sweeps),
+        }
+        chain = traces.chain(deployment_id, t0, shown) if traces is not None else None
+        if chain is not None:
+            previous = t0
+            for stage, _ in STAGES:
+                result[f"stage:{stage}"] = (chain[stage] - previous) * 1000
+                previous = chain[stage]
+            result["stage:client"] = (shown - previous) * 1000
+        results.append(result)
     return results, missing
 
 
-def spread(values: list[float]) -> str:
-    return f"{bench.median(values):.0f} / {bench.percentile(values, 95):.0f}" if values else "-"
+def spread(values: list[float], digits: int = 0) -> str:
+    if not values:
+        return "-"
+    return f"{bench.median(values):.{digits}f} / {bench.percentile(values, 95):.{digits}f}"
+
+
+def _values(results: list[dict], key: str, **where) -> list[float]:
+    return [
+        r[key] for r in results if r.get(key) is not None and all(r[name] == value for name, value in where.items())
+    ]
 
 
 async def measure(url: str, cookies: dict[int, str], emulator, namespaces, args, table: bench.Table) -> None:
@@ -276,20 +362,22 @@ async def measure(url: str, cookies: dict[int, str], emulator, namespaces, args,
 
     groups = GroupMessages()
     sweeps = Sweeps(len(cookies))
+    raw_watch = bench.RawWatch(emulator.url)
     await asyncio.sleep(1)
     messages_before = clients.messages
     run = await drive(clients, emulator, namespaces, args)
     await asyncio.sleep(1)
     groups.stop()
     windows = sweeps.stop()
+    raw_watch.stop()
     with emulator._lock:
         changes = list(emulator.ready_changes)
-    results, missing = latencies(changes, namespaces, clients, groups, run["begin"], windows)
-    totals = [r[0] for r in results]
-    unready = [r[0] for r in results if not r[3]]
-    ready = [r[0] for r in results if r[3]]
-    watcher = [r[1] for r in results if r[1] == r[1]]
-    web = [r[2] for r in results if r[2] == r[2]]
+    traces = Traces(args.trace_file) if args.trace_file else None
+    results, missing = latencies(
+        changes, namespaces, clients, groups, run["begin"], windows, raw_watch.changes(), traces
+    )
+    totals = _values(results, "total")
+    raws = _values(results, "raw")
     pushes = clients.messages - messages_before
     print(
         f"  {len(results)} Ready changes measured over {run['seconds']:.0f}s "
@@ -301,17 +389,42 @@ async def measure(url: str, cookies: dict[int, str], emulator, namespaces, args,
 
     wanted = args.events // 2
     lost = missing + run["timeouts"]
+    floor = len(cookies) == 1
+    median_ratio = bench.median(totals) / bench.median(raws) if raws else float("nan")
+    p95_ratio = bench.percentile(totals, 95) / bench.percentile(raws, 95) if raws else float("nan")
     table.add("events measured (pod Ready changes)", str(len(results)), f">= {wanted}", len(results) >= wanted)
     table.add("events never shown (or timed out)", str(lost), "0", lost == 0)
+    table.add("events the raw watch saw", str(len(raws)), str(len(results)), len(raws) == len(results))
+    table.add("fragment: median / p95, ms", spread(totals, 1))
+    table.add("raw watch: median / p95, ms", spread(raws, 1))
     table.add("median, ms", f"{bench.median(totals):.0f}", "< 150", bench.median(totals) < 150)
     table.add("p95, ms", f"{bench.percentile(totals, 95):.0f}", "< 300", bench.percentile(totals, 95) < 300)
+    table.add(
+        "fragment / raw watch, medians",
+        f"{median_ratio:.2f}x",
+        "<= 1.5x" if floor else "<= 2x",
+        median_ratio <= (1.5 if floor else 2.0),
+    )
+    table.add(
+        "fragment / raw watch, p95s",
+        f"{p95_ratio:.2f}x",
+        "<= 2x" if floor else "<= 3x",
+        p95_ratio <= (2 if floor else 3),
+    )
     table.add("max, ms", f"{max(totals):.0f}" if totals else "-")
-    table.add("  turned unready: median / p95, ms", spread(unready))
-    table.add("  turned ready: median / p95, ms", spread(ready))
-    table.add("  watcher part (to Redis): median / p95, ms", spread(watcher))
-    table.add("  web part (Redis to client): median / p95, ms", spread(web))
-    during = [r[0] for r in results if r[4]]
-    outside = [r[0] for r in results if not r[4]]
+    table.add("  turned unready: median / p95, ms", spread(_values(results, "total", ready=False)))
+    table.add("  turned ready: median / p95, ms", spread(_values(results, "total", ready=True)))
+    table.add("  watcher part (to Redis): median / p95, ms", spread(_values(results, "watcher")))
+    table.add("  web part (Redis to client): median / p95, ms", spread(_values(results, "web")))
+    traced = _values(results, "stage:watch")
+    if traces is not None:
+        table.add("  stages (events fully traced)", f"{len(traced)} of {len(results)}")
+        for stage, what in (*STAGES, ("client", "the frame to the client")):
+            table.add(f"    {stage}: {what}, median / p95, ms", spread(_values(results, f"stage:{stage}"), 1))
+    during = _values(results, "total", during=True)
+    outside = _values(results, "total", during=False)
+    if floor:
+        return  # one deployment: a full recompute is one status, nothing to tell apart
     lengths = [end - start for start, end in windows]
     table.add(
         "  watcher's full recomputes (every 10 s): seen / median length, s",
@@ -327,10 +440,23 @@ async def measure(url: str, cookies: dict[int, str], emulator, namespaces, args,
     )
 
 
+def both_cases(argv: list[str]) -> None:
+    """The latency floor, then the scale case, each in a process (and a database) of its own."""
+    quick = "--quick" in argv
+    floor = ["--deployments", "1", "--concurrency", "1", "--events", "40" if quick else "100"]
+    scale = ["--deployments", "50" if quick else "200"]
+    codes = []
+    for case in (floor, scale):
+        codes.append(subprocess.run([sys.executable, "-m", "benchmarks.propagation", *argv, *case]).returncode)
+    raise SystemExit(max(codes))
+
+
 def main() -> None:
+    if not any(arg.startswith("--deployments") for arg in sys.argv[1:]):
+        both_cases(sys.argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="50 deployments, 60 events")
-    parser.add_argument("--deployments", type=int)
+    parser.add_argument("--quick", action="store_true", help="50 deployments, 60 events (the floor: 40 events)")
+    parser.add_argument("--deployments", type=int, help="one case: N deployments and clients (default: both cases)")
     parser.add_argument("--events", type=int, help="Ready changes to measure (two per crash/heal)")
     parser.add_argument("--concurrency", type=int, default=4, help="deployments in trouble at the same time")
     parser.add_argument("--watcher-coalesce", type=float, help="experiment: the watcher's coalesce window (0.05)")
@@ -364,7 +490,8 @@ data-health shows the new health (not green / green). {args.concurrency} deploym
         ids = [d.pk for d in deployments]
         bench.reconcile_all(ids)
         print(f"  created and applied {len(ids)} deployments in {time.monotonic() - start:.1f}s")
-        env = bench.base_env(emulator.url, **bench.env_dict(args))
+        args.trace_file = str(bench.LOG_DIR / "trace.log")
+        env = bench.base_env(emulator.url, DIPLOI_TRACE_FILE=args.trace_file, **bench.env_dict(args))
         experiment = []
         if args.watcher_coalesce is not None:
             experiment += ["--coalesce", str(args.watcher_coalesce)]
@@ -381,7 +508,11 @@ data-health shows the new health (not green / green). {args.concurrency} deploym
         cookies = {d.pk: bench.session_cookie(user) for d, user in zip(deployments, users, strict=True)}
         namespaces = {d.pk: d.namespace for d in deployments}
         bench.warn_if_busy({p.pid for p in processes} | {emulator.pid})
-        table = bench.Table(f"propagation: {args.deployments} deployments, {args.deployments} websocket clients")
+        table = bench.Table(
+            f"propagation: {args.deployments} deployment{'s' if args.deployments != 1 else ''}, "
+            f"{args.deployments} websocket client{'s' if args.deployments != 1 else ''}, "
+            f"{args.concurrency} changing at a time"
+        )
         asyncio.run(measure(url, cookies, emulator, namespaces, args, table))
         table.add("watcher CPU during the run, s", f"{processes[0].cpu_seconds():.1f}")
         table.add("web (daphne) CPU during the run, s", f"{web.cpu_seconds():.1f}")

@@ -18,6 +18,7 @@ from deployments import events, selectors
 from deployments.access import deployment_for, membership_for, project_for
 from deployments.models import Deployment, DeploymentState, Role
 from diploi_site.metrics import WEBSOCKETS
+from diploi_site.tracing import trace
 
 # The fragments each deployment tab shows live (the Options tab's forms are
 # never replaced under someone typing: only its header is live).
@@ -62,14 +63,17 @@ class FragmentConsumer(AsyncWebsocketConsumer):
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
-    async def push(self, render=None):
+    async def push(self, render=None, *, traced: int | None = None):
         """Send what `render` (by default `self.render`) returns: None closes the socket
-        (access lost), an empty string sends nothing."""
+        (access lost), an empty string sends nothing. ``traced``: the deployment whose
+        change this is, for the benchmarks' stage timestamps (`diploi_site.tracing`)."""
         html = await sync_to_async(render or self.render)()
+        trace("rendered", traced)
         if html is None:
             await self.close(code=4410)
         elif html:
             await self.send(text_data=html)
+            trace("sent", traced)
 
     def authorize(self) -> bool:
         raise NotImplementedError
@@ -185,7 +189,8 @@ class DeploymentConsumer(FragmentConsumer):
         return True
 
     async def deployment_changed(self, message):
-        await self.push()
+        trace("consumer", self.deployment_id)
+        await self.push(traced=self.deployment_id)
 
     def render(self) -> str | None:
         # Access is checked again on every push: a member removed from the team stops receiving.

@@ -9,6 +9,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from diploi_site.tracing import trace
+
 logger = logging.getLogger(__name__)
 
 
@@ -50,8 +52,9 @@ def publish_deployment_changed(deployment) -> None:
     """Tell the deployment's pages, its project page and its team's list to re-render, on commit."""
     deployment_id, project_id, team_id = deployment.pk, deployment.project_id, deployment.project.team_id
 
-    transaction.on_commit(
-        lambda: _send(
+    def send() -> None:
+        trace("published", deployment_id)
+        _send(
             (deployment_group(deployment_id), {"type": "deployment.changed", "deployment_id": deployment_id}),
             (
                 project_group(project_id),
@@ -59,4 +62,5 @@ def publish_deployment_changed(deployment) -> None:
             ),
             (team_group(team_id), {"type": "team.changed", "team_id": team_id}),
         )
-    )
+
+    transaction.on_commit(send)

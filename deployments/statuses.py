@@ -20,6 +20,7 @@ from deployments import events
 from deployments.cluster.connection import cluster_settings
 from deployments.cluster.status import Observation, compute_status, stale_status
 from deployments.models import Deployment, DeploymentState, DeploymentStatus
+from diploi_site.tracing import trace
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ def status_store(deployment_id: int, observation: Observation, *, now: datetime 
         if deployment is None:
             return False
         status, _ = DeploymentStatus.objects.select_for_update().get_or_create(deployment_id=deployment_id)
+        trace("locked", deployment_id)
         tree = compute_status(
             deployment.expectation(cluster_settings()),
             observation,
@@ -59,6 +61,7 @@ def status_store(deployment_id: int, observation: Observation, *, now: datetime 
             grace=timedelta(seconds=settings.STATUS_GRACE_SECONDS),
             previous=status.tree or None,
         )
+        trace("computed", deployment_id)
         changed = comparable(tree) != comparable(status.tree or {}) or status.observed_at is None
         status.observed_at = now
         status.cluster_error = ""
@@ -70,6 +73,8 @@ def status_store(deployment_id: int, observation: Observation, *, now: datetime 
         status.reason = tree["reason"][:300]
         status.since = datetime.fromisoformat(tree["since"])
         status.save()
+        # on_commit callbacks run in order: the commit is stamped before the publish starts.
+        transaction.on_commit(lambda: trace("committed", deployment_id))
         events.publish_deployment_changed(deployment)
     return True
 

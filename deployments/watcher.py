@@ -35,6 +35,7 @@ from deployments.cluster.connection import cluster_settings
 from deployments.cluster.status import Observation, compute_status
 from deployments.models import Deployment, DeploymentState, DeploymentStatus, Lease
 from diploi_site.metrics import WATCHER_EVENT_LAG_SECONDS
+from diploi_site.tracing import trace
 
 logger = logging.getLogger(__name__)
 
@@ -243,7 +244,9 @@ class ClusterWatcher:
                     resource_version = event.object["metadata"].get("resourceVersion", resource_version)
                     if event.type == "BOOKMARK":
                         continue
-                    self._mark_dirty({self.cache.apply(event)})
+                    owner = self.cache.apply(event)
+                    trace("watch", owner)
+                    self._mark_dirty({owner})
                 failures = 0
             except errors.WatchExpired:
                 logger.info("watch of %s expired: listing again", kind)
@@ -317,6 +320,8 @@ class ClusterWatcher:
                 with self._dirty_lock:
                     batch, self._dirty = self._dirty, set()
                     marked = {d: self._dirty_since.pop(d) for d in batch if d in self._dirty_since}
+                for deployment_id in marked:
+                    trace("recompute", deployment_id)
                 batch |= set(pending[:FULL_PASS_SLICE])
                 pending = pending[FULL_PASS_SLICE:]
                 self._recompute(batch)
