@@ -207,9 +207,10 @@ class Deployment(models.Model):
         super().save(*args, **kwargs)
         self._loaded_desired = self._desired_snapshot()
         if reconcile:
+            from deployments.dispatch import send_on_commit
             from deployments.tasks import reconcile_deployment
 
-            reconcile_deployment.delay_on_commit(self.pk)
+            send_on_commit(reconcile_deployment, self.pk)
 
     @classmethod
     def from_db(cls, db, field_names, values):

@@ -21,6 +21,7 @@ from deployments import events
 from deployments.cluster.connection import cluster_settings
 from deployments.cluster.environment import missing_secrets
 from deployments.cluster.manifests import ManifestError, public_hosts
+from deployments.dispatch import send_on_commit
 from deployments.models import (
     Deployment,
     DeploymentState,
@@ -422,7 +423,7 @@ def deployment_update(
         storage_operation = _operation(deployment, Operation.Kind.DELETE_STORAGE, actor, target=addon_id)
         from deployments.tasks import delete_storage
 
-        delete_storage.delay_on_commit(storage_operation.pk)
+        send_on_commit(delete_storage, storage_operation.pk)
     record_activity(
         action="deployment.updated",
         message="; ".join(changes).capitalize(),
@@ -517,7 +518,7 @@ def deployment_delete(*, deployment: Deployment, actor) -> Operation:
     )
     from deployments.tasks import delete_deployment
 
-    delete_deployment.delay_on_commit(operation.pk)
+    send_on_commit(delete_deployment, operation.pk)
     events.publish_deployment_changed(deployment)
     return operation
 
@@ -617,6 +618,6 @@ def deployment_reconcile(*, deployment: Deployment, actor) -> Operation:
     )
     from deployments.tasks import reconcile_deployment
 
-    reconcile_deployment.delay_on_commit(deployment.pk)
+    send_on_commit(reconcile_deployment, deployment.pk)
     events.publish_deployment_changed(deployment)
     return operation

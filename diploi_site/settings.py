@@ -189,10 +189,13 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "diploi")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A task taken by a worker that dies is handed out again after this long.
 # Redis checks for such messages every 10 s (kombu's default is every 100 s).
+# Socket timeouts: a request that sends a task never waits long on a Redis that went silent.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300),
     "unacked_restore_interval": 10,
     "unacked_restore_throttle": 1,
+    "socket_connect_timeout": 5,
+    "socket_timeout": 10,
 }
 # Our LOGGING (plain or JSON lines, with deployment and operation ids) applies in the worker too.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

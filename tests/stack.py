@@ -38,13 +38,16 @@ class DiploiStack:
         kube_api_url: str | None = None,
         log_dir: Path | None = None,
         env: dict[str, str] | None = None,
+        workers: int = 1,
     ):
         self.data_dir = data_dir
+        self.workers = workers
         self.kube_api_url = kube_api_url
         self.log_dir = log_dir or data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.processes: dict[str, subprocess.Popen] = {}
+        self.commands: dict[str, list[str]] = {}
         self.scaled_out = bool(os.environ.get("REDIS_URL"))
         self.extra_env: dict[str, str] = env or {}
 
@@ -67,9 +70,13 @@ class DiploiStack:
             self._spawn(
                 "web", ["-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "diploi_site.asgi:application"]
             )
-            self._spawn(
-                "worker", ["-m", "celery", "-A", "diploi_site", "worker", "--pool", "threads", "-c", "4", "-l", "INFO"]
-            )
+            for number in range(1, self.workers + 1):
+                name = "worker" if number == 1 else f"worker{number}"
+                self._spawn(
+                    name,
+                    ["-m", "celery", "-A", "diploi_site", "worker", "-n", f"{name}@%h"]
+                    + ["--pool", "threads", "-c", "4", "-l", "INFO"],
+                )
             self._spawn("watcher", ["manage.py", "watch_cluster"])
         else:
             self._spawn("standalone", ["manage.py", "standalone", "--port", str(self.port)])
@@ -82,7 +89,8 @@ class DiploiStack:
         return self
 
     def _spawn(self, name: str, args: list[str]) -> None:
-        log = open(self.log_dir / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        self.commands[name] = args
+        log = open(self.log_dir / f"{name}.log", "a")  # noqa: SIM115 - closed with the process
         self.processes[name] = subprocess.Popen(
             python_command(*args), cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT
         )
@@ -102,8 +110,9 @@ class DiploiStack:
         self.processes[name].send_signal(signal.SIGKILL)
         self.processes[name].wait(10)
 
-    def restart(self, name: str, args: list[str]) -> None:
-        self._spawn(name, args)
+    def restart(self, name: str) -> None:
+        """Start a killed or exited process again, as its supervisor would (its log goes on)."""
+        self._spawn(name, self.commands[name])
 
     def stop(self) -> None:
         for process in self.processes.values():

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from deployments import services
+from deployments import dispatch, services
 from deployments.cluster.connection import get_cluster
 from deployments.models import (
     ActivityEntry,
@@ -45,9 +45,8 @@ def results(response):
 
 def reconciles(callbacks, deployment) -> int:
     """How many reconciles of ``deployment`` the transaction enqueued on commit."""
-    return sum(
-        1 for cb in callbacks if getattr(cb, "func", None) == reconcile_deployment.delay and cb.args == (deployment.pk,)
-    )
+    wanted = (reconcile_deployment, deployment.pk)
+    return sum(1 for cb in callbacks if getattr(cb, "func", None) is dispatch.send and cb.args == wanted)
 
 
 def page_messages(response) -> list[str]:
