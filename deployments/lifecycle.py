@@ -201,6 +201,10 @@ def delete_run(operation_id: int, *, owner: str, attempt: int = 1) -> str:
             Deployment.objects.filter(pk=deployment.pk).update(
                 state=DeploymentState.DELETED, deleted_at=now, updated_at=now
             )
+            # What was still asked of the deployment (a change, a restart) will never be applied now.
+            Operation.objects.filter(deployment=deployment, status__in=ACTIVE).exclude(pk=operation.pk).update(
+                status=Operation.Status.FAILED, finished_at=now, message="Not applied: the deployment was deleted"
+            )
             _finish(operation, Operation.Status.SUCCEEDED, operation.message.replace("Deleting", "Deleted", 1))
             record_activity(
                 action="deployment.deleted",

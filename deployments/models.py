@@ -347,6 +347,11 @@ class CpuSample(models.Model):
 # ----------------------------------------------------------------------------- operations and audit
 
 
+def lost_after_grace():
+    """A new operation's task must have started (or said when it will retry) by then."""
+    return timezone.now() + timedelta(seconds=settings.LOST_TASK_SECONDS)
+
+
 class Operation(models.Model):
     """One piece of work asked of the cluster, as the UI shows it."""
 
@@ -374,10 +379,17 @@ class Operation(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     message = models.TextField(blank=True, help_text="What happened, or the error.")
     generation = models.PositiveIntegerField(default=0, help_text="The desired generation it applies.")
+    due_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        default=lost_after_grace,
+        help_text="When a worker is expected to act on it next. Past this, with nobody holding the "
+        "deployment's lease, its task is taken as lost and sent again.",
+    )
 
     class Meta:
         ordering = ["-requested_at", "-pk"]
-        indexes = [models.Index(fields=["deployment", "status"])]
+        indexes = [models.Index(fields=["deployment", "status"]), models.Index(fields=["status", "due_at"])]
 
     def __str__(self) -> str:
         target = f" {self.target}" if self.target else ""

@@ -3,7 +3,9 @@ errors into a retry with backoff (temporary) or a failed operation (permanent).
 
 All run with acks_late and reject-on-worker-lost (settings), so a worker
 killed mid-task loses nothing: the message is delivered again and the
-function, being idempotent, simply runs again.
+function, being idempotent, simply runs again. Before each retry a task says
+on its operations when it will run again (`sweeper.due_in`), so the sweeper
+tells a retry that is only waiting from one that was lost.
 """
 
 import logging
@@ -12,8 +14,9 @@ import time
 
 from celery import shared_task
 
-from deployments import lifecycle
+from deployments import dispatch, lifecycle, sweeper
 from deployments.cluster.errors import ClusterError
+from deployments.models import Operation
 from diploi_site.logs import log_context
 from diploi_site.metrics import RECONCILE_SECONDS
 
@@ -29,6 +32,11 @@ def backoff(retries: int) -> float:
     return min(2**retries, MAX_BACKOFF_SECONDS) + random.random()
 
 
+def _retry(task, error: Exception, countdown: float, operations, **options):
+    sweeper.due_in(operations, countdown)
+    return task.retry(exc=error, countdown=countdown, **options)
+
+
 @shared_task(bind=True, acks_late=True, max_retries=CLUSTER_RETRIES)
 def reconcile_deployment(self, deployment_id: int) -> str:
     """Apply a deployment's desired state; enqueue itself again if it changed meanwhile."""
@@ -38,13 +46,16 @@ def reconcile_deployment(self, deployment_id: int) -> str:
 
 def _reconcile(task, deployment_id: int) -> str:
     started = time.perf_counter()
+    operations = Operation.objects.filter(
+        deployment_id=deployment_id, kind__in=lifecycle.APPLY_KINDS, status__in=lifecycle.ACTIVE
+    )
     try:
         outcome = lifecycle.reconcile_run(
             deployment_id, owner=task.request.id or "eager", attempt=task.request.retries + 1
         )
         RECONCILE_SECONDS.labels(outcome).observe(time.perf_counter() - started)
     except lifecycle.LeaseBusy as busy:
-        raise task.retry(exc=busy, countdown=1 + random.random(), max_retries=LEASE_RETRIES) from busy
+        raise _retry(task, busy, 1 + random.random(), operations, max_retries=LEASE_RETRIES) from busy
     except ClusterError as error:
         RECONCILE_SECONDS.labels("retryable error" if error.retryable else "error").observe(
             time.perf_counter() - started
@@ -54,9 +65,9 @@ def _reconcile(task, deployment_id: int) -> str:
         if task.request.retries >= task.max_retries:
             lifecycle.reconcile_gave_up(deployment_id, str(error))
             return "gave up"
-        raise task.retry(exc=error, countdown=backoff(task.request.retries)) from error
+        raise _retry(task, error, backoff(task.request.retries), operations) from error
     if outcome == "again":
-        reconcile_deployment.delay(deployment_id)
+        dispatch.send(reconcile_deployment, deployment_id)
     return outcome
 
 
@@ -66,19 +77,20 @@ def _run_operation(task, run, gave_up, operation_id: int) -> str:
 
 
 def _run_operation_logged(task, run, gave_up, operation_id: int) -> str:
+    operation = Operation.objects.filter(pk=operation_id)
     try:
         return run(operation_id, owner=task.request.id or "eager", attempt=task.request.retries + 1)
     except lifecycle.LeaseBusy as busy:
-        raise task.retry(exc=busy, countdown=1 + random.random(), max_retries=LEASE_RETRIES) from busy
+        raise _retry(task, busy, 1 + random.random(), operation, max_retries=LEASE_RETRIES) from busy
     except lifecycle.StillDeleting as pending:
         # Not an error: the cluster needs a moment. Check again soon (the
         # operation itself gives up after DELETE_TIMEOUT_SECONDS).
-        raise task.retry(exc=pending, countdown=2, max_retries=None) from pending
+        raise _retry(task, pending, 2, operation, max_retries=None) from pending
     except ClusterError as error:
         if not error.retryable or task.request.retries >= task.max_retries:
             gave_up(operation_id, str(error))
             return "failed"
-        raise task.retry(exc=error, countdown=backoff(task.request.retries)) from error
+        raise _retry(task, error, backoff(task.request.retries), operation) from error
 
 
 @shared_task(bind=True, acks_late=True, max_retries=CLUSTER_RETRIES)

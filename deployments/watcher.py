@@ -7,8 +7,8 @@ a recompute loop coalesces bursts (every `coalesce` seconds each dirty
 deployment is recomputed once) and stores the result (`statuses`). Time alone
 also changes a status (grace periods), so everything is recomputed now and
 then. While the cluster cannot be reached, statuses turn "unknown" after
-STATUS_STALE_SECONDS. A leased sampler records CPU, and a resync loop
-re-enqueues reconciles that were lost.
+STATUS_STALE_SECONDS. A leased sampler records CPU, and a leased resync loop
+sends again the tasks of pending work that were lost (`sweeper`).
 
 Runs as `python manage.py watch_cluster`, or as a thread in standalone mode.
 """
@@ -166,13 +166,13 @@ class ClusterWatcher:
         *,
         coalesce: float = 0.05,
         recompute_every: float = 10.0,
-        resync_every: float = 30.0,
+        resync_every: float | None = None,
         name: str | None = None,
     ):
         self.cluster_factory = cluster_factory
         self.coalesce = coalesce
         self.recompute_every = recompute_every
-        self.resync_every = resync_every
+        self.resync_every = resync_every or settings.SWEEP_SECONDS
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.cache = ObjectCache()
         self.stop_event = threading.Event()
@@ -418,34 +418,14 @@ class ClusterWatcher:
 
     # --- resync --------------------------------------------------------------------------------
     def _resync_loop(self) -> None:
-        """Re-enqueue work whose task was lost (e.g. the worker gave up while the cluster was down)."""
-        from deployments.tasks import reconcile_deployment
+        """Send again the tasks of pending work that were lost (`sweeper`), one watcher at a time."""
+        from deployments.sweeper import Sweeper
 
+        sweeper = Sweeper()
         while not self.stop_event.wait(self.resync_every):
             try:
-                if not Lease.acquire("resync", self.name, self.resync_every * 3):
-                    continue
-                quiet = timezone.now() - timedelta(seconds=self.resync_every)
-                now = timezone.now()
-                behind = (
-                    Deployment.objects.live()
-                    .filter(
-                        state__in=(
-                            DeploymentState.CREATING,
-                            DeploymentState.RUNNING,
-                            DeploymentState.RESTARTING,
-                            DeploymentState.FAILED,
-                        ),
-                        updated_at__lt=quiet,
-                    )
-                    .exclude(lease_until__gt=now)
-                )
-                for deployment_id, desired, applied in behind.values_list(
-                    "pk", "desired_generation", "applied_generation"
-                ):
-                    if applied < desired:
-                        logger.info("resync: reconciling deployment %s again", deployment_id)
-                        reconcile_deployment.delay(deployment_id)
+                if Lease.acquire("resync", self.name, self.resync_every * 3):
+                    sweeper.sweep()
             except Exception:
                 logger.exception("resync failed")
             finally:

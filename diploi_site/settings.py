@@ -229,6 +229,11 @@ STATUS_STALE_SECONDS = env_int("STATUS_STALE_SECONDS", 30)
 CPU_SAMPLE_SECONDS = env_int("CPU_SAMPLE_SECONDS", 10)
 # Work on one deployment is serialized by a lease; a worker that died loses it after this long.
 DEPLOYMENT_LEASE_SECONDS = env_int("DEPLOYMENT_LEASE_SECONDS", 120)
+# Pending work whose task has not shown up this long after it was due (sent, or a retry scheduled),
+# with nobody holding its lease, is taken as lost: the watcher's sweeper, every SWEEP_SECONDS,
+# sends its task again. The database, not the broker, says what is pending.
+LOST_TASK_SECONDS = env_int("LOST_TASK_SECONDS", 15)
+SWEEP_SECONDS = env_int("SWEEP_SECONDS", 5)
 DELETE_TIMEOUT_SECONDS = env_int("DELETE_TIMEOUT_SECONDS", 1800)
 CLUSTER_REQUEST_TIMEOUT = env_int("CLUSTER_REQUEST_TIMEOUT", 15)
 TEMPLATES_CATALOG_DIR = Path(env_str("TEMPLATES_CATALOG_DIR", str(BASE_DIR / "templates_catalog" / "catalog")))

@@ -136,6 +136,25 @@ def test_it_deletes_and_ends_only_when_the_cluster_confirms(deployment, develope
     assert reconcile(deployment) == "skipped"
 
 
+def test_a_deletion_ends_what_was_still_asked_of_the_deployment(deployment, developer):
+    restart = services.deployment_restart(deployment=deployment, actor=developer)
+    delete = services.deployment_delete(deployment=deployment, actor=developer)
+    assert reconcile(deployment) == "skipped"  # deleting: nothing is applied any more
+    wait_for(lambda: _deleted(delete), timeout=15, what="the delete to finish")
+    left = {(op.kind, op.status, op.message) for op in deployment.operations.exclude(pk=delete.pk)}
+    assert left == {
+        (Operation.Kind.CREATE, Operation.Status.FAILED, "Not applied: the deployment was deleted"),
+        (restart.kind, Operation.Status.FAILED, "Not applied: the deployment was deleted"),
+    }
+
+
+def _deleted(operation) -> bool:
+    try:
+        return lifecycle.delete_run(operation.pk, owner="task-9") == "deleted"
+    except lifecycle.StillDeleting:
+        return False
+
+
 def test_it_deletes_a_removed_addons_storage_only_when_asked(deployment, developer):
     reconcile(deployment)
     cluster = get_cluster()

@@ -18,7 +18,7 @@ def unsettled(project, *, only=None) -> list[str]:
 
     Live deployments: applied at their desired generation, running, healthy.
     Deleted ones: their namespace and every claim gone from the cluster. No
-    operation pending or running, none failed.
+    operation pending or running, none failed (but what a deletion overtook).
     """
     close_old_connections()
     cluster = get_cluster()
@@ -45,7 +45,8 @@ def unsettled(project, *, only=None) -> list[str]:
     operations = Operation.objects.filter(deployment__in=deployments)
     for operation in operations.filter(status__in=ACTIVE).select_related("deployment"):
         problems.append(f"{operation.deployment.name}: {operation.kind} {operation.status} ({operation.message})")
-    for operation in operations.filter(status=Operation.Status.FAILED).select_related("deployment"):
+    failed = operations.filter(status=Operation.Status.FAILED).exclude(deployment__state=DeploymentState.DELETED)
+    for operation in failed.select_related("deployment"):
         problems.append(f"{operation.deployment.name}: {operation.kind} failed ({operation.message})")
     return problems
 
