@@ -2,20 +2,19 @@
 
 Each `*_run` function is what one Celery task execution does. They are safe
 to run twice or concurrently: work on one deployment is serialized by a lease
-on its row (compare-and-set, expiring so a dead worker cannot hold it), and
-every cluster call is idempotent. Temporary failures raise for the task to
-retry with backoff; permanent ones are recorded on the operation rows.
+on its row (`leases`: compare-and-set, renewed while the task works, expiring
+soon after a worker dies), and every cluster call is idempotent. Temporary
+failures raise for the task to retry with backoff; permanent ones are
+recorded on the operation rows.
 """
 
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from deployments import events
@@ -24,6 +23,8 @@ from deployments.cluster.connection import cluster_settings, get_cluster
 from deployments.cluster.environment import EnvironmentError, missing_secrets
 from deployments.cluster.manifests import ManifestError, render
 from deployments.cluster.operations import apply_objects, claims_of, delete_claims, delete_namespace, leftovers
+from deployments.leases import LeaseBusy as LeaseBusy  # tasks catch lifecycle.LeaseBusy
+from deployments.leases import LeaseLost, deployment_lease, still_holds
 from deployments.models import Deployment, DeploymentState, Operation, record_activity
 from diploi_site.logs import log_context
 
@@ -33,39 +34,11 @@ APPLY_KINDS = (Operation.Kind.CREATE, Operation.Kind.RECONCILE, Operation.Kind.R
 ACTIVE = (Operation.Status.PENDING, Operation.Status.RUNNING)
 
 
-class LeaseBusy(Exception):
-    """Another worker is acting on this deployment right now; try again shortly."""
-
-
 class StillDeleting(Exception):
     """The cluster is still removing what was deleted; check again shortly."""
 
 
 PERMANENT_ERRORS = (ManifestError, EnvironmentError)
-
-
-# ----------------------------------------------------------------------------- the lease
-
-
-@contextmanager
-def deployment_lease(deployment_id: int, owner: str):
-    """Hold the deployment's lease for the block, or raise `LeaseBusy`.
-
-    Compare-and-set on the row: free, expired, or already ours (a redelivered
-    task keeps its id, so it may take over from the worker that died with it).
-    """
-    now = timezone.now()
-    claimed = (
-        Deployment.objects.filter(pk=deployment_id)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(lease_owner=owner))
-        .update(lease_owner=owner, lease_until=now + timedelta(seconds=settings.DEPLOYMENT_LEASE_SECONDS))
-    )
-    if not claimed:
-        raise LeaseBusy(f"deployment {deployment_id} is being worked on")
-    try:
-        yield
-    finally:
-        Deployment.objects.filter(pk=deployment_id, lease_owner=owner).update(lease_owner="", lease_until=None)
 
 
 def _active_operations(deployment: Deployment, kinds, generation: int | None = None):
@@ -116,6 +89,8 @@ def reconcile_run(deployment_id: int, *, owner: str, attempt: int = 1) -> str:
             _fail_apply(deployment, generation, str(error))
             return "failed"
         with transaction.atomic():
+            if not still_holds(deployment.pk, owner):
+                raise LeaseLost(f"deployment {deployment.pk}: another task took over while this one applied")
             Deployment.objects.filter(pk=deployment.pk, applied_generation__lt=generation).update(
                 applied_generation=generation
             )

@@ -16,6 +16,7 @@ from celery import shared_task
 
 from deployments import dispatch, lifecycle, sweeper
 from deployments.cluster.errors import ClusterError
+from deployments.leases import execution_owner
 from deployments.models import Operation
 from diploi_site.logs import log_context
 from diploi_site.metrics import RECONCILE_SECONDS
@@ -51,7 +52,7 @@ def _reconcile(task, deployment_id: int) -> str:
     )
     try:
         outcome = lifecycle.reconcile_run(
-            deployment_id, owner=task.request.id or "eager", attempt=task.request.retries + 1
+            deployment_id, owner=execution_owner(task.request.id), attempt=task.request.retries + 1
         )
         RECONCILE_SECONDS.labels(outcome).observe(time.perf_counter() - started)
     except lifecycle.LeaseBusy as busy:
@@ -79,7 +80,7 @@ def _run_operation(task, run, gave_up, operation_id: int) -> str:
 def _run_operation_logged(task, run, gave_up, operation_id: int) -> str:
     operation = Operation.objects.filter(pk=operation_id)
     try:
-        return run(operation_id, owner=task.request.id or "eager", attempt=task.request.retries + 1)
+        return run(operation_id, owner=execution_owner(task.request.id), attempt=task.request.retries + 1)
     except lifecycle.LeaseBusy as busy:
         raise _retry(task, busy, 1 + random.random(), operation, max_retries=LEASE_RETRIES) from busy
     except lifecycle.StillDeleting as pending:

@@ -227,8 +227,9 @@ CLUSTER_FIELD_MANAGER = "diploi"
 STATUS_GRACE_SECONDS = env_int("STATUS_GRACE_SECONDS", 120)
 STATUS_STALE_SECONDS = env_int("STATUS_STALE_SECONDS", 30)
 CPU_SAMPLE_SECONDS = env_int("CPU_SAMPLE_SECONDS", 10)
-# Work on one deployment is serialized by a lease; a worker that died loses it after this long.
-DEPLOYMENT_LEASE_SECONDS = env_int("DEPLOYMENT_LEASE_SECONDS", 120)
+# Work on one deployment is serialized by a lease. A working task's process renews it every third
+# of this; a worker that died loses it after this long, and its work is taken over.
+DEPLOYMENT_LEASE_SECONDS = env_int("DEPLOYMENT_LEASE_SECONDS", 15)
 # Pending work whose task has not shown up this long after it was due (sent, or a retry scheduled),
 # with nobody holding its lease, is taken as lost: the watcher's sweeper, every SWEEP_SECONDS,
 # sends its task again. The database, not the broker, says what is pending.

@@ -57,6 +57,13 @@ class PrivateRedis:
 
         return redis.Redis(port=self.port, socket_timeout=1).ping()
 
+    def send_task(self, name: str, *args, db: int = 5) -> None:
+        """Put one more message for a Diploi task on this Redis: what a late redelivery looks like."""
+        from diploi_site.celery import app
+
+        with app.connection_for_write(self.url(db)) as connection:
+            app.send_task(name, args=args, connection=connection)
+
     def stop(self) -> None:
         """Stop it at once, saving nothing."""
         if self.process is not None and self.process.poll() is None:
