@@ -372,7 +372,7 @@ class DeploymentAdminForm(forms.ModelForm):
         return parse_env_lines(self.cleaned_data["env_overrides"])
 
     def clean_custom_domains(self):
-        return [d.strip().lower() for d in self.cleaned_data["custom_domains"].splitlines() if d.strip()]
+        return [d.strip() for d in self.cleaned_data["custom_domains"].splitlines() if d.strip()]
 
     def clean_image_overrides(self):
         images = self.cleaned_data["image_overrides"] or {}
@@ -405,8 +405,13 @@ class DeploymentAdminForm(forms.ModelForm):
             for problem in services.branch_problems(cleaned["branch"]):
                 self.add_error("branch", problem)
         if changed("custom_domains"):
-            if problems := services.custom_domain_problems(cleaned["custom_domains"], exclude=deployment):
+            domains, problems = services.custom_domain_problems(
+                cleaned["custom_domains"], team=deployment.project.team, exclude=deployment
+            )
+            if problems:
                 self.add_error("custom_domains", problems)
+            else:
+                cleaned["custom_domains"] = domains
         if changed("env_overrides"):
             if problems := services.env_override_problems(deployment.spec, cleaned["env_overrides"]):
                 self.add_error("env_overrides", problems)
@@ -651,7 +656,10 @@ class DeploymentAdmin(admin.ModelAdmin):
         """
         fields = form.changed_fields()
         if change and fields:
-            services.deployment_admin_save(deployment=obj, fields=fields, actor=request.user)
+            try:
+                services.deployment_admin_save(deployment=obj, fields=fields, actor=request.user)
+            except ValidationError as error:  # lost a race for a host since the form was checked
+                self.message_user(request, f"Not saved: {' '.join(error.messages)}", messages.ERROR)
 
     # --- actions ----------------------------------------------------------------------
     def _each(self, request, queryset, call, done: str) -> None:

@@ -159,7 +159,8 @@ class DeploymentCreateForm(forms.Form):
         return parse_env_lines(self.cleaned_data["env"], default_service=default)
 
     def clean_custom_domains(self):
-        return [line.strip().lower() for line in self.cleaned_data["custom_domains"].splitlines() if line.strip()]
+        # Normalized and checked by `services.custom_domain_problems`, the same for every entry point.
+        return [line.strip() for line in self.cleaned_data["custom_domains"].splitlines() if line.strip()]
 
 
 class RenameForm(forms.Form):
@@ -201,7 +202,8 @@ class DomainsForm(forms.Form):
     custom_domains = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Custom domains")
 
     def clean_custom_domains(self):
-        return [line.strip().lower() for line in self.cleaned_data["custom_domains"].splitlines() if line.strip()]
+        # Normalized and checked by `services.custom_domain_problems`, the same for every entry point.
+        return [line.strip() for line in self.cleaned_data["custom_domains"].splitlines() if line.strip()]
 
 
 class DeleteForm(forms.Form):

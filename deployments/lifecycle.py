@@ -25,6 +25,7 @@ from deployments.cluster.manifests import ManifestError, render
 from deployments.cluster.operations import apply_objects, claims_of, delete_claims, delete_namespace, leftovers
 from deployments.leases import LeaseBusy as LeaseBusy  # tasks catch lifecycle.LeaseBusy
 from deployments.leases import LeaseLost, deployment_lease, still_holds
+from deployments.hosts.services import release_hosts
 from deployments.models import Deployment, DeploymentState, Operation, record_activity
 from diploi_site.logs import log_context
 
@@ -180,6 +181,8 @@ def delete_run(operation_id: int, *, owner: str, attempt: int = 1) -> str:
             Operation.objects.filter(deployment=deployment, status__in=ACTIVE).exclude(pk=operation.pk).update(
                 status=Operation.Status.FAILED, finished_at=now, message="Not applied: the deployment was deleted"
             )
+            # Only now, with its Ingress gone from the cluster, may another deployment take its hosts.
+            release_hosts(deployment=deployment)
             _finish(operation, Operation.Status.SUCCEEDED, operation.message.replace("Deleting", "Deleted", 1))
             record_activity(
                 action="deployment.deleted",

@@ -70,7 +70,8 @@ class Membership(models.Model):
 class Project(models.Model):
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="projects")
     name = models.CharField(max_length=100)
-    slug = models.CharField(max_length=30, validators=[dns_label_validator])
+    # Unique across the installation, not just the team: it is a part of every public host of the project.
+    slug = models.CharField(max_length=30, unique=True, validators=[dns_label_validator])
     repository = models.CharField(max_length=500, blank=True, validators=[repository_validator])
     template = models.ForeignKey("templates_catalog.Template", on_delete=models.PROTECT, related_name="projects")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -78,7 +79,6 @@ class Project(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["team", "slug"], name="unique_project_slug_per_team")]
 
     def __str__(self) -> str:
         return self.name

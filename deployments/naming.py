@@ -1,4 +1,4 @@
-"""Names that reach Kubernetes: DNS-1123 labels, namespaces and public hosts."""
+"""Names that reach Kubernetes: DNS-1123 labels, namespaces and repositories (hosts: `deployments.hosts.names`)."""
 
 import re
 import secrets
@@ -7,7 +7,6 @@ from django.core.exceptions import ValidationError
 
 DNS_LABEL_MAX = 63
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_HOSTNAME_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", re.IGNORECASE)
 
 
 def dns_label_error(value: str) -> str | None:
@@ -29,21 +28,6 @@ def dns_label_validator(value: str) -> None:
     error = dns_label_error(value)
     if error:
         raise ValidationError(f"“{value}” is not a valid name: it {error}.", code="dns_label")
-
-
-def hostname_error(value: str) -> str | None:
-    """Why ``value`` is not a fully qualified host name (e.g. app.example.com), or None."""
-    if not value or len(value) > 253:
-        return "must be between 1 and 253 characters"
-    labels = value.rstrip(".").split(".")
-    if len(labels) < 2:
-        return "must have at least two labels, like app.example.com"
-    for label in labels:
-        if len(label) > DNS_LABEL_MAX or not _HOSTNAME_LABEL.match(label):
-            return f"has an invalid part “{label}” (letters, digits and '-', not at either end)"
-    if labels[-1].isdigit():
-        return "must end in a top-level domain, not a number"
-    return None
 
 
 def slugify_label(text: str, max_length: int) -> str:

@@ -11,7 +11,6 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -22,6 +21,7 @@ from deployments.cluster.connection import cluster_settings
 from deployments.cluster.environment import missing_secrets
 from deployments.cluster.manifests import ManifestError, public_hosts
 from deployments.dispatch import send_on_commit
+from deployments.hosts.services import claim_hosts, normalize_domains, platform_host_problems
 from deployments.models import (
     Deployment,
     DeploymentState,
@@ -33,7 +33,7 @@ from deployments.models import (
     Team,
     record_activity,
 )
-from deployments.naming import dns_label_error, hostname_error, namespace_for, repository_error
+from deployments.naming import dns_label_error, namespace_for, repository_error
 from deployments.sizes import SIZES
 from templates_catalog.models import Template
 
@@ -64,6 +64,9 @@ def first_admin_create(*, username: str = "admin") -> tuple[object, str] | None:
 
 # ----------------------------------------------------------------------------- projects
 
+# Short names are unique across the installation: public hosts are `….<project>.<base domain>`.
+_SLUG_TAKEN = "The short name “{slug}” is already taken on this Diploi: pick another."
+
 
 @transaction.atomic
 def project_create(*, team: Team, name: str, slug: str, template: Template, repository: str, actor) -> Project:
@@ -74,8 +77,8 @@ def project_create(*, team: Team, name: str, slug: str, template: Template, repo
         problems["slug"] = f"The short name {error}."
     elif len(slug) > 30:
         problems["slug"] = "The short name must be at most 30 characters."
-    elif Project.objects.filter(team=team, slug=slug).exists():
-        problems["slug"] = f"Your team already has a project called “{slug}”."
+    elif Project.objects.filter(slug=slug).exists():
+        problems["slug"] = _SLUG_TAKEN.format(slug=slug)
     if not name.strip():
         problems["name"] = "Give the project a name."
     if template.current_version_id is None or not template.enabled:
@@ -84,9 +87,13 @@ def project_create(*, team: Team, name: str, slug: str, template: Template, repo
         problems["repository"] = problem
     if problems:
         raise ValidationError(problems)
-    project = Project.objects.create(
-        team=team, name=name.strip(), slug=slug, template=template, repository=repository, created_by=actor
-    )
+    try:
+        with transaction.atomic():
+            project = Project.objects.create(
+                team=team, name=name.strip(), slug=slug, template=template, repository=repository, created_by=actor
+            )
+    except IntegrityError:
+        raise ValidationError({"slug": _SLUG_TAKEN.format(slug=slug)}) from None
     record_activity(
         action="project.created",
         message=f"Project “{project.name}” created from {template.name}",
@@ -169,10 +176,10 @@ def deployment_name_problems(
     if taken.exists():
         return [f"The project already has a deployment called “{name}”."]
     try:
-        hostnames_for(project, name, stage=stage)
+        hosts = hostnames_for(project, name, stage=stage)
     except ManifestError as problem:
         return [f"The name is too long for its public address: {problem}."]
-    return []
+    return platform_host_problems(hosts, exclude_deployment_id=exclude.pk if exclude is not None else None)
 
 
 def hostnames_for(project: Project, name: str, *, stage: str | None = None) -> list[str]:
@@ -201,27 +208,16 @@ def branch_problems(branch: str) -> list[str]:
     return []
 
 
-def custom_domain_problems(domains: Iterable[str], *, exclude: Deployment | None = None) -> list[str]:
-    problems = []
-    seen = set()
-    for domain in domains:
-        error = hostname_error(domain)
-        if error:
-            problems.append(f"“{domain}” {error}.")
-        elif domain.endswith("." + settings.BASE_DOMAIN) or domain == settings.BASE_DOMAIN:
-            problems.append(f"“{domain}” is under {settings.BASE_DOMAIN}, which Diploi assigns itself.")
-        elif domain in seen:
-            problems.append(f"“{domain}” is listed twice.")
-        seen.add(domain)
-    if not problems and seen:
-        used = Deployment.objects.live().filter(custom_domains__isnull=False)
-        if exclude is not None:
-            used = used.exclude(pk=exclude.pk)
-        for taken in used.values_list("custom_domains", flat=True):
-            clash = seen & set(taken or [])
-            if clash:
-                problems.append(f"“{sorted(clash)[0]}” is already used by another deployment.")
-    return problems
+def custom_domain_problems(
+    domains: Iterable[str], *, team: Team, exclude: Deployment | None = None
+) -> tuple[list[str], list[str]]:
+    """(the domains normalized, what is wrong with them): see `hosts.services.normalize_domains`."""
+    return normalize_domains(domains, team_id=team.pk, exclude_deployment_id=exclude.pk if exclude else None)
+
+
+def deployment_platform_hosts(deployment: Deployment) -> list[str]:
+    """The public hosts the deployment's template gives it (not its custom domains)."""
+    return [host for _, _, host in public_hosts(deployment.render_target(), cluster_settings())]
 
 
 def env_override_problems(spec, overrides: Mapping[str, Mapping[str, str]]) -> list[str]:
@@ -291,8 +287,8 @@ def deployment_create(
             ]
         if branch_errors := branch_problems(branch):
             problems["branch"] = branch_errors
-    domains = [d.strip().lower() for d in custom_domains if d.strip()]
-    if domain_problems := custom_domain_problems(domains):
+    domains, domain_problems = custom_domain_problems(custom_domains, team=project.team)
+    if domain_problems:
         problems["custom_domains"] = domain_problems
     overrides = {k: dict(v) for k, v in (env_overrides or {}).items() if v}
     if env_problems := env_override_problems(spec, overrides):
@@ -324,6 +320,7 @@ def deployment_create(
             deployment.save()
     except IntegrityError:
         raise ValidationError({"name": [f"The project already has a deployment called “{name}”."]}) from None
+    claim_hosts(deployment=deployment, platform_hosts=deployment_platform_hosts(deployment))
     _operation(deployment, Operation.Kind.CREATE, actor)
     record_activity(
         action="deployment.created",
@@ -362,6 +359,7 @@ def deployment_update(
     spec = deployment.spec
     problems: dict[str, list[str]] = {}
     changes: list[str] = []
+    hosts_before = (deployment.name, list(deployment.custom_domains))
     if name is not None and name != deployment.name:
         if name_problems := deployment_name_problems(
             deployment.project, name, stage=deployment.stage, exclude=deployment
@@ -393,8 +391,10 @@ def deployment_update(
             changes.append("environment variables changed")
             deployment.env_overrides = overrides
     if custom_domains is not None:
-        domains = [d.strip().lower() for d in custom_domains if d.strip()]
-        if domain_problems := custom_domain_problems(domains, exclude=deployment):
+        domains, domain_problems = custom_domain_problems(
+            custom_domains, team=deployment.project.team, exclude=deployment
+        )
+        if domain_problems:
             problems["custom_domains"] = domain_problems
         elif domains != deployment.custom_domains:
             changes.append(f"custom domains set to {', '.join(domains) or 'none'}")
@@ -418,6 +418,8 @@ def deployment_update(
     if not changes:
         return deployment
     deployment.save()
+    if (deployment.name, deployment.custom_domains) != hosts_before:
+        claim_hosts(deployment=deployment, platform_hosts=deployment_platform_hosts(deployment))
     _operation(deployment, Operation.Kind.RECONCILE, actor, message="; ".join(changes).capitalize())
     for addon_id in sorted(removed & set(delete_storage_of)):
         storage_operation = _operation(deployment, Operation.Kind.DELETE_STORAGE, actor, target=addon_id)
@@ -449,6 +451,8 @@ def deployment_admin_save(*, deployment: Deployment, fields: list[str], actor) -
     )
     before = deployment.desired_generation
     deployment.save(update_fields=fields)
+    if {"name", "custom_domains"} & set(fields):
+        claim_hosts(deployment=deployment, platform_hosts=deployment_platform_hosts(deployment))
     summary = "Changed in the admin: " + ", ".join(deployment._meta.get_field(name).verbose_name for name in fields)
     if deployment.desired_generation > before:
         _operation(deployment, Operation.Kind.RECONCILE, actor, message=summary)

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "channels",
     "templates_catalog",
     "deployments",
+    "deployments.hosts",
 ]
 
 MIDDLEWARE = [
@@ -207,6 +208,14 @@ BASE_DOMAIN = env_str("BASE_DOMAIN", "diploi.localhost")
 EDGE_HOST = env_str("EDGE_HOST", f"edge.{BASE_DOMAIN}")
 SSH_HOST = env_str("SSH_HOST", f"ssh.{BASE_DOMAIN}")
 SSH_PORT = env_int("SSH_PORT", 22)
+# Hosts no deployment may take, besides the base domain, www., EDGE_HOST, SSH_HOST and ALLOWED_HOSTS.
+RESERVED_HOSTS = env_list("RESERVED_HOSTS", [])
+CUSTOM_DOMAINS_PER_DEPLOYMENT = env_int("CUSTOM_DOMAINS_PER_DEPLOYMENT", 20)
+CUSTOM_DOMAINS_PER_TEAM = env_int("CUSTOM_DOMAINS_PER_TEAM", 100)
+# Optional proof of ownership: a TXT record _diploi-challenge.<domain> holding the team's token.
+CUSTOM_DOMAIN_TXT_VERIFICATION = env_bool("CUSTOM_DOMAIN_TXT_VERIFICATION", False)
+DNS_NAMESERVERS = env_list("DNS_NAMESERVERS", [])  # host or host:port; empty: the system's resolver
+DNS_TIMEOUT_SECONDS = env_int("DNS_TIMEOUT_SECONDS", 3)
 
 # The cluster: an explicit API URL (the emulator in scaled-out development and
 # tests), else KUBECONFIG / ~/.kube/config, else in-cluster configuration.

@@ -85,7 +85,7 @@ class PublicEndpoint:
     """A container port published over HTTPS at a host built from ``host`` (a format)."""
 
     port: int
-    host: str = "[component]-[deployment].[base-domain]"
+    host: str = "[component]-[deployment].[project].[base-domain]"
 
 
 @dataclass(frozen=True)

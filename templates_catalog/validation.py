@@ -48,7 +48,7 @@ VERSION_MAX = 64  # TemplateVersion.version
 NAME_MAX = 200
 REPLICAS_MAX = 20
 PROBE_SECONDS_MAX = 3600
-DEFAULT_HOST = "[component]-[deployment].[base-domain]"
+DEFAULT_HOST = "[component]-[deployment].[project].[base-domain]"
 DEFAULT_SSH_USER = "[component]-[deployment]"
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -826,6 +826,13 @@ class _Checker:
             return None
         if "[deployment]" not in text:
             self.add(path, f"'{text}' must contain [deployment], so each deployment gets its own host")
+            return None
+        # Unique by construction: the project's short name (unique across the installation) is the whole
+        # part just above the base domain, so [deployment], in a part before it, can never reach it.
+        if not text.endswith(".[project].[base-domain]"):
+            self.add(path, f"'{text}' must end in .[project].[base-domain], with [deployment] before it "
+                           "(e.g. [component]-[deployment].[project].[base-domain]), so no two projects can "
+                           "get the same host")  # fmt: skip
             return None
         sample = _fill(text, _SAMPLE_PLACEHOLDERS)
         labels = sample.split(".")

@@ -367,7 +367,9 @@ def test_it_saves_nothing_when_nothing_changed(admin_client, deployment, django_
 )
 def test_it_rejects_invalid_input_with_the_services_messages(admin_client, deployment, changes, field, message):
     expected = {
-        "custom_domains": lambda: services.custom_domain_problems(["www.diploi.localhost"])[0],
+        "custom_domains": lambda: services.custom_domain_problems(
+            ["www.diploi.localhost"], team=deployment.project.team
+        )[1][0],
         "env_overrides": lambda: services.env_override_problems(deployment.spec, {"api": {"1BAD": "x"}})[0],
         "name": lambda: services.deployment_name_problems(deployment.project, "Bad Name")[0],
     }
@@ -384,7 +386,7 @@ def test_it_rejects_invalid_input_with_the_services_messages(admin_client, deplo
 
 def test_it_rejects_a_custom_domain_another_deployment_uses(admin_client, deployment, create):
     other = create("other", project=deployment.project)
-    Deployment.objects.filter(pk=other.pk).update(custom_domains=["shop.example.com"])
+    services.deployment_update(deployment=other, actor=None, custom_domains=["shop.example.com"])
 
     response = admin_client.post(change_url(deployment), form_data(deployment, custom_domains="shop.example.com"))
 

@@ -135,7 +135,7 @@ def test_it_shows_the_public_address_a_good_name_gives(developer_client, check_u
     assert response.status_code == 200
     page = response.content.decode()
     assert 'id="name-check"' in page
-    assert "<code>https://api-feature-y.diploi.localhost</code>" in page
+    assert "<code>https://api-feature-y.shop.diploi.localhost</code>" in page
     assert "errorlist" not in page
     assert "<html" not in page  # a fragment, not a page
 
@@ -169,7 +169,7 @@ def test_it_says_nothing_about_an_empty_name(developer_client, check_url):
 def test_it_ignores_an_unknown_stage_in_the_name_check(developer_client, check_url):
     response = developer_client.get(check_url, {"name": "feature-y", "stage": "qa"})
     assert response.status_code == 200
-    assert "https://api-feature-y.diploi.localhost" in response.content.decode()
+    assert "https://api-feature-y.shop.diploi.localhost" in response.content.decode()
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -190,8 +190,8 @@ def test_it_ignores_an_unknown_stage_in_the_name_check(developer_client, check_u
         (valid(env="nosuch.X=1"), "env", "There is no component or add-on “nosuch”."),
         (valid(env="api.1BAD=x"), "env", "“1BAD” is not a valid variable name"),
         (valid(custom_domains="bad_host.example.com"), "custom_domains", "has an invalid part “bad_host”"),
-        (valid(custom_domains="not a domain"), "custom_domains", "must have at least two labels"),
-        (valid(custom_domains="localhost"), "custom_domains", "must have at least two labels"),
+        (valid(custom_domains="not a domain"), "custom_domains", "has an invalid part “not a domain”"),
+        (valid(custom_domains="localhost"), "custom_domains", "must have at least two parts"),
         (valid(custom_domains="x.diploi.localhost"), "custom_domains", "which Diploi assigns itself"),
         (valid(custom_domains="www.example.com\nWWW.example.com"), "custom_domains", "is listed twice"),
     ],

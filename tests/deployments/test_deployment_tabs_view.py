@@ -61,7 +61,7 @@ def running(deployment, emulator):
 def test_it_shows_endpoints_as_https_links(developer_client, deployment):
     page = developer_client.get(reverse("deployment", args=[deployment.pk])).content.decode()
 
-    assert '<a href="https://api-feature-x.diploi.localhost" target="_blank" rel="noopener">' in page
+    assert '<a href="https://api-feature-x.shop.diploi.localhost" target="_blank" rel="noopener">' in page
     assert '<a href="https://www.example.com" target="_blank" rel="noopener">' in page
     assert "TLS pending" in page
 

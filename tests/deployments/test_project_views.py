@@ -74,7 +74,7 @@ def test_it_makes_the_short_name_from_the_name_when_left_empty(developer_client,
     [
         ({"slug": "Web_Shop"}, "slug", "The short name must be lowercase."),
         ({"slug": "web_shop"}, "slug", "The short name may contain only lowercase letters, digits and '-'."),
-        ({"slug": "shop"}, "slug", "Your team already has a project called “shop”."),
+        ({"slug": "shop"}, "slug", "The short name “shop” is already taken on this Diploi: pick another."),
         ({"slug": "a" * 31}, "slug", "Ensure this value has at most 30 characters (it has 31)."),
         ({"repository": "ftp://example.com/x"}, "repository", "Give an https://, ssh:// or git@host: address"),
         ({"repository": ""}, "repository", "Django + PostgreSQL runs your app's own code: give the Git repository"),

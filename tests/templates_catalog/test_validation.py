@@ -102,6 +102,11 @@ BROKEN = {
         "components[0].public[0].host",
         "'[deployment].example.com' must end in .[base-domain]",
     ),
+    "public-host-without-project": (
+        "components[0].public[0].host",
+        "'[component]-[deployment].[base-domain]' must end in .[project].[base-domain], with [deployment] before it "
+        "(e.g. [component]-[deployment].[project].[base-domain]), so no two projects can get the same host",
+    ),
     "public-host-unknown-placeholder": (
         "components[0].public[0].host",
         "unknown placeholder [team]; expected one of: [component], [deployment], [project], [base-domain]",
@@ -644,7 +649,7 @@ SECOND_COMPONENT = """  - id: api
 
 
 def test_it_refuses_two_public_endpoints_with_one_host():
-    host = '    public: [{host: "shop-[deployment].[base-domain]"}]\n'
+    host = '    public: [{host: "shop-[deployment].[project].[base-domain]"}]\n'
     assert messages(VALID + host + SECOND_COMPONENT + host) == [
         (
             "components[1].public[0].host",

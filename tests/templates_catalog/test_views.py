@@ -66,7 +66,7 @@ def test_it_shows_everything_needed_to_choose_a_template(developer_client, loade
     assert "2 replicas" in page
     # components, ports, public endpoints
     assert "<dt>Port</dt><dd>8000</dd>" in page
-    assert "https://app-&lt;deployment&gt;.apps.example.com" in page
+    assert "https://app-&lt;deployment&gt;.&lt;project&gt;.apps.example.com" in page
     # add-ons, storage, health
     assert "always included" in page and "postgres:16" in page
     assert "5 GiB" in page and "/var/lib/postgresql/data" in page

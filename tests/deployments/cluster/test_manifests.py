@@ -142,9 +142,12 @@ def test_it_publishes_https_hosts_with_cert_manager_and_separate_certificates_fo
     (ingress,) = by_kind(objects, "Ingress")
     assert ingress["metadata"]["annotations"] == {"cert-manager.io/cluster-issuer": "le-prod"}
     assert ingress["spec"]["ingressClassName"] == "traefik"
-    assert [rule["host"] for rule in ingress["spec"]["rules"]] == ["app-feature-x.apps.example.com", "shop.example.org"]
+    assert [rule["host"] for rule in ingress["spec"]["rules"]] == [
+        "app-feature-x.shop.apps.example.com",
+        "shop.example.org",
+    ]
     tls = ingress["spec"]["tls"]
-    assert tls[0] == {"hosts": ["app-feature-x.apps.example.com"], "secretName": "public-tls"}
+    assert tls[0] == {"hosts": ["app-feature-x.shop.apps.example.com"], "secretName": "public-tls"}
     assert tls[1]["hosts"] == ["shop.example.org"] and tls[1]["secretName"] != "public-tls"
 
 
