@@ -23,7 +23,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
 from deployments import selectors, services
-from deployments.forms import format_env_lines, parse_env_lines
+from deployments.forms import format_env_lines, parse_env_lines, unmask_env
 from deployments.models import (
     ActivityEntry,
     CpuSample,
@@ -39,6 +39,7 @@ from deployments.models import (
     Team,
     record_activity,
 )
+from deployments.naming import redact_credentials
 
 HEALTH_COLORS = {
     Health.GREEN: "#1f8a4c",
@@ -200,7 +201,7 @@ class ProjectAdminForm(forms.ModelForm):
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
     form = ProjectAdminForm
-    list_display = ("name", "slug", "team", "template", "repository", "live_deployments", "created_at")
+    list_display = ("name", "slug", "team", "template", "shown_repository", "live_deployments", "created_at")
     list_filter = ("team", "template")
     search_fields = ("name", "slug", "repository", "team__name", "team__slug")
     list_select_related = ("team", "template")
@@ -219,6 +220,10 @@ class ProjectAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # deployments and their tombstones reference it; the dashboard deletes empty projects
+
+    @admin.display(description="Repository", ordering="repository")
+    def shown_repository(self, project):
+        return redact_credentials(project.repository)
 
     @admin.display(description="Live deployments", ordering="live_count")
     def live_deployments(self, project):
@@ -362,14 +367,16 @@ class DeploymentAdminForm(forms.ModelForm):
         addons.choices = [(a.id, f"{a.name} ({a.id})") for a in spec.addons if a.toggleable]
         if not addons.choices:
             addons.help_text = "This template has no optional add-ons."
-        self.initial["env_overrides"] = format_env_lines(deployment.env_overrides)
+        # Secret values stay masked here too; left masked, they are kept (revealing is audited, on the Options tab).
+        self.secrets = selectors.secret_overrides(deployment)
+        self.initial["env_overrides"] = format_env_lines(deployment.env_overrides, secrets=self.secrets)
         self.initial["custom_domains"] = "\n".join(deployment.custom_domains)
 
     def clean_enabled_addons(self):
         return sorted(self.cleaned_data["enabled_addons"])
 
     def clean_env_overrides(self):
-        return parse_env_lines(self.cleaned_data["env_overrides"])
+        return unmask_env(parse_env_lines(self.cleaned_data["env_overrides"]), self.secrets)
 
     def clean_custom_domains(self):
         return [d.strip() for d in self.cleaned_data["custom_domains"].splitlines() if d.strip()]
@@ -783,7 +790,7 @@ class OperationAdmin(ReadOnlyAdmin):
 
 @admin.register(ActivityEntry)
 class ActivityEntryAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "action", "message", "actor", "team", "project", "deployment")
+    list_display = ("created_at", "action", "shown_message", "actor", "team", "project", "deployment")
     list_filter = ("team",)
     search_fields = (
         "action",
@@ -796,7 +803,12 @@ class ActivityEntryAdmin(ReadOnlyAdmin):
     list_select_related = ("actor", "team", "project", "deployment__project")
     date_hierarchy = "created_at"
     show_full_result_count = False
-    fields = ("created_at", "action", "message", "actor", "team", "project", "deployment", "data")
+    fields = ("created_at", "action", "shown_message", "actor", "team", "project", "deployment", "data")
+    readonly_fields = ("shown_message",)
+
+    @admin.display(description="Message")
+    def shown_message(self, entry):
+        return redact_credentials(entry.message)  # entries written before URLs with credentials were refused
 
 
 @admin.register(DeploymentStatus)

@@ -64,6 +64,24 @@ def format_env_lines(
     )
 
 
+def unmask_env(
+    overrides: dict[str, dict[str, str]], secrets: Mapping[str, Mapping[str, str]]
+) -> dict[str, dict[str, str]]:
+    """Put back the kept value of every secret left masked; a mask where there is no secret is an error."""
+    problems = []
+    for service, values in overrides.items():
+        for name, value in values.items():
+            if value != SECRET_MASK:
+                continue
+            if name in secrets.get(service, {}):
+                values[name] = secrets[service][name]
+            else:
+                problems.append(f"{service}.{name}: type the value ({SECRET_MASK} stands for a secret kept as is).")
+    if problems:
+        raise ValidationError(problems)
+    return overrides
+
+
 class ProjectSettingsForm(forms.Form):
     name = forms.CharField(max_length=100)
     repository = forms.CharField(
@@ -75,7 +93,9 @@ class ProjectSettingsForm(forms.Form):
 
     def clean_repository(self):
         repository = self.cleaned_data["repository"].strip()
-        if repository_error(repository):
+        if error := repository_error(repository):
+            if "credentials" in error:
+                raise ValidationError(f"The repository {error}.")
             raise ValidationError("Give an https://, ssh:// or git@host: address of a Git repository.")
         return repository
 
@@ -184,18 +204,7 @@ class EnvironmentForm(forms.Form):
 
     def clean_env(self):
         overrides = parse_env_lines(self.cleaned_data["env"], default_service=self.default_service)
-        problems = []
-        for service, values in overrides.items():
-            for name, value in values.items():
-                if value != SECRET_MASK:
-                    continue
-                if name in self.secrets.get(service, {}):
-                    values[name] = self.secrets[service][name]
-                else:
-                    problems.append(f"{service}.{name}: type the value ({SECRET_MASK} stands for a secret kept as is).")
-        if problems:
-            raise ValidationError(problems)
-        return overrides
+        return unmask_env(overrides, self.secrets)
 
 
 class DomainsForm(forms.Form):

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from deployments.cluster.manifests import ClusterSettings, RenderTarget, public_hosts
 from deployments.cluster.status import Expectation, ExpectedService
-from deployments.naming import dns_label_validator, repository_validator
+from deployments.naming import dns_label_validator, redact_credentials, repository_validator
 from deployments.sizes import SIZES, DeploymentSize
 from templates_catalog.spec import TemplateSpec
 
@@ -454,7 +454,7 @@ def record_activity(*, action: str, message: str, actor=None, deployment=None, p
         team = team or project.team
     return ActivityEntry.objects.create(
         action=action,
-        message=message[:500],
+        message=redact_credentials(message)[:500],
         actor=actor if actor is not None and actor.is_authenticated else None,
         deployment=deployment,
         project=project,

@@ -49,13 +49,40 @@ def namespace_for(project_slug: str, deployment_name: str) -> str:
 
 
 _REPOSITORY = re.compile(r"^(https://|ssh://|git://|git@[\w.-]+:)\S+$")
+# scheme://userinfo@ in a URL, wherever it appears in a text.
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
+REDACTED = "***"
+
+
+def _has_credentials(value: str) -> bool:
+    """A password anywhere, or any user name except in ssh:// (``ssh://git@host/…`` names the SSH user)."""
+    match = _USERINFO.match(value)
+    if not match:
+        return False
+    return ":" in match.group("userinfo") or not match.group("scheme").lower().startswith("ssh")
 
 
 def repository_error(value: str) -> str | None:
     """Why ``value`` is not a Git repository address a development deployment can clone, or None."""
     if value and not _REPOSITORY.match(value):
         return "must be an https://, ssh:// or git@host: address of a Git repository"
+    if value and _has_credentials(value):
+        return (
+            "must not contain credentials (user:token@): they would be shown to everyone who can see the project; "
+            "give Diploi access to a private repository through the project's credentials instead"
+        )
     return None
+
+
+def redact_credentials(text: str) -> str:
+    """``text`` with the credentials of every URL in it replaced by ***: for what viewers and logs see."""
+
+    def redact(match: re.Match) -> str:
+        if _has_credentials(match.group(0)):
+            return f"{match.group('scheme')}{REDACTED}@"
+        return match.group(0)
+
+    return _USERINFO.sub(redact, text) if "@" in text else text
 
 
 def repository_validator(value: str) -> None:

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from deployments import charts, cpu
 from deployments.cluster.connection import cluster_settings
-from deployments.cluster.environment import resolve_environment
+from deployments.cluster.environment import resolve_environment, secret_variables
 from deployments.cluster.manifests import ManifestError, fill_host, public_hosts
 from deployments.cluster.status import NODE_TITLES, NODES
 from deployments.models import (
@@ -245,22 +245,32 @@ def deployment_context(deployment: Deployment, membership: Membership, *, tab: s
     return context
 
 
+def _secret_names(deployment: Deployment, present: set[str]) -> dict[str, set[str]]:
+    return secret_variables(deployment.spec, deployment.stage, overrides=deployment.env_overrides, present=present)
+
+
 def environment_rows(deployment: Deployment) -> list[dict]:
-    """Every present service's variables for the Options tab; secret values are left out (revealed on request)."""
+    """Every present service's variables for the Options tab; secret values are left out (revealed on request).
+
+    Secret means declared secret, imported from a secret, or referencing one (``${POSTGRES_PASSWORD}``).
+    Raises `EnvironmentError` when the stored overrides cannot be resolved (the page says so).
+    """
     spec = deployment.spec
     services = [*spec.components, *deployment.present_addons()]
+    present = {service.id for service in services}
     resolved = resolve_environment(
         spec,
         deployment.stage,
         generated=deployment.generated_secrets,
         overrides=deployment.env_overrides,
-        present={service.id for service in services},
+        present=present,
     )
+    secrets = _secret_names(deployment, present)
     rows = []
     for service in services:
         own = {var.name for var in service.env_for(deployment.stage)}
         overrides = deployment.env_overrides.get(service.id, {})
-        secret = spec.secret_names(service.id, deployment.stage)
+        secret = secrets.get(service.id, set())
         variables = [
             {
                 "name": name,
@@ -275,16 +285,16 @@ def environment_rows(deployment: Deployment) -> list[dict]:
 
 
 def secret_overrides(deployment: Deployment) -> dict[str, dict[str, str]]:
-    """The deployment's overrides of variables the template marks secret (masked in forms)."""
-    spec = deployment.spec
-    known = set(spec.service_ids())
+    """The deployment's overrides whose values are secret (masked in forms): overrides of declared
+    secrets, and any override that references a secret."""
+    known = set(deployment.spec.service_ids())
+    secrets = _secret_names(deployment, known)
     found: dict[str, dict[str, str]] = {}
     for service_id, values in deployment.env_overrides.items():
         if service_id not in known:
             continue
-        secret = spec.secret_names(service_id, deployment.stage)
         for name, value in values.items():
-            if name in secret:
+            if name in secrets.get(service_id, set()):
                 found.setdefault(service_id, {})[name] = value
     return found
 

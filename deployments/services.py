@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from deployments import events
 from deployments.cluster.connection import cluster_settings
-from deployments.cluster.environment import missing_secrets
+from deployments.cluster.environment import EnvironmentTooLarge, missing_secrets, resolve_environment
 from deployments.cluster.manifests import ManifestError, public_hosts
 from deployments.dispatch import send_on_commit
 from deployments.hosts.services import claim_hosts, normalize_domains, platform_host_problems
@@ -232,7 +232,23 @@ def env_override_problems(spec, overrides: Mapping[str, Mapping[str, str]]) -> l
                 problems.append(
                     f"“{name}” is not a valid variable name (letters, digits and _, not starting with a digit)."
                 )
-    return problems
+    if problems:
+        return problems
+    return _expansion_problems(spec, overrides)
+
+
+def _expansion_problems(spec, overrides: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """Whether the overrides, with their references filled in, stay within the environment's bounds
+    in every stage (a Secret holds at most 1 MiB; the bounds are well below it)."""
+    sample_secrets = missing_secrets(spec, {})
+    for stage in spec.stages:
+        try:
+            resolve_environment(
+                spec, stage, generated=sample_secrets, overrides=overrides, present=set(spec.service_ids())
+            )
+        except EnvironmentTooLarge as error:
+            return [f"Too large: {error}. References (${{NAME}}) may not multiply a value's size like this."]
+    return []
 
 
 # ----------------------------------------------------------------------------- deployments
@@ -530,8 +546,6 @@ def deployment_delete(*, deployment: Deployment, actor) -> Operation:
 @transaction.atomic
 def secret_reveal(*, deployment: Deployment, service_id: str, name: str, actor) -> str:
     """The value of one environment variable, recorded in the audit log."""
-    from deployments.cluster.environment import resolve_environment
-
     present = {c.id for c in deployment.spec.components} | {a.id for a in deployment.present_addons()}
     if service_id not in present:
         raise ValidationError(f"{service_id} is not part of this deployment.")

@@ -22,6 +22,7 @@ from deployments import selectors, services
 from deployments.access import SESSION_TEAM_KEY, current_team, deployment_for, membership_for, project_for, require_role
 from deployments.cluster import errors as cluster_errors
 from deployments.cluster.connection import get_cluster
+from deployments.cluster.environment import EnvironmentError
 from deployments.cluster.operations import describe
 from deployments.forms import (
     DeleteForm,
@@ -35,6 +36,7 @@ from deployments.forms import (
     format_env_lines,
 )
 from deployments.models import Membership, Role, Team
+from deployments.naming import redact_credentials
 from templates_catalog.models import Template
 
 # ----------------------------------------------------------------------------- basics
@@ -118,7 +120,8 @@ def project_detail(request, project_id: int):
 @require_http_methods(["GET", "POST"])
 def project_settings(request, project_id: int):
     project, _ = project_for(request.user, project_id, Role.DEVELOPER)
-    form = ProjectSettingsForm(request.POST or None, initial={"name": project.name, "repository": project.repository})
+    initial = {"name": project.name, "repository": redact_credentials(project.repository)}
+    form = ProjectSettingsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             services.project_update(
@@ -239,11 +242,18 @@ def _options_context(deployment, membership, **forms):
         "domains_form": forms.get("domains_form")
         or DomainsForm(initial={"custom_domains": "\n".join(deployment.custom_domains)}),
         "delete_form": forms.get("delete_form") or DeleteForm(expected=deployment.name),
-        "environment": selectors.environment_rows(deployment),
+        **_environment(deployment),
         "optional_addons": addons,
         "volumes": selectors.deployment_volumes(deployment, tree),
         "endpoints": selectors.endpoints(deployment, tree),
     }
+
+
+def _environment(deployment) -> dict:
+    try:
+        return {"environment": selectors.environment_rows(deployment), "environment_error": None}
+    except EnvironmentError as error:
+        return {"environment": [], "environment_error": str(error)}
 
 
 @login_required
@@ -430,6 +440,8 @@ def deployment_describe(request, deployment_id: int, service_id: str):
         )
     except cluster_errors.ClusterError as error:
         text = f"# The cluster could not be asked: {error}\n"
+    # The clone container's arguments hold the repository URL, which older projects may have with credentials.
+    text = redact_credentials(text)
     return render(request, "deployments/_describe.html", {"service_id": service_id, "yaml": text})
 
 

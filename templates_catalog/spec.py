@@ -252,7 +252,7 @@ class TemplateSpec:
         names = {var.name for var in service.env_for(stage) if var.type == "secret"}
         for entry in service.imports:
             source = by_id.get(entry.source)
-            for var in source.env if source else ():
+            for var in source.env_for(stage) if source else ():
                 if var.type == "secret" and fnmatch.fnmatchcase(var.name, entry.pattern):
                     names.add(entry.rename or var.name)
         return names

@@ -16,6 +16,11 @@ from templates_catalog.spec import AddOn, Component, EnvVar, Stage, TemplateSpec
 # ${NAME} references another variable; $$ is a literal $.
 _REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 SECRET_BYTES = 24
+# Bounds on what references may expand to: each value, and a service's whole environment (its
+# Secret; Kubernetes refuses one over 1 MiB). Checked as values resolve, so a chain of doubling
+# references fails at once instead of growing exponentially.
+VALUE_MAX_BYTES = 32 * 1024
+ENVIRONMENT_MAX_BYTES = 256 * 1024
 
 
 def secret_key(service_id: str, name: str) -> str:
@@ -46,6 +51,10 @@ def missing_secrets(spec: TemplateSpec, generated: Mapping[str, str]) -> dict[st
 
 class EnvironmentError(ValueError):
     """A deployment's environment cannot be resolved (e.g. a generated secret was never stored)."""
+
+
+class EnvironmentTooLarge(EnvironmentError):
+    """References would expand a value or an environment past the bounds (VALUE_MAX_BYTES, ENVIRONMENT_MAX_BYTES)."""
 
 
 def _own_values(
@@ -95,11 +104,19 @@ def _interpolate(values: dict[str, str], literal: frozenset[str] = frozenset()) 
                 return match.group(0)
             return resolve(ref, (*stack, ref))
 
-        resolved[name] = _REFERENCE.sub(substitute, raw)
-        return resolved[name]
+        value = _REFERENCE.sub(substitute, raw)
+        if len(value.encode()) > VALUE_MAX_BYTES:
+            raise EnvironmentTooLarge(
+                f"{name} would be longer than {VALUE_MAX_BYTES // 1024} KiB once its references are filled in"
+            )
+        resolved[name] = value
+        return value
 
     for name in values:
         resolve(name, (name,))
+    total = sum(len(name) + len(value.encode()) for name, value in resolved.items())
+    if total > ENVIRONMENT_MAX_BYTES:
+        raise EnvironmentTooLarge(f"the environment would be larger than {ENVIRONMENT_MAX_BYTES // 1024} KiB")
     return resolved
 
 
@@ -135,4 +152,50 @@ def resolve_environment(
         imported = frozenset(combined) - frozenset(own_values)
         combined.update(own_values)
         result[service.id] = _interpolate(combined, literal=imported)
+    return result
+
+
+def _references(raw: str) -> set[str]:
+    return {match.group(1) for match in _REFERENCE.finditer(raw) if match.group(1)}
+
+
+def _secret_closure(raw: Mapping[str, str], secret: set[str]) -> set[str]:
+    """``secret`` plus every name whose value references a secret one, directly or through others."""
+    found = set(secret)
+    changed = True
+    while changed:
+        changed = False
+        for name, value in raw.items():
+            if name not in found and _references(value) & found:
+                found.add(name)
+                changed = True
+    return found
+
+
+def secret_variables(
+    spec: TemplateSpec, stage: Stage, *, overrides: Mapping[str, Mapping[str, str]], present: set[str]
+) -> dict[str, set[str]]:
+    """The names whose values are secret, by service id: declared secrets (in the stage, stage
+    overrides included), imports of secrets, and any value (the template's or an override) that
+    references a secret. Shown masked; revealed one at a time, audited."""
+    raw_own: dict[str, dict[str, str]] = {}
+    own_secret: dict[str, set[str]] = {}
+    for service in _services(spec):
+        values = {var.name: var.value or "" for var in service.env_for(stage)}
+        values.update({name: str(value) for name, value in overrides.get(service.id, {}).items()})
+        raw_own[service.id] = values
+        declared = {var.name for var in service.env_for(stage) if var.type == "secret"}
+        own_secret[service.id] = _secret_closure(values, declared)
+    result: dict[str, set[str]] = {}
+    for service in _services(spec):
+        if service.id not in present:
+            continue
+        own = raw_own[service.id]
+        imported: set[str] = set()
+        for entry in service.imports:
+            for name in raw_own.get(entry.source, {}):
+                if fnmatch.fnmatchcase(name, entry.pattern) and name in own_secret.get(entry.source, set()):
+                    if (entry.rename or name) not in own:
+                        imported.add(entry.rename or name)
+        result[service.id] = _secret_closure(own, own_secret[service.id] | imported)
     return result

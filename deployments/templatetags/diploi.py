@@ -8,10 +8,17 @@ from django.utils.html import format_html
 
 from deployments.charts import format_millicores
 from deployments.models import Health
+from deployments.naming import redact_credentials as _redact_credentials
 
 register = template.Library()
 
 HEALTH_LABELS = dict(Health.choices)
+
+
+@register.filter
+def redact_credentials(value: str) -> str:
+    """A URL (or a text with URLs) without the credentials some carry: ``https://***@host/…``."""
+    return _redact_credentials(str(value or ""))
 
 
 @register.filter

@@ -1,14 +1,22 @@
-"""`python manage.py manifests`: print the YAML Diploi would apply, as `helm template` does."""
+"""`python manage.py manifests`: print the YAML Diploi would apply, as `helm template` does.
+
+Secret values are hidden unless ``--show-secrets`` is given; printing a real
+deployment's secrets is recorded in its activity log, like a reveal.
+"""
 
 import yaml
 from django.core.management.base import BaseCommand, CommandError
 
 from deployments.cluster.connection import cluster_settings
-from deployments.cluster.environment import missing_secrets
+from deployments.cluster.environment import EnvironmentError, missing_secrets
 from deployments.cluster.manifests import ManifestError, RenderTarget, render
-from deployments.models import Deployment
+from deployments.models import Deployment, record_activity
+from deployments.naming import redact_credentials
 from deployments.sizes import SIZES
 from templates_catalog.models import Template
+
+# Not base64: a masked output cannot be applied by mistake.
+HIDDEN = "<hidden>"
 
 
 class Command(BaseCommand):
@@ -22,8 +30,13 @@ class Command(BaseCommand):
         parser.add_argument("--template", help="A template's slug (renders an example deployment).")
         parser.add_argument("--stage", help="With --template: development, staging or production.")
         parser.add_argument("--name", default="example", help="With --template: the example deployment's name.")
+        parser.add_argument(
+            "--show-secrets",
+            action="store_true",
+            help="Print Secret values (and repository credentials) too; recorded in the deployment's activity log.",
+        )
 
-    def handle(self, *args, deployment=None, template=None, stage=None, name="example", **options):
+    def handle(self, *args, deployment=None, template=None, stage=None, name="example", show_secrets=False, **options):
         if (deployment is None) == (template is None):
             raise CommandError("Give a deployment id, or --template with --stage.")
         if deployment is not None:
@@ -35,9 +48,23 @@ class Command(BaseCommand):
             target = self._example(template, stage, name)
         try:
             objects = render(target, cluster_settings())
-        except ManifestError as error:
+        except (ManifestError, EnvironmentError) as error:
             raise CommandError(str(error)) from error
-        self.stdout.write(yaml.safe_dump_all(objects, sort_keys=False, default_flow_style=False), ending="")
+        if show_secrets and deployment is not None:
+            record_activity(
+                action="secret.printed",
+                message="Every secret printed by manage.py manifests --show-secrets",
+                deployment=found,
+            )
+        if not show_secrets:
+            for obj in objects:
+                if obj["kind"] == "Secret":
+                    obj["data"] = dict.fromkeys(obj.get("data", {}), HIDDEN)
+        text = yaml.safe_dump_all(objects, sort_keys=False, default_flow_style=False)
+        if not show_secrets:
+            notice = f"# Secret values are hidden ({HIDDEN}): --show-secrets prints them (audited).\n"
+            text = notice + redact_credentials(text)
+        self.stdout.write(text, ending="")
 
     def _example(self, slug: str, stage: str | None, name: str) -> RenderTarget:
         found = Template.objects.select_related("current_version").filter(slug=slug).first()
