@@ -327,6 +327,30 @@ class TemplateVersionFilter(admin.SimpleListFilter):
         return queryset
 
 
+class BoundedJSONField(forms.JSONField):
+    """A JSON field that refuses, with a message, what Python's parser cannot take: very deep nesting
+    (a RecursionError) or a huge text."""
+
+    MAX_LENGTH = 20_000
+
+    def _parse(self, parse, value):
+        if isinstance(value, str) and len(value) > self.MAX_LENGTH:
+            raise ValidationError(f"Write at most {self.MAX_LENGTH} characters of JSON.", code="invalid")
+        try:
+            return parse(value)
+        except RecursionError:
+            raise ValidationError("This JSON is nested too deeply.", code="invalid") from None
+
+    def to_python(self, value):
+        return self._parse(super().to_python, value)
+
+    def bound_data(self, data, initial):
+        try:
+            return self._parse(lambda value: super(BoundedJSONField, self).bound_data(value, initial), data)
+        except ValidationError:
+            return forms.fields.InvalidJSONInput(data[: self.MAX_LENGTH] if isinstance(data, str) else data)
+
+
 class DeploymentAdminForm(forms.ModelForm):
     """The editable desired state, checked with the same validators the services use."""
 
@@ -347,7 +371,7 @@ class DeploymentAdminForm(forms.ModelForm):
         widget=forms.Textarea(attrs={"rows": 3, "class": "vLargeTextField"}),
         help_text=f"One per line. Each needs a CNAME to {settings.EDGE_HOST}.",
     )
-    image_overrides = forms.JSONField(
+    image_overrides = BoundedJSONField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 2, "class": "vLargeTextField"}),
         help_text='{"component": "image:tag"}: run another image than the template\'s (staging and production).',

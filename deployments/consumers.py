@@ -205,3 +205,11 @@ class DeploymentConsumer(FragmentConsumer):
 
     def _deleted_notice(self) -> str:
         return render_to_string("deployments/_deleted_notice.html", {"deployment_id": self.deployment_id})
+
+
+class NotFoundConsumer(AsyncWebsocketConsumer):
+    """Any other websocket path: refused with 4404 before anything else happens (no route, no traceback)."""
+
+    async def connect(self):
+        await self.accept()
+        await self.close(code=4404, reason="No such websocket endpoint.")

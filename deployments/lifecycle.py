@@ -79,7 +79,7 @@ def reconcile_run(deployment_id: int, *, owner: str, attempt: int = 1) -> str:
             objects = render(deployment.render_target(), cluster_settings())
             result = apply_objects(get_cluster(), objects, deployment_id=deployment.pk)
         except PERMANENT_ERRORS as error:
-            _fail_apply(deployment, generation, str(error))
+            _fail_apply(deployment, generation, str(error), permanent=True)
             return "failed"
         except errors.ClusterError as error:
             if error.retryable:
@@ -87,7 +87,7 @@ def reconcile_run(deployment_id: int, *, owner: str, attempt: int = 1) -> str:
                     message=f"Attempt {attempt} failed, retrying: {error}"
                 )
                 raise
-            _fail_apply(deployment, generation, str(error))
+            _fail_apply(deployment, generation, str(error), permanent=True)
             return "failed"
         with transaction.atomic():
             if not still_holds(deployment.pk, owner):
@@ -111,11 +111,15 @@ def reconcile_run(deployment_id: int, *, owner: str, attempt: int = 1) -> str:
     return "again" if latest is not None and latest > generation else "applied"
 
 
-def _fail_apply(deployment: Deployment, generation: int, message: str) -> None:
+def _fail_apply(deployment: Deployment, generation: int, message: str, *, permanent: bool = False) -> None:
+    """Fail the apply operations up to ``generation``. ``permanent``: the cluster refused this desired
+    state itself, so it is recorded on the deployment and the watcher's resync leaves it alone."""
     with transaction.atomic():
         _active_operations(deployment, APPLY_KINDS, generation).update(
             status=Operation.Status.FAILED, finished_at=timezone.now(), message=message
         )
+        if permanent:
+            Deployment.objects.filter(pk=deployment.pk).update(failed_generation=generation, failure_reason=message)
         Deployment.objects.filter(pk=deployment.pk, state=DeploymentState.CREATING).update(state=DeploymentState.FAILED)
         record_activity(
             action="deployment.apply_failed",

@@ -167,6 +167,10 @@ class Deployment(models.Model):
     # A short lease so one worker at a time acts on the cluster for a deployment.
     lease_owner = models.CharField(max_length=64, blank=True, editable=False)
     lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # The desired generation whose apply failed permanently (the API server refused it), and why:
+    # nothing retries it until the desired state changes (a new generation) or someone asks to retry.
+    failed_generation = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    failure_reason = models.TextField(blank=True, editable=False)
 
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -243,6 +247,11 @@ class Deployment(models.Model):
     @property
     def up_to_date(self) -> bool:
         return self.applied_generation >= self.desired_generation
+
+    @property
+    def permanently_failed(self) -> bool:
+        """Whether the current desired state was refused for good: no retry helps until it changes."""
+        return self.failed_generation is not None and self.failed_generation == self.desired_generation
 
     @property
     def uses_current_template(self) -> bool:

@@ -616,7 +616,8 @@ def _keep_an_admin(team: Team, *, leaving: Membership) -> None:
 
 @transaction.atomic
 def deployment_reconcile(*, deployment: Deployment, actor) -> Operation:
-    """Apply the deployment's desired state to the cluster again, now (e.g. to repair drift).
+    """Apply the deployment's desired state to the cluster again, now (e.g. to repair drift, or retry
+    after a permanent failure, which this clears).
 
     Records a reconcile `Operation` and an audit row, and enqueues the task on
     commit. The desired state is unchanged, so this is safe to ask twice: a
@@ -627,6 +628,8 @@ def deployment_reconcile(*, deployment: Deployment, actor) -> Operation:
     )
     if deployment.state in (DeploymentState.DELETING, DeploymentState.DELETED):
         raise ValidationError("This deployment is being deleted.")
+    # Asking again is the way out of a permanent failure: the next failure records itself again.
+    Deployment.objects.filter(pk=deployment.pk).update(failed_generation=None)
     operation = _operation(deployment, Operation.Kind.RECONCILE, actor, message="Reconcile requested")
     record_activity(
         action="deployment.reconcile_requested",

@@ -175,10 +175,9 @@ def lagging_deployments(now: datetime) -> list[int]:
 
 
 def without_permanent_failures(deployments: QuerySet[Deployment]) -> QuerySet[Deployment]:
-    """The hook of issue 15: a deployment whose desired generation failed permanently is not
-    reconciled again until its desired state changes. Until deployments record such failures,
-    nothing is filtered out."""
-    return deployments
+    """A deployment whose desired generation the cluster refused for good (issue 15.10) is not
+    reconciled again until its desired state changes or someone asks to retry."""
+    return deployments.exclude(failed_generation=F("desired_generation"))
 
 
 SWEEP_LAGGING_SECONDS = 30

@@ -20,6 +20,7 @@ urlpatterns = [
     path("deployments/<int:deployment_id>/options/", views.deployment_options, name="deployment_options"),
     path("deployments/<int:deployment_id>/activity/", views.deployment_activity, name="deployment_activity"),
     path("deployments/<int:deployment_id>/restart/", views.deployment_restart, name="deployment_restart"),
+    path("deployments/<int:deployment_id>/retry/", views.deployment_retry, name="deployment_retry"),
     path(
         "deployments/<int:deployment_id>/describe/<slug:service_id>/",
         views.deployment_describe,

@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -52,7 +52,8 @@ def home(request):
 @require_POST
 def switch_team(request):
     team_id = request.POST.get("team", "")
-    if team_id.isdigit() and membership_for(request.user, int(team_id)):
+    # At most 18 digits: a larger number is no id (and overflows SQLite's integers).
+    if team_id.isascii() and team_id.isdigit() and len(team_id) <= 18 and membership_for(request.user, int(team_id)):
         request.session[SESSION_TEAM_KEY] = int(team_id)
     return redirect("projects")
 
@@ -397,13 +398,32 @@ def deployment_restart(request, deployment_id: int):
         context = selectors.deployment_context(deployment, membership, tab=request.POST.get("tab", "overview"))
         return render(request, "deployments/_deployment_header.html", context)
     messages.success(request, f"Restarting {service_id or 'all services'}.")
-    return redirect(_local_url(request, request.POST.get("next")) or reverse("deployment", args=[deployment.pk]))
+    # A URL, never a view name: `redirect("foo")` would look "foo" up as a view and fail after the restart.
+    return HttpResponseRedirect(
+        _local_url(request, request.POST.get("next")) or reverse("deployment", args=[deployment.pk])
+    )
+
+
+@login_required
+@require_POST
+def deployment_retry(request, deployment_id: int):
+    """Apply the desired state again after a failure (developers): clears a permanent failure."""
+    deployment, _ = deployment_for(request.user, deployment_id, Role.DEVELOPER)
+    try:
+        services.deployment_reconcile(deployment=deployment, actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, "Applying the deployment again.")
+    return redirect("deployment", deployment.pk)
 
 
 def _local_url(request, url: str | None) -> str | None:
-    """``url`` when it stays on this site (a "next" field must never send users elsewhere), else None."""
-    if url and url_has_allowed_host_and_scheme(
-        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    """``url`` when it is a path on this site (a "next" field must never send users elsewhere), else None."""
+    if (
+        url
+        and url.startswith("/")
+        and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}, require_https=request.is_secure())
     ):
         return url
     return None

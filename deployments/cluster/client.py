@@ -188,7 +188,8 @@ class Cluster:
         return self.request(
             "PATCH",
             resource.path(meta.get("namespace"), meta["name"]),
-            query={"fieldManager": self.field_manager, "force": "true" if force else None},
+            # Strict: an unknown or duplicate field is an error, never silently dropped.
+            query={"fieldManager": self.field_manager, "force": "true" if force else None, "fieldValidation": "Strict"},
             body=obj,
             content_type=APPLY_CONTENT_TYPE,
         )
@@ -289,6 +290,13 @@ def _short(error: BaseException) -> str:
     return text if len(text) < 200 else text[:200] + "…"
 
 
+SCHEMA_REJECTIONS = ("failed to create typed patch object", "field not declared in schema", "strict decoding error")
+
+
+def _is_schema_rejection(message: str) -> bool:
+    return any(marker in message for marker in SCHEMA_REJECTIONS)
+
+
 def _translate(error: ApiException, method: str, path: str) -> errors.ClusterError:
     """An API error as our own type, carrying the server's message."""
     status = error.status or 0
@@ -304,7 +312,9 @@ def _translate(error: ApiException, method: str, path: str) -> errors.ClusterErr
         return errors.NotFound(text, status=status, reason=reason)
     if status == 409:
         return errors.Conflict(text, status=status, reason=reason)
-    if status in (400, 422):
+    if status in (400, 422) or (status == 500 and _is_schema_rejection(message)):
+        # The server refused what we sent (including a 500 from building the typed patch: a field
+        # its schema does not declare). Sending it again cannot help: permanent, with its message.
         return errors.Invalid(text, status=status, reason=reason)
     if status == 403 and "being terminated" in message:
         return errors.NamespaceTerminating(text, status=status, reason=reason)

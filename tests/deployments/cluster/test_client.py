@@ -250,3 +250,39 @@ def test_it_reads_cpu_from_the_metrics_api_and_describes_a_service(cluster):
     text = describe(cluster, namespace=desired.namespace, deployment_id=7, service_id="api")
     assert "kind: Deployment" in text and "managedFields" not in text
     assert "# Recent events" in text and "Scheduled" in text
+
+
+# ----------------------------------------------------------------------------- strict apply (issue 15, item 10b)
+
+NAMESPACE = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "strict-apply"}}
+
+
+def test_every_apply_asks_for_strict_field_validation(cluster, emulator):
+    # Only a request carrying fieldValidation=Strict meets this fault.
+    emulator.faults.fail_requests(status=400, count=1, path_contains="fieldValidation=Strict", message="strict seen")
+
+    with pytest.raises(errors.Invalid, match="strict seen"):
+        cluster.apply(NAMESPACE)
+
+
+def test_a_schema_rejection_answered_with_500_is_permanent_and_keeps_the_servers_message(cluster, emulator):
+    message = (
+        'failed to create typed patch object (/v1, Kind=Namespace) "strict-apply": .spec.nonsense: '
+        "field not declared in schema"
+    )
+    emulator.faults.fail_requests(status=500, count=1, methods="PATCH", message=message)
+
+    with pytest.raises(errors.Invalid) as refused:
+        cluster.apply(NAMESPACE)
+
+    assert not refused.value.retryable
+    assert str(refused.value) == message
+
+
+def test_any_other_500_stays_temporary(cluster, emulator):
+    emulator.faults.fail_requests(status=500, count=1, methods="PATCH", message="etcdserver: request timed out")
+
+    with pytest.raises(errors.ClusterUnavailable) as failed:
+        cluster.apply(NAMESPACE)
+
+    assert failed.value.retryable
