@@ -6,10 +6,12 @@ On every (re)connect the current state is sent, so a page is never stale.
 
 from __future__ import annotations
 
+import threading
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.template.loader import render_to_string
@@ -19,6 +21,40 @@ from deployments.access import deployment_for, membership_for, project_for
 from deployments.models import Deployment, DeploymentState, Role
 from diploi_site.metrics import WEBSOCKETS
 from diploi_site.tracing import trace
+
+CLOSE_TOO_MANY = 4429
+
+
+class OpenSockets:
+    """Live sockets per user in this web process, capped at WEBSOCKETS_PER_USER: one user's many
+    tabs (or a script) cannot make every change render hundreds of times here."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._count: dict[int, int] = {}
+
+    def take(self, user_id: int) -> bool:
+        with self._lock:
+            if self._count.get(user_id, 0) >= settings.WEBSOCKETS_PER_USER:
+                return False
+            self._count[user_id] = self._count.get(user_id, 0) + 1
+            return True
+
+    def give_back(self, user_id: int) -> None:
+        with self._lock:
+            left = self._count.get(user_id, 0) - 1
+            if left > 0:
+                self._count[user_id] = left
+            else:
+                self._count.pop(user_id, None)
+
+
+open_sockets = OpenSockets()
+
+
+def too_many_reason() -> str:
+    return f"Too many live pages: at most {settings.WEBSOCKETS_PER_USER} per user. Close other tabs and reload."
+
 
 # The fragments each deployment tab shows live (the Options tab's forms are
 # never replaced under someone typing: only its header is live).
@@ -44,12 +80,18 @@ class FragmentConsumer(AsyncWebsocketConsumer):
 
     group: str | None = None
     page_kind = ""  # the metric's label
+    counted_user: int | None = None
 
     async def connect(self):
         allowed = await sync_to_async(self.authorize)()
         if not allowed:
             await self.close(code=4404)
             return
+        if not open_sockets.take(self.scope["user"].pk):
+            await self.accept()
+            await self.close(code=CLOSE_TOO_MANY, reason=too_many_reason())
+            return
+        self.counted_user = self.scope["user"].pk
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         self._counted = WEBSOCKETS.labels(self.page_kind)
@@ -60,6 +102,9 @@ class FragmentConsumer(AsyncWebsocketConsumer):
         if counted := getattr(self, "_counted", None):
             counted.dec()
             self._counted = None
+        if self.counted_user is not None:
+            open_sockets.give_back(self.counted_user)
+            self.counted_user = None
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
@@ -83,30 +128,58 @@ class FragmentConsumer(AsyncWebsocketConsumer):
 
 
 class TeamConsumer(FragmentConsumer):
-    """The projects list of one team."""
+    """The projects list of one team (one page of it).
+
+    As on a project page, a change inside one project (a deployment's health)
+    re-renders only that project's card, unless the page's shape changed (a
+    project added, removed or renamed): then the whole list.
+    """
 
     page_kind = "team"
 
     def authorize(self) -> bool:
         team_id = self.scope["url_route"]["kwargs"]["team_id"]
+        self.page = parse_qs(self.scope.get("query_string", b"").decode()).get("page", ["1"])[0]
         self.membership = membership_for(self.scope["user"], team_id)
         self.group = events.team_group(team_id)
+        self.outline = None
         return self.membership is not None
 
     async def team_changed(self, message):
-        await self.push()
+        project_id = message.get("project_id")
+        await self.push(lambda: self.render_change(project_id))
+
+    def _membership(self):
+        # Access is checked again on every push: a member removed from the team stops receiving.
+        return membership_for(self.scope["user"], self.membership.team_id)
 
     def render(self) -> str | None:
-        # Access is checked again on every push: a member removed from the team stops receiving.
-        membership = membership_for(self.scope["user"], self.membership.team_id)
+        membership = self._membership()
         if membership is None:
             return None
+        page = selectors.team_projects_page(membership.team, self.page)
+        self.outline = selectors.team_outline_of(page)
         context = {
-            "projects": selectors.projects_of_team(membership.team),
+            "page": page,
+            "projects": page.object_list,
             "can_create": membership.allows(Role.DEVELOPER),
             "oob": True,
         }
         return render_to_string("deployments/project_list.html#project-list", context)
+
+    def render_change(self, project_id: int | None) -> str | None:
+        membership = self._membership()
+        if membership is None:
+            return None
+        if project_id is None or selectors.team_page_outline(membership.team, self.page) != self.outline:
+            return self.render()
+        if project_id not in {pk for pk, _ in self.outline[2]}:
+            return ""  # a project on another page
+        project = selectors.team_project_row(membership.team, project_id)
+        if project is None:
+            return self.render()
+        context = {"project": project, "oob_row": True}
+        return render_to_string("deployments/project_list.html#project-card", context).strip()
 
 
 class ProjectConsumer(FragmentConsumer):

@@ -44,7 +44,7 @@ def _send(*messages: tuple[str, dict]) -> None:
 
 
 def publish_team_changed(team_id: int) -> None:
-    """Tell the team's project-list pages to re-render, once the transaction commits."""
+    """Tell the team's project-list pages to re-render (a project added, renamed, removed), on commit."""
     transaction.on_commit(lambda: _send((team_group(team_id), {"type": "team.changed", "team_id": team_id})))
 
 
@@ -60,7 +60,7 @@ def publish_deployment_changed(deployment) -> None:
                 project_group(project_id),
                 {"type": "project.changed", "project_id": project_id, "deployment_id": deployment_id},
             ),
-            (team_group(team_id), {"type": "team.changed", "team_id": team_id}),
+            (team_group(team_id), {"type": "team.changed", "team_id": team_id, "project_id": project_id}),
         )
 
     transaction.on_commit(send)

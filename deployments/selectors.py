@@ -40,8 +40,38 @@ def projects_of_team(team: Team):
             red_count=Count("deployments", filter=live & Q(deployments__status__health=Health.RED)),
             yellow_count=Count("deployments", filter=live & Q(deployments__status__health=Health.YELLOW)),
         )
-        .order_by("name")
+        .order_by("name", "pk")
     )
+
+
+PROJECTS_PER_PAGE = 60
+MEMBERS_PER_PAGE = 100
+
+
+def team_projects_page(team: Team, page: str | int | None) -> Page:
+    """One page of the team's projects (a missing or bad page number means the first or last)."""
+    return Paginator(projects_of_team(team), PROJECTS_PER_PAGE).get_page(page)
+
+
+def team_page_outline(team: Team, page: str | int | None) -> tuple:
+    """What decides the projects page's shape: the count, the page's number, its rows' ids and names."""
+    rows = Project.objects.filter(team=team).order_by("name", "pk").values_list("id", "name")
+    found = Paginator(rows, PROJECTS_PER_PAGE).get_page(page)
+    return found.paginator.count, found.number, tuple(found.object_list)
+
+
+def team_outline_of(page: Page) -> tuple:
+    return page.paginator.count, page.number, tuple((p.pk, p.name) for p in page.object_list)
+
+
+def team_project_row(team: Team, project_id: int) -> Project | None:
+    """One card of the projects page, read as the page reads it."""
+    return projects_of_team(team).filter(pk=project_id).first()
+
+
+def team_members_page(team: Team, page: str | int | None) -> Page:
+    members = Membership.objects.filter(team=team).select_related("user").order_by("user__username")
+    return Paginator(members, MEMBERS_PER_PAGE).get_page(page)
 
 
 DEPLOYMENTS_PER_PAGE = 100

@@ -35,7 +35,7 @@ from deployments.forms import (
     apply_service_errors,
     format_env_lines,
 )
-from deployments.models import Membership, Role, Team
+from deployments.models import Role, Team
 from deployments.naming import redact_credentials
 from templates_catalog.models import Template
 
@@ -66,9 +66,11 @@ def switch_team(request):
 def project_list(request):
     team = current_team(request)
     membership = membership_for(request.user, team.pk) if team else None
+    page = selectors.team_projects_page(team, request.GET.get("page")) if team else None
     context = {
         "team": team,
-        "projects": selectors.projects_of_team(team) if team else [],
+        "page": page,
+        "projects": page.object_list if page else [],
         "can_create": bool(membership and membership.allows(Role.DEVELOPER)),
     }
     return render(request, "deployments/project_list.html", context)
@@ -514,9 +516,12 @@ def team_members(request, team_id: int):
         if request.htmx:
             return HttpResponseClientRedirect(target)
         return redirect(target)
-    members = Membership.objects.filter(team=team).select_related("user").order_by("user__username")
-    return render(
-        request,
-        "deployments/team_members.html",
-        {"team": team, "members": members, "can": selectors.Permissions.of(membership), "roles": Role.choices},
-    )
+    page = selectors.team_members_page(team, request.GET.get("page"))
+    context = {
+        "team": team,
+        "page": page,
+        "members": page.object_list,
+        "can": selectors.Permissions.of(membership),
+        "roles": Role.choices,
+    }
+    return render(request, "deployments/team_members.html", context)

@@ -22,6 +22,13 @@ def redact_credentials(value: str) -> str:
 
 
 @register.filter
+def minutes(value) -> str:
+    """A timedelta as whole minutes, in words: "15 minutes"."""
+    count = max(1, round(value.total_seconds() / 60))
+    return f"{count} minute{'s' if count != 1 else ''}"
+
+
+@register.filter
 def health_label(value: str) -> str:
     return HEALTH_LABELS.get(value, "Unknown")
 

@@ -1,0 +1,17 @@
+"""The address a request comes from, for sign-in throttling."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+
+def client_ip(request) -> str:
+    """The peer address, or with ``TRUSTED_PROXY_COUNT`` proxies in front, the address the outermost
+    of them saw (the right-most entries of X-Forwarded-For are theirs; anything left of it is the
+    client's own claim and cannot be trusted)."""
+    peer = request.META.get("REMOTE_ADDR", "")
+    proxies = settings.TRUSTED_PROXY_COUNT
+    if proxies <= 0:
+        return peer
+    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    return hops[-proxies] if len(hops) >= proxies else peer
