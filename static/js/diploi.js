@@ -1,4 +1,20 @@
-// Small behaviours htmx does not cover. No framework, no CDN.
+// Small behaviours htmx does not cover. No framework, no CDN, no inline handlers: the
+// Content-Security-Policy allows scripts from our own origin only.
+
+// <select data-autosubmit>: submit its form on change (the team switcher).
+document.addEventListener("change", (event) => {
+  const field = event.target.closest("[data-autosubmit]");
+  if (field && field.form) field.form.requestSubmit();
+});
+
+// <button data-remove-closest=".selector">: remove that ancestor (closing the describe output).
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-remove-closest]");
+  if (!button) return;
+  const target = button.closest(button.dataset.removeClosest);
+  if (target) target.remove();
+});
+
 document.addEventListener("click", (event) => {
   const button = event.target.closest("[data-copy]");
   if (!button) return;
