@@ -144,7 +144,8 @@ AXES_RESET_ON_SUCCESS = True
 # The attempts are in the admin; logging each sign-in too would only be noise.
 AXES_VERBOSE = env_bool("AXES_VERBOSE", False)
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_CLIENT_IP_CALLABLE = "diploi_site.client_ip.client_ip"
+AXES_CLIENT_IP_CALLABLE = "diploi_site.throttling.client_ip"
+AXES_USERNAME_CALLABLE = "diploi_site.throttling.client_username"
 # How many reverse proxies in front of Diploi append to X-Forwarded-For (0: use the peer address).
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 LOGIN_URL = "login"

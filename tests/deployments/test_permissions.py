@@ -205,6 +205,7 @@ ROWS = [
     Row("deployment_activity", "GET", PAGE, args=_deployment),
     Row("deployment_describe", "GET", PAGE, args=lambda w: [w.deployment.pk, "api"], cluster=True),
     Row("deployment_restart", "POST", EDIT, args=_deployment, data=lambda w: {"service": "api"}, changes=True),
+    Row("deployment_retry", "POST", EDIT, args=_deployment, changes=True),
     Row("deployment_rename", "POST", EDIT, args=_deployment, data=lambda w: {"name": "renamed"}, changes=True),
     Row(
         "deployment_environment",

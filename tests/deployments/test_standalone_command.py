@@ -52,7 +52,7 @@ def test_it_serves_pages_and_websockets_and_stops_cleanly(tmp_path):
         session = _sign_in(base, "admin", password)
         dashboard = session.open(f"{base}/projects/", timeout=5).read().decode()
         assert "No projects yet" in dashboard
-        team_path = re.search(r'ws-connect="(/ws/teams/\d+/)"', dashboard).group(1)
+        team_path = re.search(r'ws-connect="(/ws/teams/\d+/\?page=\d+)"', dashboard).group(1)
 
         cookie = "; ".join(f"{c.name}={c.value}" for c in session.cookie_jar)
         with connect(
