@@ -144,6 +144,8 @@ def resolve_environment(
             continue
         combined: dict[str, str] = {}
         for entry in service.imports:
+            if entry.source not in present:
+                continue  # an add-on that is off (or not in this stage) exports nothing
             source_values = own.get(entry.source, {})
             for name, value in source_values.items():
                 if fnmatch.fnmatchcase(name, entry.pattern):
@@ -193,6 +195,8 @@ def secret_variables(
         own = raw_own[service.id]
         imported: set[str] = set()
         for entry in service.imports:
+            if entry.source not in present:
+                continue
             for name in raw_own.get(entry.source, {}):
                 if fnmatch.fnmatchcase(name, entry.pattern) and name in own_secret.get(entry.source, set()):
                     if (entry.rename or name) not in own:
