@@ -22,6 +22,7 @@ from .resources import (
     INGRESSES,
     JOBS,
     NAMESPACES,
+    NETWORKPOLICIES,
     PODS,
     PVCS,
     REPLICASETS,
@@ -37,6 +38,8 @@ _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-
 _DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_WILDCARD_SUBDOMAIN = re.compile(r"^\*\.[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_IPV4 = re.compile(r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$")
 _CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 _PORT_NAME = re.compile(r"^[-a-z0-9]+$")
 
@@ -49,6 +52,12 @@ MSG_SUBDOMAIN = (
     "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and "
     "must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation "
     "is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+MSG_WILDCARD = (
+    "a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, which must "
+    "consist of lower case alphanumeric characters, '-' or '.' and end with an alphanumeric character (e.g. "
+    "'*.example.com', regex used for validation is "
+    "'\\*\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
 )
 MSG_DNS1035 = (
     "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic "
@@ -579,10 +588,50 @@ def _immutable_data_causes(obj: dict, old: dict | None, fields: tuple[str, ...])
     return causes
 
 
+def host_causes(host: str, field: str) -> list[Cause]:
+    """An Ingress host as the real server checks it: a DNS-1123 subdomain (a trailing dot is not one),
+    or a wildcard ``*.`` subdomain; never an IP address."""
+    if _IPV4.match(host) or ":" in host:
+        return [invalid(field, host, "must be a DNS name, not an IP address")]
+    causes = []
+    if len(host) > 253:
+        causes.append(invalid(field, host, "must be no more than 253 characters"))
+    if "*" in host:
+        if not _WILDCARD_SUBDOMAIN.match(host):
+            causes.append(invalid(field, host, MSG_WILDCARD))
+    elif not _DNS1123_SUBDOMAIN.match(host):
+        causes.append(invalid(field, host, MSG_SUBDOMAIN))
+    return causes
+
+
+def _backend_causes(backend: dict, field: str) -> list[Cause]:
+    service = (backend or {}).get("service")
+    if not service:
+        return []
+    causes = []
+    name = service.get("name", "")
+    if not _DNS1035_LABEL.match(name) or len(name) > 63:
+        causes.append(invalid(f"{field}.service.name", name, MSG_DNS1035))
+    number = (service.get("port") or {}).get("number")
+    if isinstance(number, int) and not 1 <= number <= 65535:
+        causes.append(invalid(f"{field}.service.port.number", number, "must be between 1 and 65535, inclusive"))
+    return causes
+
+
 def _ingress(obj, old):
     causes = []
-    for i, rule in enumerate((obj.get("spec") or {}).get("rules") or ()):
+    spec = obj.get("spec") or {}
+    for i, entry in enumerate(spec.get("tls") or ()):
+        for j, host in enumerate(entry.get("hosts") or ()):
+            causes += host_causes(host, f"spec.tls[{i}].hosts[{j}]")
+        secret = entry.get("secretName")
+        if secret and not _DNS1123_SUBDOMAIN.match(secret):
+            causes.append(invalid(f"spec.tls[{i}].secretName", secret, MSG_SUBDOMAIN))
+    for i, rule in enumerate(spec.get("rules") or ()):
+        if rule.get("host"):
+            causes += host_causes(rule["host"], f"spec.rules[{i}].host")
         for j, path in enumerate((rule.get("http") or {}).get("paths") or ()):
+            causes += _backend_causes(path.get("backend"), f"spec.rules[{i}].http.paths[{j}].backend")
             field = f"spec.rules[{i}].http.paths[{j}]"
             kind = path.get("pathType")
             if kind is None:
@@ -598,6 +647,21 @@ def _namespace(obj, old):
     return []
 
 
+def _network_policy(obj, old):
+    causes = []
+    spec = obj.get("spec") or {}
+    for direction in ("ingress", "egress"):
+        for i, rule in enumerate(spec.get(direction) or ()):
+            for j, port in enumerate(rule.get("ports") or ()):
+                number = port.get("port")
+                field = f"spec.{direction}[{i}].ports[{j}].port"
+                if isinstance(number, int) and not 1 <= number <= 65535:
+                    causes.append(invalid(field, number, "must be between 1 and 65535, inclusive"))
+                elif isinstance(number, str) and not _PORT_NAME.match(number):
+                    causes += _port_name_causes(number, field)
+    return causes
+
+
 _CHECKS = {
     PODS.key: _pod,
     DEPLOYMENTS.key: _deployment,
@@ -610,4 +674,5 @@ _CHECKS = {
     CONFIGMAPS.key: _configmap,
     INGRESSES.key: _ingress,
     NAMESPACES.key: _namespace,
+    NETWORKPOLICIES.key: _network_policy,
 }
