@@ -107,6 +107,17 @@ RESOURCES: tuple[Resource, ...] = (
     _r(
         "",
         "v1",
+        "ResourceQuota",
+        "resourcequotas",
+        True,
+        short_names=("quota",),
+        status_subresource=True,
+        subresources=("status",),
+    ),  # fmt: skip
+    _r("", "v1", "LimitRange", "limitranges", True, short_names=("limits",)),
+    _r(
+        "",
+        "v1",
         "PersistentVolumeClaim",
         "persistentvolumeclaims",
         True,

@@ -274,6 +274,8 @@ CLUSTER_SIMULATED = env_bool("CLUSTER_SIMULATED", False)
 KUBECONFIG = env_str("KUBECONFIG")
 KUBE_CONTEXT = env_str("KUBE_CONTEXT")
 CLUSTER_INGRESS_CLASS = env_str("CLUSTER_INGRESS_CLASS", "nginx")
+# The ingress controller's namespace: the only one whose pods may reach public components' ports.
+CLUSTER_INGRESS_NAMESPACE = env_str("CLUSTER_INGRESS_NAMESPACE", "ingress-nginx")
 CLUSTER_ISSUER = env_str("CLUSTER_ISSUER", "letsencrypt")
 CLUSTER_STORAGE_CLASS = env_str("CLUSTER_STORAGE_CLASS")
 CLUSTER_GIT_IMAGE = env_str("CLUSTER_GIT_IMAGE", "alpine/git:2.47.2")

@@ -88,6 +88,38 @@ class PublicEndpoint:
     host: str = "[component]-[deployment].[project].[base-domain]"
 
 
+SecurityLevel = Literal["baseline", "restricted"]
+# Pod Security Admission's baseline level allows adding no capability beyond these.
+BASELINE_CAPABILITIES: tuple[str, ...] = (
+    "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE", "SETFCAP",
+    "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+)  # fmt: skip
+# ... and restricted only this one.
+RESTRICTED_CAPABILITIES: tuple[str, ...] = ("NET_BIND_SERVICE",)
+
+
+@dataclass(frozen=True)
+class Security:
+    """How a service's containers run: every container drops all capabilities, never escalates and uses
+    the runtime's default seccomp profile; this says which capabilities it gets back, which user it runs
+    as (``run_as_user`` > 0 means runAsNonRoot) and the Pod Security level its image allows."""
+
+    level: SecurityLevel = "baseline"
+    run_as_user: int | None = None
+    run_as_group: int | None = None
+    fs_group: int | None = None
+    capabilities: tuple[str, ...] | None = None  # None: baseline's set (a root entrypoint keeps working)
+
+    @property
+    def run_as_non_root(self) -> bool:
+        return self.run_as_user is not None and self.run_as_user > 0
+
+    def added_capabilities(self) -> tuple[str, ...]:
+        if self.capabilities is not None:
+            return self.capabilities
+        return () if self.level == "restricted" else BASELINE_CAPABILITIES
+
+
 @dataclass(frozen=True)
 class StageOverride:
     """What a component does differently in one stage."""
@@ -122,6 +154,7 @@ class Component:
     public: tuple[PublicEndpoint, ...] = ()
     stages: dict[Stage, StageOverride] = field(default_factory=dict)
     replicas: int = 1
+    security: Security = field(default_factory=Security)
 
     def command_for(self, stage: Stage, mode: StageMode) -> tuple[str, ...] | None:
         override = self.stages.get(stage)
@@ -161,6 +194,7 @@ class AddOn:
     imports: tuple[EnvImport, ...] = ()
     storage: tuple[Storage, ...] = ()
     stages: tuple[Stage, ...] = STAGES
+    security: Security = field(default_factory=Security)
 
     def env_for(self, stage: Stage) -> tuple[EnvVar, ...]:
         return tuple(var for var in self.env if stage in var.stages)
@@ -290,6 +324,13 @@ def _health(data) -> HealthCheck | None:
     return HealthCheck(**data) if data else None
 
 
+def _security(data) -> Security:
+    # Versions stored before the field existed have no "security": the defaults.
+    if not data:
+        return Security()
+    return Security(**{**data, "capabilities": _t(data.get("capabilities"))})
+
+
 def _imports(items) -> tuple[EnvImport, ...]:
     return tuple(EnvImport(i["source"], i["pattern"], i["rename"]) for i in items)
 
@@ -314,6 +355,7 @@ def _component_from_dict(d: dict[str, Any]) -> Component:
             for stage, o in _in_stage_order(d["stages"]).items()
         },
         replicas=d["replicas"],
+        security=_security(d.get("security")),
     )
 
 
@@ -332,6 +374,7 @@ def _addon_from_dict(d: dict[str, Any]) -> AddOn:
         imports=_imports(d["imports"]),
         storage=_storage(d["storage"]),
         stages=_t(d["stages"]),
+        security=_security(d.get("security")),
     )
 
 

@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 import yaml
 
 from templates_catalog.spec import (
+    BASELINE_CAPABILITIES,
+    RESTRICTED_CAPABILITIES,
     STAGES,
     Action,
     AddOn,
@@ -33,6 +35,7 @@ from templates_catalog.spec import (
     HealthCheck,
     LogSource,
     PublicEndpoint,
+    Security,
     SshRule,
     StageOverride,
     Storage,
@@ -48,6 +51,7 @@ VERSION_MAX = 64  # TemplateVersion.version
 NAME_MAX = 200
 REPLICAS_MAX = 20
 PROBE_SECONDS_MAX = 3600
+ID_NUMBER_MAX = 2147483647  # user and group ids
 DEFAULT_HOST = "[component]-[deployment].[project].[base-domain]"
 DEFAULT_SSH_USER = "[component]-[deployment]"
 
@@ -92,9 +96,9 @@ SSH_PLACEHOLDERS = ("component", "deployment", "project")
 TEMPLATE_KEYS = ("slug", "name", "description", "version", "repository", "status_url", "stages", "components",
                  "addons", "ssh", "logs", "actions")  # fmt: skip
 COMPONENT_KEYS = ("id", "name", "image", "build", "port", "code_path", "dev_command", "command", "health", "env",
-                  "imports", "storage", "public", "stages", "replicas")  # fmt: skip
+                  "imports", "storage", "public", "stages", "replicas", "security")  # fmt: skip
 ADDON_KEYS = ("id", "name", "image", "port", "data_path", "toggleable", "default_enabled", "command", "health", "env",
-              "imports", "storage", "stages")  # fmt: skip
+              "imports", "storage", "stages", "security")  # fmt: skip
 
 
 # --------------------------------------------------------------------------- problems
@@ -625,6 +629,7 @@ class _Checker:
         storage = self.storage(data.get("storage"), _join(path, "storage")) if data.get("storage") is not None else ()
         public = self.public(data.get("public"), _join(path, "public"), port) if data.get("public") is not None else ()
         overrides = self.overrides(data.get("stages"), _join(path, "stages"), service) if data.get("stages") else {}
+        security = self.security(data["security"], _join(path, "security")) if "security" in data else Security()
         replicas = 1
         if "replicas" in data:
             replicas = self.integer(data["replicas"], _join(path, "replicas"), minimum=0, maximum=REPLICAS_MAX)
@@ -644,6 +649,7 @@ class _Checker:
             public=public,
             stages=overrides or {},
             replicas=replicas if replicas is not None else 1,
+            security=security,
         )
         self.check_storage_paths(storage, _join(path, "storage"))
         if code_path is not None and storage is not None and None not in storage:
@@ -693,6 +699,7 @@ class _Checker:
         stages = self.all_stages()
         if "stages" in data:
             stages = self.stage_list(data["stages"], _join(path, "stages"))
+        security = self.security(data["security"], _join(path, "security")) if "security" in data else Security()
         service.obj = AddOn(
             id=service.id,
             name=name,
@@ -707,6 +714,7 @@ class _Checker:
             imports=imports,
             storage=storage,
             stages=stages,
+            security=security,
         )
         self.check_storage_paths(storage, _join(path, "storage"))
         if data_path is not None and storage and None not in storage:
@@ -714,6 +722,36 @@ class _Checker:
                 self.add(_join(path, "data_path"), f"'{data_path}' is not on any of this add-on's volumes, "
                                                    "so its data would be lost on every restart")  # fmt: skip
         return service
+
+    def security(self, value: Any, path: str) -> Security:
+        data = self.mapping(value, path, ("level", "run_as_user", "run_as_group", "fs_group", "capabilities"))
+        if data is None:
+            return Security()
+        level = data.get("level", "baseline")
+        if level not in ("baseline", "restricted"):
+            self.add(_join(path, "level"), f"'{level}' is not a Pod Security level; expected baseline or restricted")
+            level = "baseline"
+        ids = {}
+        for key in ("run_as_user", "run_as_group", "fs_group"):
+            if data.get(key) is not None:
+                ids[key] = self.integer(data[key], _join(path, key), minimum=0, maximum=ID_NUMBER_MAX)
+        capabilities = None
+        if "capabilities" in data:
+            items = self.sequence(data["capabilities"], _join(path, "capabilities")) or []
+            allowed = RESTRICTED_CAPABILITIES if level == "restricted" else BASELINE_CAPABILITIES
+            capabilities = []
+            for index, item in enumerate(items):
+                if item not in allowed:
+                    self.add(f"{path}.capabilities[{index}]", f"'{item}' is not allowed at the {level} level; "
+                                                              f"expected one of: {', '.join(allowed)}")  # fmt: skip
+                elif item not in capabilities:
+                    capabilities.append(item)
+            capabilities = tuple(capabilities)
+        security = Security(level=level, capabilities=capabilities, **{k: v for k, v in ids.items() if v is not None})
+        if level == "restricted" and not security.run_as_non_root:
+            self.add(_join(path, "level"), "restricted needs run_as_user (a user id other than 0): "
+                                           "the restricted level refuses containers that may run as root")  # fmt: skip
+        return security
 
     def image(self, value: Any, path: str) -> str | None:
         text = self.string(value, path)

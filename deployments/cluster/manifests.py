@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from deployments.cluster import labels as L
+from deployments.cluster import security
 from deployments.cluster.environment import resolve_environment
 from deployments.sizes import DeploymentSize
-from templates_catalog.spec import AddOn, Component, HealthCheck, Stage, Storage, TemplateSpec
+from templates_catalog.spec import AddOn, Component, HealthCheck, Security, Stage, Storage, TemplateSpec
 
 CODE_VOLUME = "code"
 CLONE_ROOT = "/workspace"
@@ -48,6 +49,7 @@ class ClusterSettings:
     cluster_issuer: str = "letsencrypt"
     storage_class: str | None = None
     git_image: str = "alpine/git:2.47.2"
+    ingress_namespace: str = "ingress-nginx"
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,9 @@ def _meta(name: str, target: RenderTarget, extra_labels: Mapping[str, str] | Non
 
 
 def namespace(target: RenderTarget) -> dict:
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": target.namespace, "labels": target.labels()}}
+    services = [*target.spec.components, *target.present_addons()]
+    labels = {**target.labels(), **security.namespace_labels(s.security.level for s in services)}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": target.namespace, "labels": labels}}
 
 
 def env_secret_name(service_id: str) -> str:
@@ -145,18 +149,22 @@ def _checksum(values: Mapping[str, str]) -> str:
     return hashlib.sha256(json.dumps(dict(sorted(values.items()))).encode()).hexdigest()[:16]
 
 
-def _probes(health: HealthCheck | None) -> dict:
+def _probes(health: HealthCheck | None, *, slow_start: bool = False) -> dict:
+    """Readiness and liveness (each with its own timeout); with ``slow_start`` (a development server,
+    whose first `pip install` or `npm install` can take minutes) a startup probe holds liveness off for
+    up to ten minutes."""
     if health is None:
         return {}
     if health.kind == "http":
         action = {"httpGet": {"path": health.path, "port": health.port}}
     else:
         action = {"tcpSocket": {"port": health.port}}
-    return {
+    probes = {
         "readinessProbe": {
             **action,
             "initialDelaySeconds": health.initial_delay_seconds,
             "periodSeconds": health.period_seconds,
+            "timeoutSeconds": 3,
             "failureThreshold": 3,
         },
         "livenessProbe": {
@@ -164,9 +172,19 @@ def _probes(health: HealthCheck | None) -> dict:
             # Liveness waits longer: a slow first start must not be killed in a loop.
             "initialDelaySeconds": health.initial_delay_seconds + 30,
             "periodSeconds": max(health.period_seconds, 10),
+            "timeoutSeconds": 5,
             "failureThreshold": 6,
         },
     }
+    if slow_start:
+        probes["startupProbe"] = {
+            **action,
+            "initialDelaySeconds": health.initial_delay_seconds,
+            "periodSeconds": 10,
+            "timeoutSeconds": 5,
+            "failureThreshold": 60,
+        }
+    return probes
 
 
 def _pod_annotations(target: RenderTarget, service_id: str, env: Mapping[str, str]) -> dict[str, str]:
@@ -194,11 +212,12 @@ def _claim_template(
     }
 
 
-def _pod_spec(containers: list[dict], init_containers: list[dict] | None = None) -> dict:
+def _pod_spec(containers: list[dict], service_security: Security, init_containers: list[dict] | None = None) -> dict:
     spec = {
         # Service links would inject e.g. POSTGRES_PORT=tcp://… and clash with the app's own variables.
         "enableServiceLinks": False,
         "automountServiceAccountToken": False,
+        "securityContext": security.pod_security_context(service_security),
         "containers": containers,
     }
     if init_containers:
@@ -242,7 +261,9 @@ def _container(
     size: DeploymentSize,
     health: HealthCheck | None,
     mounts: list[dict],
+    service_security: Security,
     working_dir: str | None = None,
+    slow_start: bool = False,
 ) -> dict:
     container = {
         "name": name,
@@ -250,7 +271,8 @@ def _container(
         "ports": [{"name": "main", "containerPort": port, "protocol": "TCP"}],
         "envFrom": [{"secretRef": {"name": env_secret_name(name)}}],
         "resources": size.resources(),
-        **_probes(health),
+        "securityContext": security.container_security_context(service_security),
+        **_probes(health, slow_start=slow_start),
     }
     if command:
         container["command"] = list(command)
@@ -279,6 +301,7 @@ def component_workload(
         size=target.size,
         health=component.health,
         mounts=[{"name": volume.name, "mountPath": volume.path} for volume in storage],
+        service_security=component.security,
     )
     return _workload(
         # Containers keep nothing between restarts, unless the template gives the
@@ -288,7 +311,7 @@ def component_workload(
         service_id=component.id,
         service_kind="component",
         replicas=1 if storage else replicas,
-        pod_spec=_pod_spec([container]),
+        pod_spec=_pod_spec([container], component.security),
         annotations=annotations,
         claims=claims,
     )
@@ -306,6 +329,9 @@ def _source_workload(target, component, storage, claims, annotations, cluster) -
         "command": ["sh", "-c", CLONE_SCRIPT, CLONE_ROOT, target.branch, target.repository],
         "volumeMounts": [{"name": code.name, "mountPath": CLONE_ROOT}],
         "resources": INIT_RESOURCES,
+        # As the component's user (the pod's), so the app can write the code it runs; git needs no capability.
+        "env": [{"name": "HOME", "value": CLONE_ROOT}],
+        "securityContext": security.container_security_context(component.security, capabilities=()),
     }
     mounts = [{"name": code.name, "mountPath": component.code_path, "subPath": "code"}]
     mounts += [{"name": v.name, "mountPath": v.path} for v in storage if v.name != code.name]
@@ -317,7 +343,9 @@ def _source_workload(target, component, storage, claims, annotations, cluster) -
         size=target.size,
         health=component.health,
         mounts=mounts,
+        service_security=component.security,
         working_dir=component.code_path,
+        slow_start=True,
     )
     return _workload(
         kind="StatefulSet",
@@ -325,7 +353,7 @@ def _source_workload(target, component, storage, claims, annotations, cluster) -
         service_id=component.id,
         service_kind="component",
         replicas=1,
-        pod_spec=_pod_spec([container], [clone]),
+        pod_spec=_pod_spec([container], component.security, [clone]),
         annotations=annotations,
         claims=claims,
     )
@@ -341,6 +369,7 @@ def addon_workload(target: RenderTarget, addon: AddOn, env: Mapping[str, str], c
         size=target.size,
         health=addon.health,
         mounts=[{"name": volume.name, "mountPath": volume.path} for volume in storage],
+        service_security=addon.security,
     )
     return _workload(
         kind="StatefulSet",
@@ -348,7 +377,7 @@ def addon_workload(target: RenderTarget, addon: AddOn, env: Mapping[str, str], c
         service_id=addon.id,
         service_kind="addon",
         replicas=1,
-        pod_spec=_pod_spec([container]),
+        pod_spec=_pod_spec([container], addon.security),
         annotations=_pod_annotations(target, addon.id, env),
         claims=[_claim_template(target, addon.id, "addon", volume, cluster) for volume in storage],
     )
@@ -363,20 +392,6 @@ def service(target: RenderTarget, service_id: str, kind: str, port: int) -> dict
             "type": "ClusterIP",
             "selector": L.service_selector(target.deployment_id, service_id),
             "ports": [{"name": "main", "port": port, "targetPort": "main", "protocol": "TCP"}],
-        },
-    }
-
-
-def addon_network_policy(target: RenderTarget, addon: AddOn) -> dict:
-    """Add-ons accept traffic only from pods of their own namespace."""
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": _meta(f"{addon.id}-internal", target, target.service_labels(addon.id, "addon")),
-        "spec": {
-            "podSelector": {"matchLabels": L.service_selector(target.deployment_id, addon.id)},
-            "policyTypes": ["Ingress"],
-            "ingress": [{"from": [{"podSelector": {}}], "ports": [{"protocol": "TCP", "port": addon.port}]}],
         },
     }
 
@@ -432,11 +447,23 @@ def render(target: RenderTarget, cluster: ClusterSettings) -> list[dict]:
         objects.append(service(target, component.id, "component", component.port))
     for addon in addons:
         objects.append(service(target, addon.id, "addon", addon.port))
-        objects.append(addon_network_policy(target, addon))
-    for addon in addons:
-        objects.append(addon_workload(target, addon, environment[addon.id], cluster))
-    for component in target.spec.components:
-        objects.append(component_workload(target, component, environment[component.id], cluster))
+    public_ports = {component.id: port for component, port, _ in public_hosts(target, cluster)}
+    objects += security.network_policies(
+        lambda name: _meta(name, target),
+        deployment_id=target.deployment_id,
+        public_ports=public_ports,
+        ingress_namespace=cluster.ingress_namespace,
+    )
+    workloads = [addon_workload(target, addon, environment[addon.id], cluster) for addon in addons]
+    workloads += [
+        component_workload(target, component, environment[component.id], cluster)
+        for component in target.spec.components
+    ]
+    claims = [claim for workload in workloads for claim in workload["spec"].get("volumeClaimTemplates", ())]
+    meta = lambda name: _meta(name, target)  # noqa: E731 - the same metadata for both
+    objects.append(security.resource_quota(meta, size=target.size, workloads=workloads, claims=claims))
+    objects.append(security.limit_range(meta, size=target.size))
+    objects += workloads
     public = ingress(target, cluster)
     if public:
         objects.append(public)

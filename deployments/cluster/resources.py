@@ -29,6 +29,8 @@ RESOURCES = {
         Resource("Namespace", "", "v1", "namespaces", namespaced=False),
         Resource("Secret", "", "v1", "secrets"),
         Resource("ConfigMap", "", "v1", "configmaps"),
+        Resource("ResourceQuota", "", "v1", "resourcequotas"),
+        Resource("LimitRange", "", "v1", "limitranges"),
         Resource("Service", "", "v1", "services"),
         Resource("Pod", "", "v1", "pods"),
         Resource("PersistentVolumeClaim", "", "v1", "persistentvolumeclaims"),
@@ -46,6 +48,9 @@ RESOURCES = {
 
 # What we create and may prune when no longer desired. Claims are never pruned
 # here: deleting storage is its own explicit step.
-PRUNABLE_KINDS = ("Ingress", "StatefulSet", "Deployment", "NetworkPolicy", "Service", "Secret", "ConfigMap")
+PRUNABLE_KINDS = (
+    "Ingress", "StatefulSet", "Deployment", "NetworkPolicy", "Service", "Secret", "ConfigMap", "ResourceQuota",
+    "LimitRange",
+)  # fmt: skip
 # What the watcher follows to compute status.
 WATCHED_KINDS = ("Pod", "PersistentVolumeClaim", "StatefulSet", "Deployment", "Job", "Ingress", "Certificate")

@@ -48,7 +48,7 @@ def test_it_refuses_an_ingress_host_with_a_trailing_dot_as_a_real_server_does(ne
 
     assert status["message"] == (
         'Ingress.networking.k8s.io "public" is invalid: [spec.tls[0].hosts[0]: Invalid value: "prod.example.com.": '
-        f"{validation.MSG_SUBDOMAIN}, spec.rules[0].host: Invalid value: \"prod.example.com.\": "
+        f'{validation.MSG_SUBDOMAIN}, spec.rules[0].host: Invalid value: "prod.example.com.": '
         f"{validation.MSG_SUBDOMAIN}]"
     )
 

@@ -169,7 +169,7 @@ BROKEN = {
     "unknown-component-key": (
         "components[0].ports",
         "unknown key; expected one of: id, name, image, build, port, code_path, dev_command, command, health, env, "
-        "imports, storage, public, stages, replicas",
+        "imports, storage, public, stages, replicas, security",
     ),
     "unknown-top-level-key": (
         "color",

@@ -85,7 +85,6 @@ def test_it_prunes_a_removed_addon_but_keeps_its_storage_until_asked(cluster):
     result = apply_objects(cluster, render(without, CLUSTER), deployment_id=7)
     assert set(result.pruned) == {
         "StatefulSet/redis",
-        "NetworkPolicy/redis-internal",
         "Service/redis",
         "Secret/redis-env",
     }

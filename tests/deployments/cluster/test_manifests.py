@@ -8,7 +8,9 @@ import pytest
 from deployments.cluster import labels as L
 from deployments.cluster.environment import missing_secrets
 from deployments.cluster.manifests import CLONE_SCRIPT, ClusterSettings, ManifestError, RenderTarget, render
+from deployments.cluster.security import namespace_labels
 from deployments.sizes import SIZES
+from templates_catalog.spec import TemplateSpec
 from templates_catalog.validation import parse_template
 
 CATALOG = Path(__file__).resolve().parents[3] / "templates_catalog" / "catalog"
@@ -40,8 +42,12 @@ def by_kind(objects, kind):
     return [obj for obj in objects if obj["kind"] == kind]
 
 
+def spec_of(slug):
+    return parse_template((CATALOG / f"{slug}.yaml").read_text(), f"{slug}.yaml")
+
+
 def django_spec():
-    return parse_template((CATALOG / "django-postgres.yaml").read_text(), "django-postgres.yaml")
+    return spec_of("django-postgres")
 
 
 @pytest.mark.parametrize("spec", shipped_specs(), ids=lambda s: s.slug)
@@ -64,7 +70,10 @@ def test_it_labels_every_object_and_puts_the_namespace_first(spec):
             "kind": "Namespace",
             "metadata": {
                 "name": "shop-feature-x-a1b2c3",
-                "labels": L.ownership(project="shop", deployment_id=42, stage=stage),
+                "labels": {
+                    **L.ownership(project="shop", deployment_id=42, stage=stage),
+                    **namespace_labels([c.security.level for c in (*spec.components, *spec.addons)]),
+                },
             },
         }
         for obj in objects:
@@ -126,15 +135,121 @@ def test_it_runs_the_image_fresh_without_a_code_volume_in_build_stages(stage):
     assert app["spec"]["replicas"] == spec.component("app").replicas_for(stage)
 
 
-def test_it_gives_each_addon_a_statefulset_with_its_claim_and_a_network_policy():
+def test_it_gives_each_addon_a_statefulset_with_its_claim():
     objects = render(target_for(django_spec(), "production"), CLUSTER)
     postgres = next(o for o in by_kind(objects, "StatefulSet") if o["metadata"]["name"] == "postgres")
     claim = postgres["spec"]["volumeClaimTemplates"][0]
     assert claim["spec"]["resources"]["requests"]["storage"].endswith("Gi")
     assert claim["metadata"]["labels"][L.SERVICE] == "postgres"
-    (policy,) = by_kind(objects, "NetworkPolicy")
-    assert policy["spec"]["podSelector"]["matchLabels"] == {L.DEPLOYMENT: "42", L.SERVICE: "postgres"}
-    assert policy["spec"]["ingress"] == [{"from": [{"podSelector": {}}], "ports": [{"protocol": "TCP", "port": 5432}]}]
+
+
+# ----------------------------------------------------------------------------- pod security (issue 15, item 3)
+
+
+def test_only_the_namespace_and_the_ingress_controller_reach_the_pods():
+    objects = render(target_for(django_spec(), "production"), CLUSTER)
+    policies = {p["metadata"]["name"]: p["spec"] for p in by_kind(objects, "NetworkPolicy")}
+    assert policies == {
+        "same-namespace-only": {
+            "podSelector": {},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"podSelector": {}}]}],
+        },
+        "app-from-ingress": {
+            "podSelector": {"matchLabels": {L.DEPLOYMENT: "42", L.SERVICE: "app"}},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}],
+                    "ports": [{"protocol": "TCP", "port": 8000}],
+                }
+            ],
+        },
+    }
+
+
+@pytest.mark.parametrize("spec", shipped_specs(), ids=lambda s: s.slug)
+def test_every_container_drops_every_capability_and_never_escalates(spec):
+    for stage in spec.stages:
+        objects = render(target_for(spec, stage), CLUSTER)
+        for workload in by_kind(objects, "StatefulSet") + by_kind(objects, "Deployment"):
+            pod = workload["spec"]["template"]["spec"]
+            assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+            for container in pod["containers"] + pod.get("initContainers", []):
+                context = container["securityContext"]
+                assert context["allowPrivilegeEscalation"] is False and context["privileged"] is False
+                assert context["capabilities"]["drop"] == ["ALL"]
+
+
+def test_the_namespace_is_restricted_when_every_image_allows_it_else_baseline():
+    django = render(target_for(django_spec(), "development"), CLUSTER)[0]["metadata"]["labels"]
+    nginx = render(target_for(spec_of("static-nginx"), "development"), CLUSTER)[0]["metadata"]["labels"]
+    assert django["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert nginx["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert nginx["pod-security.kubernetes.io/warn"] == "restricted"
+
+
+def test_postgres_runs_as_its_own_user_and_the_app_clones_as_its_user():
+    objects = render(target_for(django_spec(), "development"), CLUSTER)
+    pods = {w["metadata"]["name"]: w["spec"]["template"]["spec"] for w in by_kind(objects, "StatefulSet")}
+    assert pods["postgres"]["securityContext"] == {
+        "seccompProfile": {"type": "RuntimeDefault"},
+        "runAsNonRoot": True,
+        "runAsUser": 999,
+        "runAsGroup": 999,
+        "fsGroup": 999,
+        "fsGroupChangePolicy": "OnRootMismatch",
+    }
+    assert "add" not in pods["postgres"]["containers"][0]["securityContext"]["capabilities"]
+    assert pods["app"]["securityContext"]["runAsUser"] == 1000
+    assert pods["app"]["initContainers"][0]["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_nginx_gets_back_only_the_capabilities_it_needs():
+    objects = render(target_for(spec_of("static-nginx"), "production"), CLUSTER)
+    (web,) = by_kind(objects, "Deployment")
+    capabilities = web["spec"]["template"]["spec"]["containers"][0]["securityContext"]["capabilities"]
+    assert capabilities == {"drop": ["ALL"], "add": ["CHOWN", "SETUID", "SETGID", "NET_BIND_SERVICE"]}
+
+
+def test_a_spec_without_security_keeps_a_root_entrypoint_working():
+    data = django_spec().to_dict()
+    for addon in data["addons"]:
+        del addon["security"]
+    objects = render(target_for(TemplateSpec.from_dict(data), "production"), CLUSTER)
+    postgres = next(o for o in by_kind(objects, "StatefulSet") if o["metadata"]["name"] == "postgres")
+    added = postgres["spec"]["template"]["spec"]["containers"][0]["securityContext"]["capabilities"]["add"]
+    assert {"CHOWN", "SETUID", "SETGID", "DAC_OVERRIDE", "FOWNER"} <= set(added) and "NET_RAW" not in added
+
+
+def test_development_servers_get_a_startup_probe_and_every_liveness_its_own_timeout():
+    dev = render(target_for(django_spec(), "development"), CLUSTER)
+    prod = render(target_for(django_spec(), "production"), CLUSTER)
+    dev_app = next(o for o in by_kind(dev, "StatefulSet") if o["metadata"]["name"] == "app")
+    container = dev_app["spec"]["template"]["spec"]["containers"][0]
+    assert container["startupProbe"]["failureThreshold"] * container["startupProbe"]["periodSeconds"] == 600
+    assert container["livenessProbe"]["timeoutSeconds"] == 5
+    (prod_app,) = by_kind(prod, "Deployment")
+    assert "startupProbe" not in prod_app["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_the_quota_and_limits_follow_the_deployments_size():
+    objects = render(target_for(django_spec(), "production", size=SIZES["medium"]), CLUSTER)
+    (quota,) = by_kind(objects, "ResourceQuota")
+    (limits,) = by_kind(objects, "LimitRange")
+    # 2 app replicas + 1 surge pod + postgres + 2 spare pods, each of the medium size.
+    assert quota["spec"]["hard"]["pods"] == "6"
+    assert quota["spec"]["hard"]["limits.cpu"] == "12000m" and quota["spec"]["hard"]["limits.memory"] == "12288Mi"
+    assert quota["spec"]["hard"]["requests.storage"] == "5120Mi"
+    assert limits["spec"]["limits"][0]["max"] == SIZES["medium"].resources()["limits"]
+
+
+@pytest.mark.parametrize("spec", shipped_specs(), ids=lambda s: s.slug)
+def test_shipped_images_pin_a_minor_version(spec):
+    import re
+
+    for service in (*spec.components, *spec.addons):
+        assert re.search(r":\d+\.\d+", service.image), service.image
 
 
 def test_it_publishes_https_hosts_with_cert_manager_and_separate_certificates_for_custom_domains():
