@@ -34,7 +34,7 @@ def test_it_applies_the_deployment_and_records_it(deployment):
     assert deployment.lease_owner == ""
     operation = deployment.operations.get()
     assert (operation.kind, operation.status) == (Operation.Kind.CREATE, Operation.Status.SUCCEEDED)
-    assert operation.message.startswith("Applied 9 objects")
+    assert operation.message.startswith("Applied 12 objects")
     cluster = get_cluster()
     assert cluster.get("StatefulSet", "api", deployment.namespace)["metadata"]["labels"][L.DEPLOYMENT] == str(
         deployment.pk
