@@ -23,9 +23,9 @@ from deployments.cluster.connection import cluster_settings, get_cluster
 from deployments.cluster.environment import EnvironmentError, missing_secrets
 from deployments.cluster.manifests import ManifestError, render
 from deployments.cluster.operations import apply_objects, claims_of, delete_claims, delete_namespace, leftovers
+from deployments.hosts.services import release_hosts
 from deployments.leases import LeaseBusy as LeaseBusy  # tasks catch lifecycle.LeaseBusy
 from deployments.leases import LeaseLost, deployment_lease, still_holds
-from deployments.hosts.services import release_hosts
 from deployments.models import Deployment, DeploymentState, Operation, record_activity
 from diploi_site.logs import log_context
 

@@ -1,17 +1,18 @@
 """A desired state the cluster refuses for good is not retried forever (issue 15, item 10): the
-deployment records it, the watcher's resync leaves it alone, the page says so and offers a retry."""
+deployment records it, the sweeper leaves it alone, the page says so and offers a retry."""
 
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from deployments import services
-from deployments.cluster.connection import get_cluster
 from deployments.models import ActivityEntry, Deployment, Role
-from deployments.watcher import ClusterWatcher
+from deployments.sweeper import Sweeper
 from tests.support import wait_for
 
 TOO_LONG = 'Secret "app-env" is invalid: data: Too long: must have at most 1048576 bytes'
@@ -34,23 +35,25 @@ def refused(emulator, worker, make_project, developer):
     return Deployment.objects.get(pk=deployment.pk)
 
 
-def test_it_records_the_permanent_failure_and_the_resync_leaves_it_alone(refused, emulator, developer, make_project):
+def test_it_records_the_permanent_failure_and_the_sweeper_leaves_it_alone(refused, emulator, developer, make_project):
     assert refused.permanently_failed
     assert refused.failed_generation == refused.desired_generation
     assert TOO_LONG in refused.failure_reason
-    # A deployment that is merely behind is still picked up by the resync (so this test can fail).
+    # A deployment that is merely behind is still picked up by the sweeper (so this test can fail).
     behind = services.deployment_create(
         project=make_project("static-nginx"), name="behind", stage="production", actor=developer
     )
     wait_for(lambda: Deployment.objects.get(pk=behind.pk).up_to_date, timeout=30, what="the other deployment")
     Deployment.objects.filter(pk=behind.pk).update(desired_generation=5)
 
-    watcher = ClusterWatcher(get_cluster, coalesce=0.05, recompute_every=3600, resync_every=0.3).start()
-    try:
-        wait_for(lambda: Deployment.objects.get(pk=behind.pk).applied_generation == 5, timeout=30, what="resync")
-        time.sleep(1.5)  # five more resync passes
-    finally:
-        watcher.stop()
+    # The sweeper, as the watcher runs it, a few minutes on: both are long quiet and overdue.
+    later = timezone.now() + timedelta(minutes=5)
+    sweeper = Sweeper()
+    assert sweeper.sweep(now=later).get("lagging reconcile") == [behind.pk]
+    wait_for(lambda: Deployment.objects.get(pk=behind.pk).applied_generation == 5, timeout=30, what="the sweep")
+    for minutes in range(6, 10):
+        assert refused.pk not in sum(Sweeper().sweep(now=timezone.now() + timedelta(minutes=minutes)).values(), [])
+    time.sleep(1)
 
     assert failures(refused) == 1
 
