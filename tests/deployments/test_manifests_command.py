@@ -26,6 +26,13 @@ def test_it_prints_an_example_deployment_of_a_template_in_a_stage(catalog):
     }
 
 
+def test_it_writes_plain_yaml_without_anchors(catalog):
+    # A shared probe action would otherwise come out as &id001 / *id001, which people reviewing it trip over.
+    out = io.StringIO()
+    call_command("manifests", "--template", "django-postgres", "--stage", "development", stdout=out)
+    assert "&id" not in out.getvalue() and "*id" not in out.getvalue()
+
+
 def test_it_prints_what_would_be_applied_for_a_deployment(make_project, developer):
     deployment = services.deployment_create(
         project=make_project(), name="feature-x", stage="development", actor=developer

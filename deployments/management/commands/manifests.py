@@ -19,6 +19,13 @@ from templates_catalog.models import Template
 HIDDEN = "<hidden>"
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Writes a value shared by two objects (a probe's action) out twice, not as a YAML anchor and alias."""
+
+    def ignore_aliases(self, data) -> bool:
+        return True
+
+
 class Command(BaseCommand):
     help = (
         "Print the Kubernetes objects of a deployment (by id), or of an example deployment of a template "
@@ -60,7 +67,7 @@ class Command(BaseCommand):
             for obj in objects:
                 if obj["kind"] == "Secret":
                     obj["data"] = dict.fromkeys(obj.get("data", {}), HIDDEN)
-        text = yaml.safe_dump_all(objects, sort_keys=False, default_flow_style=False)
+        text = yaml.dump_all(objects, Dumper=_PlainDumper, sort_keys=False, default_flow_style=False)
         if not show_secrets:
             notice = f"# Secret values are hidden ({HIDDEN}): --show-secrets prints them (audited).\n"
             text = notice + redact_credentials(text)
