@@ -505,7 +505,7 @@ def test_it_offers_no_row_delete_or_add_for_deployments(admin_client, deployment
     delete = reverse("admin:deployments_deployment_delete", args=[deployment.pk])
     assert admin_client.post(delete, {"post": "yes"}).status_code == 403
     actions = admin_client.get(reverse(CHANGELIST)).context["action_form"].fields["action"].choices
-    assert [name for name, _ in actions if name] == ["reconcile_now", "restart", "delete_permanently"]
+    assert [name for name, _ in actions if name] == ["reconcile_now", "build_now", "restart", "delete_permanently"]
 
 
 # ----------------------------------------------------------------------------- operations and activity
