@@ -142,3 +142,12 @@ def test_a_build_cancelled_while_it_runs_loses_its_job(slow_builds, settings):
     assert outcome["run"] == "cancelled"
     job = get_cluster().get("Job", f"build-{queued.pk}", settings.BUILD_NAMESPACE)
     assert job is None or job["metadata"].get("deletionTimestamp")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_build_past_its_deadline_is_stopped_and_says_so(slow_builds, settings):
+    queued, _ = slow_builds
+    settings.BUILD_DEADLINE_SECONDS = 1  # the simulated build takes about five
+    assert run_until_done(queued.pk) == "failed"
+    queued.refresh_from_db()
+    assert queued.message == "It ran longer than BUILD_DEADLINE_SECONDS (1 s) and was stopped"
