@@ -46,7 +46,15 @@ def _ls_remote(repository: str, branch: str) -> str:
     if not repository:
         raise CommitUnresolved("the project has no repository: set one in the project's settings")
     ref = f"refs/heads/{branch}"
-    environment = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/false", "LC_ALL": "C"}
+    # Never a prompt: no terminal, no askpass, and ssh in batch mode (a git@… repository fails at once
+    # instead of asking about its host key).
+    environment = {
+        **os.environ,
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ASKPASS": "/bin/false",
+        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o ConnectTimeout=5",
+        "LC_ALL": "C",
+    }
     try:
         # Arguments, never a shell: "--" ends the options, so a repository cannot pass itself as one.
         result = subprocess.run(  # noqa: S603
