@@ -312,6 +312,7 @@ class ClusterWatcher:
             if not pending and time.monotonic() - last_full >= self.recompute_every:
                 last_full = time.monotonic()
                 pending = sorted(self.cache.deployments())
+            batch: set[int] = set()
             try:
                 self._check_stale()
                 if self._failing and self._stale_marked:
@@ -330,6 +331,9 @@ class ClusterWatcher:
                     WATCHER_EVENT_LAG_SECONDS.observe(last_run - since)
             except Exception:
                 logger.exception("recomputing statuses failed")
+                # Each status is written in a transaction of its own, so none is half-written: the
+                # batch is simply recomputed again (on a new connection, should the database have dropped it).
+                self._mark_dirty(batch)
                 self.stop_event.wait(1)
             finally:
                 close_old_connections()
