@@ -41,6 +41,11 @@ def backoff(retries: int) -> float:
     return min(2**retries, MAX_BACKOFF_SECONDS) + random.random()
 
 
+def cluster_backoff(retries: int, error: ClusterError) -> float:
+    """The backoff, but never sooner than the server's Retry-After (a 429 or 503 that says how long)."""
+    return max(backoff(retries), error.retry_after or 0)
+
+
 def _retry(task, error: Exception, countdown: float, operations, **options):
     sweeper.due_in(operations, countdown)
     return task.retry(exc=error, countdown=countdown, **options)
@@ -82,7 +87,7 @@ def _reconcile(task, deployment_id: int) -> str:
         if task.request.retries >= task.max_retries:
             lifecycle.reconcile_gave_up(deployment_id, str(error))
             return "gave up"
-        raise _retry(task, error, backoff(task.request.retries), operations) from error
+        raise _retry(task, error, cluster_backoff(task.request.retries, error), operations) from error
     if outcome == "again":
         dispatch.send(reconcile_deployment, deployment_id)
     return outcome
@@ -109,7 +114,7 @@ def _run_operation_logged(task, run, gave_up, operation_id: int) -> str:
         if not error.retryable or task.request.retries >= task.max_retries:
             gave_up(operation_id, str(error))
             return "failed"
-        raise _retry(task, error, backoff(task.request.retries), operation) from error
+        raise _retry(task, error, cluster_backoff(task.request.retries, error), operation) from error
 
 
 @shared_task(bind=True, acks_late=True, max_retries=CLUSTER_RETRIES)

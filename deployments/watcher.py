@@ -259,7 +259,7 @@ class ClusterWatcher:
             except errors.ClusterError as error:
                 failures += 1
                 self._failed(kind, str(error))
-                self.stop_event.wait(min(0.5 * 2**failures, 10))
+                self.stop_event.wait(max(min(0.5 * 2**failures, 10), error.retry_after or 0))
             except Exception:
                 failures += 1
                 logger.exception("watch of %s failed", kind)

@@ -114,6 +114,10 @@ class DiploiStack:
         """Start a killed or exited process again, as its supervisor would (its log goes on)."""
         self._spawn(name, self.commands[name])
 
+    def start_another(self, name: str, *, like: str) -> None:
+        """Start one more process running what ``like`` runs (a second watcher, say), logged as ``name``."""
+        self._spawn(name, self.commands[like])
+
     def stop(self) -> None:
         for process in self.processes.values():
             if process.poll() is None:
