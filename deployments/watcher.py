@@ -57,6 +57,7 @@ FULL_PASS_SLICE = 25
 # How long this watcher trusts that the database still holds the status it wrote.
 REMEMBER_SECONDS = 60
 MISSING_API_RETRY_SECONDS = 300
+INFORMER_MAX_BACKOFF_SECONDS = 5
 
 
 def _key(obj: dict) -> tuple[str, str, str]:
@@ -182,6 +183,7 @@ class ClusterWatcher:
         self._wake = threading.Event()
         self._failing: dict[str, tuple[float, str]] = {}  # kind -> (since, error)
         self._stale_marked = False
+        self._cluster_back = threading.Event()  # set when the cluster answers again after an outage
         self._written: dict[int, tuple[dict, float]] = {}
         self._threads: list[threading.Thread] = []
 
@@ -210,6 +212,7 @@ class ClusterWatcher:
     def stop(self, timeout: float = 10) -> None:
         self.stop_event.set()
         self._wake.set()
+        self._cluster_back.set()  # wakes the resync loop
         self.cluster_factory().interrupt_watches(self.stop_event)
         for thread in self._threads:
             thread.join(timeout)
@@ -259,17 +262,19 @@ class ClusterWatcher:
             except errors.ClusterError as error:
                 failures += 1
                 self._failed(kind, str(error))
-                self.stop_event.wait(max(min(0.5 * 2**failures, 10), error.retry_after or 0))
+                # At most 5 s apart: how soon statuses and waiting work notice the cluster is back.
+                self.stop_event.wait(max(min(0.5 * 2**failures, INFORMER_MAX_BACKOFF_SECONDS), error.retry_after or 0))
             except Exception:
                 failures += 1
                 logger.exception("watch of %s failed", kind)
                 self._failed(kind, "the watcher hit an unexpected error (see its log)")
-                self.stop_event.wait(min(0.5 * 2**failures, 10))
+                self.stop_event.wait(min(0.5 * 2**failures, INFORMER_MAX_BACKOFF_SECONDS))
 
     def _succeeded(self, kind: str) -> None:
         if self._failing.pop(kind, None) and not self._failing and self._stale_marked:
             logger.info("the cluster is reachable again")
             self._stale_marked = False
+            self._cluster_back.set()
             self._mark_dirty(self._all_live())
 
     def _failed(self, kind: str, error: str) -> None:
@@ -426,9 +431,17 @@ class ClusterWatcher:
         from deployments.sweeper import Sweeper
 
         sweeper = Sweeper()
-        while not self.stop_event.wait(self.resync_every):
+        while not self.stop_event.is_set():
+            self._cluster_back.wait(self.resync_every)  # at once when the cluster is back
+            if self.stop_event.is_set():
+                return
             try:
+                back = self._cluster_back.is_set()
+                self._cluster_back.clear()
                 if Lease.acquire("resync", self.name, self.resync_every * 3):
+                    if back:
+                        # Tasks wait in a backoff of up to a minute after a long outage: not that long.
+                        sweeper.send_waiting()
                     sweeper.sweep()
             except Exception:
                 logger.exception("resync failed")
