@@ -80,18 +80,13 @@ class Sweeper:
     def sweep(self, now: datetime | None = None) -> dict[str, list[int]]:
         """Find every kind's lost work and send its task again; returns what was sent, by kind."""
         now = now or timezone.now()
-        sent = {}
+        due = []
         for work in registered():
             if work.every is not None and time.monotonic() - self._last_look.get(work.name, -work.every) < work.every:
                 continue
             self._last_look[work.name] = time.monotonic()
-            lost = list(work.find_lost(now))
-            for pk in lost:
-                logger.info("sweeper: the task of %s %s was lost; sending it again", work.name, pk)
-                work.send_again(pk)
-            if lost:
-                sent[work.name] = lost
-        return sent
+            due.append(work)
+        return _send_each(due, lambda work: work.find_lost(now), "was lost; sending it again")
 
     def send_waiting(self, now: datetime | None = None) -> dict[str, list[int]]:
         """The cluster answers again after an outage: send now the tasks waiting in a backoff (up to a
@@ -101,17 +96,20 @@ class Sweeper:
         every task is idempotent.
         """
         now = now or timezone.now()
-        sent = {}
-        for work in registered():
-            if work.find_waiting is None:
-                continue
-            waiting = list(work.find_waiting(now))
-            for pk in waiting:
-                logger.info("sweeper: the cluster is back; sending the task of %s %s now", work.name, pk)
-                work.send_again(pk)
-            if waiting:
-                sent[work.name] = waiting
-        return sent
+        kinds = [work for work in registered() if work.find_waiting is not None]
+        return _send_each(kinds, lambda work: work.find_waiting(now), "waits in a backoff; the cluster is back")
+
+
+def _send_each(kinds: list[PendingWork], find, why: str) -> dict[str, list[int]]:
+    sent = {}
+    for work in kinds:
+        ids = list(find(work))
+        for pk in ids:
+            logger.info("sweeper: the task of %s %s %s", work.name, pk, why)
+            work.send_again(pk)
+        if ids:
+            sent[work.name] = ids
+    return sent
 
 
 # ----------------------------------------------------------------------------- helpers for kinds
