@@ -7,7 +7,8 @@ a recompute loop coalesces bursts (every `coalesce` seconds each dirty
 deployment is recomputed once) and stores the result (`statuses`). Time alone
 also changes a status (grace periods), so everything is recomputed now and
 then. While the cluster cannot be reached, statuses turn "unknown" after
-STATUS_STALE_SECONDS. A leased sampler records CPU, and a leased resync loop
+STATUS_STALE_SECONDS. One watcher at a time writes statuses (a lease; the
+others stand by, warm). A leased sampler records CPU, and a leased resync loop
 sends again the tasks of pending work that were lost (`sweeper`).
 
 Runs as `python manage.py watch_cluster`, or as a thread in standalone mode.
@@ -58,6 +59,9 @@ FULL_PASS_SLICE = 25
 REMEMBER_SECONDS = 60
 MISSING_API_RETRY_SECONDS = 300
 INFORMER_MAX_BACKOFF_SECONDS = 5
+# One watcher at a time writes statuses; a standby takes over this soon after the writer died.
+STATUS_LEASE_SECONDS = 5
+STATUS_LEASE_RENEW_SECONDS = 1
 
 
 def _key(obj: dict) -> tuple[str, str, str]:
@@ -184,6 +188,8 @@ class ClusterWatcher:
         self._failing: dict[str, tuple[float, str]] = {}  # kind -> (since, error)
         self._stale_marked = False
         self._cluster_back = threading.Event()  # set when the cluster answers again after an outage
+        self._writing = False  # holds the `statuses` lease (see `_writes_statuses`)
+        self._lease_checked = -STATUS_LEASE_RENEW_SECONDS
         self._written: dict[int, tuple[dict, float]] = {}
         self._threads: list[threading.Thread] = []
 
@@ -216,6 +222,8 @@ class ClusterWatcher:
         self.cluster_factory().interrupt_watches(self.stop_event)
         for thread in self._threads:
             thread.join(timeout)
+        if self._writing:
+            self._give_back_status_lease()
 
     def run_forever(self) -> None:
         self.start()
@@ -307,6 +315,8 @@ class ClusterWatcher:
         pending: list[int] = []
         while not self.stop_event.is_set():
             idle = 0 if pending else max(0.0, self.recompute_every - (time.monotonic() - last_full))
+            if not self._writing:
+                idle = min(idle, STATUS_LEASE_RENEW_SECONDS)  # a standby asks for the lease again soon
             self._wake.wait(idle)
             if self.stop_event.is_set():
                 return
@@ -319,6 +329,12 @@ class ClusterWatcher:
                 pending = sorted(self.cache.deployments())
             batch: set[int] = set()
             try:
+                if not self._writes_statuses():
+                    with self._dirty_lock:
+                        self._dirty.clear()
+                        self._dirty_since.clear()
+                    pending = []
+                    continue
                 self._check_stale()
                 if self._failing and self._stale_marked:
                     pending = []
@@ -342,6 +358,34 @@ class ClusterWatcher:
                 self.stop_event.wait(1)
             finally:
                 close_old_connections()
+
+    def _writes_statuses(self) -> bool:
+        """Whether this watcher writes statuses now: it holds the `statuses` lease (renewed every second).
+
+        One writer at a time, because two watchers see each event a few milliseconds apart: the one
+        behind would write the status it still believes, an older one, over the newer one just
+        written, and the newer one would come back a moment later (flapping). The others keep their
+        informers and caches warm and take over within STATUS_LEASE_SECONDS of the writer's death,
+        comparing everything with what the database holds.
+        """
+        if time.monotonic() - self._lease_checked < STATUS_LEASE_RENEW_SECONDS:
+            return self._writing
+        self._lease_checked = time.monotonic()
+        held = Lease.acquire("statuses", self.name, STATUS_LEASE_SECONDS)
+        if held and not self._writing:
+            logger.info("watcher %s writes the statuses now", self.name)
+            self._written.clear()
+            self._mark_dirty(self.cache.deployments())
+        self._writing = held
+        return held
+
+    def _give_back_status_lease(self) -> None:
+        """On a clean stop: another watcher (or this one restarted) takes over at once."""
+        self._writing = False
+        try:
+            Lease.objects.filter(name="statuses", holder=self.name).update(holder="", expires_at=None)
+        except Exception:  # noqa: BLE001 - the database may be away: the lease then simply expires
+            logger.warning("could not give back the statuses lease", exc_info=True)
 
     def _recompute(self, deployment_ids: set[int]) -> None:
         """Compute each status in memory; write (under a row lock) only those that changed.

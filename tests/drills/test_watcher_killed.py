@@ -10,7 +10,7 @@ import time
 import pytest
 from django.db import connection
 
-from deployments.models import Deployment, DeploymentStatus
+from deployments.models import Deployment, DeploymentStatus, Lease
 from deployments.statuses import comparable
 from tests.drills.convergence import wait_until_converged
 from tests.drills.figures import record_figure
@@ -135,3 +135,15 @@ def test_statuses_converge_from_the_relist_and_two_watchers_write_each_change_on
     assert {crashed.pk, later_crashed.pk, added.pk} <= set(by_deployment)
     for name in ("watcher", "watcher2"):
         assert drill_stack.processes[name].poll() is None, drill_stack.log(name)[-2000:]
+
+    # The watcher writing the statuses dies: the other, standing by, takes over.
+    holder_pid = Lease.objects.get(name="statuses").holder.split(":")[1]  # host:pid:object
+    (writer,) = [name for name in ("watcher", "watcher2") if str(drill_stack.processes[name].pid) == holder_pid]
+    drill_stack.kill(writer)
+    emulator.faults.heal(later_crashed.namespace)
+    killed = time.monotonic()
+    wait_for(lambda: _health(later_crashed) == "green", timeout=30, interval=0.2, what="the standby to take over")
+    record_figure(
+        f"two watchers, the writing one SIGKILLed: the other took over, a status followed in "
+        f"{time.monotonic() - killed:.1f} s"
+    )
