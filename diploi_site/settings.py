@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "templates_catalog",
     "deployments",
     "deployments.hosts",
+    "deployments.ssh.gateway",
     "axes",
     "csp",
 ]
@@ -253,8 +254,23 @@ CELERY_ACCEPT_CONTENT = ["json"]
 # --- The platform ---------------------------------------------------------------
 BASE_DOMAIN = env_str("BASE_DOMAIN", "diploi.localhost")
 EDGE_HOST = env_str("EDGE_HOST", f"edge.{BASE_DOMAIN}")
-SSH_HOST = env_str("SSH_HOST", f"ssh.{BASE_DOMAIN}")
-SSH_PORT = env_int("SSH_PORT", 22)
+# Standalone's gateway listens on 127.0.0.1: name it so the shown command works (`*.localhost` needs no DNS
+# in browsers, but `ssh` resolves with the system's resolver).
+SSH_HOST = env_str("SSH_HOST", "localhost" if EMBEDDED else f"ssh.{BASE_DOMAIN}")
+# The port the shown `ssh` command names; standalone's gateway listens on it (default 2222 there).
+SSH_PORT = env_int("SSH_PORT", 2222 if EMBEDDED else 22)
+# The SSH gateway (`manage.py ssh_gateway`): where it listens ("host:port"; a non-root container
+# listens on 2222 and its Service maps SSH_PORT to it), and how long it waits for people and networks.
+SSH_LISTEN = env_str("SSH_LISTEN", "0.0.0.0:2222")
+SSH_LOGIN_TIMEOUT_SECONDS = env_int("SSH_LOGIN_TIMEOUT_SECONDS", 30)
+SSH_IDLE_TIMEOUT_SECONDS = env_int("SSH_IDLE_TIMEOUT_SECONDS", 3600)
+SSH_KEEPALIVE_SECONDS = env_int("SSH_KEEPALIVE_SECONDS", 30)
+SSH_KEEPALIVE_COUNT_MAX = env_int("SSH_KEEPALIVE_COUNT_MAX", 3)
+# Failed authentications allowed per source address and per user name in a minute.
+SSH_AUTH_FAILURES_PER_ADDRESS = env_int("SSH_AUTH_FAILURES_PER_ADDRESS", 30)
+SSH_AUTH_FAILURES_PER_USER = env_int("SSH_AUTH_FAILURES_PER_USER", 10)
+SSH_MAX_CONNECTIONS = env_int("SSH_MAX_CONNECTIONS", 1000)
+SSH_MAX_CHANNELS_PER_CONNECTION = env_int("SSH_MAX_CHANNELS_PER_CONNECTION", 32)
 # Hosts no deployment may take, besides the base domain, www., EDGE_HOST, SSH_HOST and ALLOWED_HOSTS.
 RESERVED_HOSTS = env_list("RESERVED_HOSTS", [])
 CUSTOM_DOMAINS_PER_DEPLOYMENT = env_int("CUSTOM_DOMAINS_PER_DEPLOYMENT", 20)
