@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "templates_catalog",
     "deployments",
     "deployments.hosts",
+    "deployments.ssh",
     "axes",
     "csp",
 ]
@@ -253,8 +254,11 @@ CELERY_ACCEPT_CONTENT = ["json"]
 # --- The platform ---------------------------------------------------------------
 BASE_DOMAIN = env_str("BASE_DOMAIN", "diploi.localhost")
 EDGE_HOST = env_str("EDGE_HOST", f"edge.{BASE_DOMAIN}")
-SSH_HOST = env_str("SSH_HOST", f"ssh.{BASE_DOMAIN}")
-SSH_PORT = env_int("SSH_PORT", 22)
+# Where users reach the SSH gateway. Standalone (embedded) serves it on this machine, on 2222.
+SSH_HOST = env_str("SSH_HOST", "localhost" if EMBEDDED else f"ssh.{BASE_DOMAIN}")
+SSH_PORT = env_int("SSH_PORT", 2222 if EMBEDDED else 22)
+# An open session no gateway has reported for this long counts as lost (its gateway died).
+SSH_SESSION_STALE_SECONDS = env_int("SSH_SESSION_STALE_SECONDS", 30)
 # Hosts no deployment may take, besides the base domain, www., EDGE_HOST, SSH_HOST and ALLOWED_HOSTS.
 RESERVED_HOSTS = env_list("RESERVED_HOSTS", [])
 CUSTOM_DOMAINS_PER_DEPLOYMENT = env_int("CUSTOM_DOMAINS_PER_DEPLOYMENT", 20)
