@@ -53,7 +53,7 @@ INSTALLED_APPS = [
     "templates_catalog",
     "deployments",
     "deployments.hosts",
-    "deployments.ssh.gateway",
+    "deployments.ssh",
     "axes",
     "csp",
 ]
@@ -254,11 +254,12 @@ CELERY_ACCEPT_CONTENT = ["json"]
 # --- The platform ---------------------------------------------------------------
 BASE_DOMAIN = env_str("BASE_DOMAIN", "diploi.localhost")
 EDGE_HOST = env_str("EDGE_HOST", f"edge.{BASE_DOMAIN}")
-# Standalone's gateway listens on 127.0.0.1: name it so the shown command works (`*.localhost` needs no DNS
-# in browsers, but `ssh` resolves with the system's resolver).
+# Where users reach the SSH gateway. Standalone (embedded) serves it on this machine, on 2222
+# (`*.localhost` needs no DNS in browsers, but `ssh` resolves names with the system's resolver).
 SSH_HOST = env_str("SSH_HOST", "localhost" if EMBEDDED else f"ssh.{BASE_DOMAIN}")
-# The port the shown `ssh` command names; standalone's gateway listens on it (default 2222 there).
 SSH_PORT = env_int("SSH_PORT", 2222 if EMBEDDED else 22)
+# An open session no gateway has reported for this long counts as lost (its gateway died).
+SSH_SESSION_STALE_SECONDS = env_int("SSH_SESSION_STALE_SECONDS", 30)
 # The SSH gateway (`manage.py ssh_gateway`): where it listens ("host:port"; a non-root container
 # listens on 2222 and its Service maps SSH_PORT to it), and how long it waits for people and networks.
 SSH_LISTEN = env_str("SSH_LISTEN", "0.0.0.0:2222")

@@ -1,7 +1,8 @@
-"""The SSH gateway's host key: an ed25519 key generated once and kept in the database.
+"""The gateway's host key: an ed25519 key generated once and kept in the database.
 
-Every gateway replica (and the profile page that shows the fingerprint) reads the
-same row, so users verify one key whichever replica answers.
+Every gateway process (and every replica of it) serves the same key, so users
+can pin it once: the profile page and the README show its fingerprint and a
+ready ``known_hosts`` line.
 """
 
 from __future__ import annotations
@@ -10,36 +11,44 @@ import asyncssh
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from deployments.ssh.gateway.models import HostKey
+from deployments.ssh.models import SSHHostKey
 
-ALGORITHM = "ssh-ed25519"
+NAME = "gateway"
 
 
 def host_key() -> asyncssh.SSHKey:
-    """The host key, generated and stored on first use. Idempotent; safe when replicas start together."""
-    row = HostKey.objects.filter(name="gateway").first()
+    """The gateway's private host key, generating and storing it the first time. Safe to race:
+    of two processes generating at once, the database keeps one and both return it."""
+    row = SSHHostKey.objects.filter(name=NAME).first()
     if row is None:
-        key = asyncssh.generate_private_key(ALGORITHM)
+        key = asyncssh.generate_private_key("ssh-ed25519")
         try:
             with transaction.atomic():
-                row = HostKey.objects.create(
-                    name="gateway", algorithm=ALGORITHM, private_key=key.export_private_key().decode()
+                SSHHostKey.objects.create(
+                    name=NAME,
+                    algorithm="ssh-ed25519",
+                    private_key=key.export_private_key("openssh").decode(),
+                    public_key=key.export_public_key("openssh").decode().strip(),
+                    fingerprint=key.get_fingerprint("sha256"),
                 )
         except IntegrityError:
-            # Another replica created it first: use theirs, so every replica presents one key.
-            row = HostKey.objects.get(name="gateway")
+            pass  # another process stored one first: use that
+        row = SSHHostKey.objects.get(name=NAME)
     return asyncssh.import_private_key(row.private_key)
 
 
+def _row() -> SSHHostKey:
+    host_key()
+    return SSHHostKey.objects.get(name=NAME)
+
+
 def host_key_fingerprint() -> str:
-    """`SHA256:...`, as `ssh` prints it when it first meets the gateway."""
-    return host_key().get_fingerprint("sha256")
+    """``SHA256:…``, as `ssh` shows it when it first connects."""
+    return _row().fingerprint
 
 
-def known_hosts_line(*, host: str | None = None, port: int | None = None) -> str:
-    """A ready `~/.ssh/known_hosts` line for the gateway at SSH_HOST (and SSH_PORT when not 22)."""
-    host = host or settings.SSH_HOST
-    port = port or settings.SSH_PORT
-    name = host if port == 22 else f"[{host}]:{port}"
-    public = host_key().export_public_key("openssh").decode().split()
-    return f"{name} {public[0]} {public[1]}"
+def known_hosts_line() -> str:
+    """A line for ``~/.ssh/known_hosts`` naming SSH_HOST (and SSH_PORT when it is not 22)."""
+    host = settings.SSH_HOST if settings.SSH_PORT == 22 else f"[{settings.SSH_HOST}]:{settings.SSH_PORT}"
+    algorithm, data = _row().public_key.split()[:2]
+    return f"{host} {algorithm} {data}"
