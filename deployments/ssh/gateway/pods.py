@@ -15,7 +15,7 @@ class NoPod(Exception):
 @dataclass(frozen=True)
 class Choice:
     pod: str
-    note: str  # said on stderr when there was a choice to make ("" when there was none)
+    ready: tuple[str, ...]  # every ready pod, in name order (the chosen one among them)
 
 
 def is_ready(pod: dict) -> bool:
@@ -28,23 +28,25 @@ def is_ready(pod: dict) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
 
 
+def replica_name(pod: str) -> str:
+    """What names a pod as a replica: a StatefulSet's ordinal ("0") or the last part of the pod's name."""
+    return pod.rsplit("-", 1)[-1]
+
+
 def choose(pods: list[dict], *, component: str, replica: str | None) -> Choice:
-    """The pod to enter among ``pods`` (pure). A named replica is a pod name, its last part, or 1, 2, ...
-    in name order of the ready pods; without one, the first ready pod by name."""
-    ready = sorted(p["metadata"]["name"] for p in pods if is_ready(p))
+    """The pod to enter among ``pods`` (pure): the ready one the user named (by its name or the last
+    part of it, see `replica_name`), else the first ready pod by name."""
+    ready = tuple(sorted(p["metadata"]["name"] for p in pods if is_ready(p)))
     if not ready:
-        starting = len(pods)
-        detail = f" ({starting} starting)" if starting else ""
+        detail = f" ({len(pods)} starting)" if pods else ""
         raise NoPod(f"no pod of {component} is ready{detail}; try again when it is running")
-    if replica:
-        for index, name in enumerate(ready, start=1):
-            if replica in (name, str(index)) or name.endswith(f"-{replica}"):
-                return Choice(name, "")
-        names = ", ".join(f"{i} ({n})" for i, n in enumerate(ready, start=1))
-        raise NoPod(f"{component} has no ready replica {replica!r}; ready: {names}")
-    if len(ready) == 1:
-        return Choice(ready[0], "")
-    return Choice(ready[0], f"{component} has {len(ready)} ready replicas; this is 1 ({ready[0]})")
+    if replica is None:
+        return Choice(ready[0], ready)
+    for name in ready:
+        if replica in (name, replica_name(name)):
+            return Choice(name, ready)
+    names = ", ".join(f"{replica_name(n)} ({n})" for n in ready)
+    raise NoPod(f"{component} has no ready replica {replica!r}; ready: {names}")
 
 
 def choose_for(*, namespace: str, selector: dict[str, str], component: str, replica: str | None) -> Choice:

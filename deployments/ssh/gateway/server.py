@@ -283,7 +283,15 @@ class GatewayConnection(asyncssh.SSHServer):
         session_id = await self.gateway.call(
             sessions.session_open, target=target, pod=choice.pod, source_address=self.source
         )
-        self.entry = Entry(target=target, pod=choice.pod, note=choice.note, session_id=session_id)
+        note = ""
+        if len(choice.ready) > 1 and target.replica is None:
+            others = ", ".join(pods.replica_name(name) for name in choice.ready if name != choice.pod)
+            note = (
+                f"{target.component} has {len(choice.ready)} ready replicas; you are in {choice.pod} "
+                f"(another: put its name first, e.g. {pods.replica_name(choice.ready[-1])}.{self.ssh_user}; "
+                f"others: {others})"
+            )
+        self.entry = Entry(target=target, pod=choice.pod, note=note, session_id=session_id)
         if self._lost:
             # The client left while we looked: the row still gets its end.
             self._close_row()

@@ -9,26 +9,25 @@ def pod(name: str, *, ready: bool = True, phase: str = "Running", deleting: bool
     return {"metadata": metadata, "status": {"phase": phase, "conditions": conditions}}
 
 
-def test_it_enters_the_only_ready_pod_without_a_note():
-    choice = choose([pod("web-b", ready=False), pod("web-a")], component="web", replica=None)
-    assert (choice.pod, choice.note) == ("web-a", "")
+def test_it_enters_the_first_ready_pod_by_name():
+    choice = choose([pod("web-c"), pod("web-b", ready=False), pod("web-a")], component="web", replica=None)
+    assert (choice.pod, choice.ready) == ("web-a", ("web-a", "web-c"))
 
 
-def test_it_says_which_of_several_replicas_it_chose():
-    choice = choose([pod("web-c"), pod("web-a"), pod("web-b")], component="web", replica=None)
-    assert choice.pod == "web-a"
-    assert choice.note == "web has 3 ready replicas; this is 1 (web-a)"
-
-
-@pytest.mark.parametrize("replica", ["2", "web-7f9-b", "b"])
+@pytest.mark.parametrize("replica", ["web-7f9-b", "b"])
 def test_it_enters_the_replica_the_user_named(replica):
     choice = choose([pod("web-7f9-a"), pod("web-7f9-b")], component="web", replica=replica)
     assert choice.pod == "web-7f9-b"
 
 
+def test_a_stateful_sets_ordinal_names_its_pod():
+    choice = choose([pod("db-0"), pod("db-1"), pod("db-2")], component="db", replica="1")
+    assert choice.pod == "db-1"
+
+
 def test_a_named_replica_that_is_not_ready_is_refused_with_the_ready_ones():
-    with pytest.raises(NoPod, match=r"web has no ready replica '3'; ready: 1 \(web-a\), 2 \(web-b\)"):
-        choose([pod("web-a"), pod("web-b"), pod("web-c", ready=False)], component="web", replica="3")
+    with pytest.raises(NoPod, match=r"web has no ready replica 'c'; ready: a \(web-a\), b \(web-b\)"):
+        choose([pod("web-a"), pod("web-b"), pod("web-c", ready=False)], component="web", replica="c")
 
 
 def test_pods_starting_or_going_away_are_not_entered():
