@@ -345,5 +345,7 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         # Our cluster client reports connection failures itself, once and in words.
         "urllib3.connectionpool": {"level": "ERROR"},
+        # The SSH gateway logs what matters itself; asyncssh's INFO is a line per channel event.
+        "asyncssh": {"level": "WARNING"},
     },
 }

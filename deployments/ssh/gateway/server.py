@@ -38,6 +38,7 @@ from diploi_site import metrics
 logger = logging.getLogger(__name__)
 
 MAX_COMMAND_BYTES = 16 * 1024
+POOL_THREADS = 4
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "ip6-localhost"}  # noqa: S104 - names, not binds
 
 
@@ -64,7 +65,7 @@ class Gateway:
         self.by_address = FailureLimiter(settings.SSH_AUTH_FAILURES_PER_ADDRESS)
         self.by_user = FailureLimiter(settings.SSH_AUTH_FAILURES_PER_USER)
         # Django (database) and the cluster client are synchronous: a few threads for both.
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ssh-gateway-db")
+        self._pool = ThreadPoolExecutor(max_workers=POOL_THREADS, thread_name_prefix="ssh-gateway-db")
         self._server: asyncssh.SSHAcceptor | None = None
         self._poller: asyncio.Task | None = None
         self._closing: set[asyncio.Task] = set()
@@ -115,7 +116,18 @@ class Gateway:
             if not self.connections and not self._closing:
                 break
             await asyncio.sleep(0.1)
-        await asyncio.get_running_loop().run_in_executor(self._pool, connections.close_all)
+        await asyncio.get_running_loop().run_in_executor(None, self._close_pool)
+
+    def _close_pool(self) -> None:
+        """Close every pool thread's database connection (each thread owns its own), then the pool."""
+        barrier = threading.Barrier(POOL_THREADS)
+
+        def close() -> None:
+            connections.close_all()
+            barrier.wait(timeout=10)  # hold this thread, so each of the others takes one close too
+
+        for future in [self._pool.submit(close) for _ in range(POOL_THREADS)]:
+            future.result()
         self._pool.shutdown(wait=True)
 
     def track(self, task: asyncio.Task) -> None:
