@@ -48,6 +48,7 @@ class ClusterEmulator:
         history_limit: int = 20000,
         files_root: str | None = None,
         allow_remote_exec: bool | None = None,
+        clone_timeout: float = 60.0,
         **delays: float,
     ):
         self.host = host
@@ -61,7 +62,7 @@ class ClusterEmulator:
         self.api = Api(self.store, self.registry)
         self.audit = AuditLog()
         # Exec and port-forward: each pod's directory under `files_root` (a temporary one by default).
-        self.files = PodFiles(self.store, files_root)
+        self.files = PodFiles(self.store, files_root, clone_timeout=clone_timeout)
         self.streams = Streams(self.store, self.files, host=host, allow_remote_exec=allow_remote_exec)
         self._server: HttpServer | None = None
         self._serve_thread: threading.Thread | None = None

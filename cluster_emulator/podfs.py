@@ -17,16 +17,21 @@ are this machine's.
 from __future__ import annotations
 
 import base64
+import logging
 import os
+import queue
 import re
 import shutil
+import subprocess
 import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .resources import CONFIGMAPS, SECRETS
-from .store import Store
+from .resources import CONFIGMAPS, PODS, PVCS, SECRETS
+from .store import DELETED, Change, Store
+
+log = logging.getLogger(__name__)
 
 ROOT_ENV = "DIPLOI_EMULATED_ROOT"
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -56,11 +61,16 @@ class ContainerView:
 class PodFiles:
     """Creates and removes the directories of emulated pods. Thread-safe."""
 
-    def __init__(self, store: Store, root: str | os.PathLike | None = None):
+    def __init__(self, store: Store, root: str | os.PathLike | None = None, *, clone_timeout: float = 60.0):
         self.store = store
+        self.clone_timeout = clone_timeout
         self._given_root = Path(root) if root else None
         self._root: Path | None = None
         self._lock = threading.RLock()
+        self._pod_locks: dict[tuple[str, str], threading.Lock] = {}
+        self._garbage: queue.SimpleQueue = queue.SimpleQueue()
+        self._collector: threading.Thread | None = None
+        store.add_listener(self.changed)
 
     @property
     def root(self) -> Path:
@@ -74,7 +84,12 @@ class PodFiles:
             return self._root
 
     def cleanup(self) -> None:
-        """Remove the files root if the emulator made it (a temporary directory)."""
+        """Stop collecting; remove the files root if the emulator made it (a temporary directory)."""
+        collector = self._collector
+        if collector is not None:
+            self._garbage.put((None, "", ""))
+            collector.join(timeout=5)
+            self._collector = None
         with self._lock:
             if self._root is not None and self._given_root is None:
                 shutil.rmtree(self._root, ignore_errors=True)
@@ -86,46 +101,117 @@ class PodFiles:
     def pod_dir(self, namespace: str, pod: str) -> Path:
         return self.root / _safe(namespace) / "pods" / _safe(pod)
 
-    def forget_pod(self, namespace: str, pod: str) -> None:
-        """The pod is gone: its root and pod-scoped volumes go too (claims stay)."""
-        base = self.root / _safe(namespace)
+    def changed(self, change: Change) -> None:
+        """Store listener (under the store lock, so it only queues): a deleted pod's directory and a
+        deleted claim's data go, as a real cluster drops them."""
+        if change.type != DELETED or change.resource not in (PODS, PVCS) or self._root is None:
+            return
+        meta = change.obj["metadata"]
+        self._garbage.put((change.resource, meta.get("namespace", ""), meta["name"]))
         with self._lock:
-            shutil.rmtree(base / "pods" / _safe(pod), ignore_errors=True)
-            shutil.rmtree(base / "pod-volumes" / _safe(pod), ignore_errors=True)
+            if self._collector is None:
+                self._collector = threading.Thread(target=self._collect, name="emulator-files-gc", daemon=True)
+                self._collector.start()
+
+    def _collect(self) -> None:
+        while True:
+            resource, namespace, name = self._garbage.get()
+            if resource is None:
+                return
+            if self.store.get(resource, namespace, name) is not None:
+                continue  # recreated meanwhile (a StatefulSet's pod): the uid check handles it
+            base = self.root / _safe(namespace)
+            if resource is PVCS:
+                shutil.rmtree(base / "claims" / _safe(name), ignore_errors=True)
+                continue
+            with self._lock:
+                pod_lock = self._pod_locks.pop((namespace, name), None) or threading.Lock()
+            with pod_lock:
+                shutil.rmtree(base / "pods" / _safe(name), ignore_errors=True)
+                shutil.rmtree(base / "pod-volumes" / _safe(name), ignore_errors=True)
 
     def view(self, pod: dict, container: str) -> ContainerView:
-        """Prepare the pod's directory (once per pod uid) and describe `container` in it."""
-        meta, spec = pod["metadata"], pod.get("spec") or {}
+        """Prepare the pod's directory (once per pod uid: its init steps run then) and describe `container`."""
+        meta = pod["metadata"]
+        key = (meta.get("namespace", ""), meta["name"])
+        with self._lock:
+            pod_lock = self._pod_locks.setdefault(key, threading.Lock())
+        # One pod at a time: a clone may take seconds, other pods need not wait for it.
+        with pod_lock:
+            self._ensure_pod(pod)
+            return self._container_view(pod, _container(pod.get("spec") or {}, container))
+
+    def _ensure_pod(self, pod: dict) -> None:
+        meta = pod["metadata"]
         namespace, name, uid = meta.get("namespace", ""), meta["name"], meta.get("uid", "")
         root = self.pod_dir(namespace, name)
-        volumes = {v["name"]: v for v in spec.get("volumes") or ()}
-        c = _container(spec, container)
-        with self._lock:
-            marker = root / ".emulated-pod-uid"
-            if not marker.is_file() or marker.read_text() != uid:
-                # A new pod of that name (a StatefulSet recreates web-0): its own filesystem, the claims stay.
-                shutil.rmtree(root, ignore_errors=True)
-                shutil.rmtree(self.root / _safe(namespace) / "pod-volumes" / _safe(name), ignore_errors=True)
-                root.mkdir(parents=True)
-                marker.write_text(uid)
-            mounts: dict[str, Path] = {}
-            for mount in c.get("volumeMounts") or ():
-                volume = volumes.get(mount.get("name"))
-                if volume is None or not str(mount.get("mountPath", "")).startswith("/"):
-                    continue
-                source = self._volume_dir(namespace, name, volume)
-                if mount.get("subPath"):
-                    source = source / _relative(mount["subPath"])
-                source.mkdir(parents=True, exist_ok=True)
-                link = root / _relative(mount["mountPath"])
-                link.parent.mkdir(parents=True, exist_ok=True)
-                if link.is_symlink() or link.exists():
-                    if link.is_symlink() and Path(os.readlink(link)) == source:
-                        mounts[mount["mountPath"]] = link
-                        continue
+        marker = root / ".emulated-pod-uid"
+        if marker.is_file() and marker.read_text() == uid:
+            return
+        # A new pod of that name (a StatefulSet recreates web-0): its own filesystem, the claims stay.
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(self.root / _safe(namespace) / "pod-volumes" / _safe(name), ignore_errors=True)
+        root.mkdir(parents=True)
+        for init in (pod.get("spec") or {}).get("initContainers") or ():
+            if any("git clone" in str(part) for part in (init.get("command") or []) + (init.get("args") or [])):
+                self._clone(pod, init)
+        marker.write_text(uid)
+
+    def _clone(self, pod: dict, init: dict) -> None:
+        """Do what a clone init container does: run its command here (paths in its volumes translated).
+        When that fails (the repository cannot be reached), the code directories it would have filled
+        get a small generated project saying so."""
+        view = self._container_view(pod, init)
+        argv = [view.translate(str(part)) for part in (init.get("command") or []) + (init.get("args") or [])]
+        env = {**view.env, "GIT_TERMINAL_PROMPT": "0"}
+        try:
+            # The pod's own command, as its init container would run it (as the emulator's user).
+            result = subprocess.run(
+                argv, cwd=view.cwd, env=env, capture_output=True, timeout=self.clone_timeout, check=False
+            )
+            failed, output = result.returncode != 0, (result.stderr or result.stdout).decode(errors="replace")
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            failed, output = True, str(exc)
+        if not failed:
+            return
+        why = (output.strip().splitlines() or ["the clone step failed"])[-1]
+        log.info("cluster emulator: clone for pod %s failed (%s): generating a project", pod["metadata"]["name"], why)
+        volumes = {m.get("name") for m in init.get("volumeMounts") or ()}
+        for container in (pod.get("spec") or {}).get("containers") or ():
+            for mount in container.get("volumeMounts") or ():
+                if mount.get("name") in volumes:
+                    target = self._mount_source(pod, mount)
+                    if target is not None:
+                        _generate_project(target, pod, init, why)
+
+    def _mount_source(self, pod: dict, mount: dict) -> Path | None:
+        meta = pod["metadata"]
+        volumes = {v["name"]: v for v in (pod.get("spec") or {}).get("volumes") or ()}
+        volume = volumes.get(mount.get("name"))
+        if volume is None or not str(mount.get("mountPath", "")).startswith("/"):
+            return None
+        source = self._volume_dir(meta.get("namespace", ""), meta["name"], volume)
+        if mount.get("subPath"):
+            source = source / _relative(mount["subPath"])
+        source.mkdir(parents=True, exist_ok=True)
+        return source
+
+    def _container_view(self, pod: dict, c: dict) -> ContainerView:
+        meta = pod["metadata"]
+        root = self.pod_dir(meta.get("namespace", ""), meta["name"])
+        mounts: dict[str, Path] = {}
+        for mount in c.get("volumeMounts") or ():
+            source = self._mount_source(pod, mount)
+            if source is None:
+                continue
+            link = root / _relative(mount["mountPath"])
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if link.is_symlink() or link.exists():
+                if not (link.is_symlink() and Path(os.readlink(link)) == source):
                     _remove(link)
+            if not link.is_symlink():
                 link.symlink_to(source, target_is_directory=True)
-                mounts[mount["mountPath"]] = link
+            mounts[mount["mountPath"]] = link
         env = self._environment(pod, c, root)
         view = ContainerView(root=root, cwd=root, env={}, mounts=mounts)
         env = {key: view.translate(value) for key, value in env.items()}
@@ -228,6 +314,23 @@ class PodFiles:
             except (ValueError, UnicodeDecodeError):
                 continue
         return out
+
+
+def _generate_project(target: Path, pod: dict, init: dict, why: str) -> None:
+    """A small project standing for the repository that could not be cloned (only into an empty directory)."""
+    if any(target.iterdir()):
+        return
+    arguments = " ".join(str(part) for part in (init.get("command") or [])[-2:])
+    meta = pod["metadata"]
+    (target / "README.md").write_text(
+        "# Generated by Diploi's cluster emulator\n\n"
+        f"The development pod {meta.get('namespace')}/{meta['name']} would have cloned its repository here\n"
+        f"(its init container {init.get('name')}, ending with `{arguments}`), but the clone failed:\n\n"
+        f"    {why}\n\n"
+        "So this small project stands in for it. In standalone mode this directory is on your own\n"
+        f"machine ({target}); edit it, or give the project a repository Diploi can reach.\n"
+    )
+    (target / "hello.py").write_text('print("Hello from a generated project (Diploi cluster emulator)")\n')
 
 
 def _container(spec: dict, name: str) -> dict:

@@ -129,7 +129,7 @@ class Streams:
         for key, value in query:
             if key != "ports":
                 continue
-            for part in value.split(","):
+            for part in filter(None, (p.strip() for p in value.split(","))):
                 try:
                     port = int(part)
                 except ValueError as exc:

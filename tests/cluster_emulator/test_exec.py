@@ -13,7 +13,7 @@ from kubernetes.stream import stream
 
 from cluster_emulator import ClusterEmulator
 
-from .conftest import eventually, make_namespace
+from .conftest import apply, eventually, make_namespace, statefulset
 
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 
@@ -162,13 +162,31 @@ def test_it_runs_sftp_server_with_binary_stdin_and_stdout(core, namespace):
     assert finish(ws)["status"] == "Success"
 
 
-def test_it_ends_the_stream_with_a_status_when_the_pod_is_deleted(core, namespace):
+def test_it_ends_the_stream_with_a_status_when_the_pod_is_deleted(emulator, core, namespace):
     running_pod(core, namespace)
     ws = exec_ws(core, "box", namespace, ["sleep", "60"])
     core.delete_namespaced_pod("box", namespace)
     status = finish(ws, timeout=10)
     assert status["status"] == "Failure" and status["reason"] == "InternalError"
     assert f'pod "{namespace}/box" is being deleted' in status["message"]
+    eventually(lambda: not emulator.files.pod_dir(namespace, "box").exists(), message="its directory is gone")
+
+
+def test_it_keeps_a_claims_files_when_a_statefulset_recreates_the_pod(apps, core, namespace):
+    apply(apps.patch_namespaced_stateful_set, "db", namespace, body=statefulset("db", namespace))
+    eventually(lambda: core.read_namespaced_pod("db-0", namespace).status.container_statuses[0].state.running)
+    first = core.read_namespaced_pod("db-0", namespace).metadata.uid
+    finish(exec_ws(core, "db-0", namespace, ["sh", "-c", "echo kept > data/on-claim; echo lost > on-root"]))
+    core.delete_namespaced_pod("db-0", namespace, grace_period_seconds=0)
+
+    def recreated():
+        pod = core.read_namespaced_pod("db-0", namespace)
+        return pod.metadata.uid != first and pod.status.container_statuses[0].state.running
+
+    eventually(recreated, timeout=10, message="db-0 is back")
+    ws = exec_ws(core, "db-0", namespace, ["sh", "-c", "cat data/on-claim; ls"])
+    finish(ws)
+    assert ws.read_stdout().split() == ["kept", "data"]  # the claim's data stays, the rest is new
 
 
 def test_it_refuses_an_unknown_pod_container_or_a_pod_not_running(core, namespace):
