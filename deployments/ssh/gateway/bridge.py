@@ -100,6 +100,9 @@ async def run_exec(
     except Exception as error:  # noqa: BLE001 - any refusal of the API is the user's answer
         say(stderr, f"cannot start in pod {pod}: {_reason(error)}", tty=tty)
         return GATEWAY_EXIT
+    if stream.ended and stream.failure:  # the API server refused (no such pod, not running, forbidden)
+        say(stderr, f"cannot start in pod {pod}: {stream.failure}", tty=tty)
+        return GATEWAY_EXIT
     pump_in = asyncio.create_task(_client_to_container(stdin, stream, traffic))
     try:
         await _container_to_client(stream, stdout, stderr, traffic)

@@ -340,6 +340,8 @@ class GatewayConnection(asyncssh.SSHServer):
         try:
             entry = await self.enter()
             forward = await streams.portforward_open(namespace=entry.target.namespace, pod=entry.pod, port=dest_port)
+            if forward.failure:
+                raise RuntimeError(forward.failure)
         except Refused as refusal:
             self.channel_closed()
             raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, str(refusal)) from None
