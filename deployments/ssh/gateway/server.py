@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import asyncssh
-from asyncssh.stream import SSHServerStreamSession
+from asyncssh.stream import SSHServerStreamSession, SSHTCPStreamSession
 from django.conf import settings
 from django.db import close_old_connections, connections
 
@@ -172,7 +172,8 @@ class GatewayConnection(asyncssh.SSHServer):
         self._limited = False
         self._lost = False
         self._told_unregistered = False
-        self._writers: set[tuple[asyncssh.SSHWriter, bool]] = set()
+        self.sessions: set[GatewaySession] = set()
+        self._ending: asyncio.Task | None = None
 
     # --- connection ------------------------------------------------------------------
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
@@ -213,12 +214,22 @@ class GatewayConnection(asyncssh.SSHServer):
         )
 
     def end(self, reason: str) -> None:
-        """Close the connection, telling every open session channel why."""
+        """Close the connection, ending each session channel with ``reason`` on its stderr first. Idempotent."""
+        if self._ending is not None or self.conn is None:
+            return
         self.close_reason = reason
-        for writer, tty in list(self._writers):
-            bridge.say(writer, reason, tty=tty)
-        if self.conn is not None:
-            self.conn.close()
+        for session in list(self.sessions):
+            session.abort(reason)
+        self._ending = asyncio.ensure_future(self._close_after_sessions())
+
+    async def _close_after_sessions(self) -> None:
+        # Give the sessions a moment to send their message and exit status, so the client shows them.
+        for _ in range(20):
+            if not self.sessions:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
+        self.conn.close()
 
     # --- authentication -----------------------------------------------------------------
     def begin_auth(self, username: str) -> bool:
@@ -328,7 +339,7 @@ class GatewayConnection(asyncssh.SSHServer):
             )
         return GatewaySession(self)
 
-    async def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int):
+    def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int):
         """`ssh -L`: a port of the container itself, through the port-forward API."""
         if dest_host.lower() not in LOCAL_HOSTS:
             raise asyncssh.ChannelOpenError(
@@ -337,9 +348,13 @@ class GatewayConnection(asyncssh.SSHServer):
             )
         if not self._channel_opened():
             raise asyncssh.ChannelOpenError(asyncssh.OPEN_RESOURCE_SHORTAGE, "too many channels on this connection")
+        # asyncssh awaits this coroutine for the channel's session; a ChannelOpenError it raises refuses the open.
+        return self._forward(dest_port)
+
+    async def _forward(self, port: int) -> SSHTCPStreamSession:
         try:
             entry = await self.enter()
-            forward = await streams.portforward_open(namespace=entry.target.namespace, pod=entry.pod, port=dest_port)
+            forward = await streams.portforward_open(namespace=entry.target.namespace, pod=entry.pod, port=port)
             if forward.failure:
                 raise RuntimeError(forward.failure)
         except Refused as refusal:
@@ -348,7 +363,7 @@ class GatewayConnection(asyncssh.SSHServer):
         except Exception as error:  # noqa: BLE001 - the API's refusal is the answer
             self.channel_closed()
             raise asyncssh.ChannelOpenError(
-                asyncssh.OPEN_CONNECT_FAILED, f"cannot forward to port {dest_port}: {bridge._reason(error)}"
+                asyncssh.OPEN_CONNECT_FAILED, f"cannot forward to port {port}: {bridge._reason(error)}"
             ) from None
 
         async def relay(reader: asyncssh.SSHReader, writer: asyncssh.SSHWriter) -> None:
@@ -356,7 +371,7 @@ class GatewayConnection(asyncssh.SSHServer):
                 reader=reader, writer=writer, forward=forward, traffic=self.traffic, on_end=self.channel_closed
             )
 
-        return relay
+        return SSHTCPStreamSession(relay)
 
 
 class GatewaySession(SSHServerStreamSession):
@@ -366,6 +381,8 @@ class GatewaySession(SSHServerStreamSession):
         super().__init__(self._run)
         self.connection = connection
         self._refusal = ""
+        self._abort_reason = ""
+        self._task: asyncio.Task | None = None
 
     def exec_requested(self, command: str) -> bool:
         if len(command.encode()) > MAX_COMMAND_BYTES:
@@ -382,7 +399,13 @@ class GatewaySession(SSHServerStreamSession):
         stdin = asyncssh.SSHReader(self, chan)
         stdout = asyncssh.SSHWriter(self, chan)
         stderr = asyncssh.SSHWriter(self, chan, asyncssh.EXTENDED_DATA_STDERR)
-        self._conn.create_task(self._run(stdin, stdout, stderr), stdin.logger)
+        self._task = self._conn.create_task(self._run(stdin, stdout, stderr), stdin.logger)
+
+    def abort(self, reason: str) -> None:
+        """End this session now (the gateway closes the connection): ``reason`` on stderr, exit status 255."""
+        self._abort_reason = reason
+        if self._task is not None:
+            self._task.cancel()
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
@@ -392,17 +415,20 @@ class GatewaySession(SSHServerStreamSession):
         chan = self._chan
         tty = chan.get_terminal_type() is not None
         status = bridge.GATEWAY_EXIT
-        registered = (stderr, tty)
-        self.connection._writers.add(registered)
+        self.connection.sessions.add(self)
         try:
             status = await self._session(chan, stdin, stdout, stderr, tty)
         except Refused as refusal:
             bridge.say(stderr, str(refusal), tty=tty)
+        except asyncio.CancelledError:
+            if not self._abort_reason:
+                raise
+            bridge.say(stderr, self._abort_reason, tty=tty)
         except Exception:
             logger.exception("SSH session failed")
             bridge.say(stderr, "the gateway failed to run this session (logged)", tty=tty)
         finally:
-            self.connection._writers.discard(registered)
+            self.connection.sessions.discard(self)
             self.connection.exit_status = status
             with contextlib.suppress(Exception):
                 chan.exit(status)
