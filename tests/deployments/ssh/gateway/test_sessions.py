@@ -222,8 +222,7 @@ async def test_a_port_nobody_serves_closes_the_forwarded_connection(gateway, reg
     """As with a real cluster, the refusal arrives on the stream's error channel after it opened: EOF."""
     target = await sync_to_async(running)()
     async with await connect(gateway, target.ssh_user, str(key_path)) as conn:
-        reader, writer = await conn.open_connection("localhost", 9)
-        writer.write(b"hello")
+        reader, _ = await conn.open_connection("localhost", 9)
         assert await asyncio.wait_for(reader.read(), 10) == b""
         # The connection itself goes on.
         assert (await conn.run("echo still here", encoding=None)).stdout == b"still here\n"
