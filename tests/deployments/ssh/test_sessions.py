@@ -16,11 +16,12 @@ from deployments.ssh.services import ssh_key_add, ssh_key_remove
 from deployments.ssh.sessions import (
     GONE,
     live_sessions,
+    lost_sessions,
     session_close,
     session_open,
-    sessions_end_lost,
     sessions_to_close,
 )
+from deployments.sweeper import Sweeper
 from tests.deployments.ssh.conftest import public_line
 
 pytestmark = pytest.mark.django_db
@@ -119,7 +120,9 @@ def test_the_poll_is_the_heartbeat_and_lost_sessions_end(make_deployment, develo
     SSHSession.objects.update(seen_at=long_ago)
     assert sessions_to_close([held]) == {}  # the gateway still holds it: seen now
     assert list(live_sessions(deployment.pk).values_list("pk", flat=True)) == [held]
-    assert sessions_end_lost() == 1
+    assert lost_sessions() == [orphan]
+    assert Sweeper().sweep() == {"lost SSH session": [orphan]}
+    assert lost_sessions() == []
     lost = SSHSession.objects.get(pk=orphan)
     assert lost.ended_at == long_ago and "stopped reporting" in lost.end_reason
     assert sessions_to_close([orphan, 999_999]) == {orphan: "the session was ended", 999_999: GONE}
