@@ -305,21 +305,10 @@ def test_each_pod_ssh_may_enter_gets_its_own_connect_command(developer_client, r
 def test_the_overview_counts_live_ssh_sessions_and_the_activity_tab_lists_them(
     developer_client, deployment, developer, settings
 ):
-    from deployments.ssh.access import Target
     from deployments.ssh.sessions import session_close, session_open
+    from tests.deployments.ssh.conftest import target_for
 
-    target = Target(
-        user_id=developer.pk,
-        username=developer.username,
-        key_fingerprint="SHA256:abc",
-        deployment_id=deployment.pk,
-        component="api",
-        namespace=deployment.namespace,
-        pod_selector={},
-        container="api",
-        workdir="",
-        replica=None,
-    )
+    target = target_for(developer, deployment, "api")
     first = session_open(target=target, pod="api-0", source_address="192.0.2.1:4000")
     session_open(target=target, pod="api-0", source_address="192.0.2.2:4000")
     session_close(session_id=first, exit_status=130, bytes_in=2048, bytes_out=4096, reason="the client closed it")

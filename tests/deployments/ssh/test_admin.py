@@ -5,11 +5,14 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from deployments.models import ActivityEntry
+from deployments.models import ActivityEntry, Membership, Role
+from deployments.ssh.access import authorize
 from deployments.ssh.hostkey import host_key
 from deployments.ssh.models import SSHHostKey, SSHKey, SSHSession
 from deployments.ssh.services import ssh_key_add
+from deployments.ssh.sessions import session_open, sessions_to_close
 from tests.deployments.ssh.conftest import public_line
+from tests.support import post_team_memberships
 
 pytestmark = pytest.mark.django_db
 
@@ -61,9 +64,6 @@ def test_every_page_renders_and_the_private_host_key_never_shows(admin_client, d
 
 
 def test_an_operator_closes_sessions_from_the_list(admin_client, make_deployment, developer, make_key):
-    from deployments.ssh.access import authorize
-    from deployments.ssh.sessions import session_open, sessions_to_close
-
     deployment = make_deployment()
     line = public_line(make_key())
     ssh_key_add(user=developer, name="laptop", public_key=line, actor=developer)
@@ -76,3 +76,26 @@ def test_an_operator_closes_sessions_from_the_list(admin_client, make_deployment
     )
     assert response.status_code == 302
     assert sessions_to_close([session_id]) == {session_id: "closed by an operator"}
+
+
+@pytest.fixture
+def developers_session(make_member, make_deployment, developer, make_key):
+    make_member(Role.ADMIN)  # the team keeps an admin
+    deployment = make_deployment()
+    line = public_line(make_key())
+    ssh_key_add(user=developer, name="laptop", public_key=line, actor=developer)
+    target = authorize(ssh_user=f"app.dev.{deployment.project.slug}", public_key=line)
+    return session_open(target=target, pod="app-0", source_address="")
+
+
+def test_demoting_a_member_in_the_admin_closes_their_sessions(admin_client, team, developer, developers_session):
+    assert post_team_memberships(admin_client, team, roles={developer.pk: Role.ADMIN}).status_code == 302
+    assert sessions_to_close([developers_session]) == {}
+    assert post_team_memberships(admin_client, team, roles={developer.pk: Role.VIEWER}).status_code == 302
+    assert sessions_to_close([developers_session]) == {developers_session: f"you are now a viewer in team {team.name}"}
+
+
+def test_removing_a_member_in_the_admin_closes_their_sessions(admin_client, team, developer, developers_session):
+    assert post_team_memberships(admin_client, team, delete={developer.pk}).status_code == 302
+    assert not Membership.objects.filter(user=developer, team=team).exists()
+    assert sessions_to_close([developers_session]) == {developers_session: f"you were removed from team {team.name}"}
