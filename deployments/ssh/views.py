@@ -39,7 +39,7 @@ def profile(request):
         else:
             messages.success(request, f"Key “{key.name}” added ({key.fingerprint}).")
             return redirect("profile")
-    return _render(request, form, status=400)
+    return _render(request, form, status=422)
 
 
 @login_required

@@ -36,7 +36,7 @@ def test_it_adds_a_key_and_lists_it(developer_client, developer, make_key):
 def test_a_refused_key_is_explained_and_the_input_kept(developer_client, make_key):
     line = public_line(make_key("ssh-rsa", key_size=1024))
     response = developer_client.post(reverse("profile"), {"name": "old", "public_key": line})
-    assert response.status_code == 400
+    assert response.status_code == 422
     page = response.content.decode()
     assert "This RSA key has 1024 bits; at least 2048 are needed" in page
     assert line.split()[1] in page and 'value="old"' in page
