@@ -134,3 +134,11 @@ def test_a_session_row_outlives_its_user(make_deployment, developer, enter):
     get_user_model().objects.filter(pk=developer.pk).delete()
     row = SSHSession.objects.get(pk=session_id)
     assert row.user is None and row.username == developer.username
+
+
+def test_an_operator_disabling_the_deployment_in_the_admin_closes_its_sessions(make_deployment, developer, enter):
+    deployment = make_deployment()
+    session_id = session_open(target=enter(developer, deployment), pod="app-0", source_address="")
+    deployment.enabled = False
+    services.deployment_admin_save(deployment=deployment, fields=["enabled"], actor=developer)
+    assert sessions_to_close([session_id]) == {session_id: "the deployment was disabled"}
