@@ -105,6 +105,7 @@ class SSHSessionAdmin(admin.ModelAdmin):
         "started_at",
         "username",
         "ssh_user",
+        "deployment",
         "pod",
         "source_address",
         "ended_at",
@@ -115,7 +116,7 @@ class SSHSessionAdmin(admin.ModelAdmin):
     )
     list_filter = (OpenFilter,)
     search_fields = ("username", "ssh_user", "key_fingerprint", "pod", "source_address")
-    list_select_related = ("deployment",)
+    list_select_related = ("deployment__project",)
     date_hierarchy = "started_at"
     actions = ("close_sessions",)
 

@@ -99,3 +99,24 @@ def test_removing_a_member_in_the_admin_closes_their_sessions(admin_client, team
     assert post_team_memberships(admin_client, team, delete={developer.pk}).status_code == 302
     assert not Membership.objects.filter(user=developer, team=team).exists()
     assert sessions_to_close([developers_session]) == {developers_session: f"you were removed from team {team.name}"}
+
+
+def test_the_session_list_costs_the_same_whatever_its_length(admin_client, make_deployment, developer):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.deployments.ssh.conftest import target_for
+
+    deployment = make_deployment()
+    url = reverse("admin:ssh_sshsession_changelist")
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert admin_client.get(url).status_code == 200
+        return len(captured)
+
+    session_open(target=target_for(developer, deployment), pod="app-0", source_address="")
+    one = queries()
+    for _ in range(5):
+        session_open(target=target_for(developer, deployment), pod="app-0", source_address="")
+    assert queries() == one
