@@ -16,30 +16,30 @@ from deployments.ssh.models import SSHHostKey
 NAME = "gateway"
 
 
-def host_key() -> asyncssh.SSHKey:
-    """The gateway's private host key, generating and storing it the first time. Safe to race:
-    of two processes generating at once, the database keeps one and both return it."""
-    row = SSHHostKey.objects.filter(name=NAME).first()
-    if row is None:
-        key = asyncssh.generate_private_key("ssh-ed25519")
-        try:
-            with transaction.atomic():
-                SSHHostKey.objects.create(
-                    name=NAME,
-                    algorithm="ssh-ed25519",
-                    private_key=key.export_private_key("openssh").decode(),
-                    public_key=key.export_public_key("openssh").decode().strip(),
-                    fingerprint=key.get_fingerprint("sha256"),
-                )
-        except IntegrityError:
-            pass  # another process stored one first: use that
-        row = SSHHostKey.objects.get(name=NAME)
-    return asyncssh.import_private_key(row.private_key)
-
-
 def _row() -> SSHHostKey:
-    host_key()
+    """The stored host key, generated the first time. Safe to race: of two processes
+    generating at once, the database keeps one and both read it."""
+    row = SSHHostKey.objects.filter(name=NAME).first()
+    if row is not None:
+        return row
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    try:
+        with transaction.atomic():
+            SSHHostKey.objects.create(
+                name=NAME,
+                algorithm="ssh-ed25519",
+                private_key=key.export_private_key("openssh").decode(),
+                public_key=key.export_public_key("openssh").decode().strip(),
+                fingerprint=key.get_fingerprint("sha256"),
+            )
+    except IntegrityError:
+        pass  # another process stored one first: use that
     return SSHHostKey.objects.get(name=NAME)
+
+
+def host_key() -> asyncssh.SSHKey:
+    """The gateway's private host key (generated and stored the first time)."""
+    return asyncssh.import_private_key(_row().private_key)
 
 
 def host_key_fingerprint() -> str:

@@ -45,3 +45,10 @@ def parse_ssh_user(text: str) -> SSHName | None:
     replica = parts.pop(0) if len(parts) == 4 else None
     component, deployment, project = parts
     return SSHName(component=component, deployment=deployment, project=project, replica=replica)
+
+
+def replica_of(pod_name: str) -> str | None:
+    """What names ``pod_name`` as a replica: the last part of its name (a StatefulSet's ordinal,
+    a Deployment pod's random suffix), or None if that is not a DNS label."""
+    last = pod_name.rsplit("-", 1)[-1] if "-" in pod_name else ""
+    return last if _LABEL.match(last) and len(last) <= 63 else None

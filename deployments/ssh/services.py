@@ -6,21 +6,15 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from deployments.models import record_activity
-from deployments.ssh.keys import KeyRefused, parse_public_key
+from deployments.ssh.keys import KeyRefused, PublicKey, parse_public_key
 from deployments.ssh.models import SSHKey
 from deployments.ssh.sessions import sessions_close_for_key
 
 NAME_MAX = SSHKey._meta.get_field("name").max_length
 
 
-@transaction.atomic
-def ssh_key_add(*, user, name: str, public_key: str, actor) -> SSHKey:
-    """Register ``public_key`` (one authorized_keys line) for ``user`` under ``name``.
-
-    Raises ValidationError (per field: ``name``, ``public_key``) saying why not;
-    nothing is written then. A key already registered (to anyone) is refused:
-    one key belongs to one user, which the database's unique fingerprint enforces.
-    """
+def ssh_key_problems(*, user, name: str, public_key: str) -> tuple[PublicKey | None, str, dict[str, list[str]]]:
+    """Check a key to add: (the parsed key, the name to use, problems per field). No writes."""
     problems: dict[str, list[str]] = {}
     name = (name or "").strip()
     parsed = None
@@ -34,13 +28,26 @@ def ssh_key_add(*, user, name: str, public_key: str, actor) -> SSHKey:
         problems["name"] = ["Give the key a name (for example the computer it is on)."]
     elif len(name) > NAME_MAX:
         problems["name"] = [f"Keep the name to {NAME_MAX} characters (it has {len(name)})."]
-    elif SSHKey.objects.filter(user=user, name=name).exists():
-        problems["name"] = [f"You already have a key called “{name}”."]
+    elif user is not None and SSHKey.objects.filter(user=user, name=name).exists():
+        problems["name"] = [f"{user.get_username()} already has a key called “{name}”."]
     if parsed is not None and SSHKey.objects.filter(fingerprint=parsed.fingerprint).exists():
         problems["public_key"] = [
             f"This key ({parsed.fingerprint}) is already registered. A key belongs to one user: "
             "make a new one for this account (ssh-keygen -t ed25519)."
         ]
+    return parsed, name, problems
+
+
+@transaction.atomic
+def ssh_key_add(*, user, name: str, public_key: str, actor) -> SSHKey:
+    """Register ``public_key`` (one authorized_keys line) for ``user`` under ``name``
+    (empty: the key's comment).
+
+    Raises ValidationError (per field: ``name``, ``public_key``) saying why not;
+    nothing is written then. A key already registered (to anyone) is refused:
+    one key belongs to one user, which the database's unique fingerprint enforces.
+    """
+    parsed, name, problems = ssh_key_problems(user=user, name=name, public_key=public_key)
     if problems:
         raise ValidationError(problems)
     try:

@@ -2,7 +2,7 @@
 
 The gateway polls `sessions_to_close` about every second for the sessions it
 holds; that poll is also its heartbeat (``seen_at``), so a session whose
-gateway died stops counting as live and is ended by `sessions_end_lost`.
+gateway died stops counting as live, and the sweeper ends it (`lost_sessions`).
 This works across processes and machines: the database is the only channel.
 """
 
@@ -93,7 +93,7 @@ def sessions_to_close(session_ids: Iterable[int]) -> dict[int, str]:
     """Of the sessions a gateway holds, those it must end now, with the reason to tell the user.
 
     Also the gateway's heartbeat: marks the open ones as seen. A session that is
-    not open any more (ended by `sessions_end_lost`, or its row deleted) is to
+    not open any more (ended as lost, or its row deleted) is to
     be closed too.
     """
     ids = set(session_ids)
@@ -144,6 +144,11 @@ def sessions_close_for_role(*, user_id: int, team_id: int, role: str | None, tea
     return sessions_close_for_member(user_id=user_id, team_id=team_id, reason=reason)
 
 
+def sessions_close_request(*, session_ids: Iterable[int], reason: str) -> int:
+    """Ask the gateway to end these sessions (an operator's choice in the admin)."""
+    return _request_close(SSHSession.objects.filter(pk__in=list(session_ids)), reason)
+
+
 def sessions_close_for_deployment(*, deployment_id: int, reason: str) -> int:
     """Ask the gateway to end every open session into the deployment."""
     return _request_close(SSHSession.objects.filter(deployment_id=deployment_id), reason)
@@ -152,8 +157,8 @@ def sessions_close_for_deployment(*, deployment_id: int, reason: str) -> int:
 # ----------------------------------------------------------------------------- live and lost
 
 
-def _stale_before():
-    return timezone.now() - timedelta(seconds=settings.SSH_SESSION_STALE_SECONDS)
+def _stale_before(now=None):
+    return (now or timezone.now()) - timedelta(seconds=settings.SSH_SESSION_STALE_SECONDS)
 
 
 def live_sessions(deployment_id: int):
@@ -161,10 +166,18 @@ def live_sessions(deployment_id: int):
     return SSHSession.objects.open().filter(deployment_id=deployment_id, seen_at__gte=_stale_before())
 
 
-def sessions_end_lost() -> int:
-    """End the sessions no gateway has reported for a while (their gateway died). Idempotent.
+def lost_sessions(now=None) -> list[int]:
+    """Open sessions no gateway has reported for SSH_SESSION_STALE_SECONDS (their gateway died)."""
+    return list(SSHSession.objects.open().filter(seen_at__lt=_stale_before(now)).values_list("pk", flat=True)[:1000])
 
-    They end when they were last seen; the exit status stays unknown.
+
+def session_end_lost(session_id: int) -> bool:
+    """End a lost session as of when it was last seen; its exit status stays unknown.
+
+    Idempotent, and a compare-and-set: a session its gateway reported again meanwhile is left open.
     """
-    lost = SSHSession.objects.open().filter(seen_at__lt=_stale_before())
-    return lost.update(ended_at=F("seen_at"), end_reason="the gateway stopped reporting this session")
+    return bool(
+        SSHSession.objects.open()
+        .filter(pk=session_id, seen_at__lt=_stale_before())
+        .update(ended_at=F("seen_at"), end_reason="the gateway stopped reporting this session")
+    )

@@ -68,7 +68,7 @@ def test_it_takes_a_developer_from_sign_in_to_a_deleted_deployment(
 
     # Copy the SSH command.
     command = page.locator("#ssh-command-1").inner_text()
-    assert command.startswith("ssh app-feature-x@")
+    assert command.startswith("ssh app.feature-x.shop@")  # component.deployment.project
     page.get_by_role("button", name="Copy").first.click()
     expect(page.get_by_role("button", name="Copied")).to_be_visible()
     assert page.evaluate("navigator.clipboard.readText()") == command

@@ -6,7 +6,25 @@ import asyncssh
 import pytest
 
 from deployments import services
+from deployments.cluster import labels
 from deployments.models import Deployment, DeploymentState
+from deployments.ssh.access import Target
+
+
+def target_for(user, deployment, component: str = "app") -> Target:
+    """A Target as `authorize` would give it, for tests about what happens after authorization."""
+    return Target(
+        user_id=user.pk,
+        username=user.username,
+        key_fingerprint="SHA256:test",
+        deployment_id=deployment.pk,
+        component=component,
+        namespace=deployment.namespace,
+        pod_selector=labels.service_selector(deployment.pk, component),
+        container=component,
+        workdir="",
+        replica=None,
+    )
 
 
 def public_line(key: asyncssh.SSHKey, comment: str = "me@laptop") -> str:

@@ -16,11 +16,12 @@ from deployments.ssh.services import ssh_key_add, ssh_key_remove
 from deployments.ssh.sessions import (
     GONE,
     live_sessions,
+    lost_sessions,
     session_close,
     session_open,
-    sessions_end_lost,
     sessions_to_close,
 )
+from deployments.sweeper import Sweeper
 from tests.deployments.ssh.conftest import public_line
 
 pytestmark = pytest.mark.django_db
@@ -119,7 +120,9 @@ def test_the_poll_is_the_heartbeat_and_lost_sessions_end(make_deployment, develo
     SSHSession.objects.update(seen_at=long_ago)
     assert sessions_to_close([held]) == {}  # the gateway still holds it: seen now
     assert list(live_sessions(deployment.pk).values_list("pk", flat=True)) == [held]
-    assert sessions_end_lost() == 1
+    assert lost_sessions() == [orphan]
+    assert Sweeper().sweep() == {"lost SSH session": [orphan]}
+    assert lost_sessions() == []
     lost = SSHSession.objects.get(pk=orphan)
     assert lost.ended_at == long_ago and "stopped reporting" in lost.end_reason
     assert sessions_to_close([orphan, 999_999]) == {orphan: "the session was ended", 999_999: GONE}
@@ -131,3 +134,11 @@ def test_a_session_row_outlives_its_user(make_deployment, developer, enter):
     get_user_model().objects.filter(pk=developer.pk).delete()
     row = SSHSession.objects.get(pk=session_id)
     assert row.user is None and row.username == developer.username
+
+
+def test_an_operator_disabling_the_deployment_in_the_admin_closes_its_sessions(make_deployment, developer, enter):
+    deployment = make_deployment()
+    session_id = session_open(target=enter(developer, deployment), pod="app-0", source_address="")
+    deployment.enabled = False
+    services.deployment_admin_save(deployment=deployment, fields=["enabled"], actor=developer)
+    assert sessions_to_close([session_id]) == {session_id: "the deployment was disabled"}
