@@ -47,6 +47,30 @@ _WRITE_LIMIT = 64 * 1024
 _STDIN_CHUNK = 32 * 1024
 _OPEN_TIMEOUT = 15.0
 
+# Where images keep OpenSSH's sftp-server: Debian/Ubuntu (openssh-sftp-server), Alpine, Fedora/RHEL, others.
+SFTP_SERVER_PATHS = (
+    "/opt/diploi/bin/sftp-server",  # put there by the init step of components with provide_sftp_server
+    "/usr/lib/openssh/sftp-server",
+    "/usr/lib/ssh/sftp-server",
+    "/usr/libexec/openssh/sftp-server",
+    "/usr/libexec/sftp-server",
+    "/usr/lib/sftp-server",
+)
+NO_SFTP_SERVER_EXIT = 127
+
+
+def sftp_server_command(paths: tuple[str, ...] = SFTP_SERVER_PATHS) -> list[str]:
+    """The exec command that runs the container's own sftp-server (binary stdin/stdout, no tty), or says
+    on stderr that the image has none and exits 127. For SFTP and `scp` (which speaks SFTP) over SSH."""
+    script = (
+        'for p in "$@"; do if [ -x "$p" ]; then exec "$p"; fi; done; '
+        "command -v sftp-server >/dev/null 2>&1 && exec sftp-server; "
+        'echo "this container has no sftp-server (looked in: $*); SFTP and scp need one in the image '
+        '(Debian: apt-get install openssh-sftp-server)" >&2; '
+        f"exit {NO_SFTP_SERVER_EXIT}"
+    )
+    return ["sh", "-c", script, "sftp-server", *paths]
+
 
 class ExecStream:
     """A command running in a container. Read with `read()` until it returns None, then look at
