@@ -59,6 +59,16 @@ SFTP_SERVER_PATHS = (
 NO_SFTP_SERVER_EXIT = 127
 
 
+def command_in(workdir: str, command: list[str]) -> list[str]:
+    """`command` started in `workdir` (a path in the container; "" keeps the container's own directory).
+
+    In the cluster emulator a pod's paths live under `$DIPLOI_EMULATED_ROOT` on the emulator's machine,
+    so the directory is tried there first; a missing directory is not an error (the command starts where
+    the container starts)."""
+    script = 'if [ -n "$0" ]; then cd "${DIPLOI_EMULATED_ROOT:-}$0" 2>/dev/null || cd "$0" 2>/dev/null; fi; exec "$@"'
+    return ["sh", "-c", script, workdir, *command]
+
+
 def sftp_server_command(paths: tuple[str, ...] = SFTP_SERVER_PATHS) -> list[str]:
     """The exec command that runs the container's own sftp-server (binary stdin/stdout, no tty), or says
     on stderr that the image has none and exits 127. For SFTP and `scp` (which speaks SFTP) over SSH."""

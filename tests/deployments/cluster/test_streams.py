@@ -18,6 +18,7 @@ from deployments.cluster.streams import (
     SFTP_SERVER_PATHS,
     STDERR,
     STDOUT,
+    command_in,
     exec_open,
     portforward_open,
     sftp_server_command,
@@ -282,3 +283,15 @@ async def test_it_says_plainly_when_the_container_has_no_sftp_server(pod):
     out = await collect(stream)
     assert stream.exit_status == NO_SFTP_SERVER_EXIT
     assert out[STDERR].startswith(b"this container has no sftp-server (looked in: /nonexistent/sftp-server)")
+
+
+async def test_it_starts_a_command_in_a_directory_of_the_container(pod):
+    # The pod's container starts in /app; /app/sub is a directory of the pod (in the emulator: of its root).
+    await collect(await open_in_box(["mkdir", "-p", "sub"]))
+    stream = await open_in_box(command_in("/app/sub", ["sh", "-c", 'pwd; echo "$1"', "sh", "a b"]))
+    out = await collect(stream)
+    assert out[STDOUT].decode().splitlines()[0].endswith(f"/{NAMESPACE}/pods/box/app/sub")
+    assert out[STDOUT].decode().splitlines()[1] == "a b"  # arguments pass through untouched
+    stream = await open_in_box(command_in("/no/such/dir", ["sh", "-c", "pwd"]))
+    assert (await collect(stream))[STDOUT].decode().strip().endswith(f"/{NAMESPACE}/pods/box/app")
+    assert stream.exit_status == 0
