@@ -298,6 +298,9 @@ async def _open(
     )
     if token:
         headers["Authorization"] = token
+    extra = {}
+    if url.startswith("wss:") and getattr(configuration, "tls_server_name", None):
+        extra["server_hostname"] = configuration.tls_server_name
     try:
         ws = await connect(
             url,
@@ -311,6 +314,7 @@ async def _open(
             max_size=_MAX_MESSAGE,
             max_queue=_MAX_QUEUE,
             write_limit=_WRITE_LIMIT,
+            **extra,
         )
     except InvalidStatus as exc:
         return None, "", _refusal(exc)

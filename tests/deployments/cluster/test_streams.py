@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+import json
 import os
+import ssl
 import struct
 import subprocess
 import time
 
 import pytest
 from kubernetes import client
+from websockets.asyncio.server import serve
 
 from deployments.cluster import errors
+from deployments.cluster.connection import reset_cluster
 from deployments.cluster.streams import (
     NO_SFTP_SERVER_EXIT,
     SFTP_SERVER_PATHS,
@@ -295,3 +300,67 @@ async def test_it_starts_a_command_in_a_directory_of_the_container(pod):
     stream = await open_in_box(command_in("/no/such/dir", ["sh", "-c", "pwd"]))
     assert (await collect(stream))[STDOUT].decode().strip().endswith(f"/{NAMESPACE}/pods/box/app")
     assert stream.exit_status == 0
+
+
+# -- against a TLS API server with a bearer token (what a real cluster asks for) -----------------------------
+
+
+@pytest.fixture
+def tls_files(tmp_path):
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        + ["-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    return key, cert
+
+
+async def test_it_uses_the_kubeconfigs_server_ca_and_token(settings, tls_files, tmp_path):
+    key, cert = tls_files
+    seen = {}
+
+    def check(connection, request):
+        seen["path"], seen["authorization"] = request.path, request.headers.get("Authorization")
+        seen["user_agent"] = request.headers.get("User-Agent")
+
+    async def handler(ws):
+        seen["protocol"] = ws.subprotocol
+        await ws.send(b"\x01from the server")
+        await ws.send(b"\x03" + json.dumps({"metadata": {}, "status": "Success"}).encode())
+        await ws.close()
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    async with serve(
+        handler, "127.0.0.1", 0, ssl=context, process_request=check, subprotocols=["v5.channel.k8s.io"]
+    ) as server:
+        port = server.sockets[0].getsockname()[1]
+        kubeconfig = tmp_path / "kubeconfig"
+        ca = base64.b64encode(cert.read_bytes()).decode()
+        kubeconfig.write_text(
+            f"""apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "https://127.0.0.1:{port}", certificate-authority-data: {ca}}}}}]
+users: [{{name: u, user: {{token: sekret-token}}}}]
+contexts: [{{name: x, context: {{cluster: c, user: u}}}}]
+current-context: x
+"""
+        )
+        settings.KUBE_API_URL, settings.KUBECONFIG = "", str(kubeconfig)
+        reset_cluster()
+        try:
+            stream = await exec_open(namespace="ns", pod="p", container="c", command=["ls", "-l /"], tty=False)
+            assert await collect(stream) == {STDOUT: b"from the server", STDERR: b""}
+        finally:
+            reset_cluster()
+    assert stream.exit_status == 0
+    assert seen["authorization"] == "Bearer sekret-token"
+    assert seen["protocol"] == "v5.channel.k8s.io"
+    assert seen["user_agent"].startswith("diploi-")
+    assert seen["path"] == (
+        "/api/v1/namespaces/ns/pods/p/exec?container=c&stdin=true&stdout=true&tty=false&stderr=true"
+        "&command=ls&command=-l+%2F"
+    )
