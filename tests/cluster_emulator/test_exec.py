@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import socket
 import struct
+import time
 from urllib.parse import urlencode
 
 import pytest
@@ -326,3 +329,24 @@ def test_it_ends_the_stream_when_the_container_crashes(emulator, core, namespace
     status = finish(ws, timeout=10)
     assert status["status"] == "Failure" and status["reason"] == "InternalError"
     assert f'container "web" of pod "{namespace}/box" stopped (it restarted or exited)' in status["message"]
+
+
+def test_it_cuts_off_a_client_that_never_answers_the_closing_handshake(emulator, core, namespace):
+    running_pod(core, namespace)
+    sock = socket.create_connection(("127.0.0.1", emulator.port), timeout=15)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET /api/v1/namespaces/{namespace}/pods/box/exec?command=true&stdout=true HTTP/1.1\r\n"
+            f"Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {V5}\r\n\r\n"
+        ).encode()
+    )
+    received = b""
+    started = time.monotonic()
+    while chunk := sock.recv(4096):  # the answer, the Status frame, the close frame, then nothing from us
+        received += chunk
+    sock.close()
+    assert received.startswith(b"HTTP/1.1 101 Switching Protocols")
+    assert b'\x03{"metadata": {}, "status": "Success"}' in received
+    assert time.monotonic() - started < 12  # cut off after the close timeout (5 s), not held open
