@@ -95,6 +95,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "diploi-cluster-emulator"
     sys_version = ""
     server: HttpServer
+    upgraded = False  # the connection became a websocket
 
     def setup(self) -> None:
         super().setup()
@@ -167,6 +168,7 @@ class Handler(BaseHTTPRequestHandler):
         if protocol:
             self.send_header("Sec-WebSocket-Protocol", protocol)
         self.end_headers()
+        self.upgraded = True
         self.close_connection = True  # after the websocket, the connection is done
         return WebSocket(self.connection, self.rfile, self.wfile)
 

@@ -89,6 +89,10 @@ class Streams:
                 self._portforward(handler, pod, query, headers)
         except ApiError as exc:
             handler.send_api_error(exc)
+        except (OSError, ValueError) as exc:  # e.g. preparing the pod's directory failed: say so, like a server
+            log.exception("cluster emulator: %s of pod %s/%s failed", kind, namespace, name)
+            if not handler.upgraded:
+                handler.send_api_error(ApiError(500, f"Internal error occurred: {type(exc).__name__}: {exc}"))
 
     def _exec(self, handler, pod: dict, query: dict[str, str], command: list[str], headers: dict[str, str]) -> None:
         name = pod["metadata"]["name"]

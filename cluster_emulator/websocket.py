@@ -17,6 +17,7 @@ import threading
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 MAX_MESSAGE = 16 * 1024 * 1024  # larger client messages close the connection (1009)
+CLOSE_TIMEOUT = 5.0  # a peer that does not answer our close frame within this is cut off
 
 
 class Closed(Exception):
@@ -44,6 +45,7 @@ class WebSocket:
         self.sock, self.rfile, self.wfile = sock, rfile, wfile
         self._send_lock = threading.Lock()
         self.closed = False
+        self._finished = threading.Event()  # the reader has seen the end
 
     def send(self, payload: bytes, opcode: int = OP_BINARY) -> None:
         """Send one unfragmented, unmasked frame. Raises `Closed` once the connection is gone."""
@@ -65,7 +67,8 @@ class WebSocket:
                 raise Closed() from exc
 
     def close(self, code: int = 1000, reason: str = "") -> None:
-        """Start (or answer) the closing handshake; idempotent."""
+        """Start (or answer) the closing handshake; idempotent. A peer that never answers is cut off
+        after `CLOSE_TIMEOUT`, so the thread reading it is not left waiting."""
         with self._send_lock:
             if self.closed:
                 return
@@ -76,6 +79,14 @@ class WebSocket:
             self.wfile.flush()
         except (OSError, ValueError):
             pass
+        if not self._finished.is_set():
+            timer = threading.Timer(CLOSE_TIMEOUT, self._cut_off)
+            timer.daemon = True
+            timer.start()
+
+    def _cut_off(self) -> None:
+        if not self._finished.is_set():
+            self.shutdown()
 
     def shutdown(self) -> None:
         """Drop the connection (readers see `Closed`)."""
@@ -87,6 +98,13 @@ class WebSocket:
 
     def receive(self) -> tuple[int, bytes]:
         """The next data message as (opcode, payload); answers pings. Raises `Closed` at the end."""
+        try:
+            return self._receive()
+        except Closed:
+            self._finished.set()
+            raise
+
+    def _receive(self) -> tuple[int, bytes]:
         message = bytearray()
         opcode = None
         while True:

@@ -296,6 +296,7 @@ CLUSTER_INGRESS_NAMESPACE = env_str("CLUSTER_INGRESS_NAMESPACE", "ingress-nginx"
 CLUSTER_ISSUER = env_str("CLUSTER_ISSUER", "letsencrypt")
 CLUSTER_STORAGE_CLASS = env_str("CLUSTER_STORAGE_CLASS")
 CLUSTER_GIT_IMAGE = env_str("CLUSTER_GIT_IMAGE", "alpine/git:2.47.2")
+CLUSTER_SFTP_IMAGE = env_str("CLUSTER_SFTP_IMAGE", "debian:12.11-slim")
 CLUSTER_FIELD_MANAGER = "diploi"
 # Status: how long a starting service may take before it counts as failing,
 # and how long without news from the cluster before statuses turn "unknown".

@@ -47,6 +47,40 @@ _WRITE_LIMIT = 64 * 1024
 _STDIN_CHUNK = 32 * 1024
 _OPEN_TIMEOUT = 15.0
 
+# Where images keep OpenSSH's sftp-server: Debian/Ubuntu (openssh-sftp-server), Alpine, Fedora/RHEL, others.
+SFTP_SERVER_PATHS = (
+    "/opt/diploi/bin/sftp-server",  # put there by the init step of components with provide_sftp_server
+    "/usr/lib/openssh/sftp-server",
+    "/usr/lib/ssh/sftp-server",
+    "/usr/libexec/openssh/sftp-server",
+    "/usr/libexec/sftp-server",
+    "/usr/lib/sftp-server",
+)
+NO_SFTP_SERVER_EXIT = 127
+
+
+def command_in(workdir: str, command: list[str]) -> list[str]:
+    """`command` started in `workdir` (a path in the container; "" keeps the container's own directory).
+
+    In the cluster emulator a pod's paths live under `$DIPLOI_EMULATED_ROOT` on the emulator's machine,
+    so the directory is tried there first; a missing directory is not an error (the command starts where
+    the container starts)."""
+    script = 'if [ -n "$0" ]; then cd "${DIPLOI_EMULATED_ROOT:-}$0" 2>/dev/null || cd "$0" 2>/dev/null; fi; exec "$@"'
+    return ["sh", "-c", script, workdir, *command]
+
+
+def sftp_server_command(paths: tuple[str, ...] = SFTP_SERVER_PATHS) -> list[str]:
+    """The exec command that runs the container's own sftp-server (binary stdin/stdout, no tty), or says
+    on stderr that the image has none and exits 127. For SFTP and `scp` (which speaks SFTP) over SSH."""
+    script = (
+        'for p in "$@"; do if [ -x "$p" ]; then exec "$p"; fi; done; '
+        "command -v sftp-server >/dev/null 2>&1 && exec sftp-server; "
+        'echo "this container has no sftp-server (looked in: $*); SFTP and scp need one in the image '
+        '(Debian: apt-get install openssh-sftp-server)" >&2; '
+        f"exit {NO_SFTP_SERVER_EXIT}"
+    )
+    return ["sh", "-c", script, "sftp-server", *paths]
+
 
 class ExecStream:
     """A command running in a container. Read with `read()` until it returns None, then look at
@@ -264,6 +298,9 @@ async def _open(
     )
     if token:
         headers["Authorization"] = token
+    extra = {}
+    if url.startswith("wss:") and getattr(configuration, "tls_server_name", None):
+        extra["server_hostname"] = configuration.tls_server_name
     try:
         ws = await connect(
             url,
@@ -277,6 +314,7 @@ async def _open(
             max_size=_MAX_MESSAGE,
             max_queue=_MAX_QUEUE,
             write_limit=_WRITE_LIMIT,
+            **extra,
         )
     except InvalidStatus as exc:
         return None, "", _refusal(exc)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import socket
 import struct
+import time
+from urllib.parse import urlencode
 
 import pytest
 import yaml
 from kubernetes import client
 from kubernetes.stream import stream
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
 
 from cluster_emulator import ClusterEmulator
+from cluster_emulator.execution import V4, V5
 
 from .conftest import apply, eventually, make_namespace, statefulset
 
@@ -260,3 +267,86 @@ def test_it_refuses_exec_when_listening_beyond_loopback_unless_allowed():
                     assert "listens on 0.0.0.0" in body["message"] and "--allow-remote-exec" in body["message"]
         finally:
             emu.stop()
+
+
+def raw_exec(emulator, namespace: str, command: list[str], protocols: list[str], **flags: str):
+    """A plain websocket client, for what the official client will not send."""
+    query = urlencode([("command", part) for part in command] + [(k, v) for k, v in flags.items()])
+    url = f"ws://127.0.0.1:{emulator.port}/api/v1/namespaces/{namespace}/pods/box/exec?{query}"
+    return connect(url, subprotocols=protocols, open_timeout=10)
+
+
+def test_it_speaks_v4_where_channel_255_means_nothing(emulator, core, namespace):
+    running_pod(core, namespace)
+    with raw_exec(emulator, namespace, ["sh", "-c", "cat; exit 4"], [V4], stdin="true", stdout="true") as ws:
+        assert ws.subprotocol == V4
+        ws.send(b"\x00hello")
+        ws.send(b"\xff\x00")  # v5's stdin close: on v4 not a channel at all, so cat keeps reading
+        assert ws.recv(timeout=5) == b"\x01hello"
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=0.5)
+    # The client left: the command was killed (no status to send to anyone).
+
+
+def test_it_refuses_a_client_offering_no_channel_protocol(emulator, core, namespace):
+    running_pod(core, namespace)
+    with pytest.raises(InvalidStatus) as refused:
+        raw_exec(emulator, namespace, ["true"], ["base64.channel.k8s.io"], stdout="true")
+    assert refused.value.response.status_code == 400
+    assert json.loads(refused.value.response.body)["message"] == (
+        "none of the websocket subprotocols offered (base64.channel.k8s.io) is supported: "
+        "use v5.channel.k8s.io or v4.channel.k8s.io"
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("how", ["closes", "sends an unmasked frame"])
+def test_it_kills_the_command_when_the_client_goes_away(emulator, core, namespace, how):
+    running_pod(core, namespace)
+    with raw_exec(emulator, namespace, ["sh", "-c", "echo $$; exec sleep 60"], [V5], stdout="true", stdin="true") as ws:
+        pid = int(ws.recv(timeout=5)[1:])
+        assert _alive(pid)
+        if how == "closes":
+            ws.close()
+        else:
+            ws.socket.sendall(b"\x82\x02\x00x")  # a binary frame without the mask clients must set
+            with pytest.raises(ConnectionClosed):
+                ws.recv(timeout=5)
+    eventually(lambda: not _alive(pid), message=f"process {pid} is gone")
+
+
+def test_it_ends_the_stream_when_the_container_crashes(emulator, core, namespace):
+    running_pod(core, namespace)
+    ws = exec_ws(core, "box", namespace, ["sleep", "60"])
+    emulator.faults.crash(namespace)
+    status = finish(ws, timeout=10)
+    assert status["status"] == "Failure" and status["reason"] == "InternalError"
+    assert f'container "web" of pod "{namespace}/box" stopped (it restarted or exited)' in status["message"]
+
+
+def test_it_cuts_off_a_client_that_never_answers_the_closing_handshake(emulator, core, namespace):
+    running_pod(core, namespace)
+    sock = socket.create_connection(("127.0.0.1", emulator.port), timeout=15)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET /api/v1/namespaces/{namespace}/pods/box/exec?command=true&stdout=true HTTP/1.1\r\n"
+            f"Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {V5}\r\n\r\n"
+        ).encode()
+    )
+    received = b""
+    started = time.monotonic()
+    while chunk := sock.recv(4096):  # the answer, the Status frame, the close frame, then nothing from us
+        received += chunk
+    sock.close()
+    assert received.startswith(b"HTTP/1.1 101 Switching Protocols")
+    assert b'\x03{"metadata": {}, "status": "Success"}' in received
+    assert time.monotonic() - started < 12  # cut off after the close timeout (5 s), not held open

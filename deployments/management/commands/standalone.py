@@ -92,7 +92,15 @@ class Command(BaseCommand):
 
         # A small watch history keeps a long-running standalone's memory low; our
         # watcher relists when its resourceVersion has left it (410), as with a real cluster.
-        emulator = ClusterEmulator(host="127.0.0.1", port=0, speed="realistic", history_limit=2000)
+        # Pods' files live in the data directory: a development deployment's code volume (what an SSH
+        # session edits) survives restarts, as a claim does on a real cluster.
+        emulator = ClusterEmulator(
+            host="127.0.0.1",
+            port=0,
+            speed="realistic",
+            history_limit=2000,
+            files_root=str(settings.DATA_DIR / "emulated-pods"),
+        )
         emulator.start()
         settings.KUBE_API_URL = emulator.url
         settings.CLUSTER_SIMULATED = True
