@@ -23,33 +23,24 @@ READ_SIZE = 64 * 1024
 # Exit status of a session the gateway ended itself (as OpenSSH's client uses 255 for its own errors).
 GATEWAY_EXIT = 255
 
-# What runs in the container. The user's command goes in as an argument, never into the script,
-# so nothing in it is quoted or interpreted twice; `cd` into the component's code path first.
-SHELL = (
-    'cd -- "$1" 2>/dev/null; [ -n "$2" ] && export TERM="$2"; '
-    "if command -v bash >/dev/null 2>&1; then exec bash -l; fi; exec sh -l"
-)
-COMMAND = 'cd -- "$1" 2>/dev/null; [ -n "$2" ] && export TERM="$2"; eval "$3"'
-SFTP_SERVER = (
-    'cd -- "$1" 2>/dev/null; '
-    "for p in /usr/lib/openssh/sftp-server /usr/libexec/openssh/sftp-server /usr/lib/ssh/sftp-server "
-    '/usr/libexec/sftp-server /usr/lib/sftp-server; do [ -x "$p" ] && exec "$p"; done; '
-    "command -v sftp-server >/dev/null 2>&1 && exec sftp-server; "
-    'echo "diploi: this container has no sftp-server, so SFTP and scp cannot work here; '
-    "install OpenSSH's sftp-server in its image (Debian: openssh-sftp-server; see docs/templates.md)\" >&2; "
-    "exit 127"
-)
+# What runs in the container, started in the component's code directory (`streams.command_in`). The
+# user's command goes in as an argument, never into the script, so nothing in it is quoted or
+# interpreted twice; TERM comes from the PTY request.
+SHELL = '[ -n "$1" ] && export TERM="$1"; if command -v bash >/dev/null 2>&1; then exec bash -l; fi; exec sh -l'
+COMMAND = '[ -n "$1" ] && export TERM="$1"; eval "$2"'
 
 
 def container_command(*, kind: str, workdir: str, term: str = "", command: str = "") -> list[str]:
     """The exec command for a shell, a command, or the SFTP subsystem (pure)."""
     if kind == "shell":
-        return ["sh", "-c", SHELL, "diploi-shell", workdir, term]
-    if kind == "command":
-        return ["sh", "-c", COMMAND, "diploi-command", workdir, term, command]
-    if kind == "sftp":
-        return ["sh", "-c", SFTP_SERVER, "diploi-sftp", workdir]
-    raise ValueError(f"unknown session kind {kind!r}")
+        inner = ["sh", "-c", SHELL, "diploi-shell", term]
+    elif kind == "command":
+        inner = ["sh", "-c", COMMAND, "diploi-command", term, command]
+    elif kind == "sftp":
+        inner = streams.sftp_server_command()
+    else:
+        raise ValueError(f"unknown session kind {kind!r}")
+    return streams.command_in(workdir, inner)
 
 
 @dataclass
