@@ -112,7 +112,7 @@ def test_forwarding_elsewhere_than_the_container_is_refused(openssh, registered,
         with pytest.raises(OSError):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()
     finally:
-        tunnel.terminate()
+        tunnel.kill()
         _, stderr = tunnel.communicate(timeout=10)
     assert b"only the container's own ports can be forwarded" in stderr
 
