@@ -19,7 +19,7 @@ from deployments.cluster import streams
 
 logger = logging.getLogger(__name__)
 
-READ_SIZE = 64 * 1024
+READ_SIZE = 256 * 1024
 # Exit status of a session the gateway ended itself (as OpenSSH's client uses 255 for its own errors).
 GATEWAY_EXIT = 255
 

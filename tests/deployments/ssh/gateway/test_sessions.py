@@ -227,3 +227,11 @@ async def test_a_port_nobody_serves_closes_the_forwarded_connection(gateway, reg
         assert await asyncio.wait_for(reader.read(), 10) == b""
         # The connection itself goes on.
         assert (await conn.run("echo still here", encoding=None)).stdout == b"still here\n"
+
+
+def test_an_idle_session_is_closed_saying_so(openssh, registered, running, settings):
+    settings.SSH_IDLE_TIMEOUT_SECONDS = 1
+    target = running()
+    result = openssh.ssh(target.ssh_user, "sleep 30", timeout=20)
+    assert result.returncode == 255
+    assert b"diploi: closed after " in result.stderr and b" s without activity" in result.stderr
