@@ -16,7 +16,9 @@ bearer token or client certificate, user agent), so they work against a real API
 and against the emulator. Memory is bounded: at most `_MAX_QUEUE` received messages of
 at most `_MAX_MESSAGE` bytes wait for the reader (beyond that the socket is not read,
 and TCP slows the sender down), and writes wait while more than `_WRITE_LIMIT` bytes are
-unsent.
+unsent. Keep-alive pings go every 20 s (idle sessions survive load balancers' idle
+timeouts); a server that answers none for 20 s, a dead one or one stalled that long by
+back-pressure, ends the stream.
 
 A request the API server refuses (no such pod, container not running, forbidden) does not
 raise: the stream comes back already ended, with `failure` set to the server's message.

@@ -19,6 +19,7 @@ from websockets.sync.client import connect
 
 from cluster_emulator import ClusterEmulator
 from cluster_emulator.execution import V4, V5
+from tests.conftest import need_service
 
 from .conftest import apply, eventually, make_namespace, statefulset
 
@@ -155,7 +156,7 @@ def test_it_gives_a_terminal_with_its_size_when_asked_for_a_tty(core, namespace)
 
 def test_it_runs_sftp_server_with_binary_stdin_and_stdout(core, namespace):
     if not os.path.exists(SFTP_SERVER):
-        pytest.skip(f"{SFTP_SERVER} is not installed (Debian's openssh-sftp-server)")
+        need_service(f"{SFTP_SERVER} (Debian: apt-get install openssh-sftp-server)")
     running_pod(core, namespace)
     ws = exec_ws(core, "box", namespace, [SFTP_SERVER], stdin=True, stderr=False)
     ws.write_channel(0, struct.pack(">IBI", 5, 1, 3))  # SSH_FXP_INIT, version 3
