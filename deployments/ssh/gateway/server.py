@@ -9,9 +9,10 @@ Django code: they run on a small thread pool, never on the event loop.
 One SSH connection is one session row and one pod: once the key is proven the
 connection is authorized and its pod chosen (while the client opens its first
 channel), and every channel (VS Code opens a shell, an SFTP subsystem and many
-forwards) goes to that pod; a refusal is told on each channel the client opens. Every second the gateway asks which of its sessions
-were asked to close (key removed, member removed, deployment disabled) and closes
-those with the reason, and closes connections idle longer than SSH_IDLE_TIMEOUT_SECONDS.
+forwards) goes to that pod; a refusal is told on each channel the client opens.
+Every second the gateway asks which of its sessions were asked to close (key removed,
+member removed, deployment disabled) and closes those with the reason, and closes
+connections idle longer than SSH_IDLE_TIMEOUT_SECONDS.
 """
 
 from __future__ import annotations
