@@ -81,7 +81,8 @@ class DiploiStack:
                     + ["--pool", "threads", "-c", "4", "-l", "INFO"],
                 )
             self._spawn("watcher", ["manage.py", "watch_cluster"])
-            self._spawn("ssh-gateway", ["manage.py", "ssh_gateway", "--listen", f"127.0.0.1:{self.ssh_port}"])
+            if self.kube_api_url:  # the gateway needs a cluster to bridge to
+                self._spawn("ssh-gateway", ["manage.py", "ssh_gateway", "--listen", f"127.0.0.1:{self.ssh_port}"])
         else:
             self._spawn("standalone", ["manage.py", "standalone", "--port", str(self.port)])
         try:
