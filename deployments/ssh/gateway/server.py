@@ -42,7 +42,6 @@ logger = logging.getLogger(__name__)
 
 MAX_COMMAND_BYTES = 16 * 1024
 POOL_THREADS = 4
-LOST_SESSIONS_EVERY = 30  # polls (seconds)
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "ip6-localhost"}  # noqa: S104 - names, not binds
 
 
@@ -140,17 +139,14 @@ class Gateway:
         task.add_done_callback(self._closing.discard)
 
     async def _poll_forever(self) -> None:
-        polls = 0
+        # Also the heartbeat of the sessions held here: rows of a gateway that died go stale,
+        # and the watcher's sweeper ends them (`sessions.lost_sessions`).
         while True:
             await asyncio.sleep(1)
             try:
                 await self._poll_once()
-                if polls % LOST_SESSIONS_EVERY == 0:
-                    # Rows of a gateway that died stay open; any replica ends them once they go stale.
-                    await self.call(sessions.sessions_end_lost)
             except Exception:
                 logger.exception("SSH gateway: checking sessions failed; trying again in a second")
-            polls += 1
 
     async def _poll_once(self) -> None:
         now = asyncio.get_running_loop().time()

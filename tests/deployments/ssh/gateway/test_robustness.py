@@ -125,3 +125,47 @@ async def test_a_login_that_never_finishes_is_dropped(start_gateway, settings):
     await asyncio.wait_for(reader.read(), 10)  # returns at EOF: the gateway hung up
     assert asyncio.get_running_loop().time() - started >= 0.9
     writer.close()
+
+
+async def test_a_half_open_connection_is_dropped_by_keepalives(start_gateway, settings, registered, running, key_path):
+    """The network between client and gateway goes silent (a proxy stops passing bytes): the gateway's
+    keepalives go unanswered, it drops the connection and ends the session row."""
+    from deployments.ssh.models import SSHSession
+
+    settings.SSH_KEEPALIVE_SECONDS, settings.SSH_KEEPALIVE_COUNT_MAX = 1, 2
+    gateway = await sync_to_async(start_gateway)()
+    target = await sync_to_async(running)()
+    frozen = asyncio.Event()
+    gateway_port = gateway.port
+
+    async def pipe(reader, writer):
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(65536):
+                if not frozen.is_set():
+                    writer.write(data)
+                    await writer.drain()
+
+    async def proxy(client_reader, client_writer):
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", gateway_port)
+        await asyncio.gather(pipe(client_reader, upstream_writer), pipe(upstream_reader, client_writer))
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    gateway.port = settings.SSH_PORT = server.sockets[0].getsockname()[1]  # the client goes through the proxy
+    try:
+        conn = await connect(gateway, target.ssh_user, str(key_path), keepalive_interval=0)
+        process = await conn.create_process("sleep 60")
+        await asyncio.sleep(0.5)
+        open_rows = SSHSession.objects.open()
+        assert await sync_to_async(open_rows.count)() == 1
+        frozen.set()
+        for _ in range(100):
+            if not await sync_to_async(open_rows.exists)():
+                break
+            await asyncio.sleep(0.1)
+        ended = await sync_to_async(SSHSession.objects.get)()
+        assert ended.ended_at is not None
+        assert "lost" in ended.end_reason
+        process.close()
+        conn.abort()
+    finally:
+        server.close()
