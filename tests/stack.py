@@ -46,6 +46,7 @@ class DiploiStack:
         self.log_dir = log_dir or data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.ssh_port = free_port()
         self.processes: dict[str, subprocess.Popen] = {}
         self.commands: dict[str, list[str]] = {}
         self.scaled_out = bool(os.environ.get("REDIS_URL"))
@@ -62,6 +63,8 @@ class DiploiStack:
         env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         if self.kube_api_url:
             env.update(KUBE_API_URL=self.kube_api_url, CLUSTER_SIMULATED="1")
+        # The SSH gateway (standalone's thread, or its own process) on a port of this run, named as shown.
+        env.update(SSH_HOST="127.0.0.1", SSH_PORT=str(self.ssh_port))
         env.update(self.extra_env)
         return env
 
@@ -78,6 +81,8 @@ class DiploiStack:
                     + ["--pool", "threads", "-c", "4", "-l", "INFO"],
                 )
             self._spawn("watcher", ["manage.py", "watch_cluster"])
+            if self.kube_api_url:  # the gateway needs a cluster to bridge to
+                self._spawn("ssh-gateway", ["manage.py", "ssh_gateway", "--listen", f"127.0.0.1:{self.ssh_port}"])
         else:
             self._spawn("standalone", ["manage.py", "standalone", "--port", str(self.port)])
         try:
