@@ -314,6 +314,7 @@ class Deployment(models.Model):
             services=tuple(services),
             enabled=self.enabled,
             applied=self.applied_generation > 0,
+            up_to_date=self.up_to_date,
             custom_domains=tuple(self.custom_domains),
         )
 

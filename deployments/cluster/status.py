@@ -53,6 +53,7 @@ class Expectation:
     services: tuple[ExpectedService, ...]
     enabled: bool = True
     applied: bool = True  # False until the first apply finished: nothing is expected in the cluster yet
+    up_to_date: bool = True  # False while a newer desired state (a rollout, say) waits to be applied
     custom_domains: tuple[str, ...] = ()
 
 
@@ -262,7 +263,8 @@ def _service_items(
             )
             continue
         if workload is None:
-            young = not expect.applied
+            # Not applied yet (the first apply, or a change that adds it, such as a first rollout): coming.
+            young = not expect.applied or not expect.up_to_date
             health = YELLOW if young else (RED if service.public or service.kind == "component" else YELLOW)
             reason = f"{service.name}: {'being created' if young else 'missing from the cluster'}"
             items.append(_item(service.id, health, reason, ready="0", **details))

@@ -70,7 +70,8 @@ def test_two_executions_of_one_task_never_share_the_lease(deployment):
 
 
 def test_a_reconcile_that_lost_its_lease_records_nothing(deployment, emulator):
-    emulator.faults.hang(1, path_contains="/deployments/")  # the apply stalls
+    # The apply stalls (at the database's StatefulSet: the app itself waits for its first build).
+    emulator.faults.hang(1, path_contains="/statefulsets/")
     outcome = {}
 
     def reconcile():

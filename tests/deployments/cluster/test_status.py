@@ -256,3 +256,29 @@ def test_it_keeps_when_it_turned_unknown_while_the_reason_changes():
     again = stale_status(first, since=o.NOW, error="throttling (429)", now=later)
     assert again["since"] == first["since"] == o.NOW.isoformat()
     assert again["reason"].endswith("throttling (429)")
+
+
+def _without_the_app() -> Observation:
+    return healthy(
+        pods=[o.pod("postgres-0", "postgres", kind="addon")], workloads=[o.statefulset("postgres", kind="addon")]
+    )
+
+
+def test_a_component_waiting_for_its_first_build_is_yellow_not_missing():
+    from dataclasses import replace
+
+    app = replace(EXPECT.services[0], awaiting_build=True)
+    tree = status(_without_the_app(), replace(EXPECT, services=(app, EXPECT.services[1])))
+    item = next(i for i in tree["nodes"]["services"]["items"] if i["key"] == "app")
+    assert (item["health"], item["reason"]) == ("yellow", "Django: waiting for the first build")
+    assert (tree["health"], tree["reason"]) == ("yellow", "Django: waiting for the first build")
+
+
+def test_a_workload_not_applied_yet_is_coming_and_one_that_should_be_there_is_missing():
+    from dataclasses import replace
+
+    coming = status(_without_the_app(), replace(EXPECT, up_to_date=False))  # a rollout waits for its apply
+    assert coming["nodes"]["services"]["health"] == "yellow"
+    assert "Django: being created" in coming["nodes"]["services"]["reason"]
+    missing = status(_without_the_app())
+    assert missing["health"] == "red" and "Django: missing from the cluster" in missing["reason"]
