@@ -6,45 +6,21 @@ import base64
 import json
 import urllib.error
 import urllib.request
+from dataclasses import replace
 
 import pytest
 from kubernetes import client
 
 from deployments.cluster import builds as build_manifests
+from tests.deployments.cluster.test_build_manifests import SETTINGS, TARGET
 
 from .conftest import APPLY, MANAGER, eventually, status_body
 
-SETTINGS = build_manifests.BuildSettings(
-    namespace="unused",
-    buildkit_image="moby/buildkit:v0.29.0-rootless",
-    git_image="alpine/git:2.47.2",
-    registry_secret="registry-push",
-    cpu_request="500m",
-    cpu_limit="2",
-    memory_request="1Gi",
-    memory_limit="4Gi",
-    deadline_seconds=600,
-    retention_seconds=60,
-)
-
 
 def build_job(namespace: str, build_id: int = 7) -> dict:
-    target = build_manifests.BuildTarget(
-        build_id=build_id,
-        deployment_id=3,
-        project="shop",
-        stage="staging",
-        component="app",
-        repository="https://git.example.com/acme/shop.git",
-        branch="main",
-        commit_sha="c" * 40,
-        dockerfile="docker/Dockerfile",
-        context=".",
-        image="registry.example.com/diploi/shop/app",
-    )
-    job = build_manifests.job(target, SETTINGS)
-    job["metadata"]["namespace"] = namespace
-    return job
+    """The Job Diploi's cluster runner applies for a build (in ``namespace``)."""
+    target = replace(TARGET, build_id=build_id, repository="https://git.example.com/acme/shop.git", commit_sha="c" * 40)
+    return build_manifests.job(target, replace(SETTINGS, namespace=namespace))
 
 
 def run_job(batch, core, namespace, build_id=7):
