@@ -17,7 +17,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from deployments.cluster.manifests import ClusterSettings, RenderTarget, public_hosts
+from deployments.cluster.git import GitCredentials
+from deployments.cluster.manifests import ClusterSettings, ManifestError, RenderTarget, public_hosts
 from deployments.cluster.status import Expectation, ExpectedService
 from deployments.naming import dns_label_validator, redact_credentials, repository_validator
 from deployments.sizes import SIZES, DeploymentSize
@@ -67,6 +68,12 @@ class Membership(models.Model):
 # ----------------------------------------------------------------------------- projects
 
 
+class BuildRunner(models.TextChoices):
+    DEFAULT = "", "The installation's default"
+    CLUSTER = "cluster", "In the cluster (BuildKit)"
+    EXTERNAL = "external", "External CI (reports through the API)"
+
+
 class Project(models.Model):
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="projects")
     name = models.CharField(max_length=100)
@@ -74,6 +81,13 @@ class Project(models.Model):
     slug = models.CharField(max_length=30, unique=True, validators=[dns_label_validator])
     repository = models.CharField(max_length=500, blank=True, validators=[repository_validator])
     template = models.ForeignKey("templates_catalog.Template", on_delete=models.PROTECT, related_name="projects")
+    build_runner = models.CharField(
+        max_length=16,
+        choices=BuildRunner.choices,
+        blank=True,
+        default=BuildRunner.DEFAULT,
+        help_text="Who builds staging and production images; empty: settings.BUILD_RUNNER.",
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -82,6 +96,11 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def effective_build_runner(self) -> str:
+        """ "cluster" or "external": the project's own choice, else the installation's default."""
+        return self.build_runner or settings.BUILD_RUNNER
 
     @property
     def repository_url(self) -> str:
@@ -283,7 +302,20 @@ class Deployment(models.Model):
             custom_domains=tuple(self.custom_domains),
             image_overrides=self.image_overrides,
             restart_marks=self.restart_marks,
+            git_credentials=self.git_credentials(),
         )
+
+    def git_credentials(self) -> GitCredentials | None:
+        """The project's deploy key for clone steps, or None. Raises ManifestError when it cannot be
+        unsealed (the encryption key changed): applying then fails for good, saying so."""
+        from deployments.ci.sealing import UnsealError
+        from deployments.ci.services import deploy_key_private_text
+
+        try:
+            private_key = deploy_key_private_text(self.project)
+        except UnsealError as error:
+            raise ManifestError(str(error)) from error
+        return GitCredentials(ssh_private_key=private_key) if private_key else None
 
     def present_addons(self):
         return self.spec.addons_for(self.stage, self.enabled_addon_ids())

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "templates_catalog",
     "deployments",
     "deployments.hosts",
+    "deployments.ci",
     "axes",
     "csp",
 ]
@@ -280,6 +281,16 @@ CLUSTER_ISSUER = env_str("CLUSTER_ISSUER", "letsencrypt")
 CLUSTER_STORAGE_CLASS = env_str("CLUSTER_STORAGE_CLASS")
 CLUSTER_GIT_IMAGE = env_str("CLUSTER_GIT_IMAGE", "alpine/git:2.47.2")
 CLUSTER_FIELD_MANAGER = "diploi"
+# Who builds staging/production images by default: "cluster" (a BuildKit Job in the cluster) or
+# "external" (a CI system reporting through the API, docs/api.md). A project may override it.
+BUILD_RUNNER = env_str("BUILD_RUNNER", "cluster")
+if BUILD_RUNNER not in ("cluster", "external"):
+    raise ImproperlyConfigured(f"BUILD_RUNNER={BUILD_RUNNER!r} must be 'cluster' or 'external'")
+# The key sealing secrets Diploi must read back (webhook secrets, deploy keys, repository tokens).
+# Empty: derived from SECRET_KEY, so changing SECRET_KEY then makes them unreadable (rotate them).
+SECRETS_ENCRYPTION_KEY = env_str("SECRETS_ENCRYPTION_KEY")
+# The dashboard's public address, written into the CI workflow Diploi offers; empty: the request's.
+PUBLIC_URL = env_str("PUBLIC_URL").rstrip("/")
 # Status: how long a starting service may take before it counts as failing,
 # and how long without news from the cluster before statuses turn "unknown".
 STATUS_GRACE_SECONDS = env_int("STATUS_GRACE_SECONDS", 120)

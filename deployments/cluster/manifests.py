@@ -13,8 +13,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from deployments.cluster import git, security
 from deployments.cluster import labels as L
-from deployments.cluster import security
 from deployments.cluster.environment import resolve_environment
 from deployments.sizes import DeploymentSize
 from templates_catalog.spec import AddOn, Component, HealthCheck, Security, Stage, Storage, TemplateSpec
@@ -72,6 +72,7 @@ class RenderTarget:
     custom_domains: tuple[str, ...] = ()
     image_overrides: Mapping[str, str] = field(default_factory=dict)
     restart_marks: Mapping[str, str] = field(default_factory=dict)  # service id or "*" -> ISO time
+    git_credentials: git.GitCredentials | None = None  # the project's deploy key, for clone steps
 
     @property
     def mode(self) -> str:
@@ -212,7 +213,12 @@ def _claim_template(
     }
 
 
-def _pod_spec(containers: list[dict], service_security: Security, init_containers: list[dict] | None = None) -> dict:
+def _pod_spec(
+    containers: list[dict],
+    service_security: Security,
+    init_containers: list[dict] | None = None,
+    volumes: list[dict] | None = None,
+) -> dict:
     spec = {
         # Service links would inject e.g. POSTGRES_PORT=tcp://… and clash with the app's own variables.
         "enableServiceLinks": False,
@@ -222,6 +228,8 @@ def _pod_spec(containers: list[dict], service_security: Security, init_container
     }
     if init_containers:
         spec["initContainers"] = init_containers
+    if volumes:
+        spec["volumes"] = volumes
     return spec
 
 
@@ -333,6 +341,9 @@ def _source_workload(target, component, storage, claims, annotations, cluster) -
         "env": [{"name": "HOME", "value": CLONE_ROOT}],
         "securityContext": security.container_security_context(component.security, capabilities=()),
     }
+    volumes: list[dict] = []
+    if target.git_credentials is not None:
+        git.with_credentials(clone, volumes)
     mounts = [{"name": code.name, "mountPath": component.code_path, "subPath": "code"}]
     mounts += [{"name": v.name, "mountPath": v.path} for v in storage if v.name != code.name]
     container = _container(
@@ -353,7 +364,7 @@ def _source_workload(target, component, storage, claims, annotations, cluster) -
         service_id=component.id,
         service_kind="component",
         replicas=1,
-        pod_spec=_pod_spec([container], component.security, [clone]),
+        pod_spec=_pod_spec([container], component.security, [clone], volumes),
         annotations=annotations,
         claims=claims,
     )
@@ -443,6 +454,8 @@ def render(target: RenderTarget, cluster: ClusterSettings) -> list[dict]:
         objects.append(env_secret(target, component.id, "component", environment[component.id]))
     for addon in addons:
         objects.append(env_secret(target, addon.id, "addon", environment[addon.id]))
+    if target.git_credentials is not None:
+        objects.append(git.credentials_secret(target.git_credentials, _meta(git.SECRET_NAME, target)))
     for component in target.spec.components:
         objects.append(service(target, component.id, "component", component.port))
     for addon in addons:

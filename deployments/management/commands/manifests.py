@@ -1,7 +1,8 @@
 """`python manage.py manifests`: print the YAML Diploi would apply, as `helm template` does.
 
 Secret values are hidden unless ``--show-secrets`` is given; printing a real
-deployment's secrets is recorded in its activity log, like a reveal.
+deployment's secrets is recorded in its activity log, like a reveal. The project's deploy key
+(the ``git-credentials`` Secret) is hidden always.
 """
 
 import yaml
@@ -9,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from deployments.cluster.connection import cluster_settings
 from deployments.cluster.environment import EnvironmentError, missing_secrets
+from deployments.cluster.git import is_credentials_secret
 from deployments.cluster.manifests import ManifestError, RenderTarget, render
 from deployments.models import Deployment, record_activity
 from deployments.naming import redact_credentials
@@ -40,7 +42,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--show-secrets",
             action="store_true",
-            help="Print Secret values (and repository credentials) too; recorded in the deployment's activity log.",
+            help="Print Secret values (and repository credentials in URLs) too, never the deploy key; "
+            "recorded in the deployment's activity log.",
         )
 
     def handle(self, *args, deployment=None, template=None, stage=None, name="example", show_secrets=False, **options):
@@ -63,10 +66,10 @@ class Command(BaseCommand):
                 message="Every secret printed by manage.py manifests --show-secrets",
                 deployment=found,
             )
-        if not show_secrets:
-            for obj in objects:
-                if obj["kind"] == "Secret":
-                    obj["data"] = dict.fromkeys(obj.get("data", {}), HIDDEN)
+        for obj in objects:
+            # The deploy key is hidden even with --show-secrets: no one needs it printed, ever.
+            if obj["kind"] == "Secret" and (not show_secrets or is_credentials_secret(obj)):
+                obj["data"] = dict.fromkeys(obj.get("data", {}), HIDDEN)
         text = yaml.dump_all(objects, Dumper=_PlainDumper, sort_keys=False, default_flow_style=False)
         if not show_secrets:
             notice = f"# Secret values are hidden ({HIDDEN}): --show-secrets prints them (audited).\n"

@@ -1,0 +1,40 @@
+import pytest
+from django.test import Client
+
+from deployments.models import Role
+
+
+@pytest.fixture
+def project(make_project):
+    return make_project("django-postgres", slug="shop")
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def admin_member(make_member):
+    return make_member(Role.ADMIN)
+
+
+@pytest.fixture
+def admin_client(admin_member):
+    return _client(admin_member)
+
+
+@pytest.fixture
+def viewer_client(make_member):
+    return _client(make_member(Role.VIEWER))
+
+
+@pytest.fixture
+def team_developer_client(make_member):
+    return _client(make_member(Role.DEVELOPER))
+
+
+@pytest.fixture(autouse=True)
+def _registry(settings):
+    settings.REGISTRY = "registry.example.com/diploi"
