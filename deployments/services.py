@@ -344,6 +344,10 @@ def deployment_create(
         actor=actor,
         deployment=deployment,
     )
+    from deployments.builds.services import builds_first_request
+
+    # Staging and production run images built from the repository: the first builds start now.
+    builds_first_request(deployment=deployment, actor=actor)
     events.publish_deployment_changed(deployment)
     return deployment
 

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "templates_catalog",
     "deployments",
     "deployments.hosts",
+    "deployments.builds",
     "deployments.ci",
     "axes",
     "csp",
@@ -281,11 +282,26 @@ CLUSTER_ISSUER = env_str("CLUSTER_ISSUER", "letsencrypt")
 CLUSTER_STORAGE_CLASS = env_str("CLUSTER_STORAGE_CLASS")
 CLUSTER_GIT_IMAGE = env_str("CLUSTER_GIT_IMAGE", "alpine/git:2.47.2")
 CLUSTER_FIELD_MANAGER = "diploi"
-# Who builds staging/production images by default: "cluster" (a BuildKit Job in the cluster) or
-# "external" (a CI system reporting through the API, docs/api.md). A project may override it.
+
+# Builds (README "Builds"): where images are pushed (any OCI registry, `host/path`), and who builds them.
+REGISTRY = env_str("REGISTRY", "registry.diploi.localhost/diploi")
+# "cluster" (a BuildKit Job) or "external" (a CI reports, docs/api.md); a project may override it.
 BUILD_RUNNER = env_str("BUILD_RUNNER", "cluster")
 if BUILD_RUNNER not in ("cluster", "external"):
-    raise ImproperlyConfigured(f"BUILD_RUNNER={BUILD_RUNNER!r} must be 'cluster' or 'external'")
+    raise ImproperlyConfigured(f"BUILD_RUNNER is “{BUILD_RUNNER}”: choose cluster or external.")
+BUILD_NAMESPACE = env_str("BUILD_NAMESPACE", "diploi-builds")
+BUILDKIT_IMAGE = env_str("BUILDKIT_IMAGE", "moby/buildkit:v0.26.3-rootless")
+# A Secret in BUILD_NAMESPACE holding a docker `config.json` with the registry's push credentials.
+BUILD_REGISTRY_SECRET = env_str("BUILD_REGISTRY_SECRET", "registry-push")
+BUILD_CPU_REQUEST = env_str("BUILD_CPU_REQUEST", "500m")
+BUILD_CPU_LIMIT = env_str("BUILD_CPU_LIMIT", "2")
+BUILD_MEMORY_REQUEST = env_str("BUILD_MEMORY_REQUEST", "1Gi")
+BUILD_MEMORY_LIMIT = env_str("BUILD_MEMORY_LIMIT", "4Gi")
+BUILD_DEADLINE_SECONDS = env_int("BUILD_DEADLINE_SECONDS", 1800)
+BUILD_RETENTION_SECONDS = env_int("BUILD_RETENTION_SECONDS", 3600)  # finished build Jobs are deleted after
+BUILD_RESOLVE_TIMEOUT_SECONDS = env_int("BUILD_RESOLVE_TIMEOUT_SECONDS", 10)
+BUILD_LOG_MAX_BYTES = env_int("BUILD_LOG_MAX_BYTES", 512 * 1024)
+BUILD_POLL_SECONDS = env_int("BUILD_POLL_SECONDS", 2)
 # The key sealing secrets Diploi must read back (webhook secrets, deploy keys, repository tokens).
 # Empty: derived from SECRET_KEY, so changing SECRET_KEY then makes them unreadable (rotate them).
 SECRETS_ENCRYPTION_KEY = env_str("SECRETS_ENCRYPTION_KEY")
