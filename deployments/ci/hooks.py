@@ -78,6 +78,8 @@ def github_push(request, project_slug: str):
         raise ApiError(400, "“after” must be a commit SHA (40 lowercase hex digits).")
     builds = services.push_received(project=project, branch=branch, commit_sha=after)
     if not builds:
+        if services.branch_followers(project=project, branch=branch):
+            return ignored(f"every build of {after[:7]} was already requested")
         return ignored(f"no staging or production deployment follows the branch {branch[:100]}")
     logger.info("push of %s to %s (project %s): %d builds requested", after, branch, project.slug, len(builds))
     return JsonResponse({"builds": [services.build_summary(build) for build in builds]}, status=202)

@@ -17,6 +17,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from deployments.builds.models import Build
+from deployments.builds.services import build_started, buildable_components, builds_request, runner_for
 from deployments.ci.models import BuildToken, DeployKey, WebhookSecret
 from deployments.ci.sealing import seal, signature_matches, token_digest, unseal
 from deployments.dispatch import send_on_commit
@@ -24,6 +26,7 @@ from deployments.models import BuildRunner, Deployment, DeploymentState, Operati
 
 TOKEN_PREFIX = "dpl_"  # noqa: S105 - what every build token starts with, so a leaked one is recognizable
 RECONCILING_STATES = (DeploymentState.CREATING, DeploymentState.RUNNING, DeploymentState.RESTARTING)
+LIVE_STATES = (*RECONCILING_STATES, DeploymentState.FAILED)
 
 
 def _actor(actor):
@@ -207,24 +210,86 @@ def project_build_runner_set(*, project: Project, runner: str, actor) -> Project
 
 
 def builds_from_repository(deployment: Deployment) -> bool:
-    """Whether ``deployment`` runs images built from the repository (its stage is a build stage)."""
-    return deployment.is_live and deployment.state != DeploymentState.DELETING and deployment.mode == "build"
+    """Whether ``deployment`` is live and runs images built from the repository."""
+    return deployment.state in LIVE_STATES and bool(buildable_components(deployment))
 
 
-def push_received(*, project: Project, branch: str, commit_sha: str) -> list:
+def branch_followers(*, project: Project, branch: str) -> list[Deployment]:
+    """The live deployments of ``project`` that build ``branch`` (staging and production)."""
+    following = Deployment.objects.filter(project=project, branch=branch, state__in=LIVE_STATES).order_by("pk")
+    return [d for d in following.select_related("project__team", "template_version") if buildable_components(d)]
+
+
+def push_received(*, project: Project, branch: str, commit_sha: str) -> list[Build]:
     """A signed push of ``commit_sha`` to ``branch``: request the builds of every staging or
     production deployment following that branch. Idempotent per commit: a component that already
-    has a live or successful build of this commit (GitHub redelivers; a CI may have reported it
-    first) is not built again."""
-    requested = []
-    for deployment in (
-        Deployment.objects.live()
-        .filter(project=project, branch=branch)
-        .select_related("project__team", "template_version")
-    ):
-        if not builds_from_repository(deployment):
-            continue
-        from deployments.builds.services import builds_request
-
-        requested += builds_request(deployment=deployment, trigger="push", commit_sha=commit_sha)
+    has a queued, running or successful build of this commit (GitHub redelivers; a CI may have
+    reported it first) is not built again."""
+    requested: list[Build] = []
+    for deployment in branch_followers(project=project, branch=branch):
+        built = set(
+            Build.objects.filter(
+                deployment=deployment, commit_sha=commit_sha, state__in=(*Build.ACTIVE, Build.State.SUCCEEDED)
+            ).values_list("component", flat=True)
+        )
+        missing = [c for c in buildable_components(deployment) if c not in built]
+        if missing:
+            requested += builds_request(
+                deployment=deployment, trigger=Build.Trigger.PUSH, commit_sha=commit_sha, components=missing
+            )
     return requested
+
+
+@transaction.atomic
+def external_builds_start(
+    *, deployments: list[Deployment], component: str, commit_sha: str, run_url: str = "", external_id: str = ""
+) -> list[Build]:
+    """An external CI started building ``component`` at ``commit_sha`` for ``deployments``: each
+    deployment's queued or running external build of that commit (requested by a push webhook, say)
+    is marked started, or a new one is requested first. Idempotent: reporting the same start twice
+    returns the same builds. Raises ValidationError when a deployment's builds run in the cluster."""
+    started = []
+    for deployment in deployments:
+        if runner_for(deployment) != Build.Runner.EXTERNAL:
+            raise ValidationError(
+                f"The builds of {deployment.name} run in the cluster: set the project's builds to “External CI” "
+                "on its settings page for Diploi to take a CI's reports."
+            )
+        build = (
+            Build.objects.filter(
+                deployment=deployment,
+                component=component,
+                commit_sha=commit_sha,
+                runner=Build.Runner.EXTERNAL,
+                state__in=Build.ACTIVE,
+            )
+            .order_by("-requested_at", "-pk")
+            .first()
+        )
+        if build is None:
+            (build,) = builds_request(
+                deployment=deployment, trigger=Build.Trigger.API, commit_sha=commit_sha, components=[component]
+            )
+        started.append(build_started(build_id=build.pk, run_url=run_url, external_id=external_id))
+    return started
+
+
+def build_summary(build: Build) -> dict:
+    """What the API and the webhook answer about a build."""
+    return {
+        "id": build.pk,
+        "deployment": build.deployment.name,
+        "deployment_id": build.deployment_id,
+        "component": build.component,
+        "commit": build.commit_sha,
+        "state": build.state,
+        "step": build.step,
+        "steps": build.steps,
+        "step_text": build.step_text,
+        # Where to push: the image repository, tagged with the commit (what Diploi's own builder pushes).
+        "image": f"{build.image}:{build.commit_sha}",
+        "digest": build.digest,
+        "run_url": build.run_url,
+        "message": build.message,
+        "runner": build.runner,
+    }

@@ -2,6 +2,7 @@ import pytest
 from django.test import Client
 
 from deployments.models import Role
+from tests.deployments.builds.conftest import repository  # noqa: F401 - a real Git repository on disk
 
 
 @pytest.fixture
@@ -38,3 +39,14 @@ def team_developer_client(make_member):
 @pytest.fixture(autouse=True)
 def _registry(settings):
     settings.REGISTRY = "registry.example.com/diploi"
+
+
+@pytest.fixture
+def external_project(make_project, repository, admin_member):  # noqa: F811 - the fixture imported above
+    """A Django project whose builds an external CI reports, on a local Git repository."""
+    from deployments.ci.services import project_build_runner_set
+
+    project = make_project("django-postgres", slug="shop")
+    project.repository = repository.url
+    project.save(update_fields=["repository"])
+    return project_build_runner_set(project=project, runner="external", actor=admin_member)

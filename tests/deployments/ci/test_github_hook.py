@@ -114,3 +114,65 @@ def test_a_signed_but_malformed_push_is_a_clear_400(project, secret, body):
 def test_only_post_is_accepted(project, secret):
     response = Client().get(f"/hooks/github/{project.slug}/")
     assert response.status_code == 405
+
+
+# ----------------------------------------------------------------------------- pushes that build
+
+
+@pytest.fixture
+def followed(external_project, admin_member):
+    from deployments import services as deployment_services
+
+    services.webhook_secret_rotate(project=external_project, actor=admin_member)
+    staging = deployment_services.deployment_create(
+        project=external_project, name="staging", stage="staging", actor=admin_member
+    )
+    production = deployment_services.deployment_create(
+        project=external_project, name="prod", stage="production", branch="release", actor=admin_member
+    )
+    deployment_services.deployment_create(project=external_project, name="dev", stage="development", actor=admin_member)
+    return staging, production
+
+
+def push(project, branch: str, sha: str, *, event="push"):
+    from deployments.ci.models import WebhookSecret
+    from deployments.ci.sealing import unseal
+
+    secret = unseal(WebhookSecret.objects.get(project=project).sealed)
+    body = json.dumps({"ref": f"refs/heads/{branch}", "after": sha, "repository": {"full_name": "acme/shop"}}).encode()
+    return deliver(project, body, event=event, signature=sign(secret, body))
+
+
+def test_a_push_to_a_followed_branch_builds_its_deployments_only(external_project, followed, repository):
+    from deployments.builds.models import Build
+
+    staging, production = followed
+    sha = repository.commit("second")
+    response = push(external_project, "main", sha)
+
+    assert response.status_code == 202
+    (build,) = response.json()["builds"]
+    row = Build.objects.get(pk=build["id"])
+    assert (row.deployment_id, row.commit_sha, row.trigger, row.state) == (staging.pk, sha, "push", "queued")
+    assert not Build.objects.filter(deployment=production, commit_sha=sha).exists()
+    # The first build (of the older head) was replaced by the push's.
+    assert Build.objects.get(deployment=staging, commit_sha=repository.first).state == "cancelled"
+    assert ActivityEntry.objects.filter(deployment=staging, action="build.requested", data__commit=sha).exists()
+
+
+def test_a_redelivered_push_requests_nothing_again(external_project, followed, repository):
+    from deployments.builds.models import Build
+
+    sha = repository.commit("second")
+    assert push(external_project, "main", sha).status_code == 202
+    again = push(external_project, "main", sha)
+    assert again.status_code == 204
+    assert "already requested" in again["X-Diploi-Ignored"]
+    assert Build.objects.filter(commit_sha=sha).count() == 1
+
+
+def test_a_push_to_the_production_branch_builds_production(external_project, followed, repository):
+    _, production = followed
+    response = push(external_project, "release", "b" * 40)
+    assert response.status_code == 202
+    assert [b["deployment"] for b in response.json()["builds"]] == ["prod"]
