@@ -72,9 +72,15 @@ def is_credentials_secret(obj: Mapping) -> bool:
     return obj.get("kind") == "Secret" and obj.get("metadata", {}).get("labels", {}).get(KIND_LABEL) == KIND
 
 
-def with_credentials(container: dict, pod_volumes: list[dict]) -> None:
-    """Give a clone ``container`` (whose command is ``[sh, -c, script, …]``) the credentials: the
-    prelude before its script, the two mounts, and the volumes appended to ``pod_volumes``."""
+def build_secret_name(build_id: int) -> str:
+    """A build's own copy of the credentials, in the builds namespace (deleted with its Job)."""
+    return f"build-{build_id}-git"
+
+
+def with_credentials(container: dict, pod_volumes: list[dict], *, secret_name: str = SECRET_NAME) -> None:
+    """Give a clone ``container`` (whose command is ``[sh, -c, script, …]``) the credentials in the
+    Secret ``secret_name``: the prelude before its script, the two mounts, and the volumes appended
+    to ``pod_volumes``."""
     command = list(container["command"])
     command[2] = SSH_PRELUDE + command[2]
     container["command"] = command
@@ -84,6 +90,6 @@ def with_credentials(container: dict, pod_volumes: list[dict]) -> None:
         {"name": WORK_VOLUME, "mountPath": WORK},
     ]
     pod_volumes += [
-        {"name": SECRET_VOLUME, "secret": {"secretName": SECRET_NAME, "defaultMode": 0o444}},
+        {"name": SECRET_VOLUME, "secret": {"secretName": secret_name, "defaultMode": 0o444}},
         {"name": WORK_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
     ]

@@ -50,3 +50,13 @@ def external_project(make_project, repository, admin_member):  # noqa: F811 - th
     project.repository = repository.url
     project.save(update_fields=["repository"])
     return project_build_runner_set(project=project, runner="external", actor=admin_member)
+
+
+@pytest.fixture
+def ssh_git_server(tmp_path):
+    from tests.deployments.ci.sshgit import SshGitServer
+
+    (tmp_path / "sshd").mkdir()
+    server = SshGitServer(tmp_path / "sshd").start()
+    yield server
+    server.stop()
