@@ -10,6 +10,7 @@ from .audit import AuditLog
 from .controllers import ControllerManager, ensure_namespace_defaults
 from .controllers.base import NODE_IP, NODE_NAME
 from .faults import Faults
+from .logs import PodLogs
 from .registry import Registry
 from .resources import NAMESPACES, NODES, SERVICES
 from .server import HttpServer
@@ -54,7 +55,9 @@ class ClusterEmulator:
         self.registry = Registry(self.store, validate_internal=validate_internal)
         self.faults = Faults(self.store, lambda namespace: self.controllers.pods_changed(namespace))
         self.controllers = ControllerManager(self.store, self.registry, self.timing, self.faults)
-        self.api = Api(self.store, self.registry)
+        self.logs = PodLogs()
+        self.controllers.ctx.logs = self.logs
+        self.api = Api(self.store, self.registry, logs=self.logs)
         self.audit = AuditLog()
         self._server: HttpServer | None = None
         self._serve_thread: threading.Thread | None = None

@@ -210,9 +210,10 @@ def _stream(cluster: Cluster, build: Build, pod: str, config: manifests.BuildSet
                 return True
         return Build.objects.filter(pk=build.pk, state=Build.State.CANCELLED).exists()
 
-    for line in cluster.pod_log(pod, config.namespace, container="build", follow=True, since_time=_seconds(last)):
+    resume = last
+    for line in cluster.pod_log(pod, config.namespace, container="build", follow=True, since_time=_seconds(resume)):
         stamp, text = split_timestamp(line)
-        if last and stamp and stamp <= last:
+        if resume and stamp and stamp <= resume:
             continue  # sinceTime has whole seconds: the lines of that second come again
         rendered, changed = progress.feed(text)
         buffer.append(rendered)
