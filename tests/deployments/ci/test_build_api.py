@@ -246,3 +246,26 @@ def test_viewers_and_developers_get_no_token_but_the_api_ignores_sessions(stagin
         content_type="application/json",
     )
     assert response.status_code == 401
+
+
+# ----------------------------------------------------------------------------- end to end, with the worker
+
+
+def test_a_ci_report_rolls_the_workload_out_pinned_by_digest(worker, external_project, admin_member, repository):
+    from deployments.cluster.connection import get_cluster
+    from tests.support import wait_for
+
+    staging = deployment_services.deployment_create(
+        project=external_project, name="staging", stage="staging", actor=admin_member
+    )
+    token = services.build_token_rotate(project=external_project, actor=admin_member)
+    (build,) = started(token, branch="main", component="app", commit=repository.first).json()["builds"]
+    assert call(f"builds/{build['id']}/succeeded", {"digest": DIGEST}, token=token).status_code == 200
+
+    image = build["image"].rsplit(":", 1)[0] + "@" + DIGEST
+
+    def running_image():
+        workload = get_cluster().get("Deployment", "app", staging.namespace)
+        return workload and workload["spec"]["template"]["spec"]["containers"][0]["image"] == image
+
+    wait_for(running_image, timeout=30, what=f"the app Deployment running {image}")
