@@ -290,8 +290,11 @@ class Deployment(models.Model):
     def repository_url(self) -> str:
         return self.project.repository or self.spec.repository or ""
 
-    def render_target(self) -> RenderTarget:
-        """Everything the manifests need, as a plain value (no ORM beyond this point)."""
+    def render_target(self, *, with_credentials: bool = False) -> RenderTarget:
+        """Everything the manifests need, as a plain value (no ORM beyond this point).
+
+        ``with_credentials``: include the project's deploy key (a query and an unsealing), as what is
+        applied must; hosts, expectations and other reads do without."""
         return RenderTarget(
             deployment_id=self.pk,
             name=self.name,
@@ -310,7 +313,7 @@ class Deployment(models.Model):
             image_overrides=self.image_overrides,
             restart_marks=self.restart_marks,
             built_images=self.built_images,
-            git_credentials=self.git_credentials(),
+            git_credentials=self.git_credentials() if with_credentials else None,
         )
 
     def git_credentials(self) -> GitCredentials | None:

@@ -54,7 +54,7 @@ class Command(BaseCommand):
             found = Deployment.objects.select_related("project", "template_version").filter(pk=deployment).first()
             if found is None:
                 raise CommandError(f"There is no deployment {deployment}.")
-            target = found.render_target()
+            target = found.render_target(with_credentials=True)
         else:
             target = self._example(template, stage, name)
         try:

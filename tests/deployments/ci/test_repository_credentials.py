@@ -174,3 +174,18 @@ def test_a_key_sealed_with_another_key_fails_the_apply_for_good_saying_why(priva
     settings.SECRETS_ENCRYPTION_KEY = "a different key"
     assert reconcile_run(dev.pk, owner="test") == "failed"
     assert "SECRETS_ENCRYPTION_KEY" in Deployment.objects.get(pk=dev.pk).failure_reason
+
+
+def test_reading_a_deployment_needs_no_credentials(private_project, admin_member, django_assert_num_queries):
+    """Hosts and status expectations are read for every deployment on every watcher pass: the key is
+    loaded (and unsealed) only to apply."""
+    from deployments.cluster.connection import cluster_settings
+
+    dev = deployment_services.deployment_create(
+        project=private_project, name="dev", stage="development", actor=admin_member
+    )
+    dev = Deployment.objects.select_related("project__team", "template_version").get(pk=dev.pk)
+    with django_assert_num_queries(0):
+        dev.expectation(cluster_settings())
+        assert dev.render_target().git_credentials is None
+    assert dev.render_target(with_credentials=True).git_credentials is not None
