@@ -91,9 +91,10 @@ def simulate(
             return SimulatedBuild(tuple(lines), clock, 1, "")
         lines.append((clock, vertex(name, started=at(), completed=at())))
     image = _image_name(container)
-    for name in ("exporting to image", f"pushing layers for {image}"):
-        lines.append((clock, vertex(name, started=at())))
-        clock += step_delay
+    lines.append((clock, vertex("exporting to image", started=at())))
+    clock += step_delay
+    # The push is the last line: the container ends as it prints it.
+    lines.append((clock, vertex(f"pushing layers for {image}", started=at())))
     digest = "sha256:" + hex_digest(f"{uid}/{image}/image")
     metadata = {"containerimage.digest": digest, "image.name": image}
     return SimulatedBuild(tuple(lines), clock, 0, json.dumps(metadata))

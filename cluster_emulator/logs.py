@@ -42,6 +42,12 @@ class PodLogs:
         self._runs: OrderedDict[tuple[str, str, str, int], _Run] = OrderedDict()
         self._cond = threading.Condition()
         self._seq = itertools.count(1)
+        self._end_listeners: list[Callable[[str, str, str, float], None]] = []
+
+    def add_end_listener(self, listener: Callable[[str, str, str, float], None]) -> None:
+        """Call ``listener(namespace, pod, container, t)`` when a container run ends; ``t`` is when its
+        last line became visible (monotonic): for benchmarks."""
+        self._end_listeners.append(listener)
 
     def write(self, namespace: str, pod: str, container: str, restart: int, text: str, *, at: float | None = None):
         """Add lines (``text`` split on newlines), visible from ``at`` (default: now)."""
@@ -61,7 +67,10 @@ class PodLogs:
             run.ends_at = at
             while run.lines and run.lines[-1][1] > at:
                 run.lines.pop()
+            last = run.lines[-1][1] if run.lines else at
             self._cond.notify_all()
+        for listener in self._end_listeners:
+            listener(namespace, pod, container, last)
 
     def forget_pod(self, namespace: str, pod: str) -> None:
         with self._cond:

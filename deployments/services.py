@@ -533,6 +533,9 @@ def deployment_delete(*, deployment: Deployment, actor) -> Operation:
             return existing
         # The last attempt failed (e.g. the cluster was down too long): try again.
     operation = _operation(deployment, Operation.Kind.DELETE, actor)
+    from deployments.builds.services import builds_cancel_all
+
+    builds_cancel_all(deployment=deployment, reason="The deployment is being deleted")
     record_activity(
         action="deployment.delete_requested",
         message=f"Deletion of “{deployment.name}” and all its storage requested",

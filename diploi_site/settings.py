@@ -290,7 +290,7 @@ BUILD_RUNNER = env_str("BUILD_RUNNER", "cluster")
 if BUILD_RUNNER not in ("cluster", "external"):
     raise ImproperlyConfigured(f"BUILD_RUNNER is “{BUILD_RUNNER}”: choose cluster or external.")
 BUILD_NAMESPACE = env_str("BUILD_NAMESPACE", "diploi-builds")
-BUILDKIT_IMAGE = env_str("BUILDKIT_IMAGE", "moby/buildkit:v0.26.3-rootless")
+BUILDKIT_IMAGE = env_str("BUILDKIT_IMAGE", "moby/buildkit:v0.29.0-rootless")
 # A Secret in BUILD_NAMESPACE holding a docker `config.json` with the registry's push credentials.
 BUILD_REGISTRY_SECRET = env_str("BUILD_REGISTRY_SECRET", "registry-push")
 BUILD_CPU_REQUEST = env_str("BUILD_CPU_REQUEST", "500m")

@@ -70,6 +70,9 @@ class Build(models.Model):
     run_url = models.URLField(max_length=500, blank=True, help_text="The external CI run; empty: our log page.")
     external_id = models.CharField(max_length=200, blank=True)
     job_name = models.CharField(max_length=63, blank=True, editable=False)
+    # The task execution following the build's log now: one at a time, claimed compare-and-set while
+    # ``due_at`` has not passed (it renews it), so a copy the sweeper sent never appends lines twice.
+    follower = models.CharField(max_length=64, blank=True, editable=False)
 
     requested_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from deployments.builds import services
@@ -118,7 +120,27 @@ def build_run(build_id: int, *, owner: str) -> str:
             if build.state == Build.State.CANCELLED:
                 _delete_job(cluster, build, config)
             return build.state
-    return _follow(cluster, build, config)
+    return _follow(cluster, build, config, owner=owner)
+
+
+def _claim(build_id: int, owner: str) -> bool:
+    """Become the build's one follower: free, ours already, or its follower overdue (it died)."""
+    now = timezone.now()
+    return bool(
+        Build.objects.filter(pk=build_id, state__in=Build.ACTIVE)
+        .filter(Q(follower="") | Q(follower=owner) | Q(due_at__isnull=True) | Q(due_at__lt=now))
+        .update(follower=owner, due_at=now + timedelta(seconds=settings.LOST_TASK_SECONDS))
+    )
+
+
+def _renew(build_id: int, owner: str) -> bool:
+    """Still following: push ``due_at`` forward. False when another follower took over."""
+    until = timezone.now() + timedelta(seconds=settings.LOST_TASK_SECONDS)
+    return bool(Build.objects.filter(pk=build_id, follower=owner).update(due_at=until))
+
+
+def _release(build_id: int, owner: str) -> None:
+    Build.objects.filter(pk=build_id, follower=owner).update(follower="")
 
 
 def _delete_job(cluster: Cluster, build: Build, config: manifests.BuildSettings) -> None:
@@ -153,7 +175,7 @@ def _job_failure(cluster: Cluster, build: Build, config: manifests.BuildSettings
     return None
 
 
-def _follow(cluster: Cluster, build: Build, config: manifests.BuildSettings) -> str:
+def _follow(cluster: Cluster, build: Build, config: manifests.BuildSettings, *, owner: str) -> str:
     pod = _pod(cluster, build, config)
     if pod is None:
         if problem := _job_failure(cluster, build, config):
@@ -174,9 +196,17 @@ def _follow(cluster: Cluster, build: Build, config: manifests.BuildSettings) -> 
             services.build_failed(build_id=build.pk, message=problem)
             return Build.State.FAILED
         raise StillBuilding(f"pod {name} is starting")
-    if not build.log_until:
-        services.build_log_append(build_id=build.pk, text=_tail(cluster, name, config, container="clone"))
-    cancelled, error = _stream(cluster, build, name, config)
+    if not _claim(build.pk, owner):
+        return "followed by another task"
+    try:
+        build.refresh_from_db(fields=["step", "steps", "step_text", "log_until"])
+        if not build.log_until:
+            services.build_log_append(build_id=build.pk, text=_tail(cluster, name, config, container="clone"))
+        cancelled, error = _stream(cluster, build, name, config, owner=owner)
+    finally:
+        _release(build.pk, owner)
+    if cancelled is None:
+        return "followed by another task"
     if cancelled:
         _delete_job(cluster, build, config)
         return Build.State.CANCELLED
@@ -191,9 +221,15 @@ def _tail(cluster: Cluster, pod: str, config: manifests.BuildSettings, *, contai
         return f"(the {container} log could not be read: {error})\n"
 
 
-def _stream(cluster: Cluster, build: Build, pod: str, config: manifests.BuildSettings) -> tuple[bool, str]:
-    """Follow the build container's log into the row until it ends.
-    Returns (whether the build was cancelled meanwhile, BuildKit's error if it reported one)."""
+def _stream(
+    cluster: Cluster, build: Build, pod: str, config: manifests.BuildSettings, *, owner: str
+) -> tuple[bool | None, str]:
+    """Follow the build container's log into the row until it ends. Returns (whether the build was
+    cancelled meanwhile, or None when another follower took over; BuildKit's error if it reported one).
+
+    A stream silent for a third of LOST_TASK_SECONDS (a long step) is opened again from the last line
+    kept, renewing the claim: the sweeper never takes a quiet build for a lost one.
+    """
     progress = BuildProgress(step=build.step, steps=build.steps, text=build.step_text)
     last = build.log_until
     buffer: list[str] = []
@@ -210,19 +246,40 @@ def _stream(cluster: Cluster, build: Build, pod: str, config: manifests.BuildSet
                 return True
         return Build.objects.filter(pk=build.pk, state=Build.State.CANCELLED).exists()
 
-    resume = last
-    for line in cluster.pod_log(pod, config.namespace, container="build", follow=True, since_time=_seconds(resume)):
-        stamp, text = split_timestamp(line)
-        if resume and stamp and stamp <= resume:
-            continue  # sinceTime has whole seconds: the lines of that second come again
-        rendered, changed = progress.feed(text)
-        buffer.append(rendered)
-        last = stamp or last
-        if (changed or time.monotonic() - flushed >= FLUSH_SECONDS) and flush(changed):
+    for _ in range(RECONNECTS):
+        resume = last
+        lines = cluster.pod_log(
+            pod,
+            config.namespace,
+            container="build",
+            follow=True,
+            since_time=_seconds(resume),
+            idle_timeout=max(settings.LOST_TASK_SECONDS / 3, 0.2),
+        )
+        try:
+            for line in lines:
+                stamp, text = split_timestamp(line)
+                if resume and stamp and stamp <= resume:
+                    continue  # sinceTime has whole seconds: the lines of that second come again
+                rendered, changed = progress.feed(text)
+                buffer.append(rendered)
+                last = stamp or last
+                if (changed or time.monotonic() - flushed >= FLUSH_SECONDS) and flush(changed):
+                    return True, progress.error
+        except errors.ClusterUnavailable:
+            # Silent for a while, or cut: keep what was read, renew the claim and open it again.
+            if buffer and flush(False):
+                return True, progress.error
+            if not _renew(build.pk, owner):
+                return None, progress.error
+            continue
+        if buffer and flush(False):
             return True, progress.error
-    if buffer and flush(False):
-        return True, progress.error
-    return Build.objects.filter(pk=build.pk, state=Build.State.CANCELLED).exists(), progress.error
+        return Build.objects.filter(pk=build.pk, state=Build.State.CANCELLED).exists(), progress.error
+    raise StillBuilding(f"the log of {pod} was cut {RECONNECTS} times")
+
+
+RECONNECTS = 1000  # a stream reopened every few seconds of silence, for a build up to its deadline
 
 
 def _seconds(stamp: str) -> str | None:

@@ -110,6 +110,8 @@ def builds_request(
             commit_sha, message, simulated = commit.sha, commit.message, commit.simulated
         actor = triggered_by if triggered_by is not None and triggered_by.is_authenticated else None
         runner = runner_for(deployment)
+        # On the cluster emulator our own builder builds nothing real: say so on every such build.
+        simulated = simulated or (runner == Build.Runner.CLUSTER and settings.CLUSTER_SIMULATED)
         builds = []
         for component_id in wanted:
             build_spec = deployment.spec.component(component_id).build
@@ -475,3 +477,12 @@ def builds_first_request(*, deployment: Deployment, actor) -> list[Build]:
     ]
     record_activity(action="build.failed", message=f"The first build could not start: {message}", deployment=deployment)
     return builds
+
+
+def builds_cancel_all(*, deployment: Deployment, reason: str) -> list[int]:
+    """Cancel every queued or running build of ``deployment`` (it is being deleted). Idempotent."""
+    cancelled = []
+    for build in Build.objects.select_for_update().filter(deployment=deployment, state__in=Build.ACTIVE):
+        _cancel(build, reason)
+        cancelled.append(build.pk)
+    return cancelled

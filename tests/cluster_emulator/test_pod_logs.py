@@ -16,7 +16,7 @@ from .conftest import APPLY, MANAGER, eventually, status_body
 
 SETTINGS = build_manifests.BuildSettings(
     namespace="unused",
-    buildkit_image="moby/buildkit:v0.26.3-rootless",
+    buildkit_image="moby/buildkit:v0.29.0-rootless",
     git_image="alpine/git:2.47.2",
     registry_secret="registry-push",
     cpu_request="500m",

@@ -9,6 +9,7 @@ code fails this test until the role grants it, and a grant nobody uses does too.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections import defaultdict
 
@@ -16,6 +17,9 @@ import pytest
 from django.urls import reverse
 
 from deployments import lifecycle, services
+from deployments.builds import runner
+from deployments.builds import services as build_services
+from deployments.builds.models import Build
 from deployments.cluster.connection import get_cluster, reset_cluster
 from deployments.cluster.resources import PRUNABLE_KINDS, RESOURCES
 from deployments.models import Deployment, DeploymentState, DeploymentStatus, Operation
@@ -59,6 +63,7 @@ def cluster_usage(transactional_db, emulator, make_project, make_member, client,
     """Every request Diploi's flows make, by process: create every template in every stage, watch them
     with CPU sampling, describe, change add-ons (prune), restart, delete storage, delete."""
     settings.CPU_SAMPLE_SECONDS = 1
+    settings.CLUSTER_SIMULATED = True  # the emulator: an unreachable repository gives a simulated commit
     developer = make_member()
     emulator.audit.enable()
 
@@ -70,6 +75,24 @@ def cluster_usage(transactional_db, emulator, make_project, make_member, client,
             deployment = services.deployment_create(project=project, name=stage, stage=stage, actor=developer)
             assert lifecycle.reconcile_run(deployment.pk, owner="rbac") == "applied"
             deployments.append(deployment)
+
+    # The first builds of every staging and production deployment: one runs to its end (Job, pod list,
+    # followed log, digest), another is cancelled while it runs (its Job deleted).
+    first, second = Build.objects.filter(state="queued").order_by("pk")[:2]
+    wait_for(lambda: _built(first.pk), timeout=20, what="a build finished")
+    with contextlib.suppress(runner.StillBuilding):
+        runner.build_run(second.pk, owner="rbac")
+    build_services.build_cancel(build_id=second.pk, reason="RBAC flow")
+    assert runner.build_run(second.pk, owner="rbac") == "cancelled"
+    # The other deployments' builds are reported done as an external CI would (no cluster requests).
+    for deployment in deployments:
+        deployment.refresh_from_db()
+        if build_services.buildable_components(deployment) and not deployment.built_images:
+            build = Build.objects.filter(deployment=deployment, state__in=Build.ACTIVE).first()
+            if build is None:
+                (build,) = build_services.builds_request(deployment=deployment, trigger="api", commit_sha="a" * 40)
+            build_services.build_succeeded(build_id=build.pk, digest="sha256:" + "f" * 64)
+        assert lifecycle.reconcile_run(deployment.pk, owner="rbac") == "applied"
 
     as_process("watcher")
     watcher = ClusterWatcher(get_cluster, coalesce=0.05, recompute_every=1).start()
@@ -109,6 +132,13 @@ def cluster_usage(transactional_db, emulator, make_project, make_member, client,
             for verb in record.verbs:
                 used[process].add((record.api_group, record.rbac_resource, verb))
     return used
+
+
+def _built(build_id: int) -> bool:
+    try:
+        return runner.build_run(build_id, owner="rbac") == "succeeded"
+    except runner.StillBuilding:
+        return False
 
 
 def _finished(run, operation_id: int) -> bool:

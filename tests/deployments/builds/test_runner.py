@@ -78,3 +78,51 @@ def test_a_cancelled_build_loses_its_job(queued, settings):
     assert runner.build_run(queued.pk, owner="a") == "cancelled"
     job = get_cluster().get("Job", f"build-{queued.pk}", settings.BUILD_NAMESPACE)
     assert job is None or job["metadata"].get("deletionTimestamp")
+
+
+@pytest.fixture
+def slow_builds(settings, staging):
+    """An emulator whose builds take a few seconds, and Diploi pointed at it."""
+    from cluster_emulator import ClusterEmulator
+    from deployments.cluster.connection import reset_cluster
+
+    emu = ClusterEmulator(speed="fast", build_step_delay=0.5).start()
+    emu.audit.enable()
+    settings.KUBE_API_URL = emu.url
+    settings.LOST_TASK_SECONDS = 1  # a stream silent for a third of a second is opened again, renewing the claim
+    reset_cluster()
+    yield Build.objects.get(deployment=staging), emu
+    reset_cluster()
+    emu.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_copy_of_the_task_leaves_a_followed_build_to_its_follower(slow_builds):
+    import threading
+
+    from django.db import connection
+
+    from tests.support import wait_for
+
+    queued, emu = slow_builds
+    outcome = {}
+
+    def first():
+        try:
+            outcome["first"] = run_until_done(queued.pk, owner="first")
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    wait_for(lambda: Build.objects.get(pk=queued.pk).follower == "first", timeout=10, what="a follower")
+    assert runner.build_run(queued.pk, owner="second") == "followed by another task"
+    thread.join(30)
+    assert outcome["first"] == "succeeded"
+    build = Build.objects.get(pk=queued.pk)
+    lines = [line for line in build.log.splitlines() if line.startswith("=> ")]
+    assert len(lines) == len(set(lines))  # each step once: nothing appended twice
+    assert sum(line.startswith(("=> [1/5]", "=> [2/5]", "=> [3/5]", "=> [4/5]", "=> [5/5]")) for line in lines) == 5
+    assert build.follower == ""
+    follows = [r for r in emu.audit.records() if r.subresource == "log" and r.name.startswith("build-")]
+    assert len(follows) > 3  # the quiet stream was opened again, from where it was

@@ -132,3 +132,23 @@ async def test_a_subscribed_page_gets_the_builds_node_when_a_build_moves(make_me
     else:
         raise AssertionError("the Builds node never came")
     await comm.disconnect()
+
+
+def test_an_operator_builds_from_the_admin_and_cancels_there(admin_client, staging, repository):
+    head = repository.commit("from the admin")
+    response = admin_client.post(
+        reverse("admin:deployments_deployment_changelist"),
+        {"action": "build_now", "_selected_action": [staging.pk]},
+        follow=True,
+    )
+    assert f"Building {staging}" in response.content.decode()
+    newest = Build.objects.filter(deployment=staging).first()
+    assert (newest.commit_sha, newest.trigger) == (head, "admin")
+    assert admin_client.get(reverse("admin:builds_build_changelist")).status_code == 200
+    assert admin_client.get(reverse("admin:builds_build_change", args=[newest.pk])).status_code == 200
+    response = admin_client.post(
+        reverse("admin:builds_build_changelist"), {"action": "cancel", "_selected_action": [newest.pk]}, follow=True
+    )
+    assert f"Cancelled #{newest.pk}." in response.content.decode()
+    newest.refresh_from_db()
+    assert newest.state == "cancelled" and newest.message.startswith("Cancelled in the admin by")

@@ -4,7 +4,7 @@ from deployments.cluster import builds
 
 SETTINGS = builds.BuildSettings(
     namespace="diploi-builds",
-    buildkit_image="moby/buildkit:v0.26.3-rootless",
+    buildkit_image="moby/buildkit:v0.29.0-rootless",
     git_image="alpine/git:2.47.2",
     registry_secret="registry-push",
     cpu_request="500m",
@@ -33,7 +33,7 @@ def test_the_job_runs_rootless_buildkit_unprivileged_with_unconfined_seccomp_and
     job = builds.job(TARGET, SETTINGS)
     spec = job["spec"]["template"]["spec"]
     (build,) = spec["containers"]
-    assert build["image"] == "moby/buildkit:v0.26.3-rootless"
+    assert build["image"] == "moby/buildkit:v0.29.0-rootless"
     assert build["command"][:2] == ["sh", "-c"] and "buildctl-daemonless.sh" in build["command"][2]
     context = build["securityContext"]
     assert context["runAsUser"] == 1000 and context["runAsNonRoot"] is True
