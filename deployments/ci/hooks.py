@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 
 SHA = re.compile(r"^[0-9a-f]{40}$")
 NO_COMMIT = "0" * 40
+# A push event lists up to 20 commits with their files: far more than an API report, and still well
+# under Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), which bounds the body before this does.
+MAX_PUSH_BYTES = 2 * 1024 * 1024
 
 
 def ignored(reason: str) -> HttpResponse:
@@ -40,7 +43,7 @@ def _payload(request) -> dict:
     if request.content_type == "application/x-www-form-urlencoded":
         fields = parse_qs(body.decode("utf-8", "replace"))
         body = (fields.get("payload") or [""])[0].encode()
-    return json_object(body)
+    return json_object(body, max_bytes=MAX_PUSH_BYTES)
 
 
 @csrf_exempt

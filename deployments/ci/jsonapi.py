@@ -58,10 +58,10 @@ def _has_nul(value) -> bool:
     return False
 
 
-def json_object(body: bytes) -> dict:
+def json_object(body: bytes, *, max_bytes: int = MAX_BODY_BYTES) -> dict:
     """The body as a JSON object, or an `ApiError` (400/413) saying what is wrong with it."""
-    if len(body) > MAX_BODY_BYTES:
-        raise ApiError(413, f"The body is larger than {MAX_BODY_BYTES} bytes.")
+    if len(body) > max_bytes:
+        raise ApiError(413, f"The body is larger than {max_bytes} bytes.")
     try:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):

@@ -176,3 +176,19 @@ def test_a_push_to_the_production_branch_builds_production(external_project, fol
     response = push(external_project, "release", "b" * 40)
     assert response.status_code == 202
     assert [b["deployment"] for b in response.json()["builds"]] == ["prod"]
+
+
+def test_a_big_push_of_many_commits_is_read(external_project, followed, repository):
+    """GitHub lists up to 20 commits with their added, removed and modified files: hundreds of KiB."""
+    from deployments.ci.models import WebhookSecret
+    from deployments.ci.sealing import unseal
+
+    sha = repository.commit("many files")
+    commits = [
+        {"id": f"{i:040x}", "message": "x" * 2000, "modified": [f"src/module_{i}_{n}.py" for n in range(300)]}
+        for i in range(20)
+    ]
+    body = json.dumps({"ref": "refs/heads/main", "after": sha, "commits": commits}).encode()
+    assert len(body) > 150_000
+    secret = unseal(WebhookSecret.objects.get(project=external_project).sealed)
+    assert deliver(external_project, body, signature=sign(secret, body)).status_code == 202
