@@ -132,8 +132,11 @@ def builds_request(
                 triggered_by=actor,
             )
             builds.append(build)
-            older = Build.objects.filter(deployment=deployment, component=component_id, state__in=Build.ACTIVE).exclude(
-                pk=build.pk
+            # Locked, so a report racing this (the old build succeeding) is seen before it is cancelled.
+            older = (
+                Build.objects.select_for_update()
+                .filter(deployment=deployment, component=component_id, state__in=Build.ACTIVE)
+                .exclude(pk=build.pk)
             )
             for old in older:
                 _cancel(old, f"Replaced by build #{build.pk} of {build.short_sha}", actor=actor)
