@@ -96,9 +96,9 @@ async def measure(args, url, cookies, deployments, emulator, table: bench.Table)
                 deployment=deployment, trigger="api", commit_sha=commit
             )
             clients.done[build.pk] = asyncio.Event()
-            clients.wanted[deployment.pk] = (build.pk, f"app at {commit[:7]} built")
+            clients.wanted[deployment.pk] = (build.pk, f"{build.component} at {commit[:7]} built")
             try:
-                await asyncio.wait_for(clients.done[build.pk].wait(), timeout=30)
+                await asyncio.wait_for(clients.done[build.pk].wait(), timeout=20)
             except TimeoutError:
                 failures += 1
                 continue

@@ -392,7 +392,9 @@ def deployment_update(
         if branch_errors := branch_problems(branch):
             problems["branch"] = branch_errors
         else:
-            changes.append(f"branch set to {branch} (used when the code volume is next created)")
+            builds = spec.mode(deployment.stage) == "build"
+            when = "by the next build" if builds else "when the code volume is next created"
+            changes.append(f"branch set to {branch} (used {when})")
             deployment.branch = branch
     if size is not None and size != deployment.size:
         if size not in SIZES:

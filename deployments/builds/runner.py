@@ -149,12 +149,6 @@ def _delete_job(cluster: Cluster, build: Build, config: manifests.BuildSettings)
         logger.info("deleted the Job of cancelled build %s", build.pk)
 
 
-def _pod(cluster: Cluster, build: Build, config: manifests.BuildSettings) -> dict | None:
-    pods, _ = cluster.list("Pod", namespace=config.namespace, label_selector=manifests.build_selector(build.pk))
-    pods.sort(key=lambda p: p["metadata"].get("creationTimestamp") or "")
-    return pods[-1] if pods else None
-
-
 def _container_state(pod: dict, name: str, *, init: bool = False) -> dict:
     key = "initContainerStatuses" if init else "containerStatuses"
     for status in (pod.get("status") or {}).get(key) or ():
@@ -175,8 +169,40 @@ def _job_failure(cluster: Cluster, build: Build, config: manifests.BuildSettings
     return None
 
 
+def _begun(pod: dict) -> bool:
+    """Whether the build container runs (or ran), or the clone before it failed."""
+    clone = (_container_state(pod, "clone", init=True).get("terminated") or {}).get("exitCode", 0)
+    state = _container_state(pod, "build")
+    phase = (pod.get("status") or {}).get("phase")
+    return clone != 0 or "running" in state or "terminated" in state or phase in ("Succeeded", "Failed")
+
+
+def _started_pod(cluster: Cluster, build: Build, config: manifests.BuildSettings) -> dict | None:
+    """The build's pod once its build container has started (or the clone failed), watched for up to
+    POD_START_WAIT_SECONDS; else the pod as it is (None: not created yet). Event-driven: no polling."""
+    selector = manifests.build_selector(build.pk)
+    pods, version = cluster.list("Pod", namespace=config.namespace, label_selector=selector)
+    pods.sort(key=lambda p: p["metadata"].get("creationTimestamp") or "")
+    latest = pods[-1] if pods else None
+    if latest is not None and _begun(latest):
+        return latest
+    if _job_failure(cluster, build, config):
+        return latest
+    for event in cluster.watch(
+        "Pod", resource_version=version, label_selector=selector, timeout_seconds=POD_START_WAIT_SECONDS
+    ):
+        if event.type in ("ADDED", "MODIFIED"):
+            latest = event.object
+            if _begun(latest):
+                return latest
+    return latest
+
+
+POD_START_WAIT_SECONDS = 30
+
+
 def _follow(cluster: Cluster, build: Build, config: manifests.BuildSettings, *, owner: str) -> str:
-    pod = _pod(cluster, build, config)
+    pod = _started_pod(cluster, build, config)
     if pod is None:
         if problem := _job_failure(cluster, build, config):
             services.build_failed(build_id=build.pk, message=problem)
@@ -287,9 +313,33 @@ def _seconds(stamp: str) -> str | None:
     return f"{stamp[:19]}Z" if stamp else None
 
 
+def _terminated(cluster: Cluster, build: Build, config: manifests.BuildSettings) -> dict | None:
+    """The build container's `terminated` state. Its log ends as it exits, and the kubelet reports the
+    exit a moment later: watch the pod for that moment (up to TERMINATION_WAIT_SECONDS), never sleep."""
+    selector = manifests.build_selector(build.pk)
+    pods, version = cluster.list("Pod", namespace=config.namespace, label_selector=selector)
+    for pod in pods:
+        if terminated := _container_state(pod, "build").get("terminated"):
+            return terminated
+    if not pods:
+        return None
+    for event in cluster.watch(
+        "Pod", resource_version=version, label_selector=selector, timeout_seconds=TERMINATION_WAIT_SECONDS
+    ):
+        if event.type in ("ADDED", "MODIFIED") and (
+            terminated := _container_state(event.object, "build").get("terminated")
+        ):
+            return terminated
+        if event.type == "DELETED":
+            return None
+    return None
+
+
+TERMINATION_WAIT_SECONDS = 10
+
+
 def _finish(cluster: Cluster, build: Build, config: manifests.BuildSettings, *, error: str = "") -> str:
-    pod = _pod(cluster, build, config)
-    terminated = (_container_state(pod, "build") if pod else {}).get("terminated")
+    terminated = _terminated(cluster, build, config)
     if terminated is None:
         if problem := _job_failure(cluster, build, config):
             services.build_failed(build_id=build.pk, message=problem)
@@ -304,6 +354,8 @@ def _finish(cluster: Cluster, build: Build, config: manifests.BuildSettings, *, 
             return Build.State.FAILED
         services.build_succeeded(build_id=build.pk, digest=digest)
         return Build.State.SUCCEEDED
+    if problem := _job_failure(cluster, build, config):
+        error = problem  # stopped from outside (the deadline): that is the reason, not the exit code
     reason = error or f"BuildKit exited with code {terminated.get('exitCode')}"
     if terminated.get("reason") not in (None, "", "Error", "Completed"):
         reason += f" ({terminated['reason']})"

@@ -157,3 +157,28 @@ def test_a_missing_pod_has_no_log(core, namespace):
     with pytest.raises(client.ApiException) as error:
         core.read_namespaced_pod_log("ghost", namespace)
     assert error.value.status == 404
+
+
+@pytest.mark.parametrize("own_emulator", [{"build_step_delay": 0.5}], indirect=True)
+def test_a_job_past_its_active_deadline_fails_and_loses_its_pods(own_emulator):
+    from .conftest import api_for, make_namespace
+
+    with api_for(own_emulator) as api:
+        core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
+        namespace = make_namespace(core)
+        job = build_job(namespace)
+        job["spec"]["activeDeadlineSeconds"] = 1
+        batch.create_namespaced_job(namespace, job)
+        failed = eventually(
+            lambda: next(
+                (
+                    c
+                    for c in batch.read_namespaced_job("build-7", namespace).status.conditions or []
+                    if c.type == "Failed"
+                ),
+                None,
+            ),
+            timeout=10,
+        )
+        assert (failed.reason, failed.message) == ("DeadlineExceeded", "Job was active longer than specified deadline")
+        eventually(lambda: not core.list_namespaced_pod(namespace, label_selector="diploi.io/build=7").items)

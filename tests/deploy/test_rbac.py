@@ -9,8 +9,8 @@ code fails this test until the role grants it, and a grant nobody uses does too.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
+import threading
 from collections import defaultdict
 
 import pytest
@@ -80,10 +80,14 @@ def cluster_usage(transactional_db, emulator, make_project, make_member, client,
     # followed log, digest), another is cancelled while it runs (its Job deleted).
     first, second = Build.objects.filter(state="queued").order_by("pk")[:2]
     wait_for(lambda: _built(first.pk), timeout=20, what="a build finished")
-    with contextlib.suppress(runner.StillBuilding):
-        runner.build_run(second.pk, owner="rbac")
+    emulator.timing.build_step_delay = 0.3  # long enough to cancel it while it runs
+    cancelled = {}
+    follower = threading.Thread(target=lambda: cancelled.update(outcome=_run_closing(second.pk)))
+    follower.start()
+    wait_for(lambda: Build.objects.get(pk=second.pk).step >= 1, timeout=20, what="a build under way")
     build_services.build_cancel(build_id=second.pk, reason="RBAC flow")
-    assert runner.build_run(second.pk, owner="rbac") == "cancelled"
+    follower.join(30)
+    assert cancelled["outcome"] == "cancelled"
     # The other deployments' builds are reported done as an external CI would (no cluster requests).
     for deployment in deployments:
         deployment.refresh_from_db()
@@ -134,6 +138,15 @@ def cluster_usage(transactional_db, emulator, make_project, make_member, client,
     return used
 
 
+def _run_closing(build_id: int) -> str:
+    from django.db import connection
+
+    try:
+        return runner.build_run(build_id, owner="rbac")
+    finally:
+        connection.close()
+
+
 def _built(build_id: int) -> bool:
     try:
         return runner.build_run(build_id, owner="rbac") == "succeeded"
@@ -151,9 +164,12 @@ def _finished(run, operation_id: int) -> bool:
 
 def declared_in_code() -> dict[str, set[tuple[str, str, str]]]:
     """What the code may ask for but no flow can be made to: pruning deletes any kind it lists
-    (PRUNABLE_KINDS) once a template stops rendering it."""
+    (PRUNABLE_KINDS) once a template stops rendering it; the runner watches a build's pod."""
     prunable = {(RESOURCES[kind].group, RESOURCES[kind].plural, "delete") for kind in PRUNABLE_KINDS}
-    return {"worker": prunable}
+    # The runner watches a build's pod until its container starts and until its exit is reported; a
+    # pod that is quick enough to have started (or ended) when first listed needs no watch.
+    build_pod_watch = {("", "pods", "watch")}
+    return {"worker": prunable | build_pod_watch}
 
 
 def test_every_process_is_granted_exactly_what_it_uses(cluster_usage):

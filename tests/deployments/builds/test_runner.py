@@ -69,17 +69,6 @@ def test_running_twice_creates_one_job_and_the_copy_finds_the_build_done(queued)
     assert len(jobs) == 1
 
 
-def test_a_cancelled_build_loses_its_job(queued, settings):
-    try:
-        runner.build_run(queued.pk, owner="a")
-    except runner.StillBuilding:
-        pass
-    builds.build_cancel(build_id=queued.pk, reason="Cancelled by a test")
-    assert runner.build_run(queued.pk, owner="a") == "cancelled"
-    job = get_cluster().get("Job", f"build-{queued.pk}", settings.BUILD_NAMESPACE)
-    assert job is None or job["metadata"].get("deletionTimestamp")
-
-
 @pytest.fixture
 def slow_builds(settings, staging):
     """An emulator whose builds take a few seconds, and Diploi pointed at it."""
@@ -126,3 +115,39 @@ def test_a_second_copy_of_the_task_leaves_a_followed_build_to_its_follower(slow_
     assert build.follower == ""
     follows = [r for r in emu.audit.records() if r.subresource == "log" and r.name.startswith("build-")]
     assert len(follows) > 3  # the quiet stream was opened again, from where it was
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_build_cancelled_while_it_runs_loses_its_job(slow_builds, settings):
+    import threading
+
+    from django.db import connection
+
+    from tests.support import wait_for
+
+    queued, _ = slow_builds
+    outcome = {}
+
+    def follow():
+        try:
+            outcome["run"] = run_until_done(queued.pk, owner="runner")
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=follow)
+    thread.start()
+    wait_for(lambda: Build.objects.get(pk=queued.pk).step >= 1, timeout=10, what="the build under way")
+    builds.build_cancel(build_id=queued.pk, reason="Cancelled by a test")
+    thread.join(30)
+    assert outcome["run"] == "cancelled"
+    job = get_cluster().get("Job", f"build-{queued.pk}", settings.BUILD_NAMESPACE)
+    assert job is None or job["metadata"].get("deletionTimestamp")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_build_past_its_deadline_is_stopped_and_says_so(slow_builds, settings):
+    queued, _ = slow_builds
+    settings.BUILD_DEADLINE_SECONDS = 1  # the simulated build takes about five
+    assert run_until_done(queued.pk) == "failed"
+    queued.refresh_from_db()
+    assert queued.message == "It ran longer than BUILD_DEADLINE_SECONDS (1 s) and was stopped"

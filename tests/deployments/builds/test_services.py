@@ -160,3 +160,21 @@ def test_a_deployment_is_created_even_when_its_first_build_cannot_start(make_pro
     build = Build.objects.get(deployment=deployment)
     assert build.state == "failed"
     assert "Cannot resolve branch main" in build.message
+
+
+def test_the_sweeper_sends_a_lost_cluster_build_again_and_leaves_external_ones_alone(staging, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from deployments.sweeper import Sweeper
+
+    build = Build.objects.get(deployment=staging)
+    later = timezone.now() + timedelta(seconds=settings.LOST_TASK_SECONDS + 5)
+    assert Sweeper().sweep(now=timezone.now()).get("build") is None  # not overdue yet
+    sent = Sweeper().sweep(now=later)
+    assert sent["build"] == [build.pk]
+    build.refresh_from_db()
+    assert build.due_at > timezone.now()  # due again: the copy it sent has time to start
+    Build.objects.filter(pk=build.pk).update(runner="external")
+    assert "build" not in Sweeper().sweep(now=later + timedelta(hours=1))
