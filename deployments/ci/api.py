@@ -20,7 +20,7 @@ from deployments.builds import services as builds
 from deployments.builds.models import COMMIT_SHA, DIGEST, Build
 from deployments.ci import services
 from deployments.ci.jsonapi import ApiError, int_field, json_endpoint, json_object, text_field
-from deployments.models import Deployment, Project
+from deployments.models import Deployment, DeploymentState, Project
 
 MAX_ID = 2**63 - 1
 
@@ -62,6 +62,8 @@ def _deployments(project: Project, data: dict) -> list[Deployment]:
         raise ApiError(400, "“deployment” must be a deployment's name or id.", field="deployment")
     if found is None:
         raise ApiError(404, f"The project {project.slug} has no deployment {value!r}.", field="deployment")
+    if found.state == DeploymentState.DELETING:
+        raise ApiError(409, f"The deployment {found.name} is being deleted.", field="deployment")
     if not services.builds_from_repository(found):
         raise ApiError(
             409,

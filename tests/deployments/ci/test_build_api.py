@@ -269,3 +269,9 @@ def test_a_ci_report_rolls_the_workload_out_pinned_by_digest(worker, external_pr
         return workload and workload["spec"]["template"]["spec"]["containers"][0]["image"] == image
 
     wait_for(running_image, timeout=30, what=f"the app Deployment running {image}")
+
+
+def test_a_deployment_being_deleted_takes_no_new_builds(staging, token, repository):
+    Deployment.objects.filter(pk=staging.pk).update(state="deleting")
+    response = started(token, deployment="staging", component="app", commit=repository.first)
+    assert response.status_code == 409 and "being deleted" in response.json()["error"]
