@@ -23,6 +23,8 @@ from django.utils import timezone
 from deployments.cluster.git import GitCredentials
 from deployments.naming import redact_credentials
 
+SSH_OPTIONS = "-o BatchMode=yes -o ConnectTimeout=5"
+
 
 class CommitUnresolved(Exception):
     """The branch head could not be resolved (repository unreachable, branch missing)."""
@@ -51,9 +53,16 @@ def resolve_branch_head(repository: str, branch: str, *, credentials: GitCredent
 
 @contextmanager
 def _ssh_environment(credentials: GitCredentials | None):
-    """Environment variables for git: with credentials, an ssh command using the deploy key from a
-    private temporary directory (mode 0700, the key 0600), removed afterwards."""
-    environment = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/false", "LC_ALL": "C"}
+    """Environment variables for git: never a prompt (no terminal, no askpass, ssh in batch mode: a
+    git@… repository fails at once instead of asking about its host key); with credentials, ssh uses
+    the deploy key from a private temporary directory (mode 0700, the key 0600), removed afterwards."""
+    environment = {
+        **os.environ,
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ASKPASS": "/bin/false",
+        "GIT_SSH_COMMAND": f"ssh {SSH_OPTIONS}",
+        "LC_ALL": "C",
+    }
     if credentials is None:
         yield environment
         return
@@ -66,7 +75,7 @@ def _ssh_environment(credentials: GitCredentials | None):
         environment["GIT_SSH_COMMAND"] = (
             f"ssh -i {shlex.quote(str(key))} -o IdentitiesOnly=yes "
             f"-o UserKnownHostsFile={shlex.quote(str(known_hosts))} "
-            "-o StrictHostKeyChecking=accept-new -o BatchMode=yes"
+            f"-o StrictHostKeyChecking=accept-new {SSH_OPTIONS}"
         )
         yield environment
     finally:

@@ -354,9 +354,8 @@ def _finish(cluster: Cluster, build: Build, config: manifests.BuildSettings, *, 
             return Build.State.FAILED
         services.build_succeeded(build_id=build.pk, digest=digest)
         return Build.State.SUCCEEDED
-    if problem := _job_failure(cluster, build, config):
-        error = problem  # stopped from outside (the deadline): that is the reason, not the exit code
-    reason = error or f"BuildKit exited with code {terminated.get('exitCode')}"
+    # BuildKit's own error; else, stopped from outside (the deadline), the Job's reason; else the exit code.
+    reason = error or _job_failure(cluster, build, config) or f"BuildKit exited with code {terminated.get('exitCode')}"
     if terminated.get("reason") not in (None, "", "Error", "Completed"):
         reason += f" ({terminated['reason']})"
     services.build_failed(build_id=build.pk, message=reason)

@@ -80,8 +80,10 @@ def builds_request(
             raise ValidationError("A commit is its full SHA: 40 hexadecimal digits.")
     with transaction.atomic():
         # Serializes requests for one deployment: the newest request's builds are the ones that stay.
+        # Only its own row ("self"): locking the joined project and team would serialize (and
+        # deadlock) every deployment of the project.
         deployment = (
-            Deployment.objects.select_for_update()
+            Deployment.objects.select_for_update(of=("self",))
             .select_related("project__team", "template_version")
             .get(pk=deployment.pk)
         )
@@ -166,10 +168,13 @@ def _send_runner(build_id: int) -> None:
 
 
 def _locked(build_id: int) -> Build:
-    try:
-        return Build.objects.select_for_update().select_related("deployment__project__team").get(pk=build_id)
-    except Build.DoesNotExist:
-        raise ValidationError(f"There is no build {build_id}.") from None
+    """The build, its row locked, after its deployment's row: every service locks the deployment first
+    (`builds_request` and `rollout` do), so two of them never wait for each other in a circle."""
+    deployment_id = Build.objects.filter(pk=build_id).values_list("deployment_id", flat=True).first()
+    if deployment_id is None:
+        raise ValidationError(f"There is no build {build_id}.")
+    list(Deployment.objects.select_for_update(of=("self",)).filter(pk=deployment_id).values_list("pk", flat=True))
+    return Build.objects.select_for_update(of=("self",)).select_related("deployment__project__team").get(pk=build_id)
 
 
 def _conflict(build: Build, change: str) -> BuildStateConflict:
@@ -379,7 +384,7 @@ def rollout(*, deployment_id: int) -> bool:
     and an audit row naming old and new digests. Idempotent. True when it rolled out."""
     with transaction.atomic():
         deployment = (
-            Deployment.objects.select_for_update()
+            Deployment.objects.select_for_update(of=("self",))
             .select_related("project__team", "template_version")
             .get(pk=deployment_id)
         )
