@@ -166,13 +166,15 @@ def deploy_key_private_text(project: Project) -> str | None:
 
 
 def _roll_out_credentials(project: Project, actor, message: str) -> None:
-    """Every live deployment of ``project`` gets a new desired generation (its credentials Secret
-    changes) and a reconcile, sent on commit."""
+    """Every live development deployment of ``project`` (the ones that clone in their namespace) gets
+    a new desired generation (its credentials Secret changes) and a reconcile, sent on commit. Builds
+    read the key when their Job is made."""
     from deployments.tasks import reconcile_deployment
 
-    live = Deployment.objects.filter(project=project, state__in=RECONCILING_STATES)
-    live.update(desired_generation=F("desired_generation") + 1)
-    for deployment in live.select_related("project__team"):
+    live = Deployment.objects.filter(project=project, state__in=RECONCILING_STATES).select_related("template_version")
+    cloning = Deployment.objects.filter(pk__in=[d.pk for d in live if d.mode == "source"])
+    cloning.update(desired_generation=F("desired_generation") + 1)
+    for deployment in cloning.select_related("project__team"):
         Operation.objects.create(
             deployment=deployment,
             kind=Operation.Kind.RECONCILE,

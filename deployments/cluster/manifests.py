@@ -469,7 +469,9 @@ def render(target: RenderTarget, cluster: ClusterSettings) -> list[dict]:
         objects.append(env_secret(target, component.id, "component", environment[component.id]))
     for addon in addons:
         objects.append(env_secret(target, addon.id, "addon", environment[addon.id]))
-    if target.git_credentials is not None:
+    # Only a development deployment clones in its namespace; a build clones in the builds namespace,
+    # with its own copy (`cluster.builds.git_secret`).
+    if target.git_credentials is not None and target.mode == "source":
         objects.append(git.credentials_secret(target.git_credentials, _meta(git.SECRET_NAME, target)))
     for component in target.spec.components:
         objects.append(service(target, component.id, "component", component.port))

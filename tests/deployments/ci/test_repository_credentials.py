@@ -154,17 +154,26 @@ def test_a_new_key_reaches_every_live_deployment_and_the_secret_never_leaks(
 
 
 def test_removing_the_key_prunes_its_secret(private_project, admin_member, emulator):
-    prod = deployment_services.deployment_create(
-        project=private_project, name="prod", stage="production", actor=admin_member
+    dev = deployment_services.deployment_create(
+        project=private_project, name="dev", stage="development", actor=admin_member
     )
-    reconcile_run(prod.pk, owner="test")
-    assert get_cluster().get("Secret", "git-credentials", namespace=prod.namespace)
+    reconcile_run(dev.pk, owner="test")
+    assert get_cluster().get("Secret", "git-credentials", namespace=dev.namespace)
 
     services.deploy_key_delete(project=private_project, actor=admin_member)
-    reconcile_run(prod.pk, owner="test")
-    names = [o["metadata"]["name"] for o in get_cluster().list("Secret", namespace=prod.namespace)[0]]
+    reconcile_run(dev.pk, owner="test")
+    names = [o["metadata"]["name"] for o in get_cluster().list("Secret", namespace=dev.namespace)[0]]
     assert "git-credentials" not in names
     assert not DeployKey.objects.filter(project=private_project).exists()
+
+
+def test_builds_stages_keep_no_key_in_their_namespace():
+    """Staging and production clone only in their build's Job (the builds namespace, its own copy)."""
+    for spec in shipped_specs():
+        for stage in ("staging", "production"):
+            if stage in spec.stages and spec.mode(stage) == "build":
+                objects = render(target_for(spec, stage, git_credentials=KEY), CLUSTER)
+                assert not any(git.is_credentials_secret(o) for o in objects), (spec.slug, stage)
 
 
 def test_a_key_sealed_with_another_key_fails_the_apply_for_good_saying_why(private_project, admin_member, settings):
