@@ -1,8 +1,9 @@
 """Repository credentials for clone steps, as Kubernetes objects. Pure: no I/O, no client.
 
 A project's deploy key (its private half) lives in one Secret per development deployment's
-namespace, ``git-credentials`` (a build gets its own copy in the builds namespace), with the known hosts of the big Git hosts. A clone step that needs it mounts
-the Secret read-only (only the clone container mounts it, never the app's), copies the key into an
+namespace, ``git-credentials`` (a build gets its own copy in the builds namespace), with the known
+hosts of the big Git hosts. A clone step that needs it mounts the Secret read-only (only the clone
+container mounts it, never the app's), copies the key into an
 in-memory volume with mode 0600 (ssh refuses a key others may read, and a Secret volume's modes
 cannot suit both root and unprivileged users) and points ``GIT_SSH_COMMAND`` at it. The key never
 appears in a URL, an argument or a log line.
