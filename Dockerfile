@@ -36,6 +36,6 @@ ENV PATH=/opt/diploi/bin:$PATH \
     HEALTH_PORT=8081
 WORKDIR /app
 USER 10001:10001
-EXPOSE 8000 8081
+EXPOSE 8000 8081 2222
 ENTRYPOINT ["/app/deploy/entrypoint"]
 CMD ["web"]

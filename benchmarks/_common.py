@@ -248,6 +248,7 @@ class EmulatorProcess:
     def __init__(self, *, report_ready: bool = False, report_builds: bool = False):
         self.ready_changes: list[dict] = []
         self.build_ends: dict[str, float] = {}  # build pod name -> when its last log line was visible
+        self.build_ends_wall: dict[str, float] = {}  # the same, as wall-clock time
         self.jobs_added: dict[str, float] = {}  # Job name -> when the emulator stored it
         self.on_ready_change: Callable[[dict], None] | None = None
         self.errors: list[str] = []
@@ -289,6 +290,7 @@ class EmulatorProcess:
                 end = json.loads(line.split(" ", 1)[1])
                 with self._lock:
                     self.build_ends[end["pod"]] = end["t"]
+                    self.build_ends_wall[end["pod"]] = end["wall"]
             elif line.startswith("JOB-ADDED "):
                 added = json.loads(line.split(" ", 1)[1])
                 with self._lock:

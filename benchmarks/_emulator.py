@@ -7,7 +7,8 @@ stdin (``{"op": "crash" | "heal" | "clear", ...}``, the arguments of
 ``emulator.faults``) and answers each with ``OK`` or ``ERROR <message>``.
 
 With ``--report-builds`` the end of every simulated build container is printed as
-``BUILD-END {"namespace", "pod", "t"}`` (``t``: when its last log line became visible), and
+``BUILD-END {"namespace", "pod", "t", "wall"}`` (``t``: when its last log line became visible;
+``wall``: the same moment as ``time.time()``), and
 every Job created as ``JOB-ADDED {"namespace", "name", "t"}``.
 
 With ``--report-ready`` every change of a pod's ``Ready`` condition is
@@ -69,7 +70,8 @@ def main() -> None:
 
         def build_ended(namespace: str, pod: str, container: str, moment: float) -> None:
             if container == "build":
-                out.put("BUILD-END " + json.dumps({"namespace": namespace, "pod": pod, "t": moment}))
+                wall = time.time() - (time.monotonic() - moment)  # the same moment, as wall-clock time
+                out.put("BUILD-END " + json.dumps({"namespace": namespace, "pod": pod, "t": moment, "wall": wall}))
 
         def job_added(change) -> None:
             if change.resource is JOBS and change.type == "ADDED":

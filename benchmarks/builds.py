@@ -83,10 +83,11 @@ async def measure(args, url, cookies, deployments, emulator, table: bench.Table)
     from asgiref.sync import sync_to_async
 
     from deployments.builds import services as builds
+    from deployments.builds.models import Build
 
     clients = Clients(url, cookies)
     await clients.connect_all()
-    to_job, to_node, failures = [], [], 0
+    to_job, to_node, to_row, row_to_node, failures = [], [], [], [], 0
     try:
         for index in range(args.builds):
             deployment = deployments[index % len(deployments)]
@@ -102,12 +103,17 @@ async def measure(args, url, cookies, deployments, emulator, table: bench.Table)
             except TimeoutError:
                 failures += 1
                 continue
+            received_wall = time.time() - (time.monotonic() - clients.seen[build.pk])
             job = f"build-{build.pk}"
-            pod_end = next((t for pod, t in emulator.build_ends.items() if pod.startswith(f"{job}-")), None)
+            pod = next((name for name in emulator.build_ends if name.startswith(f"{job}-")), None)
             if job in emulator.jobs_added:
                 to_job.append(emulator.jobs_added[job] - asked)
-            if pod_end is not None:
-                to_node.append(clients.seen[build.pk] - pod_end)
+            if pod is not None:
+                to_node.append(clients.seen[build.pk] - emulator.build_ends[pod])
+                # Where it goes: the runner (log end → the row says succeeded), then publish and render.
+                finished = (await sync_to_async(Build.objects.get)(pk=build.pk)).finished_at.timestamp()
+                to_row.append(finished - emulator.build_ends_wall[pod])
+                row_to_node.append(received_wall - finished)
     finally:
         await clients.close()
 
@@ -119,6 +125,8 @@ async def measure(args, url, cookies, deployments, emulator, table: bench.Table)
     table.add("request → Job created, p95 ms", f"{ms(to_job, 95):.0f}")
     table.add("last log line → Builds node, median ms", f"{ms(to_node):.0f}", "< 150", ms(to_node) < 150)
     table.add("last log line → Builds node, p95 ms", f"{ms(to_node, 95):.0f}", "< 300", ms(to_node, 95) < 300)
+    table.add("  split: last line → row succeeded (runner), median ms", f"{ms(to_row):.0f}")
+    table.add("  split: row succeeded → client (publish, render), median ms", f"{ms(row_to_node):.0f}")
 
 
 def main() -> None:

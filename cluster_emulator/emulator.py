@@ -11,10 +11,12 @@ from .controllers import ControllerManager, ensure_namespace_defaults
 from .controllers.base import NODE_IP, NODE_NAME
 from .faults import Faults
 from .logs import PodLogs
+from .podfs import PodFiles
 from .registry import Registry
 from .resources import NAMESPACES, NODES, SERVICES
 from .server import HttpServer
 from .store import Store
+from .streaming import Streams
 from .timing import Timing, timing_for
 from .util import now
 
@@ -45,6 +47,9 @@ class ClusterEmulator:
         *,
         validate_internal: bool = False,
         history_limit: int = 20000,
+        files_root: str | None = None,
+        allow_remote_exec: bool | None = None,
+        clone_timeout: float = 60.0,
         **delays: float,
     ):
         self.host = host
@@ -59,6 +64,9 @@ class ClusterEmulator:
         self.controllers.ctx.logs = self.logs
         self.api = Api(self.store, self.registry, logs=self.logs)
         self.audit = AuditLog()
+        # Exec and port-forward: each pod's directory under `files_root` (a temporary one by default).
+        self.files = PodFiles(self.store, files_root, clone_timeout=clone_timeout)
+        self.streams = Streams(self.store, self.files, host=host, allow_remote_exec=allow_remote_exec)
         self._server: HttpServer | None = None
         self._serve_thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -84,8 +92,10 @@ class ClusterEmulator:
             if self._stopped:
                 return
             self._stopped = True
+            self.streams.close()
             self._close_server()
             self.controllers.stop()
+            self.files.cleanup()
 
     def take_down(self) -> None:
         """The API goes away: the listener closes (connections refused) and open connections drop.
@@ -134,7 +144,9 @@ class ClusterEmulator:
     # -- internals ----------------------------------------------------------------------------------------
 
     def _listen(self) -> None:
-        server = HttpServer((self.host, self.port), self.api, self.faults, self.store, self.timing, self.audit)
+        server = HttpServer(
+            (self.host, self.port), self.api, self.faults, self.store, self.timing, self.audit, self.streams
+        )
         self.port = server.server_address[1]
         self.api.server_address = f"{self.host}:{self.port}"
         self._server = server

@@ -22,8 +22,10 @@ from .api import Api, Request, Response, WatchStream
 from .audit import AuditLog
 from .faults import Faults
 from .store import CLOSE, Store
+from .streaming import Streams, is_stream_path
 from .timing import Timing
 from .util import dumps
+from .websocket import WebSocket
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +41,17 @@ class HttpServer(ThreadingHTTPServer):
     request_queue_size = 1024  # many clients (and watches) connect at once in benchmarks
 
     def __init__(
-        self, address: tuple[str, int], api: Api, faults: Faults, store: Store, timing: Timing, audit: AuditLog
+        self,
+        address: tuple[str, int],
+        api: Api,
+        faults: Faults,
+        store: Store,
+        timing: Timing,
+        audit: AuditLog,
+        streams: Streams,
     ):
         self.api, self.faults, self.store, self.timing, self.audit = api, faults, store, timing, audit
+        self.streams = streams
         self.closing = threading.Event()
         self._conn_lock = threading.Lock()
         self._conns: dict[socket.socket, threading.Thread] = {}
@@ -85,6 +95,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "diploi-cluster-emulator"
     sys_version = ""
     server: HttpServer
+    upgraded = False  # the connection became a websocket
 
     def setup(self) -> None:
         super().setup()
@@ -116,6 +127,9 @@ class Handler(BaseHTTPRequestHandler):
         if stall and self.server.closing.wait(stall):
             self.close_connection = True
             return
+        if error is None and is_stream_path(request.path):
+            self.server.streams.handle(self, self.command, request.path, parts.query, request.headers)
+            return
         if error is not None:
             response = Response(error.code, error.status(), dict(error.headers))
         elif self.command in ("HEAD", "OPTIONS"):
@@ -143,6 +157,22 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self._headers_buffer.append(payload)  # one write for headers and body
         self.flush_headers()
+
+    def send_api_error(self, error: errors.ApiError) -> None:
+        self._send(Response(error.code, error.status(), dict(error.headers)))
+
+    def upgrade(self, accept: str, protocol: str) -> WebSocket:
+        """Switch this connection to a websocket (101), choosing `protocol` (may be empty)."""
+        self.send_response(101, "Switching Protocols")
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        if protocol:
+            self.send_header("Sec-WebSocket-Protocol", protocol)
+        self.end_headers()
+        self.upgraded = True
+        self.close_connection = True  # after the websocket, the connection is done
+        return WebSocket(self.connection, self.rfile, self.wfile)
 
     def _stream(self, watch: WatchStream) -> None:
         self.send_response(200)

@@ -40,6 +40,7 @@ from deployments.models import (
     record_activity,
 )
 from deployments.naming import redact_credentials
+from deployments.ssh.sessions import sessions_close_for_role
 
 HEALTH_COLORS = {
     Health.GREEN: "#1f8a4c",
@@ -173,6 +174,9 @@ class TeamAdmin(admin.ModelAdmin):
         changed = [*formset.new_objects, *(membership for membership, _ in formset.changed_objects)]
         for membership in changed:
             name = membership.user.get_username()
+            sessions_close_for_role(
+                user_id=membership.user_id, team_id=team.pk, role=membership.role, team_name=team.name
+            )
             record_activity(
                 action="team.member_set",
                 message=f"{name} is {membership.role} in {team.name} (set in the admin)",
@@ -181,6 +185,7 @@ class TeamAdmin(admin.ModelAdmin):
             )
         for membership in formset.deleted_objects:
             name = membership.user.get_username()
+            sessions_close_for_role(user_id=membership.user_id, team_id=team.pk, role=None, team_name=team.name)
             record_activity(
                 action="team.member_removed",
                 message=f"{name} removed from {team.name} (in the admin)",

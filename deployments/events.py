@@ -64,3 +64,9 @@ def publish_deployment_changed(deployment) -> None:
         )
 
     transaction.on_commit(send)
+
+
+def publish_deployment_page_changed(deployment_id: int) -> None:
+    """Tell only the deployment's own pages to re-render (e.g. its live SSH session count), on commit."""
+    message = {"type": "deployment.changed", "deployment_id": deployment_id}
+    transaction.on_commit(lambda: _send((deployment_group(deployment_id), message)))

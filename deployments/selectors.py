@@ -19,7 +19,7 @@ from deployments.builds.models import Build
 from deployments.builds.status import builds_node, with_builds
 from deployments.cluster.connection import cluster_settings
 from deployments.cluster.environment import resolve_environment, secret_variables
-from deployments.cluster.manifests import ManifestError, fill_host, public_hosts
+from deployments.cluster.manifests import ManifestError, public_hosts
 from deployments.cluster.status import NODE_TITLES, NODES
 from deployments.models import (
     ActivityEntry,
@@ -32,6 +32,8 @@ from deployments.models import (
     Role,
     Team,
 )
+from deployments.ssh import selectors as ssh_selectors
+from deployments.ssh.naming import replica_of, ssh_user_for
 
 
 def projects_of_team(team: Team):
@@ -223,15 +225,19 @@ def build_page(deployment: Deployment, build_id: int) -> Build:
     return build
 
 
-def tree_nodes(tree: dict) -> list[dict]:
-    return [
-        {
+def tree_nodes(tree: dict, connect: dict[str, str] | None = None) -> list[dict]:
+    """The tree's nodes in order; ``connect``: pod name -> its SSH command, added to those pods' items."""
+    nodes = []
+    for name in NODES:
+        node = {
             "name": name,
             "title": NODE_TITLES[name],
             **tree["nodes"].get(name, {"health": "unknown", "reason": "", "items": []}),
         }
-        for name in NODES
-    ]
+        if name == "containers" and connect:
+            node["items"] = [{**item, "connect": connect.get(item.get("key", ""))} for item in node.get("items", [])]
+        nodes.append(node)
+    return nodes
 
 
 def endpoints(deployment: Deployment, tree: dict) -> list[dict]:
@@ -264,42 +270,59 @@ def endpoints(deployment: Deployment, tree: dict) -> list[dict]:
     return found
 
 
+def ssh_command(user: str) -> str:
+    """The command a user pastes: ``ssh <user>@<SSH_HOST>``, with ``-p SSH_PORT`` unless it is 22."""
+    port = f" -p {settings.SSH_PORT}" if settings.SSH_PORT != 22 else ""
+    return f"ssh {user}@{settings.SSH_HOST}{port}"
+
+
 def ssh_commands(deployment: Deployment) -> list[dict]:
-    """The `ssh` command for each component the template lets users enter in this stage."""
+    """The `ssh` command for each component the template lets users enter in this stage.
+
+    The user name is ``component.deployment.project`` (`deployments.ssh.naming`): one
+    name, one deployment and component, across every team and project.
+    """
     commands = []
+    host = settings.SSH_HOST if settings.SSH_PORT == 22 else f"{settings.SSH_HOST}:{settings.SSH_PORT}"
     for rule in deployment.spec.ssh:
         if deployment.stage not in rule.stages:
             continue
         component = deployment.spec.component(rule.component)
-        user = fill_host(
-            rule.user,
-            component=component.id,
-            deployment=deployment.name,
-            project=deployment.project.slug,
-            base_domain=settings.BASE_DOMAIN,
-        )
-        port = f" -p {settings.SSH_PORT}" if settings.SSH_PORT != 22 else ""
+        user = ssh_user_for(component=component.id, deployment=deployment.name, project=deployment.project.slug)
         commands.append(
             {
                 "component": component,
                 "user": user,
-                "command": f"ssh {user}@{settings.SSH_HOST}{port}",
-                "vscode": f"vscode://vscode-remote/ssh-remote+{user}@{settings.SSH_HOST}{component.code_path}",
+                "command": ssh_command(user),
+                "vscode": f"vscode://vscode-remote/ssh-remote+{user}@{host}{component.code_path}",
             }
         )
     return commands
 
 
+def pod_connect_commands(deployment: Deployment, ssh: list[dict], tree: dict) -> dict[str, str]:
+    """For each observed pod of a component SSH may enter: the command that enters that very pod."""
+    users = {entry["component"].id: entry["user"] for entry in ssh}
+    found = {}
+    for item in (tree.get("nodes") or {}).get("containers", {}).get("items", []):
+        user = users.get(item.get("service", ""))
+        replica = replica_of(item.get("key", ""))
+        if user and replica:
+            found[item["key"]] = ssh_command(f"{replica}.{user}")
+    return found
+
+
 def deployment_context(deployment: Deployment, membership: Membership, *, tab: str) -> dict:
     """Everything a deployment page (and its live fragments) shows."""
     tree = status_tree(deployment)
+    ssh = ssh_commands(deployment)
     context = {
         "deployment": deployment,
         "project": deployment.project,
         "spec": deployment.spec,
         "tab": tab,
         "tree": tree,
-        "nodes": tree_nodes(tree),
+        "nodes": tree_nodes(tree, pod_connect_commands(deployment, ssh, tree)),
         "can": Permissions.of(membership),
         "builds_possible": _builds_possible(deployment),
         "active_operations": list(
@@ -316,7 +339,8 @@ def deployment_context(deployment: Deployment, membership: Membership, *, tab: s
         cpu_points = cpu.cpu_series(deployment.pk, now=now)
         context.update(
             endpoints=endpoints(deployment, tree),
-            ssh=ssh_commands(deployment),
+            ssh=ssh,
+            ssh_sessions_live=ssh_selectors.live_session_count(deployment.pk),
             charts=[charts.cpu_chart(window, points, now) for window, points in cpu_points.items()],
             cpu_now=getattr(getattr(deployment, "status", None), "cpu_millicores", None),
         )
@@ -329,6 +353,7 @@ def deployment_context(deployment: Deployment, membership: Membership, *, tab: s
             .order_by("-created_at", "-pk")[:100]
         )
         context["operations"] = list(deployment.operations.select_related("requested_by")[:50])
+        context["ssh_sessions"] = ssh_selectors.deployment_sessions(deployment.pk)
     return context
 
 

@@ -35,6 +35,7 @@ from deployments.models import (
 )
 from deployments.naming import dns_label_error, namespace_for, repository_error
 from deployments.sizes import SIZES
+from deployments.ssh.sessions import sessions_close_for_deployment, sessions_close_for_role
 from templates_catalog.models import Template
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -440,6 +441,8 @@ def deployment_update(
     if not changes:
         return deployment
     deployment.save()
+    if not deployment.enabled:
+        sessions_close_for_deployment(deployment_id=deployment.pk, reason="the deployment was disabled")
     if (deployment.name, deployment.custom_domains) != hosts_before:
         claim_hosts(deployment=deployment, platform_hosts=deployment_platform_hosts(deployment))
     _operation(deployment, Operation.Kind.RECONCILE, actor, message="; ".join(changes).capitalize())
@@ -473,6 +476,8 @@ def deployment_admin_save(*, deployment: Deployment, fields: list[str], actor) -
     )
     before = deployment.desired_generation
     deployment.save(update_fields=fields)
+    if "enabled" in fields and not deployment.enabled:
+        sessions_close_for_deployment(deployment_id=deployment.pk, reason="the deployment was disabled")
     if {"name", "custom_domains"} & set(fields):
         claim_hosts(deployment=deployment, platform_hosts=deployment_platform_hosts(deployment))
     summary = "Changed in the admin: " + ", ".join(deployment._meta.get_field(name).verbose_name for name in fields)
@@ -538,6 +543,7 @@ def deployment_delete(*, deployment: Deployment, actor) -> Operation:
     from deployments.builds.services import builds_cancel_all
 
     builds_cancel_all(deployment=deployment, reason="The deployment is being deleted")
+    sessions_close_for_deployment(deployment_id=deployment.pk, reason="the deployment is being deleted")
     record_activity(
         action="deployment.delete_requested",
         message=f"Deletion of “{deployment.name}” and all its storage requested",
@@ -595,6 +601,7 @@ def member_set_role(*, team: Team, user, role: str, actor) -> Membership:
     else:
         membership.role = role
         membership.save(update_fields=["role"])
+        sessions_close_for_role(user_id=user.pk, team_id=team.pk, role=role, team_name=team.name)
     record_activity(
         action="team.member_set", message=f"{user.get_username()} is {role} in {team.name}", actor=actor, team=team
     )
@@ -609,6 +616,7 @@ def member_remove(*, team: Team, username: str, actor) -> None:
     if membership.role == Role.ADMIN:
         _keep_an_admin(team, leaving=membership)
     membership.delete()
+    sessions_close_for_role(user_id=membership.user_id, team_id=team.pk, role=None, team_name=team.name)
     record_activity(
         action="team.member_removed", message=f"{username} removed from {team.name}", actor=actor, team=team
     )

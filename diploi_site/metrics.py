@@ -50,6 +50,16 @@ WATCHER_EVENT_LAG_SECONDS = Histogram(
     "From a cluster event reaching the watcher to its deployment's status being recomputed and stored.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+SSH_CONNECTIONS = Gauge(
+    "diploi_ssh_connections",
+    "Open connections to this SSH gateway process.",
+    multiprocess_mode="livesum",
+)
+SSH_AUTH_REFUSALS = Counter(
+    "diploi_ssh_auth_refusals_total",
+    "SSH connections or keys refused, by why: unregistered (key), refused (authorize), rate_limited.",
+    ["reason"],
+)
 WEBSOCKETS = Gauge(
     "diploi_websocket_connections",
     "Open websocket connections, by page kind (team, project, deployment).",

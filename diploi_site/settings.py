@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "deployments",
     "deployments.hosts",
     "deployments.builds",
+    "deployments.ssh",
     "deployments.ci",
     "axes",
     "csp",
@@ -237,6 +238,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "diploi")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker that cannot reach the broker tries again 2 s, 4 s, ... 20 s later, then exits with
+# status 1 for its supervisor to restart it (Celery's default, 100 attempts, is most of an hour).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = env_int("BROKER_CONNECTION_MAX_RETRIES", 10)
 # A task taken by a worker that dies is handed out again after this long.
 # Redis checks for such messages every 10 s (kombu's default is every 100 s).
 # Socket timeouts: a request that sends a task never waits long on a Redis that went silent.
@@ -255,8 +259,29 @@ CELERY_ACCEPT_CONTENT = ["json"]
 # --- The platform ---------------------------------------------------------------
 BASE_DOMAIN = env_str("BASE_DOMAIN", "diploi.localhost")
 EDGE_HOST = env_str("EDGE_HOST", f"edge.{BASE_DOMAIN}")
-SSH_HOST = env_str("SSH_HOST", f"ssh.{BASE_DOMAIN}")
-SSH_PORT = env_int("SSH_PORT", 22)
+# Where users reach the SSH gateway. Standalone (embedded) serves it on this machine, on 2222
+# (`*.localhost` needs no DNS in browsers, but `ssh` resolves names with the system's resolver).
+SSH_HOST = env_str("SSH_HOST", "localhost" if EMBEDDED else f"ssh.{BASE_DOMAIN}")
+SSH_PORT = env_int("SSH_PORT", 2222 if EMBEDDED else 22)
+# An open session no gateway has reported for this long counts as lost (its gateway died).
+SSH_SESSION_STALE_SECONDS = env_int("SSH_SESSION_STALE_SECONDS", 30)
+# The SSH gateway (`manage.py ssh_gateway`): where it listens ("host:port"; a non-root container
+# listens on 2222 and its Service maps SSH_PORT to it), and how long it waits for people and networks.
+SSH_LISTEN = env_str("SSH_LISTEN", "0.0.0.0:2222")
+SSH_LOGIN_TIMEOUT_SECONDS = env_int("SSH_LOGIN_TIMEOUT_SECONDS", 30)
+SSH_IDLE_TIMEOUT_SECONDS = env_int("SSH_IDLE_TIMEOUT_SECONDS", 3600)
+SSH_KEEPALIVE_SECONDS = env_int("SSH_KEEPALIVE_SECONDS", 30)
+SSH_KEEPALIVE_COUNT_MAX = env_int("SSH_KEEPALIVE_COUNT_MAX", 3)
+# Failed authentications allowed per source address and per user name in a minute.
+SSH_AUTH_FAILURES_PER_ADDRESS = env_int("SSH_AUTH_FAILURES_PER_ADDRESS", 30)
+SSH_AUTH_FAILURES_PER_USER = env_int("SSH_AUTH_FAILURES_PER_USER", 10)
+SSH_MAX_CONNECTIONS = env_int("SSH_MAX_CONNECTIONS", 1000)
+SSH_MAX_CHANNELS_PER_CONNECTION = env_int("SSH_MAX_CHANNELS_PER_CONNECTION", 32)
+# Ciphers the gateway offers. SSH lets the client's preference win among them: OpenSSH prefers
+# chacha20-poly1305, which asyncssh computes in Python per packet at half the speed of AES-GCM (one
+# call into OpenSSL), and CTR before GCM; so only AES-GCM is offered (OpenSSH >= 6.2, PuTTY >= 0.76).
+# Add e.g. aes128-ctr for clients without it (Paramiko), at some cost in throughput.
+SSH_CIPHERS = env_list("SSH_CIPHERS", ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com"])
 # Hosts no deployment may take, besides the base domain, www., EDGE_HOST, SSH_HOST and ALLOWED_HOSTS.
 RESERVED_HOSTS = env_list("RESERVED_HOSTS", [])
 CUSTOM_DOMAINS_PER_DEPLOYMENT = env_int("CUSTOM_DOMAINS_PER_DEPLOYMENT", 20)
@@ -281,6 +306,7 @@ CLUSTER_INGRESS_NAMESPACE = env_str("CLUSTER_INGRESS_NAMESPACE", "ingress-nginx"
 CLUSTER_ISSUER = env_str("CLUSTER_ISSUER", "letsencrypt")
 CLUSTER_STORAGE_CLASS = env_str("CLUSTER_STORAGE_CLASS")
 CLUSTER_GIT_IMAGE = env_str("CLUSTER_GIT_IMAGE", "alpine/git:2.47.2")
+CLUSTER_SFTP_IMAGE = env_str("CLUSTER_SFTP_IMAGE", "debian:12.11-slim")
 CLUSTER_FIELD_MANAGER = "diploi"
 
 # Builds (README "Builds"): where images are pushed (any OCI registry, `host/path`), and who builds them.
@@ -355,5 +381,7 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         # Our cluster client reports connection failures itself, once and in words.
         "urllib3.connectionpool": {"level": "ERROR"},
+        # The SSH gateway logs what matters itself; asyncssh's INFO is a line per channel event.
+        "asyncssh": {"level": "WARNING"},
     },
 }

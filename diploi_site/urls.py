@@ -18,5 +18,6 @@ urlpatterns = [
     path("hooks/github/<str:project_slug>/", hooks.github_push, name="github_push_hook"),
     path("api/v1/", include(api.urlpatterns)),
     path("", include("deployments.ci.urls")),
+    path("profile/", include("deployments.ssh.urls")),
     path("", include("deployments.urls")),
 ]

@@ -218,13 +218,14 @@ def env_rows(spec: TemplateSpec, service: Component | AddOn) -> list[EnvRow]:
 
 
 def ssh_rows(spec: TemplateSpec, *, ssh_host: str = "", ssh_port: int = 22) -> list[SshRow]:
+    """Per SSH rule: the component, its stages, and the user name Diploi gives it
+    (``component.<deployment>.<project>``, as `deployments.ssh.naming` makes it)."""
     rows = []
     for rule in spec.ssh:
-        user = example_name(rule.user, component=rule.component)
+        user = f"{rule.component}.<deployment>.<project>"
         port = f" -p {ssh_port}" if ssh_port != 22 else ""
-        example = f"ssh{port} {user}@{ssh_host}" if ssh_host else ""
-        rows.append(SshRow(component=spec.component(rule.component), stages=rule.stages, user=rule.user,
-                           example=example))  # fmt: skip
+        example = f"ssh {user}@{ssh_host}{port}" if ssh_host else ""
+        rows.append(SshRow(component=spec.component(rule.component), stages=rule.stages, user=user, example=example))
     return rows
 
 

@@ -155,6 +155,8 @@ class Component:
     stages: dict[Stage, StageOverride] = field(default_factory=dict)
     replicas: int = 1
     security: Security = field(default_factory=Security)
+    # In source stages an init step puts OpenSSH's sftp-server into the container (SFTP and scp over SSH).
+    provide_sftp_server: bool = False
 
     def command_for(self, stage: Stage, mode: StageMode) -> tuple[str, ...] | None:
         override = self.stages.get(stage)
@@ -356,6 +358,7 @@ def _component_from_dict(d: dict[str, Any]) -> Component:
         },
         replicas=d["replicas"],
         security=_security(d.get("security")),
+        provide_sftp_server=d.get("provide_sftp_server", False),
     )
 
 

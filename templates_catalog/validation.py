@@ -96,7 +96,8 @@ SSH_PLACEHOLDERS = ("component", "deployment", "project")
 TEMPLATE_KEYS = ("slug", "name", "description", "version", "repository", "status_url", "stages", "components",
                  "addons", "ssh", "logs", "actions")  # fmt: skip
 COMPONENT_KEYS = ("id", "name", "image", "build", "port", "code_path", "dev_command", "command", "health", "env",
-                  "imports", "storage", "public", "stages", "replicas", "security")  # fmt: skip
+                  "imports", "storage", "public", "stages", "replicas", "security",
+                  "provide_sftp_server")  # fmt: skip
 ADDON_KEYS = ("id", "name", "image", "port", "data_path", "toggleable", "default_enabled", "command", "health", "env",
               "imports", "storage", "stages", "security")  # fmt: skip
 
@@ -633,6 +634,9 @@ class _Checker:
         replicas = 1
         if "replicas" in data:
             replicas = self.integer(data["replicas"], _join(path, "replicas"), minimum=0, maximum=REPLICAS_MAX)
+        sftp = False
+        if "provide_sftp_server" in data:
+            sftp = self.boolean(data["provide_sftp_server"], _join(path, "provide_sftp_server"))
         service.obj = Component(
             id=service.id,
             name=name,
@@ -650,6 +654,7 @@ class _Checker:
             stages=overrides or {},
             replicas=replicas if replicas is not None else 1,
             security=security,
+            provide_sftp_server=bool(sftp),
         )
         self.check_storage_paths(storage, _join(path, "storage"))
         if code_path is not None and storage is not None and None not in storage:

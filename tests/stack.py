@@ -46,6 +46,7 @@ class DiploiStack:
         self.log_dir = log_dir or data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.ssh_port = free_port()
         self.processes: dict[str, subprocess.Popen] = {}
         self.commands: dict[str, list[str]] = {}
         self.scaled_out = bool(os.environ.get("REDIS_URL"))
@@ -62,6 +63,8 @@ class DiploiStack:
         env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         if self.kube_api_url:
             env.update(KUBE_API_URL=self.kube_api_url, CLUSTER_SIMULATED="1")
+        # The SSH gateway (standalone's thread, or its own process) on a port of this run, named as shown.
+        env.update(SSH_HOST="127.0.0.1", SSH_PORT=str(self.ssh_port))
         env.update(self.extra_env)
         return env
 
@@ -78,6 +81,8 @@ class DiploiStack:
                     + ["--pool", "threads", "-c", "4", "-l", "INFO"],
                 )
             self._spawn("watcher", ["manage.py", "watch_cluster"])
+            if self.kube_api_url:  # the gateway needs a cluster to bridge to
+                self._spawn("ssh-gateway", ["manage.py", "ssh_gateway", "--listen", f"127.0.0.1:{self.ssh_port}"])
         else:
             self._spawn("standalone", ["manage.py", "standalone", "--port", str(self.port)])
         try:
@@ -113,6 +118,10 @@ class DiploiStack:
     def restart(self, name: str) -> None:
         """Start a killed or exited process again, as its supervisor would (its log goes on)."""
         self._spawn(name, self.commands[name])
+
+    def start_another(self, name: str, *, like: str) -> None:
+        """Start one more process running what ``like`` runs (a second watcher, say), logged as ``name``."""
+        self._spawn(name, self.commands[like])
 
     def stop(self) -> None:
         for process in self.processes.values():
@@ -165,6 +174,16 @@ class DiploiProcess:
         return cls(["manage.py", "watch_cluster"], ready="Watching", **kwargs)
 
     def start(self) -> DiploiProcess:
+        self.spawn()
+        try:
+            wait_for(lambda: self.ready in self.log() or self._exited(), timeout=60, what=f"{self.args} to start")
+        except BaseException:
+            self.stop()  # a stray worker would take later tests' tasks
+            raise
+        return self
+
+    def spawn(self) -> DiploiProcess:
+        """Start the process without waiting for it to be ready."""
         env = dict(os.environ)
         env.update(
             DATABASE_URL=test_database_url(),
@@ -178,11 +197,6 @@ class DiploiProcess:
         self.process = subprocess.Popen(
             python_command(*self.args), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
-        try:
-            wait_for(lambda: self.ready in self.log() or self._exited(), timeout=60, what=f"{self.args} to start")
-        except BaseException:
-            self.stop()  # a stray worker would take later tests' tasks
-            raise
         return self
 
     def _exited(self) -> bool:

@@ -83,3 +83,31 @@ def built(deployment):
             builds.build_succeeded(build_id=build.pk, digest=BUILT_DIGEST)
     deployment.refresh_from_db()
     return deployment
+
+
+def post_team_memberships(client, team, *, roles=None, delete=()):
+    """Submit the team's admin change page with members' roles changed (``roles``: user id -> role) or deleted
+    (``delete``: user ids); every other member keeps their role."""
+    from django.urls import reverse
+
+    from deployments.models import Membership
+
+    memberships = list(Membership.objects.filter(team=team).order_by("pk"))
+    data = {
+        "name": team.name,
+        "slug": team.slug,
+        "memberships-TOTAL_FORMS": str(len(memberships)),
+        "memberships-INITIAL_FORMS": str(len(memberships)),
+        "memberships-MIN_NUM_FORMS": "0",
+        "memberships-MAX_NUM_FORMS": "1000",
+    }
+    for index, membership in enumerate(memberships):
+        data |= {
+            f"memberships-{index}-id": str(membership.pk),
+            f"memberships-{index}-team": str(team.pk),
+            f"memberships-{index}-user": str(membership.user_id),
+            f"memberships-{index}-role": (roles or {}).get(membership.user_id, membership.role),
+        }
+        if membership.user_id in delete:
+            data[f"memberships-{index}-DELETE"] = "on"
+    return client.post(reverse("admin:deployments_team_change", args=[team.pk]), data)

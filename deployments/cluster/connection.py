@@ -38,5 +38,6 @@ def cluster_settings() -> ClusterSettings:
         cluster_issuer=settings.CLUSTER_ISSUER,
         storage_class=settings.CLUSTER_STORAGE_CLASS or None,
         git_image=settings.CLUSTER_GIT_IMAGE,
+        sftp_image=settings.CLUSTER_SFTP_IMAGE,
         ingress_namespace=settings.CLUSTER_INGRESS_NAMESPACE,
     )

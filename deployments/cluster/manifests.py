@@ -35,6 +35,30 @@ rm -rf "$root/code"
 mv "$root/.clone-tmp" "$root/code"
 touch "$root/.diploi-cloned"
 """
+# Where the development container finds sftp-server when the template asks for it (SFTP and scp over SSH):
+# an init step fetches Debian's openssh-sftp-server (linked against glibc only) onto the code volume, once.
+# It never fails the pod: without network or packages the app starts, and SFTP says there is no sftp-server.
+TOOLS_DIR = "diploi-tools"
+TOOLS_PATH = "/opt/diploi/bin"
+SFTP_SCRIPT = r"""set -u
+dest="$0" work="$(mktemp -d)"
+[ -x "$dest/sftp-server" ] && { echo "sftp-server is already in place."; rm -rf "$work"; exit 0; }
+mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
+set -- -q -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" \
+  -o Debug::NoLocking=1 -o APT::Sandbox::User=root
+if apt-get "$@" update >"$work/log" 2>&1 \
+  && (cd "$work" && apt-get "$@" download openssh-sftp-server >>"$work/log" 2>&1) \
+  && dpkg-deb -x "$work"/openssh-sftp-server_*.deb "$work/root" \
+  && cp "$work/root/usr/lib/openssh/sftp-server" "$dest/.sftp-server.tmp" \
+  && mv "$dest/.sftp-server.tmp" "$dest/sftp-server"; then
+  echo "sftp-server is in place for SFTP and scp over SSH."
+else
+  echo "Could not fetch sftp-server; the app starts anyway (SFTP and scp over SSH will say so):" >&2
+  tail -n 5 "$work/log" >&2
+fi
+rm -rf "$work"
+exit 0
+"""
 INIT_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}
 
 
@@ -50,6 +74,8 @@ class ClusterSettings:
     storage_class: str | None = None
     git_image: str = "alpine/git:2.47.2"
     ingress_namespace: str = "ingress-nginx"
+    # Debian 12's packages run in the shipped (Debian 12 and later) images.
+    sftp_image: str = "debian:12.11-slim"
 
 
 @dataclass(frozen=True)
@@ -361,6 +387,19 @@ def _source_workload(target, component, storage, claims, annotations, cluster) -
         git.with_credentials(clone, volumes)
     mounts = [{"name": code.name, "mountPath": component.code_path, "subPath": "code"}]
     mounts += [{"name": v.name, "mountPath": v.path} for v in storage if v.name != code.name]
+    init_containers = [clone]
+    if component.provide_sftp_server:
+        init_containers.append(
+            {
+                "name": "sftp-server",
+                "image": cluster.sftp_image,
+                "command": ["sh", "-c", SFTP_SCRIPT, CLONE_ROOT],
+                "volumeMounts": [{"name": code.name, "mountPath": CLONE_ROOT, "subPath": TOOLS_DIR}],
+                "resources": INIT_RESOURCES,
+                "securityContext": security.container_security_context(component.security, capabilities=()),
+            }
+        )
+        mounts.append({"name": code.name, "mountPath": TOOLS_PATH, "subPath": TOOLS_DIR, "readOnly": True})
     container = _container(
         name=component.id,
         image=target.image_overrides.get(component.id) or component.image,
@@ -379,7 +418,7 @@ def _source_workload(target, component, storage, claims, annotations, cluster) -
         service_id=component.id,
         service_kind="component",
         replicas=1,
-        pod_spec=_pod_spec([container], component.security, [clone], volumes),
+        pod_spec=_pod_spec([container], component.security, init_containers, volumes),
         annotations=annotations,
         claims=claims,
     )

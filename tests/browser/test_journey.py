@@ -2,11 +2,14 @@
 
 import contextlib
 import re
+import shlex
+import subprocess
 
 from playwright.sync_api import expect
 
 from deployments.models import Deployment, Membership, Operation, Role
 from tests.browser.conftest import wait_until
+from tests.deployments.ssh.gateway.conftest import OpenSSH, generate_key
 from tests.support import built
 
 PASSWORD = "correct horse battery"
@@ -25,7 +28,7 @@ def health(page):
 
 
 def test_it_takes_a_developer_from_sign_in_to_a_deleted_deployment(
-    diploi_on_emulator, page, browser, console_errors, make_member, team, screenshot_on_failure
+    diploi_on_emulator, page, browser, console_errors, make_member, team, screenshot_on_failure, tmp_path
 ):
     url = diploi_on_emulator.url
     make_member(Role.ADMIN, username="ada")
@@ -69,10 +72,28 @@ def test_it_takes_a_developer_from_sign_in_to_a_deleted_deployment(
 
     # Copy the SSH command.
     command = page.locator("#ssh-command-1").inner_text()
-    assert command.startswith("ssh app-feature-x@")
+    assert command.startswith("ssh app.feature-x.shop@")  # component.deployment.project
     page.get_by_role("button", name="Copy").first.click()
     expect(page.get_by_role("button", name="Copied")).to_be_visible()
     assert page.evaluate("navigator.clipboard.readText()") == command
+
+    # Add a key on the profile page, check the host key with the line it shows, paste the command
+    # in a terminal: a shell in the component's code directory (here the emulated pod's directory).
+    key_path = generate_key(tmp_path / "id_ed25519")
+    page.get_by_role("link", name="SSH keys").click()
+    (tmp_path / "known_hosts").write_text(page.locator("#known-hosts-line").inner_text() + "\n")
+    page.get_by_label("Public key").fill(key_path.with_suffix(".pub").read_text())
+    page.get_by_role("button", name="Add key").click()
+    expect(page.locator("tr[data-fingerprint]")).to_have_count(1)
+    terminal = OpenSSH(port=0, key=key_path, known_hosts=tmp_path / "known_hosts")
+    program, *arguments = shlex.split(command)
+    shell = subprocess.run(
+        [program, *terminal.options(), *arguments], input=b"pwd; ls; exit 5\n", capture_output=True, timeout=60
+    )
+    assert shell.returncode == 5, shell.stderr
+    cwd, *files = shell.stdout.decode().splitlines()
+    assert cwd.endswith("/app") and "README.md" in files
+    page.goto(f"{url}/deployments/{deployment.pk}/")
 
     # Restart one component and watch it recover.
     page.locator("details[data-node=services] > summary").click()

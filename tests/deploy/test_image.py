@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 ENTRYPOINT = ROOT / "deploy" / "entrypoint"
 # Procfile entry -> the image's process argument.
-PROCESSES = {"web": "web", "worker": "worker", "watcher": "watcher", "release": "migrate"}
+PROCESSES = {"web": "web", "worker": "worker", "watcher": "watcher", "ssh-gateway": "ssh-gateway", "release": "migrate"}
 APP_PACKAGES = ("diploi_site", "deployments", "templates_catalog", "cluster_emulator")
 
 

@@ -44,11 +44,12 @@ def test_every_object_is_valid_for_the_pinned_kubernetes_schema(objects):
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
 
 
-def test_it_installs_web_worker_and_watcher_with_a_migration_job(objects):
+def test_it_installs_web_worker_watcher_and_ssh_gateway_with_a_migration_job(objects):
     assert {o["metadata"]["name"] for o in _by_kind(objects, "Deployment")} == {
         "diploi-web",
         "diploi-worker",
         "diploi-watcher",
+        "diploi-ssh-gateway",
     }
     assert [o["metadata"]["name"] for o in _by_kind(objects, "Job")] == ["diploi-migrate"]
     namespaced = [o for o in objects if o["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding")]
@@ -151,3 +152,15 @@ def test_settings_and_secrets_come_from_the_overlay(objects):
     assert settings["data"]["ALLOWED_HOSTS"] == "diploi.example.com"
     assert settings["data"]["LOG_FORMAT"] == "json"
     assert settings["data"]["DEBUG"] == "0"
+
+
+def test_the_ssh_gateway_is_reachable_from_outside_on_port_22(objects):
+    gateway = _named(objects, "Deployment", "diploi-ssh-gateway")
+    service = _named(objects, "Service", "diploi-ssh-gateway")
+    assert service["spec"]["type"] == "LoadBalancer"
+    assert service["spec"]["selector"].items() <= gateway["spec"]["template"]["metadata"]["labels"].items()
+    container = gateway["spec"]["template"]["spec"]["containers"][0]
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    (rule,) = service["spec"]["ports"]
+    assert rule["port"] == 22 and ports[rule["targetPort"]] == 2222
+    assert {"name": "SSH_LISTEN", "value": "0.0.0.0:2222"} in container["env"]

@@ -10,7 +10,9 @@ code fails this test until the role grants it, and a grant nobody uses does too.
 from __future__ import annotations
 
 import itertools
+import subprocess
 import threading
+import urllib.request
 from collections import defaultdict
 
 import pytest
@@ -29,7 +31,12 @@ from tests.deploy.kustomize import rendered_overlay
 from tests.support import wait_for
 
 # The Kubernetes ServiceAccount each process runs as in deploy/kubernetes/.
-SERVICE_ACCOUNTS = {"web": "diploi-web", "worker": "diploi-worker", "watcher": "diploi-watcher"}
+SERVICE_ACCOUNTS = {
+    "web": "diploi-web",
+    "worker": "diploi-worker",
+    "watcher": "diploi-watcher",
+    "ssh-gateway": "diploi-ssh-gateway",
+}
 
 
 def granted(objects: list[dict]) -> dict[str, set[tuple[str, str, str]]]:
@@ -59,9 +66,10 @@ def as_process():
 
 
 @pytest.fixture
-def cluster_usage(transactional_db, emulator, make_project, make_member, client, settings, as_process):
+def cluster_usage(transactional_db, emulator, make_project, make_member, client, settings, as_process, tmp_path):
     """Every request Diploi's flows make, by process: create every template in every stage, watch them
-    with CPU sampling, describe, change add-ons (prune), restart, delete storage, delete."""
+    with CPU sampling, describe, SSH in (a command, `ssh -L`), change add-ons (prune), restart, delete
+    storage, delete."""
     settings.CPU_SAMPLE_SECONDS = 1
     settings.CLUSTER_SIMULATED = True  # the emulator: an unreachable repository gives a simulated commit
     developer = make_member()
@@ -118,6 +126,10 @@ def cluster_usage(transactional_db, emulator, make_project, make_member, client,
     response = client.get(reverse("deployment_describe", args=[with_redis.pk, "redis"]))
     assert response.status_code == 200
 
+    as_process("ssh-gateway")
+    development = next(d for d in deployments if d.stage == "development" and d.spec.ssh)
+    _ssh_in(development, developer, tmp_path, settings)
+
     as_process("worker")
     services.deployment_update(deployment=with_redis, actor=developer, addons=[], delete_storage_of=["redis"])
     assert lifecycle.reconcile_run(with_redis.pk, owner="rbac") == "applied"
@@ -152,6 +164,44 @@ def _built(build_id: int) -> bool:
         return runner.build_run(build_id, owner="rbac") == "succeeded"
     except runner.StillBuilding:
         return False
+
+
+def _ssh_in(deployment, developer, tmp_path, settings) -> None:
+    """What the SSH gateway asks of the cluster: find the pod, exec a command, forward a port."""
+    from deployments.ssh.gateway.server import GatewayThread
+    from deployments.ssh.hostkey import known_hosts_line
+    from deployments.ssh.naming import ssh_user_for
+    from deployments.ssh.services import ssh_key_add
+    from tests.deployments.ssh.gateway.conftest import OpenSSH, generate_key
+    from tests.support import free_port
+
+    key = generate_key(tmp_path / "id_ed25519")
+    ssh_key_add(user=developer, name="rbac", public_key=key.with_suffix(".pub").read_text(), actor=developer)
+    component = deployment.spec.ssh[0].component
+    user = ssh_user_for(component=component, deployment=deployment.name, project=deployment.project.slug)
+    settings.SSH_HOST = "127.0.0.1"
+    gateway = GatewayThread(host="127.0.0.1", port=0).start()
+    try:
+        settings.SSH_PORT = gateway.port
+        (tmp_path / "known_hosts").write_text(known_hosts_line() + "\n")
+        openssh = OpenSSH(port=gateway.port, key=key, known_hosts=tmp_path / "known_hosts")
+        result = openssh.ssh(user, "true")
+        assert result.returncode == 0, result.stderr
+        port = free_port()
+        tunnel = subprocess.Popen(
+            openssh.ssh_args(user, "-N", "-L", f"{port}:localhost:{deployment.spec.component(component).port}")
+        )
+        try:
+            wait_for(
+                lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).status == 200,
+                timeout=20,
+                what="an answer through ssh -L",
+            )
+        finally:
+            tunnel.terminate()
+            tunnel.wait(10)
+    finally:
+        gateway.stop()
 
 
 def _finished(run, operation_id: int) -> bool:

@@ -28,7 +28,7 @@ from deployments.models import (
 )
 from deployments.tasks import reconcile_deployment
 from templates_catalog.models import TemplateVersion
-from tests.support import wait_for
+from tests.support import post_team_memberships, wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -583,25 +583,9 @@ def test_it_edits_memberships_and_keeps_an_admin(admin_client, team, make_member
     owner = make_member(Role.ADMIN)
     helper = make_member(Role.DEVELOPER)
     url = reverse("admin:deployments_team_change", args=[team.pk])
-    memberships = list(Membership.objects.filter(team=team).order_by("pk"))
 
     def post(roles: dict):
-        data = {
-            "name": team.name,
-            "slug": team.slug,
-            "memberships-TOTAL_FORMS": str(len(memberships)),
-            "memberships-INITIAL_FORMS": str(len(memberships)),
-            "memberships-MIN_NUM_FORMS": "0",
-            "memberships-MAX_NUM_FORMS": "1000",
-        }
-        for index, membership in enumerate(memberships):
-            data |= {
-                f"memberships-{index}-id": str(membership.pk),
-                f"memberships-{index}-team": str(team.pk),
-                f"memberships-{index}-user": str(membership.user_id),
-                f"memberships-{index}-role": roles[membership.user],
-            }
-        return admin_client.post(url, data)
+        return post_team_memberships(admin_client, team, roles={user.pk: role for user, role in roles.items()})
 
     page = admin_client.get(url).content.decode()
     assert owner.username in page and helper.username in page

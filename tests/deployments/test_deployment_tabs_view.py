@@ -72,9 +72,10 @@ def test_it_shows_the_ssh_command_the_templates_rules_give(developer_client, dep
 
     page = developer_client.get(reverse("deployment", args=[deployment.pk])).content.decode()
 
-    assert '<code id="ssh-command-1" class="command">ssh api-feature-x@ssh.example.com -p 2222</code>' in page
+    assert '<code id="ssh-command-1" class="command">ssh api.feature-x.shop@ssh.example.com -p 2222</code>' in page
     assert 'data-copy="ssh-command-1"' in page
-    assert "vscode://vscode-remote/ssh-remote+api-feature-x@ssh.example.com/app" in page
+    assert "vscode://vscode-remote/ssh-remote+api.feature-x.shop@ssh.example.com:2222/app" in page
+    assert "0 open SSH sessions" in page
 
 
 def test_it_says_when_the_template_allows_no_ssh_in_a_stage(developer_client, project, developer):
@@ -286,3 +287,36 @@ def test_it_draws_a_lone_cpu_sample_as_a_visible_stroke(developer_client, deploy
     first, last = (tuple(map(float, point.split(","))) for point in minute.points.split())
     assert first[1] == last[1] and 0 < last[0] - first[0] <= 12
     assert "Scale: 0 to 360m CPU · 1 point<" in response.content.decode()
+
+
+# ----------------------------------------------------------------------------- SSH
+
+
+def test_each_pod_ssh_may_enter_gets_its_own_connect_command(developer_client, running, settings):
+    settings.SSH_HOST, settings.SSH_PORT = "ssh.example.com", 2222
+
+    page = developer_client.get(reverse("deployment_status", args=[running.pk])).content.decode()
+
+    # The template lets SSH into api (a StatefulSet in development: pod api-0), not into redis.
+    assert '<code id="connect-api-0" class="command">ssh 0.api.feature-x.shop@ssh.example.com -p 2222</code>' in page
+    assert 'id="connect-redis-0"' not in page
+
+
+def test_the_overview_counts_live_ssh_sessions_and_the_activity_tab_lists_them(
+    developer_client, deployment, developer, settings
+):
+    from deployments.ssh.sessions import session_close, session_open
+    from tests.deployments.ssh.conftest import target_for
+
+    target = target_for(developer, deployment, "api")
+    first = session_open(target=target, pod="api-0", source_address="192.0.2.1:4000")
+    session_open(target=target, pod="api-0", source_address="192.0.2.2:4000")
+    session_close(session_id=first, exit_status=130, bytes_in=2048, bytes_out=4096, reason="the client closed it")
+
+    overview = developer_client.get(reverse("deployment", args=[deployment.pk])).content.decode()
+    activity = developer_client.get(reverse("deployment_activity", args=[deployment.pk])).content.decode()
+
+    assert "1 open SSH session ·" in overview
+    assert activity.count('<tr data-session="') == 2
+    assert "192.0.2.1:4000" in activity and "the client closed it" in activity and ">130<" in activity
+    assert "2.0\xa0KB / 4.0\xa0KB" in activity

@@ -149,6 +149,12 @@ class Row:
         return f"{self.name}-{self.method}"
 
 
+def _fresh_public_key() -> str:
+    import asyncssh
+
+    return asyncssh.generate_private_key("ssh-ed25519").export_public_key("openssh").decode()
+
+
 def _team(w):
     return [w.team.pk]
 
@@ -271,6 +277,21 @@ ROWS = [
         args=_deployment,
         data=lambda w: {"confirm": w.deployment.name},
         changes=True,
+    ),
+    # Your own SSH keys: every signed-in user has a profile, whatever their teams.
+    Row("profile", "GET", ANY_MEMBER_OR_NOT),
+    Row(
+        "profile",
+        "POST",
+        expect(outsider=302, viewer=302, developer=302, admin=302),
+        data=lambda w: {"name": "laptop", "public_key": _fresh_public_key()},
+        changes=True,  # the key and its audit row
+    ),
+    Row(
+        "ssh_key_remove",
+        "POST",
+        expect(outsider=302, viewer=302, developer=302, admin=302),
+        data=lambda w: {"fingerprint": "SHA256:not-a-key-of-anyone"},
     ),
     Row("catalog", "GET", ANY_MEMBER_OR_NOT),
     Row("catalog_template", "GET", ANY_MEMBER_OR_NOT, args=lambda w: ["fastapi-redis"]),

@@ -169,7 +169,7 @@ BROKEN = {
     "unknown-component-key": (
         "components[0].ports",
         "unknown key; expected one of: id, name, image, build, port, code_path, dev_command, command, health, env, "
-        "imports, storage, public, stages, replicas, security",
+        "imports, storage, public, stages, replicas, security, provide_sftp_server",
     ),
     "unknown-top-level-key": (
         "color",
@@ -620,6 +620,15 @@ def test_it_wants_the_code_volume_exactly_at_the_code_path():
 def test_it_refuses_latest():
     assert messages(VALID.replace("node:22", "node:latest")) == [
         ("components[0].image", "'node:latest' must pin a version tag or digest (like postgres:16), not latest")
+    ]
+
+
+def test_it_reads_provide_sftp_server_as_a_boolean():
+    assert parse_template(VALID, "t.yaml").components[0].provide_sftp_server is False
+    enabled = VALID.replace("code_path: /app", "code_path: /app\n    provide_sftp_server: true")
+    assert parse_template(enabled, "t.yaml").components[0].provide_sftp_server is True
+    assert messages(VALID.replace("code_path: /app", "code_path: /app\n    provide_sftp_server: yes please")) == [
+        ("components[0].provide_sftp_server", "must be true or false, not a string")
     ]
 
 

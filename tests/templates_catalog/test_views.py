@@ -72,7 +72,7 @@ def test_it_shows_everything_needed_to_choose_a_template(developer_client, loade
     assert "5 GiB" in page and "/var/lib/postgresql/data" in page
     assert "TCP connect to port 5432" in page
     # SSH access
-    assert "ssh -p 2222 app-&lt;deployment&gt;@ssh.example.com" in page
+    assert "ssh app.&lt;deployment&gt;.&lt;project&gt;@ssh.example.com -p 2222" in page
     # secrets are never shown
     assert "generated per deployment" in page and "set by the template (hidden)" in page
     assert "${POSTGRES_PASSWORD}" not in page

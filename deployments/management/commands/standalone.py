@@ -24,14 +24,20 @@ logger = logging.getLogger(__name__)
 class Command(BaseCommand):
     help = (
         "Run Diploi on one machine: HTTP and websockets (daphne), a Celery worker and the cluster "
-        "watcher in one process; starts the cluster emulator when no cluster is configured."
+        "watcher and the SSH gateway in one process; starts the cluster emulator when no cluster is configured."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1", help="Interface to listen on (default 127.0.0.1).")
         parser.add_argument("--port", type=int, default=8000, help="Port to listen on (default 8000).")
+        parser.add_argument(
+            "--ssh-host",
+            default="127.0.0.1",
+            help="Interface the SSH gateway listens on, at SSH_PORT (default 127.0.0.1: in standalone mode a "
+            "session is a shell on this machine).",
+        )
 
-    def handle(self, *args, host: str, port: int, **options):
+    def handle(self, *args, host: str, port: int, ssh_host: str, **options):
         # Importing daphne's server installs Twisted's asyncio reactor: do it first.
         from daphne.endpoints import build_endpoint_description_strings
         from daphne.server import Server
@@ -49,10 +55,11 @@ class Command(BaseCommand):
         start_from_settings()
         emulator = self._start_emulator_if_needed()
         worker = EmbeddedWorker(celery_app)
-        watcher = None
+        watcher = gateway = None
         try:
             worker.start()
             watcher = ClusterWatcher(get_cluster).start()
+            gateway = self._start_gateway(ssh_host)
             if emulator is not None:
                 self._reapply_everything()
             from diploi_site.asgi import application
@@ -68,6 +75,8 @@ class Command(BaseCommand):
             server.run()  # until Ctrl-C / SIGTERM
         finally:
             self.stdout.write("Stopping…")
+            if gateway is not None:
+                gateway.stop()
             if watcher is not None:
                 watcher.stop()
             worker.stop()
@@ -83,13 +92,33 @@ class Command(BaseCommand):
 
         # A small watch history keeps a long-running standalone's memory low; our
         # watcher relists when its resourceVersion has left it (410), as with a real cluster.
-        emulator = ClusterEmulator(host="127.0.0.1", port=0, speed="realistic", history_limit=2000)
+        # Pods' files live in the data directory: a development deployment's code volume (what an SSH
+        # session edits) survives restarts, as a claim does on a real cluster.
+        emulator = ClusterEmulator(
+            host="127.0.0.1",
+            port=0,
+            speed="realistic",
+            history_limit=2000,
+            files_root=str(settings.DATA_DIR / "emulated-pods"),
+        )
         emulator.start()
         settings.KUBE_API_URL = emulator.url
         settings.CLUSTER_SIMULATED = True
         reset_cluster()
         self.stdout.write(self.style.WARNING(f"No cluster configured: using the built-in emulator at {emulator.url}"))
         return emulator
+
+    def _start_gateway(self, host: str):
+        """The SSH gateway on a thread; without it the rest still runs (the port may be taken)."""
+        from deployments.ssh.gateway.server import GatewayThread
+
+        try:
+            gateway = GatewayThread(host=host, port=settings.SSH_PORT).start()
+        except OSError as error:
+            self.stderr.write(f"SSH gateway: cannot listen on {host}:{settings.SSH_PORT} ({error}); set SSH_PORT.")
+            return None
+        self.stdout.write(f"SSH gateway on {host}:{gateway.port}")
+        return gateway
 
     def _reapply_everything(self) -> None:
         """The emulator starts empty each time: give it back every deployment the database holds."""
@@ -109,6 +138,10 @@ class Command(BaseCommand):
         self.stdout.write(f"  admin: {url}admin/   data: {settings.DATA_DIR}")
         if emulator is not None:
             self.stdout.write("  cluster: simulated (see README: pointing Diploi at a real cluster)")
+            self.stdout.write(
+                f"  ssh: {settings.SSH_HOST}:{settings.SSH_PORT}; with the simulated cluster a session is a shell on "
+                "this machine, in the emulated pod's directory"
+            )
         if created:
             user, password = created
             self.stdout.write(

@@ -8,7 +8,14 @@ import pytest
 
 from deployments.cluster import labels as L
 from deployments.cluster.environment import missing_secrets
-from deployments.cluster.manifests import CLONE_SCRIPT, ClusterSettings, ManifestError, RenderTarget, render
+from deployments.cluster.manifests import (
+    CLONE_SCRIPT,
+    SFTP_SCRIPT,
+    ClusterSettings,
+    ManifestError,
+    RenderTarget,
+    render,
+)
 from deployments.cluster.security import namespace_labels
 from deployments.sizes import SIZES
 from templates_catalog.spec import TemplateSpec
@@ -113,6 +120,26 @@ def test_it_clones_the_code_once_onto_a_volume_in_development():
     assert container["workingDir"] == "/app"
     assert [c["metadata"]["name"] for c in app["spec"]["volumeClaimTemplates"]] == ["code"]
     assert by_kind(objects, "Deployment") == []
+
+
+def test_it_provides_sftp_server_in_development_when_the_template_says_so():
+    objects = render(target_for(django_spec(), "development"), CLUSTER)
+    pod = next(o for o in by_kind(objects, "StatefulSet") if o["metadata"]["name"] == "app")["spec"]["template"]["spec"]
+    clone, sftp = pod["initContainers"]
+    assert sftp["name"] == "sftp-server" and sftp["image"] == CLUSTER.sftp_image
+    assert sftp["command"] == ["sh", "-c", SFTP_SCRIPT, "/workspace"]
+    assert sftp["volumeMounts"] == [{"name": "code", "mountPath": "/workspace", "subPath": "diploi-tools"}]
+    assert sftp["securityContext"] == clone["securityContext"]  # as the component's user, no capability
+    assert "exit 0" in SFTP_SCRIPT.splitlines()[-1]  # never keeps the app from starting
+    tools = {"name": "code", "mountPath": "/opt/diploi/bin", "subPath": "diploi-tools", "readOnly": True}
+    assert tools in pod["containers"][0]["volumeMounts"]
+
+    spec = django_spec()
+    without = replace(spec, components=tuple(replace(c, provide_sftp_server=False) for c in spec.components))
+    objects = render(target_for(without, "development"), CLUSTER)
+    pod = next(o for o in by_kind(objects, "StatefulSet") if o["metadata"]["name"] == "app")["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["initContainers"]] == ["clone"]
+    assert all(m["mountPath"] != "/opt/diploi/bin" for m in pod["containers"][0]["volumeMounts"])
 
 
 def test_it_passes_user_values_as_arguments_never_inside_the_script():
