@@ -76,7 +76,7 @@ def reconcile_run(deployment_id: int, *, owner: str, attempt: int = 1) -> str:
             attempts=attempt,
         )
         try:
-            objects = render(deployment.render_target(), cluster_settings())
+            objects = render(deployment.render_target(with_credentials=True), cluster_settings())
             result = apply_objects(get_cluster(), objects, deployment_id=deployment.pk)
         except PERMANENT_ERRORS as error:
             _fail_apply(deployment, generation, str(error), permanent=True)

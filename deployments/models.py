@@ -17,7 +17,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from deployments.cluster.manifests import ClusterSettings, RenderTarget, public_hosts
+from deployments.cluster.git import GitCredentials
+from deployments.cluster.manifests import ClusterSettings, ManifestError, RenderTarget, public_hosts
 from deployments.cluster.status import Expectation, ExpectedService
 from deployments.naming import dns_label_validator, redact_credentials, repository_validator
 from deployments.sizes import SIZES, DeploymentSize
@@ -67,6 +68,12 @@ class Membership(models.Model):
 # ----------------------------------------------------------------------------- projects
 
 
+class BuildRunner(models.TextChoices):
+    DEFAULT = "", "The installation's default"
+    CLUSTER = "cluster", "In the cluster (BuildKit)"
+    EXTERNAL = "external", "External CI (reports through the API)"
+
+
 class Project(models.Model):
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="projects")
     name = models.CharField(max_length=100)
@@ -74,6 +81,13 @@ class Project(models.Model):
     slug = models.CharField(max_length=30, unique=True, validators=[dns_label_validator])
     repository = models.CharField(max_length=500, blank=True, validators=[repository_validator])
     template = models.ForeignKey("templates_catalog.Template", on_delete=models.PROTECT, related_name="projects")
+    build_runner = models.CharField(
+        max_length=16,
+        choices=BuildRunner.choices,
+        blank=True,
+        default=BuildRunner.DEFAULT,
+        help_text="Who builds staging and production images; empty: settings.BUILD_RUNNER.",
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -82,6 +96,11 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def effective_build_runner(self) -> str:
+        """ "cluster" or "external": the project's own choice, else the installation's default."""
+        return self.build_runner or settings.BUILD_RUNNER
 
     @property
     def repository_url(self) -> str:
@@ -142,6 +161,7 @@ class Deployment(models.Model):
         "restart_marks",
         "generated_secrets",
         "template_version_id",
+        "built_images",
     )
 
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="deployments")
@@ -159,6 +179,12 @@ class Deployment(models.Model):
     image_overrides = models.JSONField(default=dict, blank=True, help_text='{"component": "image:tag"}')
     restart_marks = models.JSONField(default=dict, blank=True, help_text='{"component": "ISO time of last restart"}')
     generated_secrets = models.JSONField(default=dict, blank=True, editable=False)
+    # Staging/production: the images its builds produced, pinned by digest, all from one commit
+    # (`builds.services` rolls them out); a component built from the repository runs nothing without one.
+    built_images = models.JSONField(
+        default=dict, blank=True, editable=False, help_text='{"component": "registry/path@sha256:…"}'
+    )
+    built_commit = models.CharField(max_length=40, blank=True, editable=False)
 
     namespace = models.CharField(max_length=63, unique=True, editable=False)
     state = models.CharField(max_length=16, choices=DeploymentState.choices, default=DeploymentState.CREATING)
@@ -264,8 +290,11 @@ class Deployment(models.Model):
     def repository_url(self) -> str:
         return self.project.repository or self.spec.repository or ""
 
-    def render_target(self) -> RenderTarget:
-        """Everything the manifests need, as a plain value (no ORM beyond this point)."""
+    def render_target(self, *, with_credentials: bool = False) -> RenderTarget:
+        """Everything the manifests need, as a plain value (no ORM beyond this point).
+
+        ``with_credentials``: include the project's deploy key (a query and an unsealing), as what is
+        applied must; hosts, expectations and other reads do without."""
         return RenderTarget(
             deployment_id=self.pk,
             name=self.name,
@@ -283,7 +312,21 @@ class Deployment(models.Model):
             custom_domains=tuple(self.custom_domains),
             image_overrides=self.image_overrides,
             restart_marks=self.restart_marks,
+            built_images=self.built_images,
+            git_credentials=self.git_credentials() if with_credentials else None,
         )
+
+    def git_credentials(self) -> GitCredentials | None:
+        """The project's deploy key for clone steps, or None. Raises ManifestError when it cannot be
+        unsealed (the encryption key changed): applying then fails for good, saying so."""
+        from deployments.ci.sealing import UnsealError
+        from deployments.ci.services import deploy_key_private_text
+
+        try:
+            private_key = deploy_key_private_text(self.project)
+        except UnsealError as error:
+            raise ManifestError(str(error)) from error
+        return GitCredentials(ssh_private_key=private_key) if private_key else None
 
     def present_addons(self):
         return self.spec.addons_for(self.stage, self.enabled_addon_ids())
@@ -293,8 +336,12 @@ class Deployment(models.Model):
         hosts: dict[str, list[str]] = {}
         for component, _port, host in public_hosts(self.render_target(), cluster):
             hosts.setdefault(component.id, []).append(host)
+        target = self.render_target()
         services = [
-            ExpectedService(c.id, c.name, "component", c.port, tuple(hosts.get(c.id, ()))) for c in self.spec.components
+            ExpectedService(
+                c.id, c.name, "component", c.port, tuple(hosts.get(c.id, ())), awaiting_build=target.awaits_build(c)
+            )
+            for c in self.spec.components
         ]
         services += [ExpectedService(a.id, a.name, "addon", a.port) for a in self.present_addons()]
         return Expectation(

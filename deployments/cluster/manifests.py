@@ -13,8 +13,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from deployments.cluster import git, security
 from deployments.cluster import labels as L
-from deployments.cluster import security
 from deployments.cluster.environment import resolve_environment
 from deployments.sizes import DeploymentSize
 from templates_catalog.spec import AddOn, Component, HealthCheck, Security, Stage, Storage, TemplateSpec
@@ -98,10 +98,25 @@ class RenderTarget:
     custom_domains: tuple[str, ...] = ()
     image_overrides: Mapping[str, str] = field(default_factory=dict)
     restart_marks: Mapping[str, str] = field(default_factory=dict)  # service id or "*" -> ISO time
+    built_images: Mapping[str, str] = field(default_factory=dict)  # component -> registry/path@sha256:…
+    git_credentials: git.GitCredentials | None = None  # the project's deploy key, for clone steps
 
     @property
     def mode(self) -> str:
         return self.spec.mode(self.stage)
+
+    def image_of(self, component: Component) -> str | None:
+        """What the component runs: an operator's override, else in a build stage the image built from
+        the repository (pinned by digest; None until a build succeeded), else the template's image."""
+        if override := self.image_overrides.get(component.id):
+            return override
+        if self.mode == "build" and component.build is not None:
+            return self.built_images.get(component.id)
+        return component.image
+
+    def awaits_build(self, component: Component) -> bool:
+        """Whether the component has nothing to run yet: no build of it has succeeded."""
+        return self.image_of(component) is None
 
     def present_addons(self) -> tuple[AddOn, ...]:
         return self.spec.addons_for(self.stage, None if self.addons is None else set(self.addons))
@@ -238,7 +253,12 @@ def _claim_template(
     }
 
 
-def _pod_spec(containers: list[dict], service_security: Security, init_containers: list[dict] | None = None) -> dict:
+def _pod_spec(
+    containers: list[dict],
+    service_security: Security,
+    init_containers: list[dict] | None = None,
+    volumes: list[dict] | None = None,
+) -> dict:
     spec = {
         # Service links would inject e.g. POSTGRES_PORT=tcp://… and clash with the app's own variables.
         "enableServiceLinks": False,
@@ -248,6 +268,8 @@ def _pod_spec(containers: list[dict], service_security: Security, init_container
     }
     if init_containers:
         spec["initContainers"] = init_containers
+    if volumes:
+        spec["volumes"] = volumes
     return spec
 
 
@@ -312,13 +334,14 @@ def _container(
 def component_workload(
     target: RenderTarget, component: Component, env: Mapping[str, str], cluster: ClusterSettings
 ) -> dict:
+    """The component's StatefulSet or Deployment. Never called for one that awaits its first build."""
     storage = component.storage_for(target.stage)
     claims = [_claim_template(target, component.id, "component", volume, cluster) for volume in storage]
     annotations = _pod_annotations(target, component.id, env)
     replicas = component.replicas_for(target.stage)
     if target.mode == "source":
         return _source_workload(target, component, storage, claims, annotations, cluster)
-    image = target.image_overrides.get(component.id) or component.image
+    image = target.image_of(component)
     container = _container(
         name=component.id,
         image=image,
@@ -359,6 +382,9 @@ def _source_workload(target, component, storage, claims, annotations, cluster) -
         "env": [{"name": "HOME", "value": CLONE_ROOT}],
         "securityContext": security.container_security_context(component.security, capabilities=()),
     }
+    volumes: list[dict] = []
+    if target.git_credentials is not None:
+        git.with_credentials(clone, volumes)
     mounts = [{"name": code.name, "mountPath": component.code_path, "subPath": "code"}]
     mounts += [{"name": v.name, "mountPath": v.path} for v in storage if v.name != code.name]
     init_containers = [clone]
@@ -392,7 +418,7 @@ def _source_workload(target, component, storage, claims, annotations, cluster) -
         service_id=component.id,
         service_kind="component",
         replicas=1,
-        pod_spec=_pod_spec([container], component.security, init_containers),
+        pod_spec=_pod_spec([container], component.security, init_containers, volumes),
         annotations=annotations,
         claims=claims,
     )
@@ -482,6 +508,10 @@ def render(target: RenderTarget, cluster: ClusterSettings) -> list[dict]:
         objects.append(env_secret(target, component.id, "component", environment[component.id]))
     for addon in addons:
         objects.append(env_secret(target, addon.id, "addon", environment[addon.id]))
+    # Only a development deployment clones in its namespace; a build clones in the builds namespace,
+    # with its own copy (`cluster.builds.git_secret`).
+    if target.git_credentials is not None and target.mode == "source":
+        objects.append(git.credentials_secret(target.git_credentials, _meta(git.SECRET_NAME, target)))
     for component in target.spec.components:
         objects.append(service(target, component.id, "component", component.port))
     for addon in addons:
@@ -494,9 +524,12 @@ def render(target: RenderTarget, cluster: ClusterSettings) -> list[dict]:
         ingress_namespace=cluster.ingress_namespace,
     )
     workloads = [addon_workload(target, addon, environment[addon.id], cluster) for addon in addons]
+    # A component built from the repository runs nothing until its first build succeeded (never the
+    # template's base image, which holds none of the app's code): its workload is not rendered yet.
     workloads += [
         component_workload(target, component, environment[component.id], cluster)
         for component in target.spec.components
+        if not target.awaits_build(component)
     ]
     claims = [claim for workload in workloads for claim in workload["spec"].get("volumeClaimTemplates", ())]
     meta = lambda name: _meta(name, target)  # noqa: E731 - the same metadata for both

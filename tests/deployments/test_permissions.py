@@ -24,6 +24,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from deployments import services
+from deployments.builds.models import Build
 from deployments.models import ActivityEntry, Deployment, DeploymentState, Membership, Operation, Project, Role, Team
 
 ROLES = ("anonymous", "outsider", "viewer", "developer", "admin")
@@ -39,11 +40,13 @@ class World:
     project: Project
     empty_project: Project
     deployment: Deployment
+    staged: Deployment | None = None  # a production deployment: it builds
+    build: Build | None = None
     users: dict = field(default_factory=dict)
 
 
 @pytest.fixture
-def world(make_project, make_member, make_user, team, catalog):
+def world(make_project, make_member, make_user, team, catalog, settings):
     """A team with a project holding one deployment, an empty project, and one user per role.
 
     The outsider is an *admin* of another team: being powerful elsewhere grants nothing here.
@@ -66,7 +69,20 @@ def world(make_project, make_member, make_user, team, catalog):
     deployment = services.deployment_create(
         project=project, name="feature-x", stage="development", actor=admin, addons=["redis"]
     )
-    return World(team=team, project=project, empty_project=empty_project, deployment=deployment, users=users)
+    # On the emulator an unreachable repository gives a simulated commit, so "Deploy latest" builds.
+    settings.CLUSTER_SIMULATED = True
+    staged = services.deployment_create(
+        project=make_project("static-nginx", slug="site"), name="live", stage="production", actor=admin
+    )
+    return World(
+        team=team,
+        project=project,
+        empty_project=empty_project,
+        deployment=deployment,
+        staged=staged,
+        build=Build.objects.get(deployment=staged),
+        users=users,
+    )
 
 
 def client_for(world: World, role: str, **kwargs) -> Client:
@@ -112,6 +128,7 @@ DEVELOPER_PAGE = expect(viewer=403)  # only who may create sees the form
 EDIT = expect(viewer=403, developer=302, admin=302)  # a change, then back to a page
 ADMIN_ONLY = expect(viewer=403, developer=403, admin=302)
 ANY_MEMBER_OR_NOT = expect(outsider=200)  # not about one team: the catalog, the user's own list
+ADMIN_SECRET = expect(viewer=403, developer=403)  # an admin's change answered with the page itself
 
 
 @dataclass(frozen=True)
@@ -195,6 +212,17 @@ ROWS = [
         changes=True,
     ),
     Row("project_delete", "POST", ADMIN_ONLY, args=lambda w: [w.empty_project.pk], changes=True),
+    # The Builds section of the settings page: admins manage the secrets (the answer shows a new one once).
+    *(
+        Row(name, "POST", ADMIN_SECRET, args=_project, data=lambda w, data=data: data, changes=True)
+        for name, data in (
+            ("ci_build_token", {"action": "rotate"}),
+            ("ci_webhook_secret", {"action": "rotate"}),
+            ("ci_deploy_key", {"action": "generate"}),
+            ("ci_build_runner", {"build_runner": "external"}),
+        )
+    ),
+    Row("ci_workflow", "GET", DEVELOPER_PAGE, args=_project),
     Row("deployment_create", "GET", DEVELOPER_PAGE, args=_project),
     Row(
         "deployment_create",
@@ -211,6 +239,9 @@ ROWS = [
     Row("deployment_activity", "GET", PAGE, args=_deployment),
     Row("deployment_describe", "GET", PAGE, args=lambda w: [w.deployment.pk, "api"], cluster=True),
     Row("deployment_restart", "POST", EDIT, args=_deployment, data=lambda w: {"service": "api"}, changes=True),
+    Row("deployment_deploy_latest", "POST", EDIT, args=lambda w: [w.staged.pk], changes=True),
+    Row("build_log", "GET", PAGE, args=lambda w: [w.staged.pk, w.build.pk]),
+    Row("build_log_download", "GET", PAGE, args=lambda w: [w.staged.pk, w.build.pk]),
     Row("deployment_retry", "POST", EDIT, args=_deployment, changes=True),
     Row("deployment_rename", "POST", EDIT, args=_deployment, data=lambda w: {"name": "renamed"}, changes=True),
     Row(
@@ -267,7 +298,18 @@ ROWS = [
 ]
 
 # Not ours to test here: Django's admin (staff only, its own permissions) and the sign-in/out views.
-NOT_IN_TABLE = {"login", "logout"}
+# The build API and the push webhook take no session at all (a bearer token, a signature): who may
+# call them is tested in tests/deployments/ci (test_build_api, test_github_hook).
+NOT_IN_TABLE = {
+    "login",
+    "logout",
+    "github_push_hook",
+    "api_build_started",
+    "api_build",
+    "api_build_progress",
+    "api_build_succeeded",
+    "api_build_failed",
+}
 NOT_IN_TABLE_NAMESPACES = {"admin"}
 
 REFUSED = {403, 404, 405}
