@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('deployments', '0007_buildsci_project_build_runner'),
+        ('deployments', '0008_project_build_runner'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('deployments', '0007_builds_core_built_images'),
+        ('deployments', '0007_deployment_built_images'),
     ]
 
     operations = [
