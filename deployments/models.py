@@ -17,8 +17,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from deployments.cluster import status as cluster_status
 from deployments.cluster.manifests import ClusterSettings, RenderTarget, public_hosts
-from deployments.cluster.status import Expectation, ExpectedService
+from deployments.cluster.status import Expectation, ExpectedService, Intent
 from deployments.naming import dns_label_validator, redact_credentials, repository_validator
 from deployments.sizes import SIZES, DeploymentSize
 from templates_catalog.spec import TemplateSpec
@@ -119,6 +120,9 @@ class Health(models.TextChoices):
     YELLOW = "yellow", "Degraded"
     RED = "red", "Failing"
     UNKNOWN = "unknown", "Unknown"
+    # One of our own operations under way, nothing wrong: not "Degraded".
+    PROGRESS = "progress", "In progress"
+    DISABLED = "disabled", "Disabled"
 
 
 class LiveDeploymentQuerySet(models.QuerySet):
@@ -283,26 +287,56 @@ class Deployment(models.Model):
             custom_domains=tuple(self.custom_domains),
             image_overrides=self.image_overrides,
             restart_marks=self.restart_marks,
+            generation=self.desired_generation,
         )
 
     def present_addons(self):
         return self.spec.addons_for(self.stage, self.enabled_addon_ids())
 
-    def expectation(self, cluster: ClusterSettings) -> Expectation:
-        """What the status computation expects to find in the cluster for this deployment."""
+    def expected_replicas(self, component) -> int:
+        """How many pods the component runs while enabled: as the manifests render it."""
+        if self.mode == "source" or component.storage_for(self.stage):
+            return 1
+        return component.replicas_for(self.stage)
+
+    def expectation(self, cluster: ClusterSettings, operations: list | None = None) -> Expectation:
+        """What the status computation expects to find in the cluster for this deployment.
+
+        ``operations``: its active operations (with ``requested_by``), when the caller
+        read them already; else they are read here (one query).
+        """
         hosts: dict[str, list[str]] = {}
         for component, _port, host in public_hosts(self.render_target(), cluster):
             hosts.setdefault(component.id, []).append(host)
         services = [
-            ExpectedService(c.id, c.name, "component", c.port, tuple(hosts.get(c.id, ()))) for c in self.spec.components
+            ExpectedService(
+                c.id,
+                c.name,
+                "component",
+                c.port,
+                tuple(hosts.get(c.id, ())),
+                replicas=self.expected_replicas(c),
+                image=self.image_overrides.get(c.id) or c.image,
+            )
+            for c in self.spec.components
         ]
-        services += [ExpectedService(a.id, a.name, "addon", a.port) for a in self.present_addons()]
+        services += [ExpectedService(a.id, a.name, "addon", a.port, image=a.image) for a in self.present_addons()]
+        if operations is None:
+            operations = list(
+                self.operations.filter(status__in=(Operation.Status.PENDING, Operation.Status.RUNNING)).select_related(
+                    "requested_by"
+                )
+            )
+        intents = [op.intent() for op in sorted(operations, key=lambda op: op.requested_at, reverse=True)]
         return Expectation(
             namespace=self.namespace,
             services=tuple(services),
             enabled=self.enabled,
             applied=self.applied_generation > 0,
             custom_domains=tuple(self.custom_domains),
+            generation=self.desired_generation,
+            deleting=self.state in (DeploymentState.DELETING, DeploymentState.DELETED),
+            intent=next((intent for intent in intents if intent is not None), None),
         )
 
 
@@ -387,6 +421,7 @@ class Operation(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     message = models.TextField(blank=True, help_text="What happened, or the error.")
+    request = models.CharField(max_length=300, blank=True, help_text="What was asked, in words (kept as it was).")
     generation = models.PositiveIntegerField(default=0, help_text="The desired generation it applies.")
     due_at = models.DateTimeField(
         null=True,
@@ -407,6 +442,29 @@ class Operation(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in (self.Status.PENDING, self.Status.RUNNING)
+
+    def intent(self) -> Intent | None:
+        """What the status shows while this operation is under way (None: it changes nothing it watches)."""
+        if self.kind == self.Kind.DELETE_STORAGE:
+            return None
+        changes = [part.strip().lower() for part in self.request.split(";")]
+        kind = {
+            self.Kind.CREATE: cluster_status.CREATE,
+            self.Kind.RESTART: cluster_status.RESTART,
+            self.Kind.DELETE: cluster_status.DELETE,
+        }.get(self.kind, cluster_status.CHANGE)
+        if kind == cluster_status.CHANGE:
+            if any(change.startswith("disabled") for change in changes):
+                kind = cluster_status.DISABLE
+            elif "enabled" in changes:
+                kind = cluster_status.ENABLE
+        return Intent(
+            kind=kind,
+            started=self.requested_at,
+            target=self.target,
+            actor=self.requested_by.username if self.requested_by_id and self.requested_by else "",
+            summary=self.request if kind == cluster_status.CHANGE else "",
+        )
 
 
 class ActivityEntry(models.Model):

@@ -151,7 +151,7 @@ def _placeholder_tree(deployment: Deployment) -> dict:
     if deployment.state == DeploymentState.DELETING:
         reason = "Being deleted"
     return {
-        "health": Health.UNKNOWN if deployment.applied_generation else Health.YELLOW,
+        "health": Health.UNKNOWN if deployment.applied_generation else Health.PROGRESS,
         "reason": reason if deployment.applied_generation else "Creating: applying the deployment to the cluster",
         "since": deployment.created_at.isoformat(),
         "nodes": {name: {"health": "unknown", "reason": "Not observed yet", "items": []} for name in NODES},
@@ -162,8 +162,9 @@ def _placeholder_tree(deployment: Deployment) -> dict:
 def status_tree(deployment: Deployment) -> dict:
     status = getattr(deployment, "status", None)
     tree = status.tree if status is not None and status.tree else _placeholder_tree(deployment)
-    if deployment.state == DeploymentState.DELETING:
-        tree = {**tree, "health": Health.YELLOW, "reason": "Being deleted: namespace and storage are being removed"}
+    if deployment.state == DeploymentState.DELETING and not str(tree.get("reason", "")).startswith("Deleting"):
+        # Until the watcher has seen the deletion: progress, never an alarm.
+        tree = {**tree, "health": Health.PROGRESS, "reason": "Deleting: asking the cluster to remove the namespace"}
     return tree
 
 
@@ -193,6 +194,7 @@ def endpoints(deployment: Deployment, tree: dict) -> list[dict]:
                 "host": host,
                 "tls": tls.get(host, "pending"),
                 "custom": False,
+                "off": not deployment.enabled,
             }
         )
     for domain in deployment.custom_domains:
@@ -203,6 +205,7 @@ def endpoints(deployment: Deployment, tree: dict) -> list[dict]:
                 "host": domain,
                 "tls": tls.get(domain, "pending"),
                 "custom": True,
+                "off": not deployment.enabled,
             }
         )
     return found
@@ -261,7 +264,10 @@ def deployment_context(deployment: Deployment, membership: Membership, *, tab: s
             endpoints=endpoints(deployment, tree),
             ssh=ssh_commands(deployment),
             charts=[charts.cpu_chart(window, points, now) for window, points in cpu_points.items()],
-            cpu_now=getattr(getattr(deployment, "status", None), "cpu_millicores", None),
+            # Disabled: nothing runs, so no figure (the last sample would look live).
+            cpu_now=getattr(getattr(deployment, "status", None), "cpu_millicores", None)
+            if deployment.enabled
+            else None,
         )
     elif tab == "status":
         context["operations"] = list(deployment.operations.select_related("requested_by")[:20])

@@ -25,6 +25,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from deployments import cpu, statuses
@@ -33,7 +34,7 @@ from deployments.cluster import labels as L
 from deployments.cluster.client import Cluster, WatchEvent
 from deployments.cluster.connection import cluster_settings
 from deployments.cluster.status import Observation, compute_status
-from deployments.models import Deployment, DeploymentState, DeploymentStatus, Lease
+from deployments.models import Deployment, DeploymentState, DeploymentStatus, Lease, Operation
 from diploi_site.metrics import WATCHER_EVENT_LAG_SECONDS
 from diploi_site.tracing import trace
 
@@ -52,6 +53,7 @@ INFORMERS = (
     ("Certificate", None),
 )
 WATCH_TIMEOUT_SECONDS = 240
+ACTIVE_STATUSES = (Operation.Status.PENDING, Operation.Status.RUNNING)
 # The periodic pass over every deployment goes this many at a time, so events never wait behind all of it.
 FULL_PASS_SLICE = 25
 # How long this watcher trusts that the database still holds the status it wrote.
@@ -352,11 +354,20 @@ class ClusterWatcher:
             .exclude(state=DeploymentState.DELETED)
             .select_related("template_version")
             .defer("template_version__spec_data", "template_version__source")
+            # The operations under way word the progress: one query for the whole batch.
+            .prefetch_related(
+                Prefetch(
+                    "operations",
+                    queryset=Operation.objects.filter(status__in=ACTIVE_STATUSES).select_related("requested_by"),
+                    to_attr="active_operations",
+                )
+            )
         )
         unchanged = []
         for deployment in deployments:
             observation = self.cache.observation(deployment.pk, deployment.namespace)
-            tree = compute_status(deployment.expectation(cluster), observation, now=now, grace=grace)
+            expectation = deployment.expectation(cluster, deployment.active_operations)
+            tree = compute_status(expectation, observation, now=now, grace=grace)
             key = statuses.comparable(tree)
             remembered = self._written.get(deployment.pk)
             if remembered and remembered[0] == key and time.monotonic() - remembered[1] < REMEMBER_SECONDS:

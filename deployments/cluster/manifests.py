@@ -72,6 +72,7 @@ class RenderTarget:
     custom_domains: tuple[str, ...] = ()
     image_overrides: Mapping[str, str] = field(default_factory=dict)
     restart_marks: Mapping[str, str] = field(default_factory=dict)  # service id or "*" -> ISO time
+    generation: int = 0  # the desired generation rendered; written on workloads when set
 
     @property
     def mode(self) -> str:
@@ -249,7 +250,11 @@ def _workload(
             spec["volumeClaimTemplates"] = claims
     else:
         spec["revisionHistoryLimit"] = 3
-    return {"apiVersion": "apps/v1", "kind": kind, "metadata": _meta(service_id, target, labels), "spec": spec}
+    meta = _meta(service_id, target, labels)
+    if target.generation:
+        # Metadata only: a new generation alone never restarts pods.
+        meta["annotations"] = {L.GENERATION_ANNOTATION: str(target.generation)}
+    return {"apiVersion": "apps/v1", "kind": kind, "metadata": meta, "spec": spec}
 
 
 def _container(

@@ -1,18 +1,28 @@
 """A deployment's status, derived from the objects observed in its namespace. Pure.
 
 `compute_status` turns what the watcher saw (pods, claims, workloads, the
-ingress and certificates) plus what the template expects into a tree of four
-nodes (Storage, Builds, Containers, Services), each with a colour, a one-line
-reason a person understands and the time it has been so, and an overall health:
+ingress and certificates) plus what Diploi wants (the template, the desired
+state, the operation under way) into a tree of four nodes (Storage, Builds,
+Containers, Services), each with a colour, a one-line reason a person
+understands and the time it has been so, and an overall health. The state
+table in docs/architecture.md is the contract; in short:
 
-- green: everything works;
-- yellow: an issue, but the deployment runs (a container restarting, a rollout
-  or start past the grace period, storage pending, a non-public service down);
-- red: a bigger issue (no ready pod behind a public endpoint, the app crash
-  looping, storage lost, the namespace missing);
+- green: everything Diploi wants runs, rolled out;
+- progress: one of our own operations (creating, applying a change,
+  restarting, enabling, disabling, deleting) is under way and the cluster
+  reports nothing wrong; it says what it waits for and, past the grace
+  period, turns yellow ("... longer than expected");
+- disabled (grey): disabled, and nothing runs any more;
+- yellow: an issue, but the deployment runs (a fault on a pod that is still
+  young, an internal add-on down, some pods not serving, storage pending, a
+  workload changed by hand);
+- red: the cluster says something is wrong and nothing serves: a crash loop,
+  an image that cannot be pulled, a pod that cannot be scheduled, storage
+  lost, no ready pod behind a public endpoint with no operation under way;
 - unknown: the cluster has not been seen for a while (`stale_status`).
 
-A grace period keeps a deployment that is starting from flashing red.
+Desired replicas and images come from the expectation, not from the observed
+workloads; a rollout is in progress as `kubectl rollout status` decides.
 """
 
 from __future__ import annotations
@@ -24,11 +34,15 @@ from datetime import datetime, timedelta
 from deployments.cluster import labels as L
 
 GREEN, YELLOW, RED, UNKNOWN = "green", "yellow", "red", "unknown"
-_RANK = {GREEN: 0, UNKNOWN: 1, YELLOW: 2, RED: 3}
+PROGRESS, DISABLED = "progress", "disabled"
+_RANK = {GREEN: 0, DISABLED: 1, PROGRESS: 2, UNKNOWN: 3, YELLOW: 4, RED: 5}
 NODES = ("storage", "builds", "containers", "services")
 NODE_TITLES = {"storage": "Storage", "builds": "Builds", "containers": "Containers", "services": "Services"}
 _IMAGE_ERRORS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 _CONFIG_ERRORS = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
+
+# What an operation under way is doing, as the status says it.
+CREATE, CHANGE, RESTART, ENABLE, DISABLE, DELETE = "create", "change", "restart", "enable", "disable", "delete"
 
 
 @dataclass(frozen=True)
@@ -38,10 +52,26 @@ class ExpectedService:
     kind: str  # "component" or "addon"
     port: int
     public_hosts: tuple[str, ...] = ()
+    replicas: int = 1  # while enabled, from the template and the stage
+    image: str = ""  # the image Diploi runs (the template's or an override); "" = not compared
 
     @property
     def public(self) -> bool:
         return bool(self.public_hosts)
+
+
+@dataclass(frozen=True)
+class Intent:
+    """One of our own operations under way: what the status shows as progress."""
+
+    kind: str  # CREATE, CHANGE, RESTART, ENABLE, DISABLE or DELETE
+    started: datetime
+    target: str = ""  # a service id; "" for the whole deployment
+    actor: str = ""
+    summary: str = ""  # e.g. "environment variables changed"
+
+    def covers(self, service_id: str) -> bool:
+        return self.target in ("", service_id)
 
 
 @dataclass(frozen=True)
@@ -53,6 +83,9 @@ class Expectation:
     enabled: bool = True
     applied: bool = True  # False until the first apply finished: nothing is expected in the cluster yet
     custom_domains: tuple[str, ...] = ()
+    generation: int = 0  # the desired generation: workloads rendered from it carry it (GENERATION_ANNOTATION)
+    deleting: bool = False
+    intent: Intent | None = None
 
 
 @dataclass
@@ -91,10 +124,47 @@ def _item(key: str, health: str, reason: str, **details) -> dict:
     return {"key": key, "health": health, "reason": reason, **details}
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _ago(moment: datetime, now: datetime) -> str:
+    """Coarse on purpose: the reason is stored, and changes only every ten seconds."""
+    seconds = max(0, int((now - moment).total_seconds()))
+    if seconds < 10:
+        return "just now"
+    if seconds < 60:
+        return f"{seconds // 10 * 10} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    return f"{seconds // 3600} h ago"
+
+
+def _late(intent: Intent | None, now: datetime, grace: timedelta) -> bool:
+    return intent is not None and now - intent.started > grace
+
+
+def intent_words(intent: Intent, expect: Expectation, now: datetime) -> str:
+    """ "Restarting Django, asked by ana 20 s ago" """
+    names = {s.id: s.name for s in expect.services}
+    target = names.get(intent.target, intent.target)
+    summary = intent.summary if len(intent.summary) <= 60 else intent.summary[:57] + "…"
+    verb = {
+        CREATE: "Creating",
+        CHANGE: f"Applying changes ({summary})" if summary else "Applying changes",
+        RESTART: f"Restarting {target or 'all services'}",
+        ENABLE: "Enabling",
+        DISABLE: "Disabling",
+        DELETE: "Deleting",
+    }.get(intent.kind, "Working")
+    who = f", asked by {intent.actor}" if intent.actor else ", asked"
+    return f"{verb}{who} {_ago(intent.started, now)}"
+
+
 # ----------------------------------------------------------------------------- storage
 
 
-def _storage_items(observed: Observation, now: datetime, grace: timedelta) -> list[dict]:
+def _storage_items(expect: Expectation, observed: Observation, now: datetime, grace: timedelta) -> list[dict]:
     items = []
     for claim in sorted(observed.claims, key=lambda c: c["metadata"]["name"]):
         meta = claim["metadata"]
@@ -105,7 +175,9 @@ def _storage_items(observed: Observation, now: datetime, grace: timedelta) -> li
         service = _labels(claim).get(L.SERVICE, "")
         label = f"{meta['name']} ({size})"
         if meta.get("deletionTimestamp"):
-            health, reason = YELLOW, f"{label} is being deleted"
+            # Released by its pod first, then deleted: progress of a delete, an issue otherwise.
+            health = PROGRESS if expect.deleting or expect.intent else YELLOW
+            health, reason = health, f"{label} is being deleted"
         elif phase == "Bound":
             health, reason = GREEN, f"{label} bound"
         elif phase == "Lost":
@@ -113,7 +185,7 @@ def _storage_items(observed: Observation, now: datetime, grace: timedelta) -> li
         elif phase == "Pending" and _age(claim, now) > grace:
             health, reason = YELLOW, f"{label} still waiting for a volume"
         else:
-            health, reason = YELLOW, f"{label} waiting for a volume"
+            health, reason = PROGRESS, f"{label} waiting for a volume"
         items.append(_item(meta["name"], health, reason, service=service, size=size, phase=phase))
     return items
 
@@ -139,14 +211,46 @@ def _container_summary(status: Mapping) -> tuple[str, str, int, str]:
     return "waiting", "ContainerCreating", restarts, last_text
 
 
+def _condition(obj: Mapping, kind: str) -> Mapping | None:
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == kind:
+            return condition
+    return None
+
+
 def _pod_ready(pod: Mapping) -> bool:
-    for condition in (pod.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == "Ready":
-            return condition.get("status") == "True"
-    return False
+    condition = _condition(pod, "Ready")
+    return bool(condition) and condition.get("status") == "True"
 
 
-def _pod_item(pod: dict, service: ExpectedService | None, now: datetime, grace: timedelta) -> dict:
+def _unschedulable(pod: Mapping) -> str:
+    condition = _condition(pod, "PodScheduled")
+    if condition and condition.get("status") == "False" and condition.get("reason") == "Unschedulable":
+        return condition.get("message") or "no node can run it"
+    return ""
+
+
+def _pod_faults(pod: Mapping, containers: list[dict]) -> list[str]:
+    """What the cluster says is wrong with a pod, in words: empty when nothing is."""
+    faults = []
+    if unschedulable := _unschedulable(pod):
+        faults.append(f"cannot be scheduled: {unschedulable}")
+    for c in containers:
+        detail = ", ".join(
+            part for part in (_plural(c["restarts"], "restart") if c["restarts"] else "", c["last_termination"]) if part
+        )
+        prefix = f"init container {c['name']}" if c["init"] else c["name"]
+        suffix = f", {detail}" if detail else ""
+        if c["detail"] == "CrashLoopBackOff" or c["detail"] in _IMAGE_ERRORS or c["detail"] in _CONFIG_ERRORS:
+            faults.append(f"{prefix}: {c['detail']}{suffix}")
+        elif c["restarts"] and c["last_termination"] and not c["ready"]:
+            faults.append(f"{prefix}: restarting after a crash, {detail}")
+        elif c["init"] and c["state"] == "terminated" and c["detail"] not in ("Completed", "exit 0"):
+            faults.append(f"{prefix}: {c['detail']}")
+    return faults
+
+
+def _pod_item(pod: dict, service: ExpectedService | None, expect: Expectation, now: datetime, grace: timedelta) -> dict:
     meta = pod["metadata"]
     status = pod.get("status") or {}
     phase = status.get("phase", "Pending")
@@ -154,7 +258,6 @@ def _pod_item(pod: dict, service: ExpectedService | None, now: datetime, grace: 
     young = _age(pod, now) <= grace
     is_app = service is None or service.kind == "component"
     containers = []
-    problems: list[tuple[str, str]] = []
     for kind, statuses in (
         ("init", status.get("initContainerStatuses") or []),
         ("main", status.get("containerStatuses") or []),
@@ -174,22 +277,16 @@ def _pod_item(pod: dict, service: ExpectedService | None, now: datetime, grace: 
                     "last_termination": last,
                 }
             )
-            detail = ", ".join(
-                part for part in (f"{restarts} restart{'s' if restarts != 1 else ''}" if restarts else "", last) if part
-            )
-            text = f"{cs['name']}: {why}" + (f", {detail}" if detail else "")
-            if why == "CrashLoopBackOff":
-                problems.append((YELLOW if young or not is_app else RED, text))
-            elif why in _IMAGE_ERRORS or why in _CONFIG_ERRORS:
-                problems.append((YELLOW if young else RED, text))
-            elif restarts and last and not cs.get("ready", False):
-                # Between two crashes: running again, not ready yet.
-                text = f"{cs['name']}: restarting after a crash, {detail}"
-                problems.append((YELLOW if young or not is_app else RED, text))
-    if meta.get("deletionTimestamp"):
-        health, reason = GREEN, f"{meta['name']}: stopping"
-    elif problems:
-        health, reason = max(problems, key=lambda p: _RANK[p[0]])
+    faults = _pod_faults(pod, containers)
+    stopping = bool(meta.get("deletionTimestamp"))
+    if stopping:
+        # Ours to stop (a rollout, a restart, a disable, a delete): progress, never an alarm.
+        health, reason = PROGRESS, f"{meta['name']}: stopping"
+    elif faults:
+        health = YELLOW if young or not is_app else RED
+        # A fault that names its container ("app: CrashLoopBackOff") needs no pod name as well.
+        named = any(not c["init"] and faults[0].startswith(f"{c['name']}:") for c in containers)
+        reason = faults[0] if named else f"{meta['name']}: {faults[0]}"
     elif phase == "Failed":
         health, reason = RED, f"{meta['name']}: failed ({status.get('reason') or 'see its events'})"
     elif phase == "Succeeded":
@@ -201,17 +298,21 @@ def _pod_item(pod: dict, service: ExpectedService | None, now: datetime, grace: 
         step = waiting["detail"] if waiting and waiting["detail"] else phase
         if waiting and waiting["init"]:
             step = f"init container {waiting['name']}: {step}"
-        health = YELLOW
+        elif waiting and waiting["state"] == "running":
+            step = "running, readiness check not passing yet" if young else "running, readiness check failing"
+        health = PROGRESS if young else YELLOW
         reason = f"{meta['name']}: {'starting' if young else 'not ready'} ({step})"
-    total_restarts = sum(c["restarts"] for c in containers)
     return _item(
         meta["name"],
         health,
         reason,
         service=_labels(pod).get(L.SERVICE, ""),
         phase=phase,
-        ready=ready,
-        restarts=total_restarts,
+        ready=ready and not stopping,
+        stopping=stopping,
+        fault=bool(faults),
+        revision=_labels(pod).get("controller-revision-hash", ""),
+        restarts=sum(c["restarts"] for c in containers),
         containers=containers,
     )
 
@@ -219,19 +320,140 @@ def _pod_item(pod: dict, service: ExpectedService | None, now: datetime, grace: 
 # ----------------------------------------------------------------------------- services
 
 
-def _desired_replicas(workload: Mapping) -> int:
-    return (workload.get("spec") or {}).get("replicas", 1)
+def _generation(workload: Mapping) -> int:
+    value = (workload.get("metadata", {}).get("annotations") or {}).get(L.GENERATION_ANNOTATION, "0")
+    return int(value) if str(value).isdigit() else 0
 
 
-def _rolling(workload: Mapping) -> bool:
-    spec_generation = workload.get("metadata", {}).get("generation", 0)
+def _rollout(workload: Mapping, pods: list[dict]) -> tuple[bool, str, int]:
+    """(done, what it waits for, pods already replaced), as `kubectl rollout status` decides."""
+    meta = workload.get("metadata") or {}
     status = workload.get("status") or {}
-    desired = _desired_replicas(workload)
-    if status.get("observedGeneration", 0) < spec_generation:
-        return True
+    replicas = (workload.get("spec") or {}).get("replicas", 1)
+    if status.get("observedGeneration", 0) < meta.get("generation", 0):
+        return False, "waiting for the cluster to pick up the change", 0
     if workload.get("kind") == "StatefulSet":
-        return status.get("currentRevision") != status.get("updateRevision") and desired > 0
-    return status.get("updatedReplicas", 0) < desired
+        ready = status.get("readyReplicas", 0)
+        revision = status.get("updateRevision")
+        replaced = sum(1 for p in pods if p["ready"] and p.get("revision") == revision)
+        if ready < replicas:
+            return False, f"{ready} of {replicas} pods ready", replaced
+        if revision != status.get("currentRevision"):
+            return False, f"{status.get('updatedReplicas', 0)} of {replicas} pods updated", replaced
+        return True, "", replicas
+    updated = status.get("updatedReplicas", 0)
+    available = status.get("availableReplicas", 0)
+    replaced = min(updated, available)
+    progressing = _condition(workload, "Progressing")
+    if progressing and progressing.get("reason") == "ProgressDeadlineExceeded":
+        return False, "the rollout stalled: " + (progressing.get("message") or "no progress"), replaced
+    if updated < replicas:
+        return False, f"{updated} of {replicas} new pods created", replaced
+    if status.get("replicas", 0) > updated:
+        old = status["replicas"] - updated
+        return False, f"{_plural(old, 'old pod')} still to stop", replaced
+    if available < updated:
+        return False, f"{available} of {updated} new pods available", replaced
+    return True, "", replicas
+
+
+def _image_of(workload: Mapping, service_id: str) -> str:
+    containers = ((workload.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
+    return next((c.get("image", "") for c in containers if c.get("name") == service_id), "")
+
+
+def _service_item(
+    service: ExpectedService,
+    workload: dict | None,
+    pods: list[dict],
+    expect: Expectation,
+    now: datetime,
+    grace: timedelta,
+) -> dict:
+    endpoint = f"https://{service.public_hosts[0]}" if service.public else f"{service.id}:{service.port} (internal)"
+    details = {
+        "name": service.name,
+        "kind": service.kind,
+        "public": service.public,
+        "endpoint": endpoint,
+        "hosts": list(service.public_hosts),
+        "settled": False,
+    }
+    intent = expect.intent if expect.intent and expect.intent.covers(service.id) else None
+    late = _late(intent, now, grace)
+    serving = [p for p in pods if p["ready"]]
+    stopping = [p for p in pods if p["stopping"]]
+    desired = service.replicas if expect.enabled else 0
+
+    def item(health: str, detail: str, ready: str, *, settled: bool = False, named: bool = False) -> dict:
+        # ``named``: the detail names what it is about already (a pod's fault).
+        reason = detail if named else f"{service.name}: {detail}"
+        if health == PROGRESS and late:
+            health, reason = YELLOW, f"{reason} (longer than expected)"
+        return _item(service.id, health, reason, **{**details, "settled": settled}, ready=ready, progress=detail)
+
+    if expect.deleting:
+        return item(PROGRESS, "being removed", f"{len(serving)}/0")
+    if workload is None:
+        if not expect.applied or intent:
+            return item(PROGRESS, "being created", "0")
+        return item(RED if service.public or service.kind == "component" else YELLOW, "missing from the cluster", "0")
+    arrived = _generation(workload) >= expect.generation
+    observed_replicas = (workload.get("spec") or {}).get("replicas", 1)
+    done, waits_for, replaced = _rollout(workload, pods)
+    young = _age(workload, now) <= grace or any(not p["ready"] and p["health"] == PROGRESS for p in pods)
+    ready_text = f"{len(serving)}/{desired}"
+    # The cluster says something is wrong: a fault on a pod of this service that is not stopping.
+    faulty = [p for p in pods if p["fault"] and not p["stopping"]]
+
+    if not expect.enabled:
+        running = [p for p in pods if p["phase"] not in ("Succeeded", "Failed")]
+        if running:
+            count = len(stopping) or len(running)
+            what = f"{_plural(count, 'pod')} {'stopping' if stopping else 'to stop'}"
+            # Ours to stop: pods already stopping, or a workload the cluster has not scaled down yet.
+            health = PROGRESS if intent or not arrived or stopping or observed_replicas == 0 else YELLOW
+            return item(health, what, ready_text)
+        if arrived and observed_replicas > 0 and not intent:
+            return item(YELLOW, f"drift: scaled to {observed_replicas} by hand while disabled", ready_text)
+        return item(DISABLED, "disabled, nothing runs", "0/0", settled=arrived)
+
+    # Ours to judge only once our change arrived: before that, the workload is the old one.
+    if arrived and not intent:
+        if observed_replicas != desired:
+            health = RED if not serving and service.public else YELLOW
+            return item(health, f"drift: scaled to {observed_replicas} by hand (Diploi runs {desired})", ready_text)
+        image = _image_of(workload, service.id)
+        if service.image and image and image != service.image:
+            return item(YELLOW, f"drift: image changed to {image} by hand (Diploi runs {service.image})", ready_text)
+
+    if faulty:
+        worst_pod = max(faulty, key=lambda p: _RANK[p["health"]])
+        if worst_pod["health"] == RED and not serving and (service.public or service.kind == "component"):
+            return item(RED, worst_pod["reason"], ready_text, named=True)
+        still = f"; {len(serving)} of {desired} still serving" if serving else ""
+        return item(YELLOW, worst_pod["reason"] + still, ready_text, named=True)
+
+    if arrived and done and len(serving) >= desired and not stopping:
+        return item(GREEN, f"{len(serving)}/{desired} ready", ready_text, settled=True)
+
+    # Not there yet: progress while one of our operations (or a pod that is still young) explains it.
+    if intent and intent.kind == RESTART:
+        detail = f"{replaced} of {desired} pods replaced" if arrived else "asking the cluster"
+    elif not arrived:
+        detail = "applying"
+    elif stopping and done:
+        detail = f"{_plural(len(stopping), 'old pod')} stopping"
+    else:
+        detail = waits_for or f"{len(serving)} of {desired} pods ready"
+    if intent or young:
+        return item(PROGRESS, detail, ready_text)
+    if not serving:
+        # Nothing serves and nobody asked for a change: red behind a public endpoint.
+        waiting = next((p for p in pods if p["health"] != GREEN), None)
+        why = waiting["reason"] if waiting else "no pod running"
+        return item(RED if service.public else YELLOW, f"{service.name} down: {why}", ready_text, named=True)
+    return item(YELLOW, f"{len(serving)}/{desired} ready, {detail}", ready_text)
 
 
 def _service_items(
@@ -242,64 +464,12 @@ def _service_items(
     grace: timedelta,
 ) -> list[dict]:
     workloads = {_labels(w).get(L.SERVICE): w for w in observed.workloads}
-    items = []
-    for service in expect.services:
-        endpoint = f"https://{service.public_hosts[0]}" if service.public else f"{service.id}:{service.port} (internal)"
-        workload = workloads.get(service.id)
-        pods = [p for p in pod_items if p["service"] == service.id]
-        ready = sum(1 for p in pods if p["ready"])
-        details = {
-            "name": service.name,
-            "kind": service.kind,
-            "public": service.public,
-            "endpoint": endpoint,
-            "hosts": list(service.public_hosts),
-        }
-        if workload is None:
-            young = not expect.applied
-            health = YELLOW if young else (RED if service.public or service.kind == "component" else YELLOW)
-            reason = f"{service.name}: {'being created' if young else 'missing from the cluster'}"
-            items.append(_item(service.id, health, reason, ready="0", **details))
-            continue
-        desired = _desired_replicas(workload)
-        young = _age(workload, now) <= grace or any(_age_of(p, observed, now) <= grace for p in pods)
-        worst_pod = max(pods, key=lambda p: _RANK[p["health"]], default=None)
-        if desired == 0:
-            health, reason = GREEN, f"{service.name}: scaled to zero"
-        elif ready >= desired and not _rolling(workload):
-            health, reason = GREEN, f"{service.name}: {ready}/{desired} ready"
-        elif ready == 0:
-            if worst_pod and worst_pod["health"] == RED:
-                health, reason = RED, worst_pod["reason"]
-            elif young:
-                health = YELLOW
-                reason = worst_pod["reason"] if worst_pod else f"{service.name}: starting"
-            else:
-                # Nothing serves: red behind a public endpoint, yellow for internal services.
-                health = RED if service.public else YELLOW
-                reason = worst_pod["reason"] if worst_pod else f"{service.name}: no pod running"
-                if service.public and not reason.startswith(service.name):
-                    reason = f"{service.name} down: {reason}"
-        else:
-            # Some pods serve: an issue, but still running.
-            health = YELLOW if not young else GREEN
-            reason = (
-                f"{service.name}: {ready}/{desired} ready, rolling out"
-                if _rolling(workload)
-                else f"{service.name}: {ready}/{desired} ready"
-            )
-            if worst_pod and worst_pod["health"] != GREEN:
-                health = YELLOW
-                reason = worst_pod["reason"]
-        items.append(_item(service.id, health, reason, ready=f"{ready}/{desired}", **details))
-    return items
-
-
-def _age_of(pod_item: dict, observed: Observation, now: datetime) -> timedelta:
-    for pod in observed.pods:
-        if pod["metadata"]["name"] == pod_item["key"]:
-            return _age(pod, now)
-    return timedelta(0)
+    return [
+        _service_item(
+            service, workloads.get(service.id), [p for p in pod_items if p["service"] == service.id], expect, now, grace
+        )
+        for service in expect.services
+    ]
 
 
 # ----------------------------------------------------------------------------- certificates
@@ -329,14 +499,14 @@ def certificate_states(observed: Observation) -> dict[str, str]:
 # ----------------------------------------------------------------------------- the tree
 
 
-def _node(items: list[dict], empty_reason: str, ok_reason: str) -> dict:
+def _node(items: list[dict], empty_reason: str, ok_reason: str, *, empty_health: str = GREEN) -> dict:
     if not items:
-        return {"health": GREEN, "reason": empty_reason, "items": []}
+        return {"health": empty_health, "reason": empty_reason, "items": []}
     health = worst(item["health"] for item in items)
-    if health == GREEN:
-        return {"health": GREEN, "reason": ok_reason, "items": items}
+    if health in (GREEN, DISABLED):
+        return {"health": health, "reason": ok_reason, "items": items}
     problem = next(item for item in items if item["health"] == health)
-    others = sum(1 for item in items if item["health"] != GREEN) - 1
+    others = sum(1 for item in items if item["health"] not in (GREEN, DISABLED)) - 1
     reason = problem["reason"] + (f" (and {others} more)" if others > 0 else "")
     return {"health": health, "reason": reason, "items": items}
 
@@ -349,18 +519,46 @@ def compute_status(
     grace: timedelta,
     previous: Mapping | None = None,
 ) -> dict:
-    """The status tree of one deployment. ``previous`` (the last tree) carries "since" forward."""
-    pods = [_pod_item(pod, _service(expect, pod), now, grace) for pod in sorted(observed.pods, key=_pod_order)]
-    storage = _storage_items(observed, now, grace)
+    """The status tree of one deployment. ``previous`` (the last tree) carries "since" forward.
+
+    ``settled`` says whether the cluster shows the desired state of ``generation`` in
+    full (every service rolled out and ready, or disabled with nothing running): what
+    an operation waits for before it succeeds.
+    """
+    pods = [_pod_item(pod, _service(expect, pod), expect, now, grace) for pod in sorted(observed.pods, key=_pod_order)]
+    storage = _storage_items(expect, observed, now, grace)
     services = _service_items(expect, observed, pods, now, grace)
+    running = _plural(len(pods), "pod") + " running"
+    if pods and any(p["stopping"] for p in pods):
+        running = f"{_plural(len(pods), 'pod')}, {sum(1 for p in pods if p['stopping'])} stopping"
     nodes = {
-        "storage": _node(storage, "No storage", f"{len(storage)} volume{'s' if len(storage) != 1 else ''} bound"),
+        "storage": _node(storage, "No storage", f"{_plural(len(storage), 'volume')} bound"),
         "builds": _node([], "No builds: the template's images run as they are", ""),
-        "containers": _node(pods, "No containers running", f"{len(pods)} pod{'s' if len(pods) != 1 else ''} running"),
-        "services": _node(services, "No services", "All services ready"),
+        "containers": _node(
+            pods,
+            "Nothing runs: the deployment is disabled" if not expect.enabled else "No containers running",
+            running,
+            empty_health=DISABLED if not expect.enabled else GREEN,
+        ),
+        "services": _node(
+            services, "No services", "All services ready" if expect.enabled else "Disabled: nothing runs"
+        ),
     }
-    health, reason = _overall(expect, observed, nodes)
-    tree = {"health": health, "reason": reason, "nodes": nodes, "tls": certificate_states(observed)}
+    health, reason = _overall(expect, observed, nodes, now, grace)
+    settled = (
+        observed.namespace is not None
+        and not expect.deleting
+        and all(item["settled"] for item in services)
+        and nodes["storage"]["health"] not in (RED,)
+    )
+    tree = {
+        "health": health,
+        "reason": reason,
+        "nodes": nodes,
+        "tls": certificate_states(observed),
+        "generation": expect.generation,
+        "settled": settled,
+    }
     return carry_since(tree, previous, now)
 
 
@@ -373,21 +571,60 @@ def _pod_order(pod: Mapping) -> tuple[str, str]:
     return _labels(pod).get(L.SERVICE, ""), pod["metadata"]["name"]
 
 
-def _overall(expect: Expectation, observed: Observation, nodes: Mapping[str, dict]) -> tuple[str, str]:
-    if not expect.applied and observed.namespace is None:
-        return YELLOW, "Creating: applying the deployment to the cluster"
+def _deleting(expect: Expectation, observed: Observation, now: datetime, grace: timedelta) -> tuple[str, str]:
+    """What a delete still waits for: never red, whatever is going away."""
+    waits = []
+    if observed.pods:
+        waits.append(f"{_plural(len(observed.pods), 'pod')} to stop")
+    if observed.claims:
+        waits.append(f"{_plural(len(observed.claims), 'volume')} to be released")
+    if observed.namespace is not None and not waits:
+        waits.append(f"the namespace {expect.namespace} to go away")
+    what = "waiting for " + " and ".join(waits) if waits else "the cluster has removed everything; finishing"
+    words = intent_words(expect.intent, expect, now) if expect.intent else "Deleting"
+    if _late(expect.intent, now, grace):
+        return YELLOW, f"{words}: still {what}"
+    return PROGRESS, f"{words}: {what}"
+
+
+def _overall(
+    expect: Expectation, observed: Observation, nodes: Mapping[str, dict], now: datetime, grace: timedelta
+) -> tuple[str, str]:
+    intent = expect.intent
+    if expect.deleting:
+        return _deleting(expect, observed, now, grace)
     if observed.namespace is None:
+        if not expect.applied or intent:
+            words = intent_words(intent, expect, now) if intent else "Creating"
+            if _late(intent, now, grace):
+                return YELLOW, f"{words}: the namespace is still not there (longer than expected)"
+            return PROGRESS, f"{words}: applying the deployment to the cluster"
         return RED, f"The namespace {expect.namespace} is missing from the cluster"
     if (observed.namespace.get("status") or {}).get("phase") == "Terminating":
         return YELLOW, f"The namespace {expect.namespace} is being deleted"
-    if not expect.enabled:
-        return GREEN, "Disabled: scaled to zero"
     order = ("services", "storage", "containers", "builds")
-    health = worst(nodes[name]["health"] for name in order)
+    # A failing pod while its service still serves is an issue, not an outage: the
+    # services say whether anything is down, the containers at most that something is wrong.
+    colours = {name: nodes[name]["health"] for name in order}
+    if colours["containers"] == RED:
+        colours["containers"] = YELLOW
+    health = worst(colours.values())
     if health == GREEN:
         return GREEN, "All services ready"
+    if health == DISABLED:
+        return DISABLED, "Disabled: nothing runs; enable it in Options to start it again"
+    if health in (PROGRESS, YELLOW) and intent:
+        # Our own operation explains it: say which, who asked, and what it waits for.
+        item = next((i for i in nodes["services"]["items"] if i["health"] == health and intent.covers(i["key"])), None)
+        if item is not None:
+            detail = item["progress"]
+            if not intent.target and len(expect.services) > 1:
+                detail = f"{item['name']} {detail}"
+            late = " (longer than expected)" if health == YELLOW and item["reason"].endswith("expected)") else ""
+            if health == PROGRESS or late:
+                return health, f"{intent_words(intent, expect, now)}: {detail}{late}"
     # The first node with the worst colour explains it; services speak most plainly.
-    node = next(nodes[name] for name in order if nodes[name]["health"] == health)
+    node = next(nodes[name] for name in order if colours[name] == health)
     return health, node["reason"]
 
 

@@ -131,7 +131,8 @@ def test_it_shows_a_new_deployment_as_being_created(developer_client, deployment
     page = developer_client.get(reverse("deployment", args=[deployment.pk])).content.decode()
 
     assert "Creating: applying the deployment to the cluster" in page
-    assert "Degraded" in page  # the colour's word, not the colour alone
+    assert "In progress" in page  # the colour's word, not the colour alone
+    assert "Degraded" not in page  # our own operation under way is not an issue
     for title in ("Storage", "Builds", "Containers", "Services"):
         assert f'<span class="tree-title">{title}</span>' in page
 
@@ -146,6 +147,31 @@ def test_it_shows_the_status_tree_of_a_running_deployment(developer_client, runn
     assert '<span class="health health-green"><span class="dot" aria-hidden="true"></span>Healthy</span>' in page
     assert 'aria-label="Restart api"' in page and 'aria-label="Restart redis"' in page
     assert reverse("deployment_describe", args=[running.pk, "api"]) in page
+
+
+def test_it_shows_a_disabled_deployment_as_disabled_with_endpoints_ssh_and_cpu_off(
+    developer_client, running, developer
+):
+    DeploymentStatus.objects.filter(deployment=running).update(cpu_millicores=35)
+    services.deployment_update(deployment=running, actor=developer, enabled=False)
+    assert lifecycle.reconcile_run(running.pk, owner="test") == "applied"
+    seen = set()
+
+    def disabled():
+        seen.add(observe(running))
+        return "disabled" in seen
+
+    wait_for(disabled, timeout=20, what="the deployment to be disabled")
+    assert seen <= {"progress", "disabled"}  # never green while pods still run, never red
+    page = developer_client.get(reverse("deployment", args=[running.pk])).content.decode()
+
+    assert '<span class="health health-disabled"><span class="dot" aria-hidden="true"></span>Disabled</span>' in page
+    assert "Disabled: nothing runs; enable it in Options to start it again" in page
+    assert "All services ready" not in page
+    assert '<a href="https://api-feature-x.shop.diploi.localhost"' not in page
+    assert "off: the deployment is disabled" in page
+    assert 'data-ssh="off"' in page and "ssh api-feature-x@" not in page
+    assert "Now: <strong>off (disabled)</strong>" in page and "35m" not in page
 
 
 def test_it_offers_a_viewer_no_restart(client, make_member, running):
