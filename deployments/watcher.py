@@ -28,7 +28,7 @@ from django.db import close_old_connections, connections, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from deployments import cpu, statuses
+from deployments import cpu, progress, statuses
 from deployments.cluster import errors
 from deployments.cluster import labels as L
 from deployments.cluster.client import Cluster, WatchEvent
@@ -437,6 +437,7 @@ class ClusterWatcher:
             try:
                 if Lease.acquire("resync", self.name, self.resync_every * 3):
                     sweeper.sweep()
+                    progress.operations_sweep()
             except Exception:
                 logger.exception("resync failed")
             finally:
