@@ -68,6 +68,7 @@ TAB_FRAGMENTS = {
     "status": (
         "deployments/_deployment_header.html",
         "deployments/_status_tree.html",
+        "deployments/_health_timeline.html",
         "deployments/deployment_status.html#operations",
     ),
     "options": ("deployments/_deployment_header.html",),

@@ -337,6 +337,10 @@ class Deployment(models.Model):
             generation=self.desired_generation,
             deleting=self.state in (DeploymentState.DELETING, DeploymentState.DELETED),
             intent=next((intent for intent in intents if intent is not None), None),
+            size=self.size_spec.name,
+            size_cpu=self.size_spec.cpu_words,
+            size_memory=self.size_spec.memory_words(self.size_spec.memory_request),
+            memory_limit=self.size_spec.memory_words(self.size_spec.memory_limit),
         )
 
 

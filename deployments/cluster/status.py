@@ -27,6 +27,7 @@ workloads; a rollout is in progress as `kubectl rollout status` decides.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,6 +41,8 @@ NODES = ("storage", "builds", "containers", "services")
 NODE_TITLES = {"storage": "Storage", "builds": "Builds", "containers": "Containers", "services": "Services"}
 _IMAGE_ERRORS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 _CONFIG_ERRORS = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
+
+CLONE_CONTAINER = "clone"  # the init container that clones the code in development (manifests)
 
 # What an operation under way is doing, as the status says it.
 CREATE, CHANGE, RESTART, ENABLE, DISABLE, DELETE = "create", "change", "restart", "enable", "disable", "delete"
@@ -86,6 +89,11 @@ class Expectation:
     generation: int = 0  # the desired generation: workloads rendered from it carry it (GENERATION_ANNOTATION)
     deleting: bool = False
     intent: Intent | None = None
+    # The size's name and what it asks for, for reasons a person can act on ("the Large size needs 4 GiB").
+    size: str = ""
+    size_cpu: str = ""
+    size_memory: str = ""
+    memory_limit: str = ""
 
 
 @dataclass
@@ -230,24 +238,82 @@ def _unschedulable(pod: Mapping) -> str:
     return ""
 
 
-def _pod_faults(pod: Mapping, containers: list[dict]) -> list[str]:
-    """What the cluster says is wrong with a pod, in words: empty when nothing is."""
+_NODES_AVAILABLE = re.compile(r"(\d+)/(\d+) nodes are available")
+_INSUFFICIENT = re.compile(r"Insufficient (cpu|memory)")
+_DENIED = ("denied", "unauthorized", "authorization failed", "forbidden", "401", "403")
+_NOT_FOUND = ("not found", "manifest unknown", "does not exist", "no such host")
+
+
+def _scheduling_words(message: str, expect: Expectation) -> str:
+    """The scheduler's refusal, with what the size asks for and what to do."""
+    short = message.split(" preemption:")[0].strip()
+    insufficient = _INSUFFICIENT.search(message)
+    nodes = _NODES_AVAILABLE.search(message)
+    if insufficient and nodes:
+        resource = "CPU" if insufficient.group(1) == "cpu" else "memory"
+        need = expect.size_cpu if resource == "CPU" else expect.size_memory
+        size = f"the {expect.size} size needs {need}" if expect.size and need else "its size asks for more"
+        return (
+            f"FailedScheduling: {nodes.group(1)}/{nodes.group(2)} nodes have enough {resource}: {size}; "
+            "pick a smaller size or ask your operator"
+        )
+    return f"FailedScheduling: {short}"
+
+
+def _pull_words(c: Mapping) -> str:
+    message = (c.get("message") or "").lower()
+    image = c.get("image") or "its image"
+    # A kubelet alternates ErrImagePull and ImagePullBackOff: one word for both, so the reason holds still.
+    reason = "ImagePullBackOff" if c["detail"] in ("ErrImagePull", "ImagePullBackOff") else c["detail"]
+    if any(word in message for word in _NOT_FOUND) and not any(word in message for word in _DENIED):
+        return f"{reason}: the image {image} was not found: check its name and tag"
+    return f"{reason}: the image registry refused the pull of {image}: check REGISTRY credentials"
+
+
+def _pod_faults(pod: Mapping, containers: list[dict], expect: Expectation) -> list[str]:
+    """What the cluster says is wrong with a pod, in words a person can act on: empty when nothing is."""
     faults = []
     if unschedulable := _unschedulable(pod):
-        faults.append(f"cannot be scheduled: {unschedulable}")
+        faults.append(_scheduling_words(unschedulable, expect))
     for c in containers:
         detail = ", ".join(
             part for part in (_plural(c["restarts"], "restart") if c["restarts"] else "", c["last_termination"]) if part
         )
         prefix = f"init container {c['name']}" if c["init"] else c["name"]
         suffix = f", {detail}" if detail else ""
-        if c["detail"] == "CrashLoopBackOff" or c["detail"] in _IMAGE_ERRORS or c["detail"] in _CONFIG_ERRORS:
+        failing = (
+            c["detail"] == "CrashLoopBackOff"
+            or (c["restarts"] and c["last_termination"] and not c["ready"])
+            or (c["init"] and c["state"] == "terminated" and c["detail"] not in ("Completed", "exit 0"))
+        )
+        if c["detail"] in _IMAGE_ERRORS:
+            faults.append(f"{c['name']}: {_pull_words(c)}")
+        elif c["init"] and c["name"] == CLONE_CONTAINER and failing:
+            faults.append(
+                f"Init: git clone failed: repository not found or no access ({_plural(c['restarts'], 'attempt')}); "
+                "check the project's repository, the branch and its credentials"
+            )
+        elif failing and c["last_reason"] == "OOMKilled":
+            limit = f"its {expect.memory_limit} limit" if expect.memory_limit else "its memory limit"
+            faults.append(
+                f"{c['name']}: OOMKilled: used more than {limit} {_plural(c['restarts'], 'time')}; pick a larger size"
+            )
+        elif c["detail"] == "CrashLoopBackOff" or c["detail"] in _CONFIG_ERRORS:
             faults.append(f"{prefix}: {c['detail']}{suffix}")
-        elif c["restarts"] and c["last_termination"] and not c["ready"]:
-            faults.append(f"{prefix}: restarting after a crash, {detail}")
-        elif c["init"] and c["state"] == "terminated" and c["detail"] not in ("Completed", "exit 0"):
+        elif failing and c["restarts"]:
+            # Between two crashes (running again, not ready): the same crash loop, in the same words.
+            faults.append(f"{prefix}: CrashLoopBackOff, {detail}")
+        elif failing:
             faults.append(f"{prefix}: {c['detail']}")
     return faults
+
+
+def _readiness_words(pod: Mapping, service: ExpectedService | None, now: datetime) -> str:
+    condition = _condition(pod, "Ready") or {}
+    since = _time(condition.get("lastTransitionTime"))
+    port = f" on :{service.port}" if service else ""
+    for_how_long = f" for {int((now - since).total_seconds())} s" if since else ""
+    return f"running, readiness check{port} failing{for_how_long}"
 
 
 def _pod_item(pod: dict, service: ExpectedService | None, expect: Expectation, now: datetime, grace: timedelta) -> dict:
@@ -275,9 +341,12 @@ def _pod_item(pod: dict, service: ExpectedService | None, expect: Expectation, n
                     "ready": cs.get("ready", False),
                     "restarts": restarts,
                     "last_termination": last,
+                    "last_reason": ((cs.get("lastState") or {}).get("terminated") or {}).get("reason", ""),
+                    "message": ((cs.get("state") or {}).get("waiting") or {}).get("message", ""),
+                    "image": cs.get("image", ""),
                 }
             )
-    faults = _pod_faults(pod, containers)
+    faults = _pod_faults(pod, containers, expect)
     stopping = bool(meta.get("deletionTimestamp"))
     if stopping:
         # Ours to stop (a rollout, a restart, a disable, a delete): progress, never an alarm.
@@ -299,7 +368,7 @@ def _pod_item(pod: dict, service: ExpectedService | None, expect: Expectation, n
         if waiting and waiting["init"]:
             step = f"init container {waiting['name']}: {step}"
         elif waiting and waiting["state"] == "running":
-            step = "running, readiness check not passing yet" if young else "running, readiness check failing"
+            step = "running, readiness check not passing yet" if young else _readiness_words(pod, service, now)
         health = PROGRESS if young else YELLOW
         reason = f"{meta['name']}: {'starting' if young else 'not ready'} ({step})"
     return _item(
@@ -628,8 +697,22 @@ def _overall(
     return health, node["reason"]
 
 
+TIMELINE_LENGTH = 10
+
+
+def carry_timeline(tree: dict, previous: Mapping | None, now: datetime) -> dict:
+    """The last TIMELINE_LENGTH changes of the overall health, newest first: a flap shows."""
+    timeline = list((previous or {}).get("timeline") or [])
+    if not timeline or timeline[0].get("health") != tree["health"]:
+        timeline.insert(0, {"at": now.isoformat(), "health": tree["health"], "reason": tree["reason"][:300]})
+    tree["timeline"] = timeline[:TIMELINE_LENGTH]
+    return tree
+
+
 def carry_since(tree: dict, previous: Mapping | None, now: datetime) -> dict:
-    """Give every node and item a "since": kept from ``previous`` while its colour stays the same."""
+    """Give every node and item a "since": kept from ``previous`` while its colour stays the same.
+    Carries the health timeline forward too."""
+    carry_timeline(tree, previous, now)
     stamp = now.isoformat()
 
     # "Since" follows the colour: a crash loop's reason changes with every
@@ -660,4 +743,4 @@ def stale_status(previous: Mapping | None, *, since: datetime, error: str, now: 
     tree["since"] = (previous or {}).get("since") if was_stale else None
     tree["since"] = tree["since"] or now.isoformat()
     tree["stale_since"] = since.isoformat()
-    return tree
+    return carry_timeline(tree, previous, now)

@@ -174,6 +174,14 @@ def test_it_shows_a_disabled_deployment_as_disabled_with_endpoints_ssh_and_cpu_o
     assert "Now: <strong>off (disabled)</strong>" in page and "35m" not in page
 
 
+def test_it_shows_the_health_timeline_on_the_status_tab(developer_client, running):
+    page = developer_client.get(reverse("deployment_status", args=[running.pk])).content.decode()
+
+    timeline = page[page.index('id="health-timeline"') : page.index("</section>", page.index('id="health-timeline"'))]
+    assert '<li data-health="green">' in timeline and "All services ready" in timeline
+    assert '<li data-health="progress">' in timeline  # it was starting before
+
+
 def test_it_offers_a_viewer_no_restart(client, make_member, running):
     client.force_login(make_member(Role.VIEWER))
 

@@ -14,7 +14,15 @@ GRACE = timedelta(seconds=60)
 GEN = 5
 APP = ExpectedService("app", "Django", "component", 8000, ("app.apps.example.com",), replicas=2, image="django:1")
 DB = ExpectedService("postgres", "PostgreSQL", "addon", 5432, image="postgres:17")
-EXPECT = Expectation(namespace="shop-dev-abc123", services=(APP, DB), generation=GEN)
+EXPECT = Expectation(
+    namespace="shop-dev-abc123",
+    services=(APP, DB),
+    generation=GEN,
+    size="Large",
+    size_cpu="2 CPU",
+    size_memory="4 GiB",
+    memory_limit="4 GiB",
+)
 
 
 def asked(kind: str, *, seconds: int = 20, target: str = "", summary: str = "") -> Intent:
@@ -183,7 +191,7 @@ def test_row_an_operation_past_its_grace_without_a_fault_is_yellow_saying_so():
                 phase="Pending",
                 containers=[o.container("app", state=o.waiting("ImagePullBackOff"), ready=False)],
             ),
-            "app: ImagePullBackOff",
+            "app: ImagePullBackOff: the image registry refused the pull of app:latest: check REGISTRY credentials",
         ),
         (
             o.pod(
@@ -201,7 +209,8 @@ def test_row_an_operation_past_its_grace_without_a_fault_is_yellow_saying_so():
                     }
                 ],
             ),
-            "app-a: cannot be scheduled: 0/1 nodes are available: 1 Insufficient cpu.",
+            "app-a: FailedScheduling: 0/1 nodes have enough CPU: the Large size needs 2 CPU; "
+            "pick a smaller size or ask your operator",
         ),
         (
             o.pod(
@@ -214,7 +223,7 @@ def test_row_an_operation_past_its_grace_without_a_fault_is_yellow_saying_so():
                     )
                 ],
             ),
-            "app: restarting after a crash, 3 restarts, last exit 137 (OOMKilled)",
+            "app: OOMKilled: used more than its 4 GiB limit 3 times; pick a larger size",
         ),
         (
             o.pod(
@@ -227,7 +236,8 @@ def test_row_an_operation_past_its_grace_without_a_fault_is_yellow_saying_so():
                     o.container("clone", state=o.waiting("CrashLoopBackOff"), ready=False, restarts=2, last_exit=128)
                 ],
             ),
-            "app-a: init container clone: CrashLoopBackOff, 2 restarts, last exit 128 (Error)",
+            "app-a: Init: git clone failed: repository not found or no access (2 attempts); "
+            "check the project's repository, the branch and its credentials",
         ),
     ],
     ids=["crash-loop", "image-pull", "unschedulable", "oom", "clone-failed"],
@@ -397,3 +407,60 @@ def test_transition_drift_and_restored():
     restoring = status(observed([starting("app-a"), starting("app-b")], app=serving(ready=0)), previous=drift)
     assert restoring["health"] == "progress"
     assert status(observed(), previous=restoring)["health"] == "green"
+
+
+# ----------------------------------------------------------------------------- reasons a person can act on
+
+
+def test_it_says_how_much_memory_the_size_needs_when_no_node_has_it():
+    unschedulable = {
+        "type": "PodScheduled",
+        "status": "False",
+        "reason": "Unschedulable",
+        "message": "0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: "
+        "3 No preemption victims found for incoming pod.",
+    }
+    pod = o.pod("app-a", "app", ready=False, phase="Pending", containers=[], conditions=[unschedulable])
+    tree = status(observed([pod], app=serving(replicas=1, ready=0)), expecting(services=(replace(APP, replicas=1), DB)))
+    assert tree["reason"] == (
+        "app-a: FailedScheduling: 0/3 nodes have enough memory: the Large size needs 4 GiB; "
+        "pick a smaller size or ask your operator"
+    )
+
+
+def test_it_tells_a_missing_image_from_a_refused_pull():
+    waiting = o.waiting("ErrImagePull", 'failed to pull and unpack image "docker.io/library/app:nope": not found')
+    pod = o.pod(
+        "app-a", "app", ready=False, phase="Pending", containers=[o.container("app", state=waiting, ready=False)]
+    )
+    tree = status(observed([pod], app=serving(replicas=1, ready=0)), expecting(services=(replace(APP, replicas=1), DB)))
+    assert tree["reason"] == "app: ImagePullBackOff: the image app:latest was not found: check its name and tag"
+
+
+def test_it_says_for_how_long_a_readiness_check_has_failed():
+    pod = o.pod("app-a", "app", ready=False, containers=[o.container("app", state=o.running(), ready=False)])
+    pod["status"]["conditions"][0]["lastTransitionTime"] = (o.NOW - timedelta(seconds=90)).isoformat()
+    tree = status(observed([pod], app=serving(replicas=1, ready=0)), expecting(services=(replace(APP, replicas=1), DB)))
+    assert (tree["health"], tree["reason"]) == (
+        "red",
+        "Django down: app-a: not ready (running, readiness check on :8000 failing for 90 s)",
+    )
+
+
+# ----------------------------------------------------------------------------- the health timeline
+
+
+def test_it_keeps_the_last_ten_health_changes_newest_first_so_a_flap_shows():
+    healthy, broken = observed(), observed([crashing("app-a"), crashing("app-b")], app=serving(ready=0))
+    tree = status(healthy)
+    assert [entry["health"] for entry in tree["timeline"]] == ["green"]
+    for minute in range(1, 13):
+        tree = status(broken if minute % 2 else healthy, previous=tree, now=o.NOW + timedelta(minutes=minute))
+        same = status(
+            broken if minute % 2 else healthy, previous=tree, now=o.NOW + timedelta(minutes=minute, seconds=30)
+        )
+        assert same["timeline"] == tree["timeline"]  # no change, no entry
+    assert len(tree["timeline"]) == 10
+    assert [entry["health"] for entry in tree["timeline"][:3]] == ["green", "red", "green"]
+    assert tree["timeline"][0]["at"] == (o.NOW + timedelta(minutes=12)).isoformat()
+    assert tree["timeline"][1]["reason"] == "app: CrashLoopBackOff, 5 restarts, last exit 1 (Error)"
