@@ -181,6 +181,9 @@ def tree_nodes(tree: dict) -> list[dict]:
 
 def endpoints(deployment: Deployment, tree: dict) -> list[dict]:
     tls = tree.get("tls") or {}
+    # No certificate API in the cluster (no cert-manager): nothing will ever issue one, so not "pending".
+    unmanaged = tree.get("tls_managed") is False
+    pending = "is not managed by this cluster" if unmanaged else "pending"
     found = []
     try:
         hosts = public_hosts(deployment.render_target(), cluster_settings())
@@ -192,7 +195,7 @@ def endpoints(deployment: Deployment, tree: dict) -> list[dict]:
                 "label": component.name,
                 "url": f"https://{host}",
                 "host": host,
-                "tls": tls.get(host, "pending"),
+                "tls": tls.get(host, pending),
                 "custom": False,
                 "off": not deployment.enabled,
             }
@@ -203,7 +206,7 @@ def endpoints(deployment: Deployment, tree: dict) -> list[dict]:
                 "label": "Custom domain",
                 "url": f"https://{domain}",
                 "host": domain,
-                "tls": tls.get(domain, "pending"),
+                "tls": tls.get(domain, pending),
                 "custom": True,
                 "off": not deployment.enabled,
             }

@@ -26,11 +26,12 @@ logger = logging.getLogger(__name__)
 
 
 def comparable(tree: dict) -> dict:
-    """The tree without its "since" stamps: what decides whether anything changed."""
+    """The tree without its "since" stamps and its timeline (which changes only with the health,
+    compared anyway, and is carried from the stored tree): what decides whether anything changed."""
 
     def strip(value):
         if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in ("since",)}
+            return {k: strip(v) for k, v in value.items() if k not in ("since", "timeline")}
         if isinstance(value, list):
             return [strip(v) for v in value]
         return value

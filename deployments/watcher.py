@@ -34,6 +34,7 @@ from deployments.cluster import labels as L
 from deployments.cluster.client import Cluster, WatchEvent
 from deployments.cluster.connection import cluster_settings
 from deployments.cluster.status import Observation, compute_status
+from deployments.drift import drift_correct
 from deployments.models import Deployment, DeploymentState, DeploymentStatus, Lease, Operation
 from diploi_site.metrics import WATCHER_EVENT_LAG_SECONDS
 from diploi_site.tracing import trace
@@ -50,8 +51,12 @@ INFORMERS = (
     ("Deployment", L.OWNED_SELECTOR),
     ("Job", L.OWNED_SELECTOR),
     ("Ingress", L.OWNED_SELECTOR),
+    ("Service", L.OWNED_SELECTOR),
     ("Certificate", None),
 )
+# The same drift is corrected at most this often per deployment: the reconcile needs a moment to
+# restore it, and the watcher sees the drift until then.
+DRIFT_CORRECT_SECONDS = 15
 WATCH_TIMEOUT_SECONDS = 240
 ACTIVE_STATUSES = (Operation.Status.PENDING, Operation.Status.RUNNING)
 # The periodic pass over every deployment goes this many at a time, so events never wait behind all of it.
@@ -74,6 +79,8 @@ class ObjectCache:
         self._objects: dict[tuple[str, str, str], dict] = {}
         self._by_namespace: dict[str, set[tuple[str, str, str]]] = {}
         self._namespace_owner: dict[str, int] = {}
+        self._listed: set[str] = set()  # kinds listed at least once: what is missing of them is missing
+        self.missing_apis: set[str] = set()  # kinds the cluster does not serve (no cert-manager)
 
     @staticmethod
     def _namespace_of(obj: dict) -> str:
@@ -89,6 +96,8 @@ class ObjectCache:
     def replace(self, kind: str, items: list[dict]) -> set[int]:
         """After a (re)list: the kind's objects are exactly ``items``. Returns the deployments touched."""
         with self._lock:
+            self._listed.add(kind)
+            self.missing_apis.discard(kind)
             old = [obj for key, obj in self._objects.items() if key[0] == kind]
             touched = {self.deployment_of(obj) for obj in old}
             for obj in old:
@@ -137,7 +146,7 @@ class ObjectCache:
                 for key in self._by_namespace.get(namespace, ())
                 if self.deployment_of(self._objects[key]) == deployment_id
             ]
-        observation = Observation()
+        observation = Observation(watched=frozenset(self._listed), tls_managed="Certificate" not in self.missing_apis)
         for obj in mine:
             kind = obj["kind"]
             if kind == "Namespace":
@@ -154,6 +163,8 @@ class ObjectCache:
                 observation.certificates.append(obj)
             elif kind == "Job":
                 observation.jobs.append(obj)
+            elif kind == "Service":
+                observation.services.append(obj)
         return observation
 
     def deployments(self) -> set[int]:
@@ -185,6 +196,7 @@ class ClusterWatcher:
         self._failing: dict[str, tuple[float, str]] = {}  # kind -> (since, error)
         self._stale_marked = False
         self._written: dict[int, tuple[dict, float]] = {}
+        self._corrected: dict[int, float] = {}  # deployment -> when its drift was last corrected
         self._threads: list[threading.Thread] = []
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -256,6 +268,9 @@ class ClusterWatcher:
             except errors.NotFound:
                 # The cluster does not serve this kind (e.g. no cert-manager): nothing to watch.
                 logger.info("the cluster has no %s API; checking again in %ss", kind, MISSING_API_RETRY_SECONDS)
+                if kind not in self.cache.missing_apis:
+                    self.cache.missing_apis.add(kind)
+                    self._mark_dirty(self.cache.deployments())
                 self._succeeded(kind)
                 self.stop_event.wait(MISSING_API_RETRY_SECONDS)
             except errors.ClusterError as error:
@@ -364,10 +379,13 @@ class ClusterWatcher:
             )
         )
         unchanged = []
+        drifting: list[tuple[int, list[str]]] = []
         for deployment in deployments:
             observation = self.cache.observation(deployment.pk, deployment.namespace)
             expectation = deployment.expectation(cluster, deployment.active_operations)
             tree = compute_status(expectation, observation, now=now, grace=grace)
+            if tree.get("drift"):
+                drifting.append((deployment.pk, tree["drift"]))
             key = statuses.comparable(tree)
             remembered = self._written.get(deployment.pk)
             if remembered and remembered[0] == key and time.monotonic() - remembered[1] < REMEMBER_SECONDS:
@@ -375,11 +393,21 @@ class ClusterWatcher:
                 continue
             statuses.status_store(deployment.pk, observation, now=now)
             self._written[deployment.pk] = (key, time.monotonic())
+        for deployment_id, drift in drifting:
+            self._correct_drift(deployment_id, drift)
         if unchanged:
             self._refresh_observed(unchanged, now)
         gone = set(self._written) - set(self.cache.deployments())
         for deployment_id in gone:
             self._written.pop(deployment_id, None)
+
+    def _correct_drift(self, deployment_id: int, drift: list[str]) -> None:
+        """Level-triggered, like a controller: what we own was lost or changed, so apply it again."""
+        last = self._corrected.get(deployment_id)
+        if last is not None and time.monotonic() - last < DRIFT_CORRECT_SECONDS:
+            return
+        self._corrected[deployment_id] = time.monotonic()
+        drift_correct(deployment_id=deployment_id, drift=drift)
 
     @staticmethod
     def _refresh_observed(deployment_ids: list[int], now) -> None:

@@ -107,6 +107,10 @@ class Observation:
     ingresses: list[dict] = field(default_factory=list)
     certificates: list[dict] = field(default_factory=list)
     jobs: list[dict] = field(default_factory=list)
+    services: list[dict] = field(default_factory=list)  # Kubernetes Services
+    # The kinds the observer lists and watches: what is missing is only missing when it was looked for.
+    watched: frozenset[str] = frozenset()
+    tls_managed: bool = True  # False: the cluster has no certificate API (no cert-manager)
 
 
 def worst(colours: Iterable[str]) -> str:
@@ -454,12 +458,22 @@ def _service_item(
     stopping = [p for p in pods if p["stopping"]]
     desired = service.replicas if expect.enabled else 0
 
-    def item(health: str, detail: str, ready: str, *, settled: bool = False, named: bool = False) -> dict:
+    def item(
+        health: str, detail: str, ready: str, *, settled: bool = False, named: bool = False, drift: str = ""
+    ) -> dict:
         # ``named``: the detail names what it is about already (a pod's fault).
         reason = detail if named else f"{service.name}: {detail}"
         if health == PROGRESS and late:
             health, reason = YELLOW, f"{reason} (longer than expected)"
-        return _item(service.id, health, reason, **{**details, "settled": settled}, ready=ready, progress=detail)
+        return _item(
+            service.id,
+            health,
+            reason,
+            **{**details, "settled": settled},
+            ready=ready,
+            progress=detail,
+            drift=drift,
+        )
 
     if expect.deleting:
         return item(PROGRESS, "being removed", f"{len(serving)}/0")
@@ -484,17 +498,21 @@ def _service_item(
             health = PROGRESS if intent or not arrived or stopping or observed_replicas == 0 else YELLOW
             return item(health, what, ready_text)
         if arrived and observed_replicas > 0 and not intent:
-            return item(YELLOW, f"drift: scaled to {observed_replicas} by hand while disabled", ready_text)
+            what = f"{service.id} was scaled to {observed_replicas} by hand while disabled"
+            return item(YELLOW, f"drift: scaled to {observed_replicas} by hand while disabled", ready_text, drift=what)
         return item(DISABLED, "disabled, nothing runs", "0/0", settled=arrived)
 
     # Ours to judge only once our change arrived: before that, the workload is the old one.
     if arrived and not intent:
         if observed_replicas != desired:
             health = RED if not serving and service.public else YELLOW
-            return item(health, f"drift: scaled to {observed_replicas} by hand (Diploi runs {desired})", ready_text)
+            what = f"{service.id} was scaled to {observed_replicas} by hand"
+            detail = f"drift: scaled to {observed_replicas} by hand (Diploi runs {desired})"
+            return item(health, detail, ready_text, drift=what)
         image = _image_of(workload, service.id)
         if service.image and image and image != service.image:
-            return item(YELLOW, f"drift: image changed to {image} by hand (Diploi runs {service.image})", ready_text)
+            detail = f"drift: image changed to {image} by hand (Diploi runs {service.image})"
+            return item(YELLOW, detail, ready_text, drift=f"the image of {service.id} was changed to {image} by hand")
 
     if faulty:
         worst_pod = max(faulty, key=lambda p: _RANK[p["health"]])
@@ -597,6 +615,8 @@ def compute_status(
     pods = [_pod_item(pod, _service(expect, pod), expect, now, grace) for pod in sorted(observed.pods, key=_pod_order)]
     storage = _storage_items(expect, observed, now, grace)
     services = _service_items(expect, observed, pods, now, grace)
+    tls = certificate_states(observed) if observed.tls_managed else {}
+    _edge_problems(observed, services, tls, now, grace)
     running = _plural(len(pods), "pod") + " running"
     if pods and any(p["stopping"] for p in pods):
         running = f"{_plural(len(pods), 'pod')}, {sum(1 for p in pods if p['stopping'])} stopping"
@@ -614,6 +634,10 @@ def compute_status(
         ),
     }
     health, reason = _overall(expect, observed, nodes, now, grace)
+    drift = _drift(expect, observed, services)
+    if drift and health not in (RED, UNKNOWN):
+        # What we own was lost or changed behind our back: the watcher re-applies it (level-triggered).
+        health, reason = YELLOW, f"drift: {'; '.join(drift)}; restoring"
     settled = (
         observed.namespace is not None
         and not expect.deleting
@@ -624,11 +648,48 @@ def compute_status(
         "health": health,
         "reason": reason,
         "nodes": nodes,
-        "tls": certificate_states(observed),
+        "tls": tls,
+        "tls_managed": observed.tls_managed,
         "generation": expect.generation,
         "settled": settled,
+        "drift": drift,
     }
     return carry_since(tree, previous, now)
+
+
+PUBLIC_INGRESS = "public"  # the Ingress of a deployment's public hosts (manifests)
+
+
+def _drift(expect: Expectation, observed: Observation, services: list[dict]) -> list[str]:
+    """What we own that the cluster lost or that was changed by hand, while no operation of ours runs."""
+    if expect.deleting or expect.intent or not expect.applied or observed.namespace is None:
+        return []
+    found = [item["drift"] for item in services if item.get("drift")]
+    if "Service" in observed.watched:
+        present = {s["metadata"]["name"] for s in observed.services if not s["metadata"].get("deletionTimestamp")}
+        found += [f"Service {s.id} was deleted" for s in expect.services if s.id not in present]
+    if "Ingress" in observed.watched and any(s.public for s in expect.services):
+        if not any(i["metadata"]["name"] == PUBLIC_INGRESS for i in observed.ingresses):
+            found.append(f"Ingress {PUBLIC_INGRESS} was deleted")
+    return found
+
+
+def _edge_problems(
+    observed: Observation, services: list[dict], tls: Mapping[str, str], now: datetime, grace: timedelta
+) -> None:
+    """Public services whose pods serve but whose edge does not: no ingress address, a failed certificate."""
+    ingress = next((i for i in observed.ingresses if i["metadata"]["name"] == PUBLIC_INGRESS), None)
+    admitted = bool(((ingress or {}).get("status") or {}).get("loadBalancer", {}).get("ingress"))
+    for item in services:
+        if not item["public"] or item["health"] != GREEN:
+            continue
+        host = item["hosts"][0]
+        states = [(h, tls.get(h, "")) for h in item["hosts"]]
+        failed = next((f"TLS for {h} {state}" for h, state in states if state.startswith("failed")), "")
+        if ingress is not None and not admitted and _age(ingress, now) > grace:
+            item["health"], item["reason"] = YELLOW, f"{item['name']}: no ingress controller has admitted {host}"
+        elif failed:
+            item["health"], item["reason"] = YELLOW, f"{item['name']}: {failed}"
 
 
 def _service(expect: Expectation, pod: Mapping) -> ExpectedService | None:

@@ -66,6 +66,18 @@ def test_it_shows_endpoints_as_https_links(developer_client, deployment):
     assert "TLS pending" in page
 
 
+def test_it_says_tls_is_not_managed_when_the_cluster_has_no_certificate_api(developer_client, running):
+    cluster, cache = get_cluster(), ObjectCache()
+    for kind, selector in INFORMERS:
+        if kind != "Certificate":
+            cache.replace(kind, cluster.list(kind, label_selector=selector)[0])
+    cache.missing_apis.add("Certificate")  # as the watcher records a 404 on the kind's list
+    statuses.status_store(running.pk, cache.observation(running.pk, running.namespace))
+
+    page = developer_client.get(reverse("deployment", args=[running.pk])).content.decode()
+    assert "TLS is not managed by this cluster" in page and "TLS pending" not in page
+
+
 def test_it_shows_the_ssh_command_the_templates_rules_give(developer_client, deployment, settings):
     settings.SSH_HOST = "ssh.example.com"
     settings.SSH_PORT = 2222

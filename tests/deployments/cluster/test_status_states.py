@@ -341,7 +341,11 @@ def test_row_a_workload_scaled_to_zero_by_hand_is_drift_and_red_when_nothing_ser
 def test_row_an_image_changed_by_hand_is_drift():
     tree = status(observed(app=serving(image="django:evil")))
     assert tree["health"] == "yellow"
-    assert tree["reason"] == "Django: drift: image changed to django:evil by hand (Diploi runs django:1)"
+    assert tree["reason"] == "drift: the image of app was changed to django:evil by hand; restoring"
+    assert (
+        service(tree, "app")["reason"] == "Django: drift: image changed to django:evil by hand (Diploi runs django:1)"
+    )
+    assert tree["drift"] == ["the image of app was changed to django:evil by hand"]
     assert status(observed(app=serving(image="django:1")))["health"] == "green"
 
 
@@ -464,3 +468,48 @@ def test_it_keeps_the_last_ten_health_changes_newest_first_so_a_flap_shows():
     assert [entry["health"] for entry in tree["timeline"][:3]] == ["green", "red", "green"]
     assert tree["timeline"][0]["at"] == (o.NOW + timedelta(minutes=12)).isoformat()
     assert tree["timeline"][1]["reason"] == "app: CrashLoopBackOff, 5 restarts, last exit 1 (Error)"
+
+
+# ----------------------------------------------------------------------------- drift and the edge
+
+
+def public_ingress(*, created=o.OLD, address: bool = True) -> dict:
+    status = {"loadBalancer": {"ingress": [{"ip": "10.0.0.1"}]}} if address else {}
+    return {"kind": "Ingress", "metadata": {"name": "public", "creationTimestamp": created}, "status": status}
+
+
+def test_row_a_service_or_ingress_deleted_by_hand_is_drift_being_restored():
+    watched = frozenset({"Service", "Ingress"})
+    services = [{"kind": "Service", "metadata": {"name": name}} for name in ("app", "postgres")]
+    whole = replace(observed(), services=services, ingresses=[public_ingress()], watched=watched)
+    assert status(whole)["health"] == "green" and status(whole)["drift"] == []
+    tree = status(replace(whole, services=services[1:], ingresses=[]))
+    assert (tree["health"], tree["reason"]) == (
+        "yellow",
+        "drift: Service app was deleted; Ingress public was deleted; restoring",
+    )
+    # While our own operation runs, a missing object is its progress, not drift.
+    assert status(replace(whole, services=services[1:]), expecting(intent=asked(S.CHANGE)))["drift"] == []
+    # Not looked for, not missing.
+    assert status(replace(whole, services=[], ingresses=[], watched=frozenset()))["health"] == "green"
+
+
+def test_row_an_ingress_no_controller_admitted_past_the_grace_is_yellow():
+    tree = status(replace(observed(), ingresses=[public_ingress(address=False)]))
+    assert (tree["health"], tree["reason"]) == (
+        "yellow",
+        "Django: no ingress controller has admitted app.apps.example.com",
+    )
+    young = public_ingress(address=False, created=o.FRESH)
+    assert status(replace(observed(), ingresses=[young]))["health"] == "green"
+
+
+def test_row_a_certificate_that_failed_is_yellow_with_the_issuers_message_and_no_cert_api_says_so():
+    failed = o.certificate("app.apps.example.com", ready="False", reason="Failed", message="ACME challenge failed")
+    tree = status(replace(observed(), certificates=[failed]))
+    assert (tree["health"], tree["reason"]) == (
+        "yellow",
+        "Django: TLS for app.apps.example.com failed: ACME challenge failed",
+    )
+    unmanaged = status(replace(observed(), certificates=[failed], tls_managed=False))
+    assert unmanaged["health"] == "green" and unmanaged["tls"] == {} and unmanaged["tls_managed"] is False
