@@ -63,6 +63,7 @@ TAB_FRAGMENTS = {
         "deployments/_deployment_header.html",
         "deployments/deployment_overview.html#endpoints",
         "deployments/deployment_overview.html#cpu-chart",
+        "deployments/deployment_overview.html#memory-chart",
         "deployments/_status_tree.html",
     ),
     "status": (

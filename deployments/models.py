@@ -293,6 +293,10 @@ class Deployment(models.Model):
     def present_addons(self):
         return self.spec.addons_for(self.stage, self.enabled_addon_ids())
 
+    def expected_pods(self) -> int:
+        """How many pods run while enabled: what the size's requests and limits multiply by."""
+        return sum(self.expected_replicas(c) for c in self.spec.components) + len(self.present_addons())
+
     def expected_replicas(self, component) -> int:
         """How many pods the component runs while enabled: as the manifests render it."""
         if self.mode == "source" or component.storage_for(self.stage):
@@ -355,6 +359,7 @@ class DeploymentStatus(models.Model):
     observed_at = models.DateTimeField(null=True, blank=True, help_text="When the cluster was last seen for it.")
     cluster_error = models.CharField(max_length=300, blank=True)
     cpu_millicores = models.FloatField(null=True, blank=True)
+    memory_bytes = models.FloatField(null=True, blank=True)
     cpu_sampled_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -368,6 +373,8 @@ class DeploymentStatus(models.Model):
 class CpuSample(models.Model):
     """CPU usage of a deployment, aggregated into buckets of one tier's width."""
 
+    # CPU and memory: one row per bucket holds both (the model keeps its first name).
+
     class Tier(models.TextChoices):
         RAW = "raw", "Raw samples (last minute)"
         MINUTE = "minute", "Per minute (last hour)"
@@ -377,6 +384,7 @@ class CpuSample(models.Model):
     tier = models.CharField(max_length=8, choices=Tier.choices)
     bucket_start = models.DateTimeField()
     total_millicores = models.FloatField(default=0)
+    total_memory_bytes = models.FloatField(default=0)
     count = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -389,6 +397,10 @@ class CpuSample(models.Model):
     @property
     def millicores(self) -> float:
         return self.total_millicores / self.count if self.count else 0.0
+
+    @property
+    def memory_bytes(self) -> float:
+        return self.total_memory_bytes / self.count if self.count else 0.0
 
 
 # ----------------------------------------------------------------------------- operations and audit

@@ -179,6 +179,21 @@ def tree_nodes(tree: dict) -> list[dict]:
     ]
 
 
+def size_levels(deployment: Deployment) -> dict[str, float | None]:
+    """The size's CPU (millicores) and memory (bytes) requests and limits, summed over the pods the
+    deployment runs: what its charts are drawn against. None while disabled (nothing runs)."""
+    pods = deployment.expected_pods() if deployment.enabled else 0
+    size = deployment.size_spec
+    if not pods:
+        return dict.fromkeys(("cpu_request", "cpu_limit", "memory_request", "memory_limit"))
+    return {
+        "cpu_request": cpu.parse_cpu(size.cpu_request) * pods,
+        "cpu_limit": cpu.parse_cpu(size.cpu_limit) * pods,
+        "memory_request": cpu.parse_memory(size.memory_request) * pods,
+        "memory_limit": cpu.parse_memory(size.memory_limit) * pods,
+    }
+
+
 def endpoints(deployment: Deployment, tree: dict) -> list[dict]:
     tls = tree.get("tls") or {}
     # No certificate API in the cluster (no cert-manager): nothing will ever issue one, so not "pending".
@@ -263,10 +278,21 @@ def deployment_context(deployment: Deployment, membership: Membership, *, tab: s
     if tab == "overview":
         now = timezone.now()
         cpu_points = cpu.cpu_series(deployment.pk, now=now)
+        levels = size_levels(deployment)
+        status = getattr(deployment, "status", None)
         context.update(
             endpoints=endpoints(deployment, tree),
             ssh=ssh_commands(deployment),
-            charts=[charts.cpu_chart(window, points, now) for window, points in cpu_points.items()],
+            charts=[
+                charts.cpu_chart(window, points, now, request=levels["cpu_request"], limit=levels["cpu_limit"])
+                for window, points in cpu_points.items()
+            ],
+            memory_charts=[
+                charts.memory_chart(window, points, now, request=levels["memory_request"], limit=levels["memory_limit"])
+                for window, points in cpu_points.items()
+            ],
+            memory_now=getattr(status, "memory_bytes", None) if deployment.enabled else None,
+            memory_limit=levels["memory_limit"],
             # Disabled: nothing runs, so no figure (the last sample would look live).
             cpu_now=getattr(getattr(deployment, "status", None), "cpu_millicores", None)
             if deployment.enabled

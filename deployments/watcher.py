@@ -437,7 +437,7 @@ class ClusterWatcher:
     def _all_live(self) -> set[int]:
         return set(Deployment.objects.live().values_list("pk", flat=True))
 
-    # --- CPU ---------------------------------------------------------------------------------
+    # --- CPU and memory -----------------------------------------------------------------------
     def _cpu_loop(self) -> None:
         cluster = self.cluster_factory()
         interval = settings.CPU_SAMPLE_SECONDS
@@ -447,7 +447,7 @@ class ClusterWatcher:
                     continue
                 metrics = cluster.pod_metrics(label_selector=L.OWNED_SELECTOR)
                 if metrics is not None:
-                    cpu.cpu_record(cpu.usage_by_deployment(metrics))
+                    cpu.cpu_record(cpu.usage_by_deployment(metrics), memory=cpu.memory_by_deployment(metrics))
             except errors.ClusterError as error:
                 logger.info("CPU sample skipped: %s", error)
             except Exception:
