@@ -36,6 +36,10 @@ class Page:
     async def __aexit__(self, *exc):
         await self.socket.disconnect()
 
+    async def until_created(self, deployment):
+        create = await sync_to_async(deployment.operations.get)()
+        await self.until(operation_ended(create.pk), what="the create to end")
+
     async def until(self, check, *, timeout: float = 60, what: str = "condition"):
         """Receive fragments (noting colours) until ``check()`` (sync, reads rows) is true."""
         deadline = time.monotonic() + timeout
@@ -80,8 +84,7 @@ async def test_a_restart_stays_progress_then_green_and_succeeds_only_after_the_r
 ):
     owner, deployment = await created(make_project, make_member)
     async with Page(deployment, owner) as page:
-        create = await sync_to_async(deployment.operations.get)()
-        await page.until(operation_ended(create.pk), what="the create to end")
+        await page.until_created(deployment)
         assert "red" not in page.seen and "progress" in page.seen, page.seen
 
         page.seen.clear()
@@ -111,8 +114,7 @@ async def test_a_change_that_crash_loops_fails_its_operation_with_the_reason(
 ):
     owner, deployment = await created(make_project, make_member)
     async with Page(deployment, owner) as page:
-        create = await sync_to_async(deployment.operations.get)()
-        await page.until(operation_ended(create.pk), what="the create to end")
+        await page.until_created(deployment)
 
         emulator.faults.crash(deployment.namespace, {"diploi.io/service": "app"}, containers=["app"])
         await sync_to_async(services.deployment_update)(
@@ -129,8 +131,7 @@ async def test_a_change_that_crash_loops_fails_its_operation_with_the_reason(
 async def test_disable_enable_and_delete_are_never_red(worker, watcher, emulator, make_project, make_member):
     owner, deployment = await created(make_project, make_member, template="static-nginx", stage="production")
     async with Page(deployment, owner) as page:
-        create = await sync_to_async(deployment.operations.get)()
-        await page.until(operation_ended(create.pk), what="the create to end")
+        await page.until_created(deployment)
 
         await sync_to_async(services.deployment_update)(deployment=deployment, actor=owner, enabled=False)
         await page.until(health_is(deployment, "disabled"), what="disabled")
