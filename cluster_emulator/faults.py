@@ -5,7 +5,8 @@
   init container (`containers=["clone"]`, exit 128) is how a failed `git clone` looks.
 - `image_pull_error()`: matching containers cannot pull their image (ErrImagePull, ImagePullBackOff).
 - `unschedulable()`: matching pods stay Pending, the scheduler saying why (FailedScheduling).
-- `fail_requests()`: the API answers with an error Status (500, 503, 429 with Retry-After, ...).
+- `fail_requests()`: the API answers with an error Status (500, 503, 429 with Retry-After, ...);
+  `answered()` lists the requests it answered so.
 - `hang()`: requests stall before being answered.
 - `expire_history()`: watches resuming from an older resourceVersion get 410 Gone.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -86,6 +88,16 @@ class _RequestRule:
         return (self.remaining is not None and self.remaining <= 0) or (self.until is not None and now >= self.until)
 
 
+@dataclass(frozen=True)
+class AnsweredFault:
+    """A request answered with an injected error: when (`time.monotonic()`), what, and the status."""
+
+    at: float
+    method: str
+    path: str
+    status: int
+
+
 @dataclass
 class _FailRule(_RequestRule):
     status: int = 500
@@ -124,6 +136,7 @@ class Faults:
         self._crashes: list[CrashRule] = []
         self._fails: list[_FailRule] = []
         self._hangs: list[_HangRule] = []
+        self._answered: deque[AnsweredFault] = deque(maxlen=10000)
 
     # -- pods ------------------------------------------------------------------------------------------
 
@@ -215,10 +228,15 @@ class Faults:
         path_contains: str | None = None,
         retry_after: int = 1,
         message: str | None = None,
+        end_watches: bool = False,
     ) -> None:
         """Answer matching requests with a Status error of `status`: the next `count` of them, or all for
-        `seconds`, or (neither given) until `clear()`. 429 and 503 carry a Retry-After header."""
+        `seconds`, or (neither given) until `clear()`. 429 and 503 carry a Retry-After header.
+        Rules apply in the order given: one for 500s now and one for 429s after is an outage, then throttling.
+        `end_watches`: open watches end too, as when an API server restarts, so clients meet the fault."""
         until = time.monotonic() + seconds if seconds is not None else None
+        if end_watches:
+            self._store.close_watchers()
         with self._lock:
             self._fails.append(
                 _FailRule(
@@ -259,10 +277,16 @@ class Faults:
                 if rule.applies(method, path, now):
                     rule.spend()
                     error = _status_error(rule)
+                    self._answered.append(AnsweredFault(now, method, path, rule.status))
                     break
             self._hangs = [r for r in self._hangs if not r.spent(now)]
             self._fails = [r for r in self._fails if not r.spent(now)]
         return stall, error
+
+    def answered(self) -> list[AnsweredFault]:
+        """The requests answered with an injected error (the last 10000), oldest first."""
+        with self._lock:
+            return list(self._answered)
 
     # -- watches ------------------------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from functools import reduce
 from operator import or_
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -63,7 +63,24 @@ def deployment_lease(deployment_id: int, owner: str):
         yield
     finally:
         keeper.release(owner)
-        Deployment.objects.filter(pk=deployment_id, lease_owner=owner).update(lease_owner="", lease_until=None)
+        _give_back(deployment_id, owner)
+
+
+def _give_back(deployment_id: int, owner: str) -> None:
+    """Free the lease. When the connection died meanwhile (PostgreSQL restarted, or killed it), on a
+    fresh one: a lease left held would keep the task's retry waiting for DEPLOYMENT_LEASE_SECONDS."""
+    mine = Deployment.objects.filter(pk=deployment_id, lease_owner=owner)
+    try:
+        mine.update(lease_owner="", lease_until=None)
+    except (OperationalError, InterfaceError):
+        if connection.in_atomic_block:
+            raise  # the connection belongs to an enclosing transaction: not ours to replace
+        connection.close()
+        try:
+            mine.update(lease_owner="", lease_until=None)
+        except DatabaseError:
+            # The database is away: the lease expires by itself, and the task's own error goes on up.
+            logger.warning("could not give back the lease of deployment %s", deployment_id, exc_info=True)
 
 
 def still_holds(deployment_id: int, owner: str) -> bool:

@@ -14,6 +14,11 @@ seconds). Sending a task that was not lost after all is harmless: the lease
 serializes work on a deployment and every task is idempotent, so the copy
 finds the work done, or the lease held, and does nothing harmful.
 
+When the cluster answers again after an outage (statuses had turned "unknown"),
+the watcher calls `send_waiting()`: tasks waiting in a retry's backoff are sent
+at once, so work converges within seconds of the cluster's return rather than
+up to a minute after.
+
 Another kind of work (builds, actions) hooks in with a few lines, typically in
 its app's `ready()`::
 
@@ -50,6 +55,8 @@ class PendingWork:
     find_lost: Callable[[datetime], Iterable[int]]
     send_again: Callable[[int], object]
     every: float | None = None
+    # The ids whose task waits in a retry's backoff: sent at once when the cluster answers again after an outage.
+    find_waiting: Callable[[datetime], Iterable[int]] | None = None
 
 
 _REGISTRY: dict[str, PendingWork] = {}
@@ -73,18 +80,36 @@ class Sweeper:
     def sweep(self, now: datetime | None = None) -> dict[str, list[int]]:
         """Find every kind's lost work and send its task again; returns what was sent, by kind."""
         now = now or timezone.now()
-        sent = {}
+        due = []
         for work in registered():
             if work.every is not None and time.monotonic() - self._last_look.get(work.name, -work.every) < work.every:
                 continue
             self._last_look[work.name] = time.monotonic()
-            lost = list(work.find_lost(now))
-            for pk in lost:
-                logger.info("sweeper: the task of %s %s was lost; sending it again", work.name, pk)
-                work.send_again(pk)
-            if lost:
-                sent[work.name] = lost
-        return sent
+            due.append(work)
+        return _send_each(due, lambda work: work.find_lost(now), "was lost; sending it again")
+
+    def send_waiting(self, now: datetime | None = None) -> dict[str, list[int]]:
+        """The cluster answers again after an outage: send now the tasks waiting in a backoff (up to a
+        minute after a long outage) rather than when their retry comes. Returns what was sent, by kind.
+
+        The waiting copy still runs later and finds the work done: the lease serializes the two, and
+        every task is idempotent.
+        """
+        now = now or timezone.now()
+        kinds = [work for work in registered() if work.find_waiting is not None]
+        return _send_each(kinds, lambda work: work.find_waiting(now), "waits in a backoff; the cluster is back")
+
+
+def _send_each(kinds: list[PendingWork], find, why: str) -> dict[str, list[int]]:
+    sent = {}
+    for work in kinds:
+        ids = list(find(work))
+        for pk in ids:
+            logger.info("sweeper: the task of %s %s %s", work.name, pk, why)
+            work.send_again(pk)
+        if ids:
+            sent[work.name] = ids
+    return sent
 
 
 # ----------------------------------------------------------------------------- helpers for kinds
@@ -110,6 +135,12 @@ def overdue(operations: QuerySet[Operation], now: datetime) -> QuerySet[Operatio
     )
 
 
+def waiting(operations: QuerySet[Operation], now: datetime) -> QuerySet[Operation]:
+    """The active ones among ``operations`` whose task is expected later (a retry) while nobody holds their
+    deployment's lease."""
+    return operations.filter(status__in=ACTIVE, due_at__gte=now).exclude(deployment__lease_until__gt=now)
+
+
 def resend(task, pk: int, operations: QuerySet[Operation] | None = None) -> bool:
     """Send ``task(pk)`` again; once the broker took it, ``operations`` are due again in a while."""
     sent = dispatch.send(task, pk)
@@ -126,6 +157,13 @@ def _lost_operations(kind: str):
         return list(overdue(Operation.objects.filter(kind=kind), now).values_list("pk", flat=True))
 
     return find_lost
+
+
+def _waiting_operations(kind: str):
+    def find_waiting(now: datetime) -> list[int]:
+        return list(waiting(Operation.objects.filter(kind=kind), now).values_list("pk", flat=True))
+
+    return find_waiting
 
 
 def _send_operation_again(task_name: str):
@@ -148,10 +186,23 @@ def lost_reconciles(now: datetime) -> list[int]:
     return sorted(set(operations.values_list("deployment_id", flat=True)))
 
 
+def waiting_reconciles(now: datetime) -> list[int]:
+    """Deployments with a create, change or restart whose reconcile waits in a retry's backoff."""
+    operations = (
+        waiting(Operation.objects.filter(kind__in=APPLY_KINDS), now)
+        .exclude(deployment__state__in=(DeploymentState.DELETING, DeploymentState.DELETED))
+        .exclude(generation__lte=F("deployment__applied_generation"))
+    )
+    return sorted(set(operations.values_list("deployment_id", flat=True)))
+
+
 def send_reconcile_again(deployment_id: int) -> bool:
     from deployments.tasks import reconcile_deployment
 
-    apply_operations = Operation.objects.filter(deployment_id=deployment_id, kind__in=APPLY_KINDS, status__in=ACTIVE)
+    # Those applied already wait for the cluster, not for a task (`progress`): no due time for them.
+    apply_operations = Operation.objects.filter(
+        deployment_id=deployment_id, kind__in=APPLY_KINDS, status__in=ACTIVE
+    ).exclude(generation__lte=F("deployment__applied_generation"))
     return resend(reconcile_deployment, deployment_id, apply_operations)
 
 
@@ -191,7 +242,11 @@ def without_permanent_failures(deployments: QuerySet[Deployment]) -> QuerySet[De
 
 SWEEP_LAGGING_SECONDS = 30
 
-register(PendingWork("reconcile", find_lost=lost_reconciles, send_again=send_reconcile_again))
+register(
+    PendingWork(
+        "reconcile", find_lost=lost_reconciles, send_again=send_reconcile_again, find_waiting=waiting_reconciles
+    )
+)
 register(
     PendingWork(
         "lagging reconcile",
@@ -205,6 +260,7 @@ register(
         "delete",
         find_lost=_lost_operations(Operation.Kind.DELETE),
         send_again=_send_operation_again("delete_deployment"),
+        find_waiting=_waiting_operations(Operation.Kind.DELETE),
     )
 )
 register(
@@ -212,5 +268,6 @@ register(
         "storage delete",
         find_lost=_lost_operations(Operation.Kind.DELETE_STORAGE),
         send_again=_send_operation_again("delete_storage"),
+        find_waiting=_waiting_operations(Operation.Kind.DELETE_STORAGE),
     )
 )

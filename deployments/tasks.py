@@ -5,7 +5,9 @@ All run with acks_late and reject-on-worker-lost (settings), so a worker
 killed mid-task loses nothing: the message is delivered again and the
 function, being idempotent, simply runs again. Before each retry a task says
 on its operations when it will run again (`sweeper.due_in`), so the sweeper
-tells a retry that is only waiting from one that was lost.
+tells a retry that is only waiting from one that was lost. A database error
+(the connection killed, PostgreSQL restarting) runs the whole task again soon
+on a new connection: its transactions were rolled back, and it is idempotent.
 """
 
 import logging
@@ -13,6 +15,7 @@ import random
 import time
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import F
 
 from deployments import dispatch, lifecycle, sweeper
@@ -27,6 +30,11 @@ logger = logging.getLogger(__name__)
 CLUSTER_RETRIES = 12
 MAX_BACKOFF_SECONDS = 60
 LEASE_RETRIES = 500
+# The database connection died (PostgreSQL restarted, or killed it) or refused the transaction (a
+# deadlock): what the transaction wrote was rolled back and every unit of work is idempotent, so the
+# whole task runs again on a fresh connection, every 1-3 s for a few minutes.
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+DATABASE_RETRIES = 100
 
 
 def backoff(retries: int) -> float:
@@ -34,9 +42,20 @@ def backoff(retries: int) -> float:
     return min(2**retries, MAX_BACKOFF_SECONDS) + random.random()
 
 
+def cluster_backoff(retries: int, error: ClusterError) -> float:
+    """The backoff, but never sooner than the server's Retry-After (a 429 or 503 that says how long)."""
+    return max(backoff(retries), error.retry_after or 0)
+
+
 def _retry(task, error: Exception, countdown: float, operations, **options):
     sweeper.due_in(operations, countdown)
     return task.retry(exc=error, countdown=countdown, **options)
+
+
+def _retry_after_database_error(task, error: Exception, operations):
+    logger.warning("%s: the database failed (%s); running it again on a new connection", task.name, error)
+    connection.close()
+    return _retry(task, error, 1 + 2 * random.random(), operations, max_retries=DATABASE_RETRIES)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=CLUSTER_RETRIES)
@@ -58,6 +77,8 @@ def _reconcile(task, deployment_id: int) -> str:
         RECONCILE_SECONDS.labels(outcome).observe(time.perf_counter() - started)
     except lifecycle.LeaseBusy as busy:
         raise _retry(task, busy, 1 + random.random(), operations, max_retries=LEASE_RETRIES) from busy
+    except DATABASE_ERRORS as error:
+        raise _retry_after_database_error(task, error, operations) from error
     except ClusterError as error:
         RECONCILE_SECONDS.labels("retryable error" if error.retryable else "error").observe(
             time.perf_counter() - started
@@ -67,7 +88,7 @@ def _reconcile(task, deployment_id: int) -> str:
         if task.request.retries >= task.max_retries:
             lifecycle.reconcile_gave_up(deployment_id, str(error))
             return "gave up"
-        raise _retry(task, error, backoff(task.request.retries), operations) from error
+        raise _retry(task, error, cluster_backoff(task.request.retries, error), operations) from error
     if outcome == "again":
         dispatch.send(reconcile_deployment, deployment_id)
     return outcome
@@ -84,6 +105,8 @@ def _run_operation_logged(task, run, gave_up, operation_id: int) -> str:
         return run(operation_id, owner=execution_owner(task.request.id), attempt=task.request.retries + 1)
     except lifecycle.LeaseBusy as busy:
         raise _retry(task, busy, 1 + random.random(), operation, max_retries=LEASE_RETRIES) from busy
+    except DATABASE_ERRORS as error:
+        raise _retry_after_database_error(task, error, operation) from error
     except lifecycle.StillDeleting as pending:
         # Not an error: the cluster needs a moment. Check again soon (the
         # operation itself gives up after DELETE_TIMEOUT_SECONDS).
@@ -94,7 +117,7 @@ def _run_operation_logged(task, run, gave_up, operation_id: int) -> str:
             return "failed"
         # A real retry: the next run is one more attempt (polling a delete is not).
         operation.update(attempts=F("attempts") + 1)
-        raise _retry(task, error, backoff(task.request.retries), operation) from error
+        raise _retry(task, error, cluster_backoff(task.request.retries, error), operation) from error
 
 
 @shared_task(bind=True, acks_late=True, max_retries=CLUSTER_RETRIES)

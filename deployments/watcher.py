@@ -7,7 +7,8 @@ a recompute loop coalesces bursts (every `coalesce` seconds each dirty
 deployment is recomputed once) and stores the result (`statuses`). Time alone
 also changes a status (grace periods), so everything is recomputed now and
 then. While the cluster cannot be reached, statuses turn "unknown" after
-STATUS_STALE_SECONDS. A leased sampler records CPU, and a leased resync loop
+STATUS_STALE_SECONDS. One watcher at a time writes statuses (a lease; the
+others stand by, warm). A leased sampler records CPU, and a leased resync loop
 sends again the tasks of pending work that were lost (`sweeper`).
 
 Runs as `python manage.py watch_cluster`, or as a thread in standalone mode.
@@ -64,6 +65,10 @@ FULL_PASS_SLICE = 25
 # How long this watcher trusts that the database still holds the status it wrote.
 REMEMBER_SECONDS = 60
 MISSING_API_RETRY_SECONDS = 300
+INFORMER_MAX_BACKOFF_SECONDS = 5
+# One watcher at a time writes statuses; a standby takes over this soon after the writer died.
+STATUS_LEASE_SECONDS = 5
+STATUS_LEASE_RENEW_SECONDS = 1
 
 
 def _key(obj: dict) -> tuple[str, str, str]:
@@ -195,6 +200,9 @@ class ClusterWatcher:
         self._wake = threading.Event()
         self._failing: dict[str, tuple[float, str]] = {}  # kind -> (since, error)
         self._stale_marked = False
+        self._cluster_back = threading.Event()  # set when the cluster answers again after an outage
+        self._writing = False  # holds the `statuses` lease (see `_writes_statuses`)
+        self._lease_checked = -STATUS_LEASE_RENEW_SECONDS
         self._written: dict[int, tuple[dict, float]] = {}
         self._corrected: dict[int, float] = {}  # deployment -> when its drift was last corrected
         self._threads: list[threading.Thread] = []
@@ -224,9 +232,12 @@ class ClusterWatcher:
     def stop(self, timeout: float = 10) -> None:
         self.stop_event.set()
         self._wake.set()
+        self._cluster_back.set()  # wakes the resync loop
         self.cluster_factory().interrupt_watches(self.stop_event)
         for thread in self._threads:
             thread.join(timeout)
+        if self._writing:
+            self._give_back_status_lease()
 
     def run_forever(self) -> None:
         self.start()
@@ -276,17 +287,19 @@ class ClusterWatcher:
             except errors.ClusterError as error:
                 failures += 1
                 self._failed(kind, str(error))
-                self.stop_event.wait(min(0.5 * 2**failures, 10))
+                # At most 5 s apart: how soon statuses and waiting work notice the cluster is back.
+                self.stop_event.wait(max(min(0.5 * 2**failures, INFORMER_MAX_BACKOFF_SECONDS), error.retry_after or 0))
             except Exception:
                 failures += 1
                 logger.exception("watch of %s failed", kind)
                 self._failed(kind, "the watcher hit an unexpected error (see its log)")
-                self.stop_event.wait(min(0.5 * 2**failures, 10))
+                self.stop_event.wait(min(0.5 * 2**failures, INFORMER_MAX_BACKOFF_SECONDS))
 
     def _succeeded(self, kind: str) -> None:
         if self._failing.pop(kind, None) and not self._failing and self._stale_marked:
             logger.info("the cluster is reachable again")
             self._stale_marked = False
+            self._cluster_back.set()
             self._mark_dirty(self._all_live())
 
     def _failed(self, kind: str, error: str) -> None:
@@ -319,6 +332,8 @@ class ClusterWatcher:
         pending: list[int] = []
         while not self.stop_event.is_set():
             idle = 0 if pending else max(0.0, self.recompute_every - (time.monotonic() - last_full))
+            if not self._writing:
+                idle = min(idle, STATUS_LEASE_RENEW_SECONDS)  # a standby asks for the lease again soon
             self._wake.wait(idle)
             if self.stop_event.is_set():
                 return
@@ -329,7 +344,14 @@ class ClusterWatcher:
             if not pending and time.monotonic() - last_full >= self.recompute_every:
                 last_full = time.monotonic()
                 pending = sorted(self.cache.deployments())
+            batch: set[int] = set()
             try:
+                if not self._writes_statuses():
+                    with self._dirty_lock:
+                        self._dirty.clear()
+                        self._dirty_since.clear()
+                    pending = []
+                    continue
                 self._check_stale()
                 if self._failing and self._stale_marked:
                     pending = []
@@ -347,9 +369,40 @@ class ClusterWatcher:
                     WATCHER_EVENT_LAG_SECONDS.observe(last_run - since)
             except Exception:
                 logger.exception("recomputing statuses failed")
+                # Each status is written in a transaction of its own, so none is half-written: the
+                # batch is simply recomputed again (on a new connection, should the database have dropped it).
+                self._mark_dirty(batch)
                 self.stop_event.wait(1)
             finally:
                 close_old_connections()
+
+    def _writes_statuses(self) -> bool:
+        """Whether this watcher writes statuses now: it holds the `statuses` lease (renewed every second).
+
+        One writer at a time, because two watchers see each event a few milliseconds apart: the one
+        behind would write the status it still believes, an older one, over the newer one just
+        written, and the newer one would come back a moment later (flapping). The others keep their
+        informers and caches warm and take over within STATUS_LEASE_SECONDS of the writer's death,
+        comparing everything with what the database holds.
+        """
+        if time.monotonic() - self._lease_checked < STATUS_LEASE_RENEW_SECONDS:
+            return self._writing
+        self._lease_checked = time.monotonic()
+        held = Lease.acquire("statuses", self.name, STATUS_LEASE_SECONDS)
+        if held and not self._writing:
+            logger.info("watcher %s writes the statuses now", self.name)
+            self._written.clear()
+            self._mark_dirty(self.cache.deployments())
+        self._writing = held
+        return held
+
+    def _give_back_status_lease(self) -> None:
+        """On a clean stop: another watcher (or this one restarted) takes over at once."""
+        self._writing = False
+        try:
+            Lease.objects.filter(name="statuses", holder=self.name).update(holder="", expires_at=None)
+        except Exception:  # noqa: BLE001 - the database may be away: the lease then simply expires
+            logger.warning("could not give back the statuses lease", exc_info=True)
 
     def _recompute(self, deployment_ids: set[int]) -> None:
         """Compute each status in memory; write (under a row lock) only those that changed.
@@ -461,9 +514,17 @@ class ClusterWatcher:
         from deployments.sweeper import Sweeper
 
         sweeper = Sweeper()
-        while not self.stop_event.wait(self.resync_every):
+        while not self.stop_event.is_set():
+            self._cluster_back.wait(self.resync_every)  # at once when the cluster is back
+            if self.stop_event.is_set():
+                return
             try:
+                back = self._cluster_back.is_set()
+                self._cluster_back.clear()
                 if Lease.acquire("resync", self.name, self.resync_every * 3):
+                    if back:
+                        # Tasks wait in a backoff of up to a minute after a long outage: not that long.
+                        sweeper.send_waiting()
                     sweeper.sweep()
                     progress.operations_sweep()
             except Exception:

@@ -24,3 +24,11 @@ def set_process_name(name: str, *, unless_set: bool = False) -> None:
     if unless_set and _name:
         return
     _name = name
+
+
+def name_database_session(sender, connection, **_) -> None:
+    """Name each new PostgreSQL session after this process (``diploi-worker``...), so that
+    ``pg_stat_activity`` says which process holds which connection."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('application_name', %s, false)", [f"diploi-{process_name()}"])

@@ -235,6 +235,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "diploi")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker that cannot reach the broker tries again 2 s, 4 s, ... 20 s later, then exits with
+# status 1 for its supervisor to restart it (Celery's default, 100 attempts, is most of an hour).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = env_int("BROKER_CONNECTION_MAX_RETRIES", 10)
 # A task taken by a worker that dies is handed out again after this long.
 # Redis checks for such messages every 10 s (kombu's default is every 100 s).
 # Socket timeouts: a request that sends a task never waits long on a Redis that went silent.

@@ -114,6 +114,10 @@ class DiploiStack:
         """Start a killed or exited process again, as its supervisor would (its log goes on)."""
         self._spawn(name, self.commands[name])
 
+    def start_another(self, name: str, *, like: str) -> None:
+        """Start one more process running what ``like`` runs (a second watcher, say), logged as ``name``."""
+        self._spawn(name, self.commands[like])
+
     def stop(self) -> None:
         for process in self.processes.values():
             if process.poll() is None:
@@ -165,6 +169,16 @@ class DiploiProcess:
         return cls(["manage.py", "watch_cluster"], ready="Watching", **kwargs)
 
     def start(self) -> DiploiProcess:
+        self.spawn()
+        try:
+            wait_for(lambda: self.ready in self.log() or self._exited(), timeout=60, what=f"{self.args} to start")
+        except BaseException:
+            self.stop()  # a stray worker would take later tests' tasks
+            raise
+        return self
+
+    def spawn(self) -> DiploiProcess:
+        """Start the process without waiting for it to be ready."""
         env = dict(os.environ)
         env.update(
             DATABASE_URL=test_database_url(),
@@ -178,11 +192,6 @@ class DiploiProcess:
         self.process = subprocess.Popen(
             python_command(*self.args), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
-        try:
-            wait_for(lambda: self.ready in self.log() or self._exited(), timeout=60, what=f"{self.args} to start")
-        except BaseException:
-            self.stop()  # a stray worker would take later tests' tasks
-            raise
         return self
 
     def _exited(self) -> bool:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,8 +70,11 @@ def _configuration_from_settings() -> tuple[k8s.Configuration, str]:
                 "No Kubernetes cluster is configured: set KUBECONFIG (or create ~/.kube/config), run Diploi "
                 "inside a cluster, or set KUBE_API_URL."
             )
-    # One quick retry for a dropped keep-alive connection; our callers do the real retrying.
-    configuration.retries = urllib3.Retry(total=1, connect=1, read=0, redirect=0, status=0)
+    # One quick retry for a dropped keep-alive connection; our callers do the real retrying, and
+    # honour Retry-After themselves (urllib3 would sleep on it, then report a 429 as unreachable).
+    configuration.retries = urllib3.Retry(
+        total=1, connect=1, read=0, redirect=0, status=0, respect_retry_after_header=False
+    )
     return configuration, source
 
 
@@ -93,6 +98,7 @@ class Cluster:
         self.timeout = timeout or settings.CLUSTER_REQUEST_TIMEOUT
         self._streams: dict = {}  # open watch response -> the stop event its caller gave
         self._streams_lock = threading.Lock()
+        self._throttled_until = 0.0  # time.monotonic() before which the server asked us not to come back
 
     @classmethod
     def from_settings(cls) -> Cluster:
@@ -127,6 +133,7 @@ class Cluster:
         content_type: str = "application/json",
         timeout: float | tuple[float, float] | None = None,
     ):
+        self._wait_as_asked()
         params = [(key, value) for key, value in (query or {}).items() if value is not None]
         method, url, headers, body, post_params = self.api.param_serialize(
             method=method,
@@ -146,15 +153,35 @@ class Cluster:
                 _request_timeout=timeout or self.timeout,
             )
         except ApiException as error:
-            raise _translate(error, method, path) from error
+            raise self._refused(_translate(error, method, path)) from error
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise errors.ClusterUnavailable(
                 f"The Kubernetes API ({self.source}) cannot be reached: {_short(error)}"
             ) from error
         if not 200 <= response.status < 300:
             response.read()  # ApiException takes the body (the server's Status) from the read data
-            raise _translate(ApiException(http_resp=response), method, path)
+            raise self._refused(_translate(ApiException(http_resp=response), method, path))
         return response
+
+    def _refused(self, error: errors.ClusterError) -> errors.ClusterError:
+        """Remember a Retry-After: the whole process (every task and watch thread) waits as asked."""
+        if error.retry_after:
+            until = time.monotonic() + min(error.retry_after, MAX_RETRY_AFTER_SECONDS)
+            with self._streams_lock:
+                self._throttled_until = max(self._throttled_until, until)
+        return error
+
+    def _wait_as_asked(self) -> None:
+        """Refuse to send while the server's Retry-After runs: a request then would only be refused again."""
+        with self._streams_lock:
+            left = self._throttled_until - time.monotonic()
+        if left > 0:
+            raise errors.ClusterUnavailable(
+                f"The Kubernetes API asked Diploi to wait: trying again in {math.ceil(left)} s",
+                status=429,
+                reason="TooManyRequests",
+                retry_after=left,
+            )
 
     def request(self, method: str, path: str, **kwargs) -> dict | None:
         response = self._send(method, path, **kwargs)
@@ -327,8 +354,35 @@ def _translate(error: ApiException, method: str, path: str) -> errors.ClusterErr
         )
     if status == 410:
         return errors.WatchExpired(text, status=status, reason=reason)
-    if status == 429 or status >= 500 or status == 0:
+    retry_after = _retry_after(error)
+    if status == 429:
+        wait = f", retry after {math.ceil(retry_after)} s" if retry_after else ""
         return errors.ClusterUnavailable(
-            f"The Kubernetes API is unavailable ({status}): {text}", status=status, reason=reason
+            f"The Kubernetes API is throttling Diploi's requests (429{wait}): {text}",
+            status=status,
+            reason=reason,
+            retry_after=retry_after,
+        )
+    if status >= 500 or status == 0:
+        return errors.ClusterUnavailable(
+            f"The Kubernetes API is unavailable ({status}): {text}",
+            status=status,
+            reason=reason,
+            retry_after=retry_after,
         )
     return errors.ClusterError(text, status=status, reason=reason)
+
+
+MAX_RETRY_AFTER_SECONDS = 300
+
+
+def _retry_after(error: ApiException) -> float | None:
+    """The seconds a 429/503 asks us to wait: its Retry-After header (or the Status's retryAfterSeconds)."""
+    value = (error.headers or {}).get("Retry-After", "")
+    if value.strip().isdigit():
+        return float(value)
+    try:
+        seconds = (json.loads(error.body) or {}).get("details", {}).get("retryAfterSeconds")
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return float(seconds) if isinstance(seconds, int | float) and seconds > 0 else None

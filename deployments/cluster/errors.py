@@ -10,11 +10,13 @@ class ClusterError(Exception):
 
     retryable = False
 
-    def __init__(self, message: str, *, status: int | None = None, reason: str = ""):
+    def __init__(self, message: str, *, status: int | None = None, reason: str = "", retry_after: float | None = None):
         super().__init__(message)
         self.message = message
         self.status = status
         self.reason = reason
+        # Seconds the server asked us to wait before trying again (429/503 Retry-After), if it said.
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         return self.message

@@ -799,7 +799,8 @@ def stale_status(previous: Mapping | None, *, since: datetime, error: str, now: 
     tree = {k: v for k, v in (previous or {}).items() if k in ("nodes", "tls")}
     tree.setdefault("nodes", {name: {"health": UNKNOWN, "reason": "Not observed yet", "items": []} for name in NODES})
     tree["health"] = UNKNOWN
-    tree["reason"] = f"Cluster not reachable since {since:%H:%M:%S} UTC: {error}"
+    moment = f"{since:%H:%M:%S}" if since.date() == now.date() else f"{since:%Y-%m-%d %H:%M}"
+    tree["reason"] = f"Unknown since {moment} UTC: {error}"
     was_stale = (previous or {}).get("health") == UNKNOWN
     tree["since"] = (previous or {}).get("since") if was_stale else None
     tree["since"] = tree["since"] or now.isoformat()

@@ -92,3 +92,27 @@ def test_a_reconcile_that_lost_its_lease_records_nothing(deployment, emulator):
     current = Deployment.objects.get(pk=deployment.pk)
     assert current.applied_generation == 0
     assert deployment.operations.get().status == Operation.Status.RUNNING  # still the other task's to finish
+
+
+def _terminate_own_connection() -> None:
+    """What a PostgreSQL restart (or an operator's pg_terminate_backend) does to this process's connection."""
+    import psycopg
+
+    own = connection.cursor().connection.info.backend_pid
+    conf = connection.settings_dict
+    with psycopg.connect(
+        host=conf["HOST"] or "127.0.0.1", port=conf["PORT"] or 5432, user=conf["USER"], dbname=conf["NAME"]
+    ) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [own])
+
+
+def test_a_lease_is_given_back_on_a_new_connection_when_the_old_one_was_killed(deployment):
+    if connection.vendor != "postgresql":
+        pytest.skip("kills a PostgreSQL connection")
+    with pytest.raises(RuntimeError, match="the task failed"):
+        with deployment_lease(deployment.pk, "task-1"):
+            _terminate_own_connection()
+            raise RuntimeError("the task failed")  # its own error goes on up, not the lease's
+    assert Deployment.objects.get(pk=deployment.pk).lease_owner == ""
+    with deployment_lease(deployment.pk, "task-2"):
+        pass

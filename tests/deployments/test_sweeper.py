@@ -81,3 +81,18 @@ def test_a_lost_reconcile_converges_once_sent_again(deployment, request, setting
     # Applied and waiting for the cluster: not lost, so not sent again.
     assert Sweeper().sweep(now=later()).get("reconcile", []) == []
     assert observed_until_done(deployment.operations.get()).status == Operation.Status.SUCCEEDED
+
+
+def test_when_the_cluster_is_back_it_sends_the_work_waiting_in_a_backoff_at_once(deployment, developer):
+    operation = deployment.operations.get()
+    assert Sweeper().send_waiting() == {"reconcile": [deployment.pk]}  # just sent: its task may be queued
+    Operation.objects.filter(pk=operation.pk).update(due_at=later(90))  # a retry scheduled after a long backoff
+    assert Sweeper().send_waiting() == {"reconcile": [deployment.pk]}
+    Deployment.objects.filter(pk=deployment.pk).update(lease_owner="task-1", lease_until=later(120))
+    assert Sweeper().send_waiting() == {}  # a task is at work on it right now
+    Deployment.objects.filter(pk=deployment.pk).update(lease_owner="", lease_until=None)
+    delete = services.deployment_delete(deployment=deployment, actor=developer)
+    Operation.objects.filter(pk=delete.pk).update(due_at=later(90))
+    assert Sweeper().send_waiting() == {"delete": [delete.pk]}  # a deleting one is not reconciled
+    Operation.objects.filter(pk=delete.pk).update(due_at=timezone.now() - timedelta(seconds=1))
+    assert Sweeper().send_waiting() == {}  # overdue is the sweep's business, not waiting

@@ -48,6 +48,21 @@ def test_it_retries_while_the_cluster_is_down_and_converges_when_it_returns(work
     assert operation.attempts > 1  # real retries, each counted
 
 
+def test_it_waits_as_long_as_a_429_says_before_trying_again(worker, make_project, developer, emulator):
+    import time
+
+    emulator.faults.fail_requests(status=429, count=1, retry_after=4, methods="PATCH")
+    deployment = services.deployment_create(
+        project=make_project(), name="feature-x", stage="production", actor=developer
+    )
+    wait_for(lambda: applied(deployment), timeout=30, what="the deployment to be applied")
+    applied_at = time.monotonic()
+    (throttled,) = emulator.faults.answered()
+    # Backoff alone would have tried again after 1-2 s.
+    assert applied_at - throttled.at >= 4
+    assert deployment.operations.get().status == Operation.Status.SUCCEEDED
+
+
 def test_it_deletes_through_the_task_until_the_cluster_confirms(worker, make_project, developer):
     deployment = services.deployment_create(
         project=make_project(), name="feature-x", stage="development", actor=developer

@@ -285,3 +285,42 @@ def test_any_other_500_stays_temporary(cluster, emulator):
         cluster.apply(NAMESPACE)
 
     assert failed.value.retryable
+
+
+@pytest.mark.parametrize("method", ["GET", "PATCH"])
+def test_a_429_says_how_long_to_wait_and_the_process_waits_that_long(emulator, method):
+    import time
+
+    cluster = Cluster.from_settings()  # the configuration Diploi's processes use
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "throttled"}}
+
+    def send():
+        return cluster.list("Namespace") if method == "GET" else cluster.apply(namespace)
+
+    emulator.faults.fail_requests(status=429, count=1, retry_after=2)
+    started = time.monotonic()
+    with pytest.raises(errors.ClusterUnavailable) as throttled:
+        send()
+    assert time.monotonic() - started < 1  # answered at once: the client does not sleep on it itself
+    assert throttled.value.retryable and throttled.value.retry_after == 2
+    assert throttled.value.message.startswith(
+        "The Kubernetes API is throttling Diploi's requests (429, retry after 2 s)"
+    )
+    # Until then nothing more is sent: the server would only refuse it again.
+    with pytest.raises(errors.ClusterUnavailable, match="asked Diploi to wait") as waiting:
+        send()
+    assert 0 < waiting.value.retry_after <= 2
+    assert len(emulator.faults.answered()) == 1
+    wait_for(lambda: send(), timeout=5, interval=0.2, what="the request to go through after Retry-After")
+    assert time.monotonic() - started >= 2
+    cluster.close()
+
+
+def test_a_503_with_retry_after_is_unavailable_not_unreachable(emulator):
+    cluster = Cluster.from_settings()
+    emulator.faults.fail_requests(status=503, count=1, retry_after=1)
+    with pytest.raises(errors.ClusterUnavailable) as unavailable:
+        cluster.get("Namespace", "default")
+    assert unavailable.value.message.startswith("The Kubernetes API is unavailable (503)")
+    assert unavailable.value.retry_after == 1
+    cluster.close()

@@ -226,5 +226,19 @@ def test_it_turns_unknown_when_the_cluster_is_out_of_reach_saying_since_when():
     since = o.NOW - timedelta(minutes=2)
     tree = stale_status(previous, since=since, error="connection refused", now=o.NOW)
     assert tree["health"] == "unknown"
-    assert tree["reason"] == f"Cluster not reachable since {since:%H:%M:%S} UTC: connection refused"
+    assert tree["reason"] == f"Unknown since {since:%H:%M:%S} UTC: connection refused"
     assert tree["nodes"] == previous["nodes"]
+
+
+def test_it_says_the_day_when_the_cluster_has_been_out_of_reach_since_another_day():
+    since = o.NOW - timedelta(days=1)
+    tree = stale_status(status(healthy()), since=since, error="The Kubernetes API is unavailable (500)", now=o.NOW)
+    assert tree["reason"] == f"Unknown since {since:%Y-%m-%d %H:%M} UTC: The Kubernetes API is unavailable (500)"
+
+
+def test_it_keeps_when_it_turned_unknown_while_the_reason_changes():
+    first = stale_status(status(healthy()), since=o.NOW, error="unavailable (500)", now=o.NOW)
+    later = o.NOW + timedelta(minutes=1)
+    again = stale_status(first, since=o.NOW, error="throttling (429)", now=later)
+    assert again["since"] == first["since"] == o.NOW.isoformat()
+    assert again["reason"].endswith("throttling (429)")
