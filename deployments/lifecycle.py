@@ -109,6 +109,7 @@ def reconcile_run(deployment_id: int, *, owner: str, attempt: int = 1) -> str:
             # Not done yet: done once the cluster shows it (`progress`). No task is due for them any more.
             _to_apply(deployment, generation).update(
                 due_at=None,
+                applied_at=timezone.now(),
                 message=f"Applied {len(result.applied)} objects to the cluster{pruned}; waiting for the rollout",
             )
             events.publish_deployment_changed(deployment)

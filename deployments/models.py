@@ -435,6 +435,9 @@ class Operation(models.Model):
     requested_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    applied_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the worker applied it; from then on it waits for the cluster to show it."
+    )
     attempts = models.PositiveIntegerField(default=0)
     message = models.TextField(blank=True, help_text="What happened, or the error.")
     request = models.CharField(max_length=300, blank=True, help_text="What was asked, in words (kept as it was).")

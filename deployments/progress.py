@@ -88,7 +88,8 @@ def operations_settle(
             if tree.get("settled") and tree.get("generation", 0) >= operation.generation:
                 message = DONE.get(intent.kind if intent else "", "Done")
                 ended += _end(operation, deployment, Operation.Status.SUCCEEDED, message, now)
-            elif (operation.started_at or operation.requested_at) < deadline:
+            elif tree.get("health") != "unknown" and (operation.applied_at or operation.requested_at) < deadline:
+                # Counted from the apply, and never while the cluster cannot be seen (an unknown status).
                 message = f"Did not take effect within {_duration(settings.OPERATION_TIMEOUT_SECONDS)}: {reason}"
                 ended += _end(operation, deployment, Operation.Status.FAILED, message, now)
             elif tree.get("reason") and tree.get("generation", 0) >= operation.generation:

@@ -164,7 +164,7 @@ FAST_STATUS = {
     "STATUS_STALE_SECONDS": "2",
     "CPU_SAMPLE_SECONDS": "2",
     # An operation the cluster never shows done fails this long after its apply (600 s by default).
-    "OPERATION_TIMEOUT_SECONDS": "20",
+    "OPERATION_TIMEOUT_SECONDS": "30",
 }
 
 

@@ -99,3 +99,28 @@ def test_a_delete_counts_its_polling_as_one_attempt(deployment, developer):
     operation.refresh_from_db()
     assert polls >= 1 and operation.attempts == 1
     assert operation.status == Operation.Status.SUCCEEDED
+
+
+def test_the_timeout_counts_from_the_apply_and_never_while_the_cluster_cannot_be_seen(
+    emulator, make_project, developer
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    deployment = services.deployment_create(
+        project=make_project("django-postgres"), name="feature-y", stage="development", actor=developer
+    )
+    operation = deployment.operations.get()
+    Operation.objects.filter(pk=operation.pk).update(requested_at=timezone.now() - timedelta(hours=1))
+    assert lifecycle.reconcile_run(deployment.pk, owner="test") == "applied"
+    # Asked an hour ago (its apply may have waited out an outage), applied just now: not late.
+    assert progress.operations_settle(deployment.pk, {"health": "red", "reason": "app: CrashLoopBackOff"}) == 0
+    Operation.objects.filter(pk=operation.pk).update(applied_at=timezone.now() - timedelta(hours=1))
+    unknown = {"health": "unknown", "reason": "Cluster not reachable since 12:00:00 UTC: connection refused"}
+    assert progress.operations_settle(deployment.pk, unknown) == 0  # the cluster cannot be seen: no verdict
+    assert Operation.objects.get(pk=operation.pk).is_active
+    assert progress.operations_settle(deployment.pk, {"health": "red", "reason": "app: CrashLoopBackOff"}) == 1
+    operation.refresh_from_db()
+    assert operation.status == Operation.Status.FAILED
+    assert operation.message == "Did not take effect within 10 min: app: CrashLoopBackOff"

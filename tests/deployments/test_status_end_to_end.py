@@ -124,7 +124,7 @@ async def test_a_change_that_crash_loops_fails_its_operation_with_the_reason(
         await page.until(operation_ended(change.pk), timeout=90, what="the change to fail")
     change = await sync_to_async(Operation.objects.get)(pk=change.pk)
     assert change.status == Operation.Status.FAILED
-    assert change.message.startswith("Did not take effect within 20 s: app: CrashLoopBackOff"), change.message
+    assert change.message.startswith("Did not take effect within 30 s: app: CrashLoopBackOff"), change.message
     assert "red" in page.seen  # the cluster said something is wrong
 
 

@@ -60,7 +60,8 @@ def test_it_waits_as_long_as_a_429_says_before_trying_again(worker, make_project
     (throttled,) = emulator.faults.answered()
     # Backoff alone would have tried again after 1-2 s.
     assert applied_at - throttled.at >= 4
-    assert deployment.operations.get().status == Operation.Status.SUCCEEDED
+    operation = observed_until_done(deployment.operations.get())  # done once the cluster shows it
+    assert (operation.status, operation.attempts) == (Operation.Status.SUCCEEDED, 2)
 
 
 def test_it_deletes_through_the_task_until_the_cluster_confirms(worker, make_project, developer):
