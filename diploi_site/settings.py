@@ -347,6 +347,9 @@ DEPLOYMENT_LEASE_SECONDS = env_int("DEPLOYMENT_LEASE_SECONDS", 15)
 LOST_TASK_SECONDS = env_int("LOST_TASK_SECONDS", 15)
 SWEEP_SECONDS = env_int("SWEEP_SECONDS", 5)
 DELETE_TIMEOUT_SECONDS = env_int("DELETE_TIMEOUT_SECONDS", 1800)
+# A create, change or restart succeeds once the cluster shows it (rolled out and ready); one that
+# still does not show it this long after it was applied fails, with the status's reason.
+OPERATION_TIMEOUT_SECONDS = env_int("OPERATION_TIMEOUT_SECONDS", 600)
 CLUSTER_REQUEST_TIMEOUT = env_int("CLUSTER_REQUEST_TIMEOUT", 15)
 TEMPLATES_CATALOG_DIR = Path(env_str("TEMPLATES_CATALOG_DIR", str(BASE_DIR / "templates_catalog" / "catalog")))
 

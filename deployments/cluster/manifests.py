@@ -100,6 +100,7 @@ class RenderTarget:
     restart_marks: Mapping[str, str] = field(default_factory=dict)  # service id or "*" -> ISO time
     built_images: Mapping[str, str] = field(default_factory=dict)  # component -> registry/path@sha256:…
     git_credentials: git.GitCredentials | None = None  # the project's deploy key, for clone steps
+    generation: int = 0  # the desired generation rendered; written on workloads when set
 
     @property
     def mode(self) -> str:
@@ -297,7 +298,11 @@ def _workload(
             spec["volumeClaimTemplates"] = claims
     else:
         spec["revisionHistoryLimit"] = 3
-    return {"apiVersion": "apps/v1", "kind": kind, "metadata": _meta(service_id, target, labels), "spec": spec}
+    meta = _meta(service_id, target, labels)
+    if target.generation:
+        # Metadata only: a new generation alone never restarts pods.
+        meta["annotations"] = {L.GENERATION_ANNOTATION: str(target.generation)}
+    return {"apiVersion": "apps/v1", "kind": kind, "metadata": meta, "spec": spec}
 
 
 def _container(
