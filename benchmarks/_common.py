@@ -661,3 +661,58 @@ def warn_if_busy(exclude: set[int]) -> None:
     if others:
         print("  note: other processes were using CPU when this started (timings may suffer):")
         print("    " + ", ".join(others[:8]))
+
+
+# ----------------------------------------------------------------------------- churn
+
+
+class ChurnLoop:
+    """A churn: ``step()`` every ``pause`` seconds until ``stop`` is set; errors are counted and the churn
+    goes on; deletes finish in the background as the delete task does (`delete_later`)."""
+
+    def __init__(self, *, pause: float):
+        self.pause = pause
+        self.errors: list[str] = []
+        self.stop = threading.Event()
+        self._deleting: list[threading.Thread] = []
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        from django.db import connections
+
+        try:
+            while not self.stop.wait(self.pause):
+                try:
+                    self.step()
+                except Exception as error:  # noqa: BLE001 - counted and shown, the churn goes on
+                    self.errors.append(repr(error))
+        finally:
+            for thread in self._deleting:
+                thread.join(60)
+            connections.close_all()
+
+    def delete_later(self, operation_id: int) -> None:
+        thread = threading.Thread(target=self._finish_delete, args=(operation_id,), daemon=True)
+        thread.start()
+        self._deleting = [t for t in self._deleting if t.is_alive()] + [thread]
+
+    def _finish_delete(self, operation_id: int) -> None:
+        """What the delete task does: run until the cluster confirms the namespace is gone."""
+        from django.db import connections
+
+        from deployments.lifecycle import StillDeleting, delete_run
+
+        try:
+            for _ in range(120):
+                try:
+                    delete_run(operation_id, owner=f"bench-delete-{operation_id}")
+                    return
+                except StillDeleting:
+                    time.sleep(0.5)
+            self.errors.append(f"delete {operation_id} never finished")
+        except Exception as error:  # noqa: BLE001
+            self.errors.append(repr(error))
+        finally:
+            connections.close_all()

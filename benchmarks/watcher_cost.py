@@ -68,36 +68,19 @@ def count_queries(table: bench.Table) -> None:
 # ----------------------------------------------------------------------------- (b) memory over churn
 
 
-class Churn:
+class Churn(bench.ChurnLoop):
     """Restarts, crashes and heals, creates and deletes, at random, keeping the population steady."""
 
     def __init__(self, emulator: bench.EmulatorProcess, project, actor, deployments: list, *, pause: float):
+        super().__init__(pause=pause)
         self.emulator = emulator
         self.project = project
         self.actor = actor
         self.live = {d.pk: d for d in deployments}
         self.crashed: set[int] = set()
-        self.pause = pause
         self.counts = {"restart": 0, "crash": 0, "heal": 0, "create": 0, "delete": 0}
-        self.errors: list[str] = []
         self.names = itertools.count(len(deployments))
         self.target = len(deployments)
-        self.stop = threading.Event()
-        self._deleting: list[threading.Thread] = []
-
-    def run(self) -> None:
-        from django.db import connections
-
-        try:
-            while not self.stop.wait(self.pause):
-                try:
-                    self.step()
-                except Exception as error:  # noqa: BLE001 - counted and shown, the churn goes on
-                    self.errors.append(repr(error))
-        finally:
-            for thread in self._deleting:
-                thread.join(60)
-            connections.close_all()
 
     def step(self) -> None:
         from deployments import services
@@ -135,29 +118,8 @@ class Churn:
                 self.crashed.discard(deployment.pk)
                 self.emulator.heal(deployment.namespace, {"diploi.io/service": "web"})
             operation = services.deployment_delete(deployment=deployment, actor=self.actor)
-            thread = threading.Thread(target=self._finish_delete, args=(operation.pk,), daemon=True)
-            thread.start()
-            self._deleting = [t for t in self._deleting if t.is_alive()] + [thread]
+            self.delete_later(operation.pk)
         self.counts[action] += 1
-
-    def _finish_delete(self, operation_id: int) -> None:
-        """What the delete task does: run until the cluster confirms the namespace is gone."""
-        from django.db import connections
-
-        from deployments.lifecycle import StillDeleting, delete_run
-
-        try:
-            for _ in range(120):
-                try:
-                    delete_run(operation_id, owner=f"bench-delete-{operation_id}")
-                    return
-                except StillDeleting:
-                    time.sleep(0.5)
-            self.errors.append(f"delete {operation_id} never finished")
-        except Exception as error:  # noqa: BLE001
-            self.errors.append(repr(error))
-        finally:
-            connections.close_all()
 
 
 def slope_mb_per_hour(samples: list[tuple[float, float]]) -> float:

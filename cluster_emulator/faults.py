@@ -1,6 +1,10 @@
 """Fault injection: make the emulated cluster misbehave the ways real ones do.
 
-- `crash()` / `heal()`: containers of matching pods crash-loop (CrashLoopBackOff) or recover.
+- `crash()` / `heal()`: containers of matching pods crash-loop (CrashLoopBackOff) or recover;
+  `oom()` is a crash the kernel's OOM killer causes (exit 137, reason OOMKilled); a crash of an
+  init container (`containers=["clone"]`, exit 128) is how a failed `git clone` looks.
+- `image_pull_error()`: matching containers cannot pull their image (ErrImagePull, ImagePullBackOff).
+- `unschedulable()`: matching pods stay Pending, the scheduler saying why (FailedScheduling).
 - `fail_requests()`: the API answers with an error Status (500, 503, 429 with Retry-After, ...);
   `answered()` lists the requests it answered so.
 - `hang()`: requests stall before being answered.
@@ -36,12 +40,13 @@ class CrashRule:
     selector: LabelSelector
     exit_code: int
     containers: frozenset[str] | None
+    reason: str = "Error"  # the terminated state's reason: "Error", or "OOMKilled"
 
-    def matches(self, pod: dict, container: str) -> bool:
+    def matches(self, pod: dict, container: str | None) -> bool:
         meta = pod["metadata"]
         if self.namespace is not None and meta.get("namespace") != self.namespace:
             return False
-        if self.containers is not None and container not in self.containers:
+        if container is not None and self.containers is not None and container not in self.containers:
             return False
         return self.selector.matches(meta.get("labels"))
 
@@ -58,6 +63,20 @@ class BuildFailRule:
         if self.namespace is not None and meta.get("namespace") != self.namespace:
             return False
         return self.selector.matches(meta.get("labels"))
+
+
+@dataclass
+class PullRule(CrashRule):
+    """Pulling the image is refused, with the registry's message."""
+
+    message: str = ""
+
+
+@dataclass
+class ScheduleRule(CrashRule):
+    """No node fits the pod, for the scheduler's reason (``message``, e.g. "1 Insufficient cpu")."""
+
+    message: str = ""
 
 
 @dataclass
@@ -143,12 +162,43 @@ class Faults:
         selector: dict | str | None = None,
         exit_code: int = 1,
         containers: list[str] | None = None,
+        reason: str = "Error",
     ) -> None:
         """Containers of matching pods (existing and future) crash-loop: they run briefly, exit with
         `exit_code` and wait in CrashLoopBackOff, restartCount growing. `namespace=None` means all,
         `selector` is a label dict or selector string, `containers` limits it to these container names."""
-        rule = CrashRule(
-            namespace, _freeze(selector), _selector(selector), exit_code, frozenset(containers) if containers else None
+        self._add(namespace, selector, containers, CrashRule, exit_code=exit_code, reason=reason)
+
+    def oom(self, namespace: str | None, selector: dict | str | None = None, containers: list[str] | None = None):
+        """Containers of matching pods are killed for exceeding their memory limit, again and again."""
+        self.crash(namespace, selector, exit_code=137, containers=containers, reason="OOMKilled")
+
+    def image_pull_error(
+        self,
+        namespace: str | None,
+        selector: dict | str | None = None,
+        containers: list[str] | None = None,
+        message: str = "pull access denied, repository does not exist or may require authorization: "
+        "server message: insufficient_scope: authorization failed",
+    ) -> None:
+        """Matching containers that have not started yet cannot pull their image: ErrImagePull, then
+        ImagePullBackOff, with Failed and BackOff events, as a kubelet reports a registry's refusal."""
+        self._add(namespace, selector, containers, PullRule, exit_code=0, message=message)
+
+    def unschedulable(
+        self, namespace: str | None, selector: dict | str | None = None, reason: str = "1 Insufficient cpu"
+    ) -> None:
+        """Matching pods not yet scheduled stay Pending: PodScheduled False (Unschedulable) and a
+        FailedScheduling event saying "0/1 nodes are available: <reason>."."""
+        self._add(namespace, selector, None, ScheduleRule, exit_code=0, message=reason)
+
+    def _add(self, namespace, selector, containers, kind, **fields) -> None:
+        rule = kind(
+            namespace,
+            _freeze(selector),
+            _selector(selector),
+            containers=frozenset(containers) if containers else None,
+            **fields,
         )
         with self._lock:
             self._crashes.append(rule)
@@ -174,8 +224,8 @@ class Faults:
             return next((rule for rule in self._build_failures if rule.matches(pod)), None)
 
     def heal(self, namespace: str | None, selector: dict | str | None = None) -> None:
-        """Clear crash faults of that namespace (only those with this selector, when given);
-        crash-looping containers come up on their next retry."""
+        """Clear pod faults of that namespace (only those with this selector, when given): crash-looping
+        containers come up on their next retry, image pulls succeed, pods get scheduled."""
         key = _freeze(selector)
         with self._lock:
             self._crashes = [
@@ -187,9 +237,18 @@ class Faults:
 
     def crash_rule(self, pod: dict, container: str) -> CrashRule | None:
         """The crash fault a container is under, if any (used by the pod simulation)."""
+        return self._rule(CrashRule, pod, container)
+
+    def pull_rule(self, pod: dict, container: str) -> PullRule | None:
+        return self._rule(PullRule, pod, container)
+
+    def schedule_rule(self, pod: dict) -> ScheduleRule | None:
+        return self._rule(ScheduleRule, pod, None)
+
+    def _rule(self, kind, pod: dict, container: str | None):
         with self._lock:
             for rule in self._crashes:
-                if rule.matches(pod, container):
+                if type(rule) is kind and rule.matches(pod, container):
                     return rule
         return None
 

@@ -64,11 +64,13 @@ TAB_FRAGMENTS = {
         "deployments/deployment_overview.html#endpoints",
         "deployments/deployment_overview.html#cpu-chart",
         "deployments/deployment_overview.html#ssh-sessions",
+        "deployments/deployment_overview.html#memory-chart",
         "deployments/_status_tree.html",
     ),
     "status": (
         "deployments/_deployment_header.html",
         "deployments/_status_tree.html",
+        "deployments/_health_timeline.html",
         "deployments/deployment_status.html#operations",
     ),
     "options": ("deployments/_deployment_header.html",),

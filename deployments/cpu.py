@@ -1,4 +1,4 @@
-"""CPU load per deployment: sampled from the metrics API, kept at three resolutions.
+"""CPU load and memory per deployment: sampled from the metrics API, kept at three resolutions.
 
 - raw samples (every CPU_SAMPLE_SECONDS) for the last minute, kept 10 minutes;
 - one-minute averages for the last hour, kept 2 hours;
@@ -40,16 +40,46 @@ def parse_cpu(quantity: str) -> float:
     return float(quantity) * 1000
 
 
-def usage_by_deployment(pod_metrics: Iterable[dict]) -> dict[int, float]:
-    """Millicores per deployment id, summed over its pods' containers."""
+_MEMORY_UNITS = {
+    "Ki": 1024,
+    "Mi": 1024**2,
+    "Gi": 1024**3,
+    "Ti": 1024**4,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+}
+
+
+def parse_memory(quantity: str) -> float:
+    """A Kubernetes memory quantity ("123456Ki", "512Mi", "1G", "1048576") in bytes."""
+    quantity = str(quantity).strip()
+    for suffix in ("Ki", "Mi", "Gi", "Ti", "k", "M", "G", "T"):
+        if quantity.endswith(suffix):
+            return float(quantity[: -len(suffix)]) * _MEMORY_UNITS[suffix]
+    return float(quantity or 0)
+
+
+def _by_deployment(pod_metrics: Iterable[dict], resource: str, parse) -> dict[int, float]:
     totals: dict[int, float] = defaultdict(float)
     for item in pod_metrics:
         deployment = (item.get("metadata", {}).get("labels") or {}).get(L.DEPLOYMENT)
         if not deployment or not deployment.isdigit():
             continue
         for container in item.get("containers") or []:
-            totals[int(deployment)] += parse_cpu((container.get("usage") or {}).get("cpu", "0"))
+            totals[int(deployment)] += parse((container.get("usage") or {}).get(resource, "0"))
     return dict(totals)
+
+
+def usage_by_deployment(pod_metrics: Iterable[dict]) -> dict[int, float]:
+    """Millicores per deployment id, summed over its pods' containers."""
+    return _by_deployment(pod_metrics, "cpu", parse_cpu)
+
+
+def memory_by_deployment(pod_metrics: Iterable[dict]) -> dict[int, float]:
+    """Bytes of memory per deployment id, summed over its pods' containers."""
+    return _by_deployment(pod_metrics, "memory", parse_memory)
 
 
 def _bucket_start(moment: datetime, width: timedelta) -> datetime:
@@ -58,15 +88,25 @@ def _bucket_start(moment: datetime, width: timedelta) -> datetime:
     return datetime.fromtimestamp(epoch - epoch % seconds, tz=moment.tzinfo)
 
 
-def cpu_record(usage: dict[int, float], *, now: datetime | None = None) -> None:
-    """Store one sample per live deployment (0 for a deployment with no running pods)."""
+def cpu_record(usage: dict[int, float], *, memory: dict[int, float] | None = None, now: datetime | None = None) -> None:
+    """Store one sample per live deployment (0 for a deployment with no running pods): CPU in
+    millicores, ``memory`` in bytes."""
     now = now or timezone.now()
+    memory = memory or {}
     live = set(Deployment.objects.live().values_list("pk", flat=True))
     values = {deployment_id: usage.get(deployment_id, 0.0) for deployment_id in live}
+    used = {deployment_id: memory.get(deployment_id, 0.0) for deployment_id in live}
     with transaction.atomic():
         CpuSample.objects.bulk_create(
             [
-                CpuSample(deployment_id=d, tier=Tier.RAW, bucket_start=now, total_millicores=v, count=1)
+                CpuSample(
+                    deployment_id=d,
+                    tier=Tier.RAW,
+                    bucket_start=now,
+                    total_millicores=v,
+                    total_memory_bytes=used[d],
+                    count=1,
+                )
                 for d, v in values.items()
             ],
             ignore_conflicts=True,
@@ -75,11 +115,18 @@ def cpu_record(usage: dict[int, float], *, now: datetime | None = None) -> None:
             start = _bucket_start(now, width)
             for deployment_id, value in values.items():
                 updated = CpuSample.objects.filter(deployment_id=deployment_id, tier=tier, bucket_start=start).update(
-                    total_millicores=F("total_millicores") + value, count=F("count") + 1
+                    total_millicores=F("total_millicores") + value,
+                    total_memory_bytes=F("total_memory_bytes") + used[deployment_id],
+                    count=F("count") + 1,
                 )
                 if not updated:
                     CpuSample.objects.create(
-                        deployment_id=deployment_id, tier=tier, bucket_start=start, total_millicores=value, count=1
+                        deployment_id=deployment_id,
+                        tier=tier,
+                        bucket_start=start,
+                        total_millicores=value,
+                        total_memory_bytes=used[deployment_id],
+                        count=1,
                     )
         for tier, keep in RETENTION.items():
             CpuSample.objects.filter(tier=tier, bucket_start__lt=now - keep).delete()
@@ -88,7 +135,7 @@ def cpu_record(usage: dict[int, float], *, now: datetime | None = None) -> None:
     # bulk refresh of `observed_at`, which locks rows in another order.
     for deployment_id in sorted(values):
         DeploymentStatus.objects.filter(deployment_id=deployment_id).update(
-            cpu_millicores=values[deployment_id], cpu_sampled_at=now
+            cpu_millicores=values[deployment_id], memory_bytes=used[deployment_id], cpu_sampled_at=now
         )
 
 
@@ -96,6 +143,7 @@ def cpu_record(usage: dict[int, float], *, now: datetime | None = None) -> None:
 class CpuPoint:
     at: datetime
     millicores: float
+    memory_bytes: float = 0.0
 
 
 def cpu_series(deployment_id: int, *, now: datetime | None = None) -> dict[str, list[CpuPoint]]:
@@ -107,10 +155,11 @@ def cpu_series(deployment_id: int, *, now: datetime | None = None) -> dict[str, 
     rows = (
         CpuSample.objects.filter(in_a_window, deployment_id=deployment_id)
         .order_by("bucket_start")
-        .values_list("tier", "bucket_start", "total_millicores", "count")  # a day is 96+ rows: no model instances
+        # A day is 96+ rows: no model instances.
+        .values_list("tier", "bucket_start", "total_millicores", "total_memory_bytes", "count")
     )
     window_of = {tier: window for window, (tier, _) in WINDOWS.items()}
     series: dict[str, list[CpuPoint]] = {window: [] for window in WINDOWS}
-    for tier, at, total, count in rows:
-        series[window_of[tier]].append(CpuPoint(at, total / count if count else 0.0))
+    for tier, at, total, memory, count in rows:
+        series[window_of[tier]].append(CpuPoint(at, total / count if count else 0.0, memory / count if count else 0.0))
     return series

@@ -15,9 +15,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from deployments import events
+from deployments import events, progress
 from deployments.cluster import errors
 from deployments.cluster.connection import cluster_settings, get_cluster
 from deployments.cluster.environment import EnvironmentError, missing_secrets
@@ -70,22 +72,25 @@ def reconcile_run(deployment_id: int, *, owner: str, attempt: int = 1) -> str:
             # A newer template version may bring new secrets: generate them once, keep them forever.
             deployment.generated_secrets = {**deployment.generated_secrets, **fresh}
             Deployment.objects.filter(pk=deployment.pk).update(generated_secrets=deployment.generated_secrets)
-        _active_operations(deployment, APPLY_KINDS, generation).update(
+        # Those still to be applied: one more real attempt. Those applied before wait for the
+        # cluster (`progress`): their start and attempts stay as they were.
+        _to_apply(deployment, generation).update(
             status=Operation.Status.RUNNING,
-            started_at=timezone.now(),
-            attempts=attempt,
+            started_at=Coalesce(F("started_at"), Value(timezone.now())),
+            attempts=F("attempts") + 1,
         )
         try:
-            objects = render(deployment.render_target(), cluster_settings())
+            objects = render(deployment.render_target(with_credentials=True), cluster_settings())
             result = apply_objects(get_cluster(), objects, deployment_id=deployment.pk)
         except PERMANENT_ERRORS as error:
             _fail_apply(deployment, generation, str(error), permanent=True)
             return "failed"
         except errors.ClusterError as error:
             if error.retryable:
-                _active_operations(deployment, APPLY_KINDS, generation).update(
-                    message=f"Attempt {attempt} failed, retrying: {error}"
-                )
+                for operation in _to_apply(deployment, generation).only("pk", "attempts"):
+                    Operation.objects.filter(pk=operation.pk).update(
+                        message=f"Attempt {operation.attempts} failed, retrying: {error}"
+                    )
                 raise
             _fail_apply(deployment, generation, str(error), permanent=True)
             return "failed"
@@ -101,21 +106,30 @@ def reconcile_run(deployment_id: int, *, owner: str, attempt: int = 1) -> str:
                 state__in=(DeploymentState.CREATING, DeploymentState.RESTARTING, DeploymentState.FAILED),
             ).update(state=DeploymentState.RUNNING)
             pruned = f"; removed {', '.join(result.pruned)}" if result.pruned else ""
-            _active_operations(deployment, APPLY_KINDS, generation).update(
-                status=Operation.Status.SUCCEEDED,
-                finished_at=timezone.now(),
-                message=f"Applied {len(result.applied)} objects to the cluster{pruned}",
+            # Not done yet: done once the cluster shows it (`progress`). No task is due for them any more.
+            _to_apply(deployment, generation).update(
+                due_at=None,
+                applied_at=timezone.now(),
+                message=f"Applied {len(result.applied)} objects to the cluster{pruned}; waiting for the rollout",
             )
             events.publish_deployment_changed(deployment)
+    # The watcher may have seen the rollout complete before this commit: settle from what it stored.
+    progress.operations_settle(deployment_id)
     latest = Deployment.objects.filter(pk=deployment_id).values_list("desired_generation", flat=True).first()
     return "again" if latest is not None and latest > generation else "applied"
 
 
+def _to_apply(deployment: Deployment, generation: int):
+    """The active apply operations up to ``generation`` not applied yet (those applied wait for the cluster).
+    ``deployment.applied_generation`` as loaded: before this task's apply."""
+    return _active_operations(deployment, APPLY_KINDS, generation).filter(generation__gt=deployment.applied_generation)
+
+
 def _fail_apply(deployment: Deployment, generation: int, message: str, *, permanent: bool = False) -> None:
-    """Fail the apply operations up to ``generation``. ``permanent``: the cluster refused this desired
-    state itself, so it is recorded on the deployment and the watcher's resync leaves it alone."""
+    """Fail the apply operations up to ``generation`` not applied yet. ``permanent``: the cluster refused
+    this desired state itself, so it is recorded on the deployment and the watcher's resync leaves it alone."""
     with transaction.atomic():
-        _active_operations(deployment, APPLY_KINDS, generation).update(
+        _to_apply(deployment, generation).update(
             status=Operation.Status.FAILED, finished_at=timezone.now(), message=message
         )
         if permanent:
@@ -157,7 +171,9 @@ def delete_run(operation_id: int, *, owner: str, attempt: int = 1) -> str:
         if first_attempt:
             operation.started_at = now
         operation.status = Operation.Status.RUNNING
-        operation.attempts = attempt
+        # Checking again whether the namespace is gone is polling, not a new attempt:
+        # a retry after an error counts (the task adds it).
+        operation.attempts = max(operation.attempts, 1)
         cluster = get_cluster()
         if first_attempt:
             volumes = [
@@ -229,7 +245,9 @@ def delete_storage_run(operation_id: int, *, owner: str, attempt: int = 1) -> st
     with log_context(deployment_id=deployment.pk), deployment_lease(deployment.pk, owner):
         cluster = get_cluster()
         Operation.objects.filter(pk=operation.pk).update(
-            status=Operation.Status.RUNNING, attempts=attempt, started_at=operation.started_at or timezone.now()
+            status=Operation.Status.RUNNING,
+            attempts=Greatest(F("attempts"), Value(1)),
+            started_at=operation.started_at or timezone.now(),
         )
         deleted = delete_claims(
             cluster, namespace=deployment.namespace, deployment_id=deployment.pk, service_id=operation.target

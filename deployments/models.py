@@ -17,8 +17,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from deployments.cluster.manifests import ClusterSettings, RenderTarget, public_hosts
-from deployments.cluster.status import Expectation, ExpectedService
+from deployments.cluster import status as cluster_status
+from deployments.cluster.git import GitCredentials
+from deployments.cluster.manifests import ClusterSettings, ManifestError, RenderTarget, public_hosts
+from deployments.cluster.status import Expectation, ExpectedService, Intent
 from deployments.naming import dns_label_validator, redact_credentials, repository_validator
 from deployments.sizes import SIZES, DeploymentSize
 from templates_catalog.spec import TemplateSpec
@@ -67,6 +69,12 @@ class Membership(models.Model):
 # ----------------------------------------------------------------------------- projects
 
 
+class BuildRunner(models.TextChoices):
+    DEFAULT = "", "The installation's default"
+    CLUSTER = "cluster", "In the cluster (BuildKit)"
+    EXTERNAL = "external", "External CI (reports through the API)"
+
+
 class Project(models.Model):
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="projects")
     name = models.CharField(max_length=100)
@@ -74,6 +82,13 @@ class Project(models.Model):
     slug = models.CharField(max_length=30, unique=True, validators=[dns_label_validator])
     repository = models.CharField(max_length=500, blank=True, validators=[repository_validator])
     template = models.ForeignKey("templates_catalog.Template", on_delete=models.PROTECT, related_name="projects")
+    build_runner = models.CharField(
+        max_length=16,
+        choices=BuildRunner.choices,
+        blank=True,
+        default=BuildRunner.DEFAULT,
+        help_text="Who builds staging and production images; empty: settings.BUILD_RUNNER.",
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -82,6 +97,11 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def effective_build_runner(self) -> str:
+        """ "cluster" or "external": the project's own choice, else the installation's default."""
+        return self.build_runner or settings.BUILD_RUNNER
 
     @property
     def repository_url(self) -> str:
@@ -119,6 +139,9 @@ class Health(models.TextChoices):
     YELLOW = "yellow", "Degraded"
     RED = "red", "Failing"
     UNKNOWN = "unknown", "Unknown"
+    # One of our own operations under way, nothing wrong: not "Degraded".
+    PROGRESS = "progress", "In progress"
+    DISABLED = "disabled", "Disabled"
 
 
 class LiveDeploymentQuerySet(models.QuerySet):
@@ -271,8 +294,11 @@ class Deployment(models.Model):
     def repository_url(self) -> str:
         return self.project.repository or self.spec.repository or ""
 
-    def render_target(self) -> RenderTarget:
-        """Everything the manifests need, as a plain value (no ORM beyond this point)."""
+    def render_target(self, *, with_credentials: bool = False) -> RenderTarget:
+        """Everything the manifests need, as a plain value (no ORM beyond this point).
+
+        ``with_credentials``: include the project's deploy key (a query and an unsealing), as what is
+        applied must; hosts, expectations and other reads do without."""
         return RenderTarget(
             deployment_id=self.pk,
             name=self.name,
@@ -291,24 +317,66 @@ class Deployment(models.Model):
             image_overrides=self.image_overrides,
             restart_marks=self.restart_marks,
             built_images=self.built_images,
+            git_credentials=self.git_credentials() if with_credentials else None,
+            generation=self.desired_generation,
         )
+
+    def git_credentials(self) -> GitCredentials | None:
+        """The project's deploy key for clone steps, or None. Raises ManifestError when it cannot be
+        unsealed (the encryption key changed): applying then fails for good, saying so."""
+        from deployments.ci.sealing import UnsealError
+        from deployments.ci.services import deploy_key_private_text
+
+        try:
+            private_key = deploy_key_private_text(self.project)
+        except UnsealError as error:
+            raise ManifestError(str(error)) from error
+        return GitCredentials(ssh_private_key=private_key) if private_key else None
 
     def present_addons(self):
         return self.spec.addons_for(self.stage, self.enabled_addon_ids())
 
-    def expectation(self, cluster: ClusterSettings) -> Expectation:
-        """What the status computation expects to find in the cluster for this deployment."""
+    def expected_pods(self) -> int:
+        """How many pods run while enabled: what the size's requests and limits multiply by."""
+        return sum(self.expected_replicas(c) for c in self.spec.components) + len(self.present_addons())
+
+    def expected_replicas(self, component) -> int:
+        """How many pods the component runs while enabled: as the manifests render it."""
+        if self.mode == "source" or component.storage_for(self.stage):
+            return 1
+        return component.replicas_for(self.stage)
+
+    def expectation(self, cluster: ClusterSettings, operations: list | None = None) -> Expectation:
+        """What the status computation expects to find in the cluster for this deployment.
+
+        ``operations``: its active operations (with ``requested_by``), when the caller
+        read them already; else they are read here (one query).
+        """
         hosts: dict[str, list[str]] = {}
         for component, _port, host in public_hosts(self.render_target(), cluster):
             hosts.setdefault(component.id, []).append(host)
         target = self.render_target()
         services = [
             ExpectedService(
-                c.id, c.name, "component", c.port, tuple(hosts.get(c.id, ())), awaiting_build=target.awaits_build(c)
+                c.id,
+                c.name,
+                "component",
+                c.port,
+                tuple(hosts.get(c.id, ())),
+                replicas=self.expected_replicas(c),
+                image=target.image_of(c) or "",
+                awaiting_build=target.awaits_build(c),
             )
             for c in self.spec.components
         ]
-        services += [ExpectedService(a.id, a.name, "addon", a.port) for a in self.present_addons()]
+        services += [ExpectedService(a.id, a.name, "addon", a.port, image=a.image) for a in self.present_addons()]
+        if operations is None:
+            operations = list(
+                self.operations.filter(status__in=(Operation.Status.PENDING, Operation.Status.RUNNING)).select_related(
+                    "requested_by"
+                )
+            )
+        intents = [op.intent() for op in sorted(operations, key=lambda op: op.requested_at, reverse=True)]
         return Expectation(
             namespace=self.namespace,
             services=tuple(services),
@@ -316,6 +384,13 @@ class Deployment(models.Model):
             applied=self.applied_generation > 0,
             up_to_date=self.up_to_date,
             custom_domains=tuple(self.custom_domains),
+            generation=self.desired_generation,
+            deleting=self.state in (DeploymentState.DELETING, DeploymentState.DELETED),
+            intent=next((intent for intent in intents if intent is not None), None),
+            size=self.size_spec.name,
+            size_cpu=self.size_spec.cpu_words,
+            size_memory=self.size_spec.memory_words(self.size_spec.memory_request),
+            memory_limit=self.size_spec.memory_words(self.size_spec.memory_limit),
         )
 
 
@@ -330,6 +405,7 @@ class DeploymentStatus(models.Model):
     observed_at = models.DateTimeField(null=True, blank=True, help_text="When the cluster was last seen for it.")
     cluster_error = models.CharField(max_length=300, blank=True)
     cpu_millicores = models.FloatField(null=True, blank=True)
+    memory_bytes = models.FloatField(null=True, blank=True)
     cpu_sampled_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -343,6 +419,8 @@ class DeploymentStatus(models.Model):
 class CpuSample(models.Model):
     """CPU usage of a deployment, aggregated into buckets of one tier's width."""
 
+    # CPU and memory: one row per bucket holds both (the model keeps its first name).
+
     class Tier(models.TextChoices):
         RAW = "raw", "Raw samples (last minute)"
         MINUTE = "minute", "Per minute (last hour)"
@@ -352,6 +430,7 @@ class CpuSample(models.Model):
     tier = models.CharField(max_length=8, choices=Tier.choices)
     bucket_start = models.DateTimeField()
     total_millicores = models.FloatField(default=0)
+    total_memory_bytes = models.FloatField(default=0)
     count = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -364,6 +443,10 @@ class CpuSample(models.Model):
     @property
     def millicores(self) -> float:
         return self.total_millicores / self.count if self.count else 0.0
+
+    @property
+    def memory_bytes(self) -> float:
+        return self.total_memory_bytes / self.count if self.count else 0.0
 
 
 # ----------------------------------------------------------------------------- operations and audit
@@ -398,8 +481,12 @@ class Operation(models.Model):
     requested_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    applied_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the worker applied it; from then on it waits for the cluster to show it."
+    )
     attempts = models.PositiveIntegerField(default=0)
     message = models.TextField(blank=True, help_text="What happened, or the error.")
+    request = models.CharField(max_length=300, blank=True, help_text="What was asked, in words (kept as it was).")
     generation = models.PositiveIntegerField(default=0, help_text="The desired generation it applies.")
     due_at = models.DateTimeField(
         null=True,
@@ -420,6 +507,29 @@ class Operation(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in (self.Status.PENDING, self.Status.RUNNING)
+
+    def intent(self) -> Intent | None:
+        """What the status shows while this operation is under way (None: it changes nothing it watches)."""
+        if self.kind == self.Kind.DELETE_STORAGE:
+            return None
+        changes = [part.strip().lower() for part in self.request.split(";")]
+        kind = {
+            self.Kind.CREATE: cluster_status.CREATE,
+            self.Kind.RESTART: cluster_status.RESTART,
+            self.Kind.DELETE: cluster_status.DELETE,
+        }.get(self.kind, cluster_status.CHANGE)
+        if kind == cluster_status.CHANGE:
+            if any(change.startswith("disabled") for change in changes):
+                kind = cluster_status.DISABLE
+            elif "enabled" in changes:
+                kind = cluster_status.ENABLE
+        return Intent(
+            kind=kind,
+            started=self.requested_at,
+            target=self.target,
+            actor=self.requested_by.username if self.requested_by_id and self.requested_by else "",
+            summary=self.request if kind == cluster_status.CHANGE else "",
+        )
 
 
 class ActivityEntry(models.Model):

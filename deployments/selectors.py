@@ -157,7 +157,7 @@ def _placeholder_tree(deployment: Deployment) -> dict:
     if deployment.state == DeploymentState.DELETING:
         reason = "Being deleted"
     return {
-        "health": Health.UNKNOWN if deployment.applied_generation else Health.YELLOW,
+        "health": Health.UNKNOWN if deployment.applied_generation else Health.PROGRESS,
         "reason": reason if deployment.applied_generation else "Creating: applying the deployment to the cluster",
         "since": deployment.created_at.isoformat(),
         "nodes": {name: {"health": "unknown", "reason": "Not observed yet", "items": []} for name in NODES},
@@ -170,8 +170,9 @@ def status_tree(deployment: Deployment) -> dict:
     status = getattr(deployment, "status", None)
     tree = status.tree if status is not None and status.tree else _placeholder_tree(deployment)
     tree = with_builds(tree, deployment_builds_node(deployment))
-    if deployment.state == DeploymentState.DELETING:
-        tree = {**tree, "health": Health.YELLOW, "reason": "Being deleted: namespace and storage are being removed"}
+    if deployment.state == DeploymentState.DELETING and not str(tree.get("reason", "")).startswith("Deleting"):
+        # Until the watcher has seen the deletion: progress, never an alarm.
+        tree = {**tree, "health": Health.PROGRESS, "reason": "Deleting: asking the cluster to remove the namespace"}
     return tree
 
 
@@ -240,8 +241,26 @@ def tree_nodes(tree: dict, connect: dict[str, str] | None = None) -> list[dict]:
     return nodes
 
 
+def size_levels(deployment: Deployment) -> dict[str, float | None]:
+    """The size's CPU (millicores) and memory (bytes) requests and limits, summed over the pods the
+    deployment runs: what its charts are drawn against. None while disabled (nothing runs)."""
+    pods = deployment.expected_pods() if deployment.enabled else 0
+    size = deployment.size_spec
+    if not pods:
+        return dict.fromkeys(("cpu_request", "cpu_limit", "memory_request", "memory_limit"))
+    return {
+        "cpu_request": cpu.parse_cpu(size.cpu_request) * pods,
+        "cpu_limit": cpu.parse_cpu(size.cpu_limit) * pods,
+        "memory_request": cpu.parse_memory(size.memory_request) * pods,
+        "memory_limit": cpu.parse_memory(size.memory_limit) * pods,
+    }
+
+
 def endpoints(deployment: Deployment, tree: dict) -> list[dict]:
     tls = tree.get("tls") or {}
+    # No certificate API in the cluster (no cert-manager): nothing will ever issue one, so not "pending".
+    unmanaged = tree.get("tls_managed") is False
+    pending = "is not managed by this cluster" if unmanaged else "pending"
     found = []
     try:
         hosts = public_hosts(deployment.render_target(), cluster_settings())
@@ -253,8 +272,9 @@ def endpoints(deployment: Deployment, tree: dict) -> list[dict]:
                 "label": component.name,
                 "url": f"https://{host}",
                 "host": host,
-                "tls": tls.get(host, "pending"),
+                "tls": tls.get(host, pending),
                 "custom": False,
+                "off": not deployment.enabled,
             }
         )
     for domain in deployment.custom_domains:
@@ -263,8 +283,9 @@ def endpoints(deployment: Deployment, tree: dict) -> list[dict]:
                 "label": "Custom domain",
                 "url": f"https://{domain}",
                 "host": domain,
-                "tls": tls.get(domain, "pending"),
+                "tls": tls.get(domain, pending),
                 "custom": True,
+                "off": not deployment.enabled,
             }
         )
     return found
@@ -337,12 +358,26 @@ def deployment_context(deployment: Deployment, membership: Membership, *, tab: s
     if tab == "overview":
         now = timezone.now()
         cpu_points = cpu.cpu_series(deployment.pk, now=now)
+        levels = size_levels(deployment)
+        status = getattr(deployment, "status", None)
         context.update(
             endpoints=endpoints(deployment, tree),
             ssh=ssh,
             ssh_sessions_live=ssh_selectors.live_session_count(deployment.pk),
-            charts=[charts.cpu_chart(window, points, now) for window, points in cpu_points.items()],
-            cpu_now=getattr(getattr(deployment, "status", None), "cpu_millicores", None),
+            charts=[
+                charts.cpu_chart(window, points, now, request=levels["cpu_request"], limit=levels["cpu_limit"])
+                for window, points in cpu_points.items()
+            ],
+            memory_charts=[
+                charts.memory_chart(window, points, now, request=levels["memory_request"], limit=levels["memory_limit"])
+                for window, points in cpu_points.items()
+            ],
+            memory_now=getattr(status, "memory_bytes", None) if deployment.enabled else None,
+            memory_limit=levels["memory_limit"],
+            # Disabled: nothing runs, so no figure (the last sample would look live).
+            cpu_now=getattr(getattr(deployment, "status", None), "cpu_millicores", None)
+            if deployment.enabled
+            else None,
         )
     elif tab == "status":
         context["operations"] = list(deployment.operations.select_related("requested_by")[:20])

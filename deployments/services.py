@@ -263,6 +263,7 @@ def _operation(deployment: Deployment, kind: str, actor, *, target: str = "", me
         requested_by=actor if actor is not None and actor.is_authenticated else None,
         generation=deployment.desired_generation,
         message=message,
+        request=message[:300],
     )
 
 

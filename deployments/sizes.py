@@ -12,6 +12,23 @@ class DeploymentSize:
     memory_request: str
     memory_limit: str
 
+    @property
+    def name(self) -> str:
+        """ "Small": the label without what it gives."""
+        return self.label.split(" (")[0]
+
+    @property
+    def cpu_words(self) -> str:
+        """The CPU request as people say it: "0.25 CPU"."""
+        value = self.cpu_request
+        cores = int(value[:-1]) / 1000 if value.endswith("m") else float(value)
+        return f"{cores:g} CPU"
+
+    @staticmethod
+    def memory_words(value: str) -> str:
+        """ "512Mi" as "512 MiB", "2Gi" as "2 GiB"."""
+        return value[:-2] + " " + value[-2:] + "B" if value.endswith(("Mi", "Gi")) else value
+
     def resources(self) -> dict:
         return {
             "requests": {"cpu": self.cpu_request, "memory": self.memory_request},

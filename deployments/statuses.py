@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from deployments import events
+from deployments import events, progress
 from deployments.cluster.connection import cluster_settings
 from deployments.cluster.status import Observation, compute_status, stale_status
 from deployments.models import Deployment, DeploymentState, DeploymentStatus
@@ -26,11 +26,12 @@ logger = logging.getLogger(__name__)
 
 
 def comparable(tree: dict) -> dict:
-    """The tree without its "since" stamps: what decides whether anything changed."""
+    """The tree without its "since" stamps and its timeline (which changes only with the health,
+    compared anyway, and is carried from the stored tree): what decides whether anything changed."""
 
     def strip(value):
         if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k not in ("since",)}
+            return {k: strip(v) for k, v in value.items() if k not in ("since", "timeline")}
         if isinstance(value, list):
             return [strip(v) for v in value]
         return value
@@ -76,6 +77,8 @@ def status_store(deployment_id: int, observation: Observation, *, now: datetime 
         # on_commit callbacks run in order: the commit is stamped before the publish starts.
         transaction.on_commit(lambda: trace("committed", deployment_id))
         events.publish_deployment_changed(deployment)
+        # An operation waiting for what this tree shows ends now (or says what it waits for).
+        progress.operations_settle(deployment_id, tree, now=now, deployment=deployment)
     return True
 
 

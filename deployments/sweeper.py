@@ -177,16 +177,21 @@ def _send_operation_again(task_name: str):
 
 def lost_reconciles(now: datetime) -> list[int]:
     """Deployments with an overdue create, change or restart: their reconcile was lost."""
-    operations = overdue(Operation.objects.filter(kind__in=APPLY_KINDS), now).exclude(
-        deployment__state__in=(DeploymentState.DELETING, DeploymentState.DELETED)
+    operations = (
+        overdue(Operation.objects.filter(kind__in=APPLY_KINDS), now)
+        .exclude(deployment__state__in=(DeploymentState.DELETING, DeploymentState.DELETED))
+        # Applied, waiting for the cluster to show it (`progress`): no task is due.
+        .exclude(generation__lte=F("deployment__applied_generation"))
     )
     return sorted(set(operations.values_list("deployment_id", flat=True)))
 
 
 def waiting_reconciles(now: datetime) -> list[int]:
     """Deployments with a create, change or restart whose reconcile waits in a retry's backoff."""
-    operations = waiting(Operation.objects.filter(kind__in=APPLY_KINDS), now).exclude(
-        deployment__state__in=(DeploymentState.DELETING, DeploymentState.DELETED)
+    operations = (
+        waiting(Operation.objects.filter(kind__in=APPLY_KINDS), now)
+        .exclude(deployment__state__in=(DeploymentState.DELETING, DeploymentState.DELETED))
+        .exclude(generation__lte=F("deployment__applied_generation"))
     )
     return sorted(set(operations.values_list("deployment_id", flat=True)))
 
@@ -194,14 +199,23 @@ def waiting_reconciles(now: datetime) -> list[int]:
 def send_reconcile_again(deployment_id: int) -> bool:
     from deployments.tasks import reconcile_deployment
 
-    apply_operations = Operation.objects.filter(deployment_id=deployment_id, kind__in=APPLY_KINDS, status__in=ACTIVE)
+    # Those applied already wait for the cluster, not for a task (`progress`): no due time for them.
+    apply_operations = Operation.objects.filter(
+        deployment_id=deployment_id, kind__in=APPLY_KINDS, status__in=ACTIVE
+    ).exclude(generation__lte=F("deployment__applied_generation"))
     return resend(reconcile_deployment, deployment_id, apply_operations)
 
 
 def lagging_deployments(now: datetime) -> list[int]:
     """Deployments whose applied generation lags with no apply operation active (their task gave up,
     say, while the cluster was down for long): reconciled again every SWEEP_LAGGING_SECONDS."""
-    active_apply = Operation.objects.filter(deployment=OuterRef("pk"), kind__in=APPLY_KINDS, status__in=ACTIVE)
+    # Operations already applied only wait for the cluster (`progress`): they ask for no reconcile.
+    active_apply = Operation.objects.filter(
+        deployment=OuterRef("pk"),
+        kind__in=APPLY_KINDS,
+        status__in=ACTIVE,
+        generation__gt=OuterRef("applied_generation"),
+    )
     quiet = now - timedelta(seconds=settings.LOST_TASK_SECONDS)
     lagging = (
         Deployment.objects.filter(

@@ -16,6 +16,7 @@ import time
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError, connection
+from django.db.models import F
 
 from deployments import dispatch, lifecycle, sweeper
 from deployments.cluster.errors import ClusterError
@@ -114,6 +115,8 @@ def _run_operation_logged(task, run, gave_up, operation_id: int) -> str:
         if not error.retryable or task.request.retries >= task.max_retries:
             gave_up(operation_id, str(error))
             return "failed"
+        # A real retry: the next run is one more attempt (polling a delete is not).
+        operation.update(attempts=F("attempts") + 1)
         raise _retry(task, error, cluster_backoff(task.request.retries, error), operation) from error
 
 

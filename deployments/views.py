@@ -119,10 +119,27 @@ def project_detail(request, project_id: int):
     return render(request, "deployments/project_detail.html", context)
 
 
+def project_settings_page(request, project, membership, *, form=None, revealed=None, ci_error="", status=200):
+    """The settings page: the project's form and its builds section (`deployments.ci`)."""
+    from deployments.ci.selectors import ci_overview
+
+    if form is None:
+        initial = {"name": project.name, "repository": redact_credentials(project.repository)}
+        form = ProjectSettingsForm(initial=initial)
+    context = {
+        "form": form,
+        "project": project,
+        "ci": ci_overview(request, project, membership),
+        "revealed": revealed,
+        "ci_error": ci_error,
+    }
+    return render(request, "deployments/project_settings.html", context, status=status)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def project_settings(request, project_id: int):
-    project, _ = project_for(request.user, project_id, Role.DEVELOPER)
+    project, membership = project_for(request.user, project_id, Role.DEVELOPER)
     initial = {"name": project.name, "repository": redact_credentials(project.repository)}
     form = ProjectSettingsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -138,7 +155,7 @@ def project_settings(request, project_id: int):
         else:
             messages.success(request, "Project settings saved.")
             return redirect("project", project.pk)
-    return render(request, "deployments/project_settings.html", {"form": form, "project": project})
+    return project_settings_page(request, project, membership, form=form)
 
 
 @login_required

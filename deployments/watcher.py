@@ -26,15 +26,17 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
+from django.db.models import Prefetch
 from django.utils import timezone
 
-from deployments import cpu, statuses
+from deployments import cpu, progress, statuses
 from deployments.cluster import errors
 from deployments.cluster import labels as L
 from deployments.cluster.client import Cluster, WatchEvent
 from deployments.cluster.connection import cluster_settings
 from deployments.cluster.status import Observation, compute_status
-from deployments.models import Deployment, DeploymentState, DeploymentStatus, Lease
+from deployments.drift import drift_correct
+from deployments.models import Deployment, DeploymentState, DeploymentStatus, Lease, Operation
 from diploi_site.metrics import WATCHER_EVENT_LAG_SECONDS
 from diploi_site.tracing import trace
 
@@ -50,9 +52,14 @@ INFORMERS = (
     ("Deployment", L.OWNED_SELECTOR),
     ("Job", L.OWNED_SELECTOR),
     ("Ingress", L.OWNED_SELECTOR),
+    ("Service", L.OWNED_SELECTOR),
     ("Certificate", None),
 )
+# The same drift is corrected at most this often per deployment: the reconcile needs a moment to
+# restore it, and the watcher sees the drift until then.
+DRIFT_CORRECT_SECONDS = 15
 WATCH_TIMEOUT_SECONDS = 240
+ACTIVE_STATUSES = (Operation.Status.PENDING, Operation.Status.RUNNING)
 # The periodic pass over every deployment goes this many at a time, so events never wait behind all of it.
 FULL_PASS_SLICE = 25
 # How long this watcher trusts that the database still holds the status it wrote.
@@ -77,6 +84,8 @@ class ObjectCache:
         self._objects: dict[tuple[str, str, str], dict] = {}
         self._by_namespace: dict[str, set[tuple[str, str, str]]] = {}
         self._namespace_owner: dict[str, int] = {}
+        self._listed: set[str] = set()  # kinds listed at least once: what is missing of them is missing
+        self.missing_apis: set[str] = set()  # kinds the cluster does not serve (no cert-manager)
 
     @staticmethod
     def _namespace_of(obj: dict) -> str:
@@ -92,6 +101,8 @@ class ObjectCache:
     def replace(self, kind: str, items: list[dict]) -> set[int]:
         """After a (re)list: the kind's objects are exactly ``items``. Returns the deployments touched."""
         with self._lock:
+            self._listed.add(kind)
+            self.missing_apis.discard(kind)
             old = [obj for key, obj in self._objects.items() if key[0] == kind]
             touched = {self.deployment_of(obj) for obj in old}
             for obj in old:
@@ -140,7 +151,7 @@ class ObjectCache:
                 for key in self._by_namespace.get(namespace, ())
                 if self.deployment_of(self._objects[key]) == deployment_id
             ]
-        observation = Observation()
+        observation = Observation(watched=frozenset(self._listed), tls_managed="Certificate" not in self.missing_apis)
         for obj in mine:
             kind = obj["kind"]
             if kind == "Namespace":
@@ -157,6 +168,8 @@ class ObjectCache:
                 observation.certificates.append(obj)
             elif kind == "Job":
                 observation.jobs.append(obj)
+            elif kind == "Service":
+                observation.services.append(obj)
         return observation
 
     def deployments(self) -> set[int]:
@@ -191,6 +204,7 @@ class ClusterWatcher:
         self._writing = False  # holds the `statuses` lease (see `_writes_statuses`)
         self._lease_checked = -STATUS_LEASE_RENEW_SECONDS
         self._written: dict[int, tuple[dict, float]] = {}
+        self._corrected: dict[int, float] = {}  # deployment -> when its drift was last corrected
         self._threads: list[threading.Thread] = []
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -265,6 +279,9 @@ class ClusterWatcher:
             except errors.NotFound:
                 # The cluster does not serve this kind (e.g. no cert-manager): nothing to watch.
                 logger.info("the cluster has no %s API; checking again in %ss", kind, MISSING_API_RETRY_SECONDS)
+                if kind not in self.cache.missing_apis:
+                    self.cache.missing_apis.add(kind)
+                    self._mark_dirty(self.cache.deployments())
                 self._succeeded(kind)
                 self.stop_event.wait(MISSING_API_RETRY_SECONDS)
             except errors.ClusterError as error:
@@ -405,11 +422,23 @@ class ClusterWatcher:
             .exclude(state=DeploymentState.DELETED)
             .select_related("template_version")
             .defer("template_version__spec_data", "template_version__source")
+            # The operations under way word the progress: one query for the whole batch.
+            .prefetch_related(
+                Prefetch(
+                    "operations",
+                    queryset=Operation.objects.filter(status__in=ACTIVE_STATUSES).select_related("requested_by"),
+                    to_attr="active_operations",
+                )
+            )
         )
         unchanged = []
+        drifting: list[tuple[int, list[str]]] = []
         for deployment in deployments:
             observation = self.cache.observation(deployment.pk, deployment.namespace)
-            tree = compute_status(deployment.expectation(cluster), observation, now=now, grace=grace)
+            expectation = deployment.expectation(cluster, deployment.active_operations)
+            tree = compute_status(expectation, observation, now=now, grace=grace)
+            if tree.get("drift"):
+                drifting.append((deployment.pk, tree["drift"]))
             key = statuses.comparable(tree)
             remembered = self._written.get(deployment.pk)
             if remembered and remembered[0] == key and time.monotonic() - remembered[1] < REMEMBER_SECONDS:
@@ -417,11 +446,21 @@ class ClusterWatcher:
                 continue
             statuses.status_store(deployment.pk, observation, now=now)
             self._written[deployment.pk] = (key, time.monotonic())
+        for deployment_id, drift in drifting:
+            self._correct_drift(deployment_id, drift)
         if unchanged:
             self._refresh_observed(unchanged, now)
         gone = set(self._written) - set(self.cache.deployments())
         for deployment_id in gone:
             self._written.pop(deployment_id, None)
+
+    def _correct_drift(self, deployment_id: int, drift: list[str]) -> None:
+        """Level-triggered, like a controller: what we own was lost or changed, so apply it again."""
+        last = self._corrected.get(deployment_id)
+        if last is not None and time.monotonic() - last < DRIFT_CORRECT_SECONDS:
+            return
+        self._corrected[deployment_id] = time.monotonic()
+        drift_correct(deployment_id=deployment_id, drift=drift)
 
     @staticmethod
     def _refresh_observed(deployment_ids: list[int], now) -> None:
@@ -451,7 +490,7 @@ class ClusterWatcher:
     def _all_live(self) -> set[int]:
         return set(Deployment.objects.live().values_list("pk", flat=True))
 
-    # --- CPU ---------------------------------------------------------------------------------
+    # --- CPU and memory -----------------------------------------------------------------------
     def _cpu_loop(self) -> None:
         cluster = self.cluster_factory()
         interval = settings.CPU_SAMPLE_SECONDS
@@ -461,7 +500,7 @@ class ClusterWatcher:
                     continue
                 metrics = cluster.pod_metrics(label_selector=L.OWNED_SELECTOR)
                 if metrics is not None:
-                    cpu.cpu_record(cpu.usage_by_deployment(metrics))
+                    cpu.cpu_record(cpu.usage_by_deployment(metrics), memory=cpu.memory_by_deployment(metrics))
             except errors.ClusterError as error:
                 logger.info("CPU sample skipped: %s", error)
             except Exception:
@@ -487,6 +526,7 @@ class ClusterWatcher:
                         # Tasks wait in a backoff of up to a minute after a long outage: not that long.
                         sweeper.send_waiting()
                     sweeper.sweep()
+                    progress.operations_sweep()
             except Exception:
                 logger.exception("resync failed")
             finally:

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "deployments.hosts",
     "deployments.builds",
     "deployments.ssh",
+    "deployments.ci",
     "axes",
     "csp",
 ]
@@ -310,7 +311,8 @@ CLUSTER_FIELD_MANAGER = "diploi"
 
 # Builds (README "Builds"): where images are pushed (any OCI registry, `host/path`), and who builds them.
 REGISTRY = env_str("REGISTRY", "registry.diploi.localhost/diploi")
-BUILD_RUNNER = env_str("BUILD_RUNNER", "cluster")  # "cluster" (a BuildKit Job) or "external" (a CI reports)
+# "cluster" (a BuildKit Job) or "external" (a CI reports, docs/api.md); a project may override it.
+BUILD_RUNNER = env_str("BUILD_RUNNER", "cluster")
 if BUILD_RUNNER not in ("cluster", "external"):
     raise ImproperlyConfigured(f"BUILD_RUNNER is “{BUILD_RUNNER}”: choose cluster or external.")
 BUILD_NAMESPACE = env_str("BUILD_NAMESPACE", "diploi-builds")
@@ -326,6 +328,11 @@ BUILD_RETENTION_SECONDS = env_int("BUILD_RETENTION_SECONDS", 3600)  # finished b
 BUILD_RESOLVE_TIMEOUT_SECONDS = env_int("BUILD_RESOLVE_TIMEOUT_SECONDS", 10)
 BUILD_LOG_MAX_BYTES = env_int("BUILD_LOG_MAX_BYTES", 512 * 1024)
 BUILD_POLL_SECONDS = env_int("BUILD_POLL_SECONDS", 2)
+# The key sealing secrets Diploi must read back (webhook secrets, deploy keys, repository tokens).
+# Empty: derived from SECRET_KEY, so changing SECRET_KEY then makes them unreadable (rotate them).
+SECRETS_ENCRYPTION_KEY = env_str("SECRETS_ENCRYPTION_KEY")
+# The dashboard's public address, written into the CI workflow Diploi offers; empty: the request's.
+PUBLIC_URL = env_str("PUBLIC_URL").rstrip("/")
 # Status: how long a starting service may take before it counts as failing,
 # and how long without news from the cluster before statuses turn "unknown".
 STATUS_GRACE_SECONDS = env_int("STATUS_GRACE_SECONDS", 120)
@@ -340,6 +347,9 @@ DEPLOYMENT_LEASE_SECONDS = env_int("DEPLOYMENT_LEASE_SECONDS", 15)
 LOST_TASK_SECONDS = env_int("LOST_TASK_SECONDS", 15)
 SWEEP_SECONDS = env_int("SWEEP_SECONDS", 5)
 DELETE_TIMEOUT_SECONDS = env_int("DELETE_TIMEOUT_SECONDS", 1800)
+# A create, change or restart succeeds once the cluster shows it (rolled out and ready); one that
+# still does not show it this long after it was applied fails, with the status's reason.
+OPERATION_TIMEOUT_SECONDS = env_int("OPERATION_TIMEOUT_SECONDS", 600)
 CLUSTER_REQUEST_TIMEOUT = env_int("CLUSTER_REQUEST_TIMEOUT", 15)
 TEMPLATES_CATALOG_DIR = Path(env_str("TEMPLATES_CATALOG_DIR", str(BASE_DIR / "templates_catalog" / "catalog")))
 

@@ -159,7 +159,13 @@ def worker(transactional_db, emulator, tmp_path):
         embedded.stop()
 
 
-FAST_STATUS = {"STATUS_GRACE_SECONDS": "2", "STATUS_STALE_SECONDS": "2", "CPU_SAMPLE_SECONDS": "2"}
+FAST_STATUS = {
+    "STATUS_GRACE_SECONDS": "2",
+    "STATUS_STALE_SECONDS": "2",
+    "CPU_SAMPLE_SECONDS": "2",
+    # An operation the cluster never shows done fails this long after its apply (600 s by default).
+    "OPERATION_TIMEOUT_SECONDS": "30",
+}
 
 
 @pytest.fixture

@@ -111,3 +111,30 @@ def post_team_memberships(client, team, *, roles=None, delete=()):
         if membership.user_id in delete:
             data[f"memberships-{index}-DELETE"] = "on"
     return client.post(reverse("admin:deployments_team_change", args=[team.pk]), data)
+
+
+def observe(deployment) -> str:
+    """Do once what the watcher does for one deployment: list our objects, compute and store its
+    status (which settles the operations waiting for it). Returns the stored health."""
+    from deployments import statuses
+    from deployments.cluster.connection import get_cluster
+    from deployments.models import DeploymentStatus
+    from deployments.watcher import INFORMERS, ObjectCache
+
+    cluster, cache = get_cluster(), ObjectCache()
+    for kind, selector in INFORMERS:
+        cache.replace(kind, cluster.list(kind, label_selector=selector)[0])
+    statuses.status_store(deployment.pk, cache.observation(deployment.pk, deployment.namespace))
+    return DeploymentStatus.objects.get(deployment=deployment).health
+
+
+def observed_until_done(operation, *, timeout: float = 30):
+    """Observe the operation's deployment until the operation ended; returns it, reloaded."""
+    from deployments.models import Operation
+
+    def ended():
+        observe(operation.deployment)
+        current = Operation.objects.get(pk=operation.pk)
+        return not current.is_active and current
+
+    return wait_for(ended, timeout=timeout, interval=0.1, what=f"{operation} to end")

@@ -55,6 +55,7 @@ class ContainerSim:
     crash_due: float = _NEVER
     exit_due: float = _NEVER
     crash_code: int = 1
+    crash_reason: str = "Error"
     container_id: str | None = None
     ever_started: bool = False
     run_for: float | None = None  # a container that exits by itself (a simulated build) runs this long
@@ -158,6 +159,10 @@ class PodController:
             sim.scheduled = True
             self._setup(pod, sim)
             return None
+        rule = self.ctx.faults.schedule_rule(pod)
+        if rule is not None:
+            self._unschedulable(pod, rule.message)
+            return None
         problem = self._claim_problem(pod)
         if problem:
 
@@ -206,6 +211,26 @@ class PodController:
         )
         self._setup(bound, sim)
         return None
+
+    def _unschedulable(self, pod: dict, reason: str) -> None:
+        """As the scheduler reports a pod no node fits: the condition, and one event when it starts."""
+        meta = pod["metadata"]
+        message = (
+            f"0/1 nodes are available: {reason}. preemption: 0/1 nodes are available: "
+            "1 No preemption victims found for incoming pod."
+        )
+
+        def unschedulable(p: dict) -> None:
+            status = p.setdefault("status", {})
+            status["phase"] = "Pending"
+            status["conditions"] = set_condition(
+                status.get("conditions") or [], "PodScheduled", "False", "Unschedulable", message, probe_times=True
+            )
+
+        before = self.ctx.store.get(PODS, meta["namespace"], meta["name"])
+        self.ctx.registry.mutate(PODS, meta["namespace"], meta["name"], unschedulable)
+        if before is not None and not _has_condition(before, "PodScheduled", "False"):
+            self.ctx.events.record(pod, "Warning", "FailedScheduling", message, component="default-scheduler")
 
     def _claim_problem(self, pod: dict) -> str | None:
         namespace = pod["metadata"]["namespace"]
@@ -280,18 +305,26 @@ class PodController:
                 rule = self.ctx.faults.crash_rule(pod, c.name)
                 if rule is not None:
                     c.crash_due, c.crash_code = now_ + self.ctx.timing.crash_run_delay, rule.exit_code
+                    c.crash_reason = rule.reason
                     c.due = min(c.due, c.crash_due)
 
     def _step(self, pod: dict, sim: PodSim, c: ContainerSim, now_: float) -> None:
         """One transition of one container."""
         timing = self.ctx.timing
         if c.state == "waiting":  # created, or back from CrashLoopBackOff
+            pull = None if c.ever_started else self.ctx.faults.pull_rule(pod, c.name)
+            if pull is not None:
+                self._pull_failed(pod, c, now_, pull.message)
+                return
             self._start(pod, c, now_, init=c.init)
             rule = self.ctx.faults.crash_rule(pod, c.name)
             c.crash_due = now_ + timing.crash_run_delay if rule else _NEVER
             c.crash_code = rule.exit_code if rule else 1
+            c.crash_reason = rule.reason if rule else "Error"
             if c.init:
-                c.exit_due, c.ready_due = now_ + timing.init_container_delay, _NEVER
+                # An init container under a crash fault fails instead of completing (a failed git clone).
+                c.exit_due = now_ + timing.init_container_delay if rule is None else _NEVER
+                c.ready_due = _NEVER
             elif c.run_for is not None:
                 c.exit_due = now_ + c.run_for
                 c.ready_due = now_ + timing.ready_delay if rule is None else _NEVER
@@ -385,6 +418,27 @@ class PodController:
             meta = pod["metadata"]
             self.ctx.logs.end(meta["namespace"], meta["name"], c.name, c.restarts)
 
+    def _pull_failed(self, pod: dict, c: ContainerSim, now_: float, refusal: str) -> None:
+        """The kubelet's pull failed: ErrImagePull, then ImagePullBackOff until the next try, as it
+        alternates on a real node, with its Failed and BackOff events."""
+        image = normalize_image(c.image)
+        kind = "initContainers" if c.init else "containers"
+        field_path = f"spec.{kind}{{{c.name}}}"
+        error = f'failed to pull and unpack image "{image}": failed to resolve reference "{image}": {refusal}'
+        if c.reason != "ErrImagePull":
+            self.ctx.events.record(pod, "Normal", "Pulling", f'Pulling image "{c.image}"', field_path=field_path)
+            self.ctx.events.record(
+                pod, "Warning", "Failed", f'Failed to pull image "{c.image}": {error}', field_path=field_path
+            )
+            self.ctx.events.record(pod, "Warning", "Failed", "Error: ErrImagePull", field_path=field_path)
+            c.reason, c.message = "ErrImagePull", error
+        else:
+            backoff = f'Back-off pulling image "{c.image}"'
+            self.ctx.events.record(pod, "Normal", "BackOff", backoff, field_path=field_path)
+            self.ctx.events.record(pod, "Warning", "Failed", "Error: ImagePullBackOff", field_path=field_path)
+            c.reason, c.message = "ImagePullBackOff", f'Back-off pulling image "{c.image}": ErrImagePull: {error}'
+        c.due = now_ + self.ctx.timing.crash_backoff
+
     def _finish(self, c: ContainerSim, code: int, reason: str) -> None:
         c.state, c.exit_code, c.reason = "terminated", code, reason
         c.finished_at = now()
@@ -396,14 +450,14 @@ class PodController:
         meta = pod["metadata"]
         terminated = {
             "exitCode": c.crash_code,
-            "reason": "Error",
+            "reason": c.crash_reason,
             "startedAt": c.started_at,
             "finishedAt": now(),
             "containerID": c.container_id,
         }
         self._end_log(pod, c)
         if sim.restart_policy == "Never":
-            self._finish(c, c.crash_code, "Error")
+            self._finish(c, c.crash_code, c.crash_reason)
             return
         c.last_terminated = terminated
         c.restarts += 1

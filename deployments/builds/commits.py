@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
+import shutil
 import subprocess
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.utils import timezone
 
+from deployments.cluster.git import GitCredentials
 from deployments.naming import redact_credentials
+
+SSH_OPTIONS = "-o BatchMode=yes -o ConnectTimeout=5"
 
 
 class CommitUnresolved(Exception):
@@ -29,11 +37,12 @@ class Commit:
     simulated: bool = False
 
 
-def resolve_branch_head(repository: str, branch: str) -> Commit:
-    """The commit ``branch`` of ``repository`` points at now. Raises `CommitUnresolved` with a message
-    a person can act on; on the emulator an unreachable repository gives a simulated commit."""
+def resolve_branch_head(repository: str, branch: str, *, credentials: GitCredentials | None = None) -> Commit:
+    """The commit ``branch`` of ``repository`` points at now (over SSH with the project's deploy key,
+    ``credentials``, when it has one). Raises `CommitUnresolved` with a message a person can act on;
+    on the emulator an unreachable repository gives a simulated commit."""
     try:
-        return Commit(_ls_remote(repository, branch))
+        return Commit(_ls_remote(repository, branch, credentials))
     except CommitUnresolved as error:
         if not settings.CLUSTER_SIMULATED:
             raise
@@ -42,19 +51,46 @@ def resolve_branch_head(repository: str, branch: str) -> Commit:
         return Commit(sha, f"Simulated commit (the emulator builds nothing real): {error}", simulated=True)
 
 
-def _ls_remote(repository: str, branch: str) -> str:
-    if not repository:
-        raise CommitUnresolved("the project has no repository: set one in the project's settings")
-    ref = f"refs/heads/{branch}"
-    # Never a prompt: no terminal, no askpass, and ssh in batch mode (a git@… repository fails at once
-    # instead of asking about its host key).
+@contextmanager
+def _ssh_environment(credentials: GitCredentials | None):
+    """Environment variables for git: never a prompt (no terminal, no askpass, ssh in batch mode: a
+    git@… repository fails at once instead of asking about its host key); with credentials, ssh uses
+    the deploy key from a private temporary directory (mode 0700, the key 0600), removed afterwards."""
     environment = {
         **os.environ,
         "GIT_TERMINAL_PROMPT": "0",
         "GIT_ASKPASS": "/bin/false",
-        "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o ConnectTimeout=5",
+        "GIT_SSH_COMMAND": f"ssh {SSH_OPTIONS}",
         "LC_ALL": "C",
     }
+    if credentials is None:
+        yield environment
+        return
+    directory = Path(tempfile.mkdtemp(prefix="diploi-git-"))
+    try:
+        key, known_hosts = directory / "key", directory / "known_hosts"
+        key.touch(mode=0o600)
+        key.write_text(credentials.ssh_private_key)
+        known_hosts.write_text("\n".join(credentials.known_hosts) + "\n")
+        environment["GIT_SSH_COMMAND"] = (
+            f"ssh -i {shlex.quote(str(key))} -o IdentitiesOnly=yes "
+            f"-o UserKnownHostsFile={shlex.quote(str(known_hosts))} "
+            f"-o StrictHostKeyChecking=accept-new {SSH_OPTIONS}"
+        )
+        yield environment
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _ls_remote(repository: str, branch: str, credentials: GitCredentials | None = None) -> str:
+    if not repository:
+        raise CommitUnresolved("the project has no repository: set one in the project's settings")
+    ref = f"refs/heads/{branch}"
+    with _ssh_environment(credentials) as environment:
+        return _ask(repository, ref, branch, environment)
+
+
+def _ask(repository: str, ref: str, branch: str, environment: dict) -> str:
     try:
         # Arguments, never a shell: "--" ends the options, so a repository cannot pass itself as one.
         result = subprocess.run(  # noqa: S603

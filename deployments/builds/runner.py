@@ -33,6 +33,7 @@ from deployments.cluster import errors
 from deployments.cluster.buildkit import BuildProgress, digest_from_metadata, split_timestamp
 from deployments.cluster.client import Cluster
 from deployments.cluster.connection import cluster_settings, get_cluster
+from deployments.cluster.manifests import ManifestError
 from deployments.leases import deployment_lease
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ def build_target(build: Build) -> manifests.BuildTarget:
         dockerfile=build.dockerfile,
         context=build.context,
         image=build.image,
+        git_credentials=build.deployment.git_credentials(),
     )
 
 
@@ -95,10 +97,20 @@ def build_run(build_id: int, *, owner: str) -> str:
     if build.state in Build.FINISHED:
         return build.state
     if build.state == Build.State.QUEUED:
+        try:
+            target = build_target(build)
+        except ManifestError as error:  # the deploy key cannot be unsealed: no retry helps
+            services.build_failed(build_id=build.pk, message=str(error))
+            return Build.State.FAILED
         with deployment_lease(build.deployment_id, owner):
             cluster.apply(manifests.namespace(config))
             cluster.apply(manifests.network_policy(config))
-            cluster.apply(manifests.job(build_target(build), config))
+            # The clone's credentials exist before its pod does; once the Job exists, it owns them.
+            if secret := manifests.git_secret(target, config):
+                cluster.apply(secret)
+            created = cluster.apply(manifests.job(target, config))
+            if secret := manifests.git_secret(target, config, job_uid=(created or {}).get("metadata", {}).get("uid")):
+                cluster.apply(secret)
             Build.objects.filter(pk=build.pk).update(job_name=manifests.job_name(build.pk))
         try:
             build = services.build_started(build_id=build.pk)

@@ -23,6 +23,7 @@ from django.utils import timezone
 from deployments import events
 from deployments.builds.commits import CommitUnresolved, resolve_branch_head
 from deployments.builds.models import COMMIT_SHA, DIGEST, Build
+from deployments.cluster.manifests import ManifestError
 from deployments.dispatch import send_on_commit
 from deployments.models import Deployment, DeploymentState, Operation, record_activity
 from deployments.services import branch_problems
@@ -103,8 +104,10 @@ def builds_request(
         message, simulated = "", False
         if commit_sha is None:
             try:
-                commit = resolve_branch_head(deployment.repository_url, deployment.branch)
-            except CommitUnresolved as error:
+                commit = resolve_branch_head(
+                    deployment.repository_url, deployment.branch, credentials=deployment.git_credentials()
+                )
+            except (CommitUnresolved, ManifestError) as error:
                 raise ValidationError(f"Cannot resolve branch {deployment.branch}: {error}.") from None
             commit_sha, message, simulated = commit.sha, commit.message, commit.simulated
         actor = triggered_by if triggered_by is not None and triggered_by.is_authenticated else None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from deployments.cluster import git
 from deployments.cluster import labels as L
 
 BUILD = "diploi.io/build"
@@ -64,6 +65,7 @@ class BuildTarget:
     dockerfile: str
     context: str
     image: str  # registry/path, tagged with the commit on push
+    git_credentials: git.GitCredentials | None = None  # the project's deploy key, for the clone
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,8 @@ def job(target: BuildTarget, settings: BuildSettings) -> dict:
             },
         ],
     }
+    if target.git_credentials is not None:
+        git.with_credentials(clone, pod_spec["volumes"], secret_name=git.build_secret_name(target.build_id))
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -238,3 +242,18 @@ def job(target: BuildTarget, settings: BuildSettings) -> dict:
             "template": {"metadata": {"labels": labels}, "spec": pod_spec},
         },
     }
+
+
+def git_secret(target: BuildTarget, settings: BuildSettings, *, job_uid: str | None = None) -> dict | None:
+    """The build's copy of the project's deploy key, or None without one. Given the Job's uid, the
+    Secret is owned by the Job: the garbage collector deletes it with the Job (retention, cancel)."""
+    if target.git_credentials is None:
+        return None
+    metadata: dict = {"namespace": settings.namespace, "labels": build_labels(target)}
+    if job_uid:
+        metadata["ownerReferences"] = [
+            {"apiVersion": "batch/v1", "kind": "Job", "name": job_name(target.build_id), "uid": job_uid}
+        ]
+    secret = git.credentials_secret(target.git_credentials, metadata)
+    secret["metadata"]["name"] = git.build_secret_name(target.build_id)
+    return secret

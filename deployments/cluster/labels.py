@@ -17,6 +17,9 @@ STORAGE = "diploi.io/storage"
 MANAGER = "diploi"
 ENV_CHECKSUM_ANNOTATION = "diploi.io/env-checksum"
 RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
+# On workloads: the desired generation they were rendered from, so the status can tell
+# whether the cluster already holds the change an operation applied.
+GENERATION_ANNOTATION = "diploi.io/generation"
 
 OWNED_SELECTOR = f"{MANAGED_BY}={MANAGER}"
 

@@ -13,8 +13,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from deployments.cluster import git, security
 from deployments.cluster import labels as L
-from deployments.cluster import security
 from deployments.cluster.environment import resolve_environment
 from deployments.sizes import DeploymentSize
 from templates_catalog.spec import AddOn, Component, HealthCheck, Security, Stage, Storage, TemplateSpec
@@ -99,6 +99,8 @@ class RenderTarget:
     image_overrides: Mapping[str, str] = field(default_factory=dict)
     restart_marks: Mapping[str, str] = field(default_factory=dict)  # service id or "*" -> ISO time
     built_images: Mapping[str, str] = field(default_factory=dict)  # component -> registry/path@sha256:…
+    git_credentials: git.GitCredentials | None = None  # the project's deploy key, for clone steps
+    generation: int = 0  # the desired generation rendered; written on workloads when set
 
     @property
     def mode(self) -> str:
@@ -252,7 +254,12 @@ def _claim_template(
     }
 
 
-def _pod_spec(containers: list[dict], service_security: Security, init_containers: list[dict] | None = None) -> dict:
+def _pod_spec(
+    containers: list[dict],
+    service_security: Security,
+    init_containers: list[dict] | None = None,
+    volumes: list[dict] | None = None,
+) -> dict:
     spec = {
         # Service links would inject e.g. POSTGRES_PORT=tcp://… and clash with the app's own variables.
         "enableServiceLinks": False,
@@ -262,6 +269,8 @@ def _pod_spec(containers: list[dict], service_security: Security, init_container
     }
     if init_containers:
         spec["initContainers"] = init_containers
+    if volumes:
+        spec["volumes"] = volumes
     return spec
 
 
@@ -289,7 +298,11 @@ def _workload(
             spec["volumeClaimTemplates"] = claims
     else:
         spec["revisionHistoryLimit"] = 3
-    return {"apiVersion": "apps/v1", "kind": kind, "metadata": _meta(service_id, target, labels), "spec": spec}
+    meta = _meta(service_id, target, labels)
+    if target.generation:
+        # Metadata only: a new generation alone never restarts pods.
+        meta["annotations"] = {L.GENERATION_ANNOTATION: str(target.generation)}
+    return {"apiVersion": "apps/v1", "kind": kind, "metadata": meta, "spec": spec}
 
 
 def _container(
@@ -374,6 +387,9 @@ def _source_workload(target, component, storage, claims, annotations, cluster) -
         "env": [{"name": "HOME", "value": CLONE_ROOT}],
         "securityContext": security.container_security_context(component.security, capabilities=()),
     }
+    volumes: list[dict] = []
+    if target.git_credentials is not None:
+        git.with_credentials(clone, volumes)
     mounts = [{"name": code.name, "mountPath": component.code_path, "subPath": "code"}]
     mounts += [{"name": v.name, "mountPath": v.path} for v in storage if v.name != code.name]
     init_containers = [clone]
@@ -407,7 +423,7 @@ def _source_workload(target, component, storage, claims, annotations, cluster) -
         service_id=component.id,
         service_kind="component",
         replicas=1,
-        pod_spec=_pod_spec([container], component.security, init_containers),
+        pod_spec=_pod_spec([container], component.security, init_containers, volumes),
         annotations=annotations,
         claims=claims,
     )
@@ -497,6 +513,10 @@ def render(target: RenderTarget, cluster: ClusterSettings) -> list[dict]:
         objects.append(env_secret(target, component.id, "component", environment[component.id]))
     for addon in addons:
         objects.append(env_secret(target, addon.id, "addon", environment[addon.id]))
+    # Only a development deployment clones in its namespace; a build clones in the builds namespace,
+    # with its own copy (`cluster.builds.git_secret`).
+    if target.git_credentials is not None and target.mode == "source":
+        objects.append(git.credentials_secret(target.git_credentials, _meta(git.SECRET_NAME, target)))
     for component in target.spec.components:
         objects.append(service(target, component.id, "component", component.port))
     for addon in addons:

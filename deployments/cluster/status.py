@@ -1,22 +1,33 @@
 """A deployment's status, derived from the objects observed in its namespace. Pure.
 
 `compute_status` turns what the watcher saw (pods, claims, workloads, the
-ingress and certificates) plus what the template expects into a tree of four
-nodes (Storage, Builds, Containers, Services), each with a colour, a one-line
-reason a person understands and the time it has been so, and an overall health:
+ingress and certificates) plus what Diploi wants (the template, the desired
+state, the operation under way) into a tree of four nodes (Storage, Builds,
+Containers, Services), each with a colour, a one-line reason a person
+understands and the time it has been so, and an overall health. The state
+table in docs/architecture.md is the contract; in short:
 
-- green: everything works;
-- yellow: an issue, but the deployment runs (a container restarting, a rollout
-  or start past the grace period, storage pending, a non-public service down);
-- red: a bigger issue (no ready pod behind a public endpoint, the app crash
-  looping, storage lost, the namespace missing);
+- green: everything Diploi wants runs, rolled out;
+- progress: one of our own operations (creating, applying a change,
+  restarting, enabling, disabling, deleting) is under way and the cluster
+  reports nothing wrong; it says what it waits for and, past the grace
+  period, turns yellow ("... longer than expected");
+- disabled (grey): disabled, and nothing runs any more;
+- yellow: an issue, but the deployment runs (a fault on a pod that is still
+  young, an internal add-on down, some pods not serving, storage pending, a
+  workload changed by hand);
+- red: the cluster says something is wrong and nothing serves: a crash loop,
+  an image that cannot be pulled, a pod that cannot be scheduled, storage
+  lost, no ready pod behind a public endpoint with no operation under way;
 - unknown: the cluster has not been seen for a while (`stale_status`).
 
-A grace period keeps a deployment that is starting from flashing red.
+Desired replicas and images come from the expectation, not from the observed
+workloads; a rollout is in progress as `kubectl rollout status` decides.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,11 +35,17 @@ from datetime import datetime, timedelta
 from deployments.cluster import labels as L
 
 GREEN, YELLOW, RED, UNKNOWN = "green", "yellow", "red", "unknown"
-_RANK = {GREEN: 0, UNKNOWN: 1, YELLOW: 2, RED: 3}
+PROGRESS, DISABLED = "progress", "disabled"
+_RANK = {GREEN: 0, DISABLED: 1, PROGRESS: 2, UNKNOWN: 3, YELLOW: 4, RED: 5}
 NODES = ("storage", "builds", "containers", "services")
 NODE_TITLES = {"storage": "Storage", "builds": "Builds", "containers": "Containers", "services": "Services"}
 _IMAGE_ERRORS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 _CONFIG_ERRORS = {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
+
+CLONE_CONTAINER = "clone"  # the init container that clones the code in development (manifests)
+
+# What an operation under way is doing, as the status says it.
+CREATE, CHANGE, RESTART, ENABLE, DISABLE, DELETE = "create", "change", "restart", "enable", "disable", "delete"
 
 
 @dataclass(frozen=True)
@@ -39,10 +56,26 @@ class ExpectedService:
     port: int
     public_hosts: tuple[str, ...] = ()
     awaiting_build: bool = False  # built from the repository, and no build of it succeeded yet
+    replicas: int = 1  # while enabled, from the template and the stage
+    image: str = ""  # the image Diploi runs (the template's or an override); "" = not compared
 
     @property
     def public(self) -> bool:
         return bool(self.public_hosts)
+
+
+@dataclass(frozen=True)
+class Intent:
+    """One of our own operations under way: what the status shows as progress."""
+
+    kind: str  # CREATE, CHANGE, RESTART, ENABLE, DISABLE or DELETE
+    started: datetime
+    target: str = ""  # a service id; "" for the whole deployment
+    actor: str = ""
+    summary: str = ""  # e.g. "environment variables changed"
+
+    def covers(self, service_id: str) -> bool:
+        return self.target in ("", service_id)
 
 
 @dataclass(frozen=True)
@@ -55,6 +88,14 @@ class Expectation:
     applied: bool = True  # False until the first apply finished: nothing is expected in the cluster yet
     up_to_date: bool = True  # False while a newer desired state (a rollout, say) waits to be applied
     custom_domains: tuple[str, ...] = ()
+    generation: int = 0  # the desired generation: workloads rendered from it carry it (GENERATION_ANNOTATION)
+    deleting: bool = False
+    intent: Intent | None = None
+    # The size's name and what it asks for, for reasons a person can act on ("the Large size needs 4 GiB").
+    size: str = ""
+    size_cpu: str = ""
+    size_memory: str = ""
+    memory_limit: str = ""
 
 
 @dataclass
@@ -68,6 +109,10 @@ class Observation:
     ingresses: list[dict] = field(default_factory=list)
     certificates: list[dict] = field(default_factory=list)
     jobs: list[dict] = field(default_factory=list)
+    services: list[dict] = field(default_factory=list)  # Kubernetes Services
+    # The kinds the observer lists and watches: what is missing is only missing when it was looked for.
+    watched: frozenset[str] = frozenset()
+    tls_managed: bool = True  # False: the cluster has no certificate API (no cert-manager)
 
 
 def worst(colours: Iterable[str]) -> str:
@@ -93,10 +138,47 @@ def _item(key: str, health: str, reason: str, **details) -> dict:
     return {"key": key, "health": health, "reason": reason, **details}
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _ago(moment: datetime, now: datetime) -> str:
+    """Coarse on purpose: the reason is stored, and changes only every ten seconds."""
+    seconds = max(0, int((now - moment).total_seconds()))
+    if seconds < 10:
+        return "just now"
+    if seconds < 60:
+        return f"{seconds // 10 * 10} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    return f"{seconds // 3600} h ago"
+
+
+def _late(intent: Intent | None, now: datetime, grace: timedelta) -> bool:
+    return intent is not None and now - intent.started > grace
+
+
+def intent_words(intent: Intent, expect: Expectation, now: datetime) -> str:
+    """ "Restarting Django, asked by ana 20 s ago" """
+    names = {s.id: s.name for s in expect.services}
+    target = names.get(intent.target, intent.target)
+    summary = intent.summary if len(intent.summary) <= 60 else intent.summary[:57] + "…"
+    verb = {
+        CREATE: "Creating",
+        CHANGE: f"Applying changes ({summary})" if summary else "Applying changes",
+        RESTART: f"Restarting {target or 'all services'}",
+        ENABLE: "Enabling",
+        DISABLE: "Disabling",
+        DELETE: "Deleting",
+    }.get(intent.kind, "Working")
+    who = f", asked by {intent.actor}" if intent.actor else ", asked"
+    return f"{verb}{who} {_ago(intent.started, now)}"
+
+
 # ----------------------------------------------------------------------------- storage
 
 
-def _storage_items(observed: Observation, now: datetime, grace: timedelta) -> list[dict]:
+def _storage_items(expect: Expectation, observed: Observation, now: datetime, grace: timedelta) -> list[dict]:
     items = []
     for claim in sorted(observed.claims, key=lambda c: c["metadata"]["name"]):
         meta = claim["metadata"]
@@ -107,7 +189,9 @@ def _storage_items(observed: Observation, now: datetime, grace: timedelta) -> li
         service = _labels(claim).get(L.SERVICE, "")
         label = f"{meta['name']} ({size})"
         if meta.get("deletionTimestamp"):
-            health, reason = YELLOW, f"{label} is being deleted"
+            # Released by its pod first, then deleted: progress of a delete, an issue otherwise.
+            health = PROGRESS if expect.deleting or expect.intent else YELLOW
+            health, reason = health, f"{label} is being deleted"
         elif phase == "Bound":
             health, reason = GREEN, f"{label} bound"
         elif phase == "Lost":
@@ -115,7 +199,7 @@ def _storage_items(observed: Observation, now: datetime, grace: timedelta) -> li
         elif phase == "Pending" and _age(claim, now) > grace:
             health, reason = YELLOW, f"{label} still waiting for a volume"
         else:
-            health, reason = YELLOW, f"{label} waiting for a volume"
+            health, reason = PROGRESS, f"{label} waiting for a volume"
         items.append(_item(meta["name"], health, reason, service=service, size=size, phase=phase))
     return items
 
@@ -141,14 +225,104 @@ def _container_summary(status: Mapping) -> tuple[str, str, int, str]:
     return "waiting", "ContainerCreating", restarts, last_text
 
 
+def _condition(obj: Mapping, kind: str) -> Mapping | None:
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == kind:
+            return condition
+    return None
+
+
 def _pod_ready(pod: Mapping) -> bool:
-    for condition in (pod.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == "Ready":
-            return condition.get("status") == "True"
-    return False
+    condition = _condition(pod, "Ready")
+    return bool(condition) and condition.get("status") == "True"
 
 
-def _pod_item(pod: dict, service: ExpectedService | None, now: datetime, grace: timedelta) -> dict:
+def _unschedulable(pod: Mapping) -> str:
+    condition = _condition(pod, "PodScheduled")
+    if condition and condition.get("status") == "False" and condition.get("reason") == "Unschedulable":
+        return condition.get("message") or "no node can run it"
+    return ""
+
+
+_NODES_AVAILABLE = re.compile(r"(\d+)/(\d+) nodes are available")
+_INSUFFICIENT = re.compile(r"Insufficient (cpu|memory)")
+_DENIED = ("denied", "unauthorized", "authorization failed", "forbidden", "401", "403")
+_NOT_FOUND = ("not found", "manifest unknown", "does not exist", "no such host")
+
+
+def _scheduling_words(message: str, expect: Expectation) -> str:
+    """The scheduler's refusal, with what the size asks for and what to do."""
+    short = message.split(" preemption:")[0].strip()
+    insufficient = _INSUFFICIENT.search(message)
+    nodes = _NODES_AVAILABLE.search(message)
+    if insufficient and nodes:
+        resource = "CPU" if insufficient.group(1) == "cpu" else "memory"
+        need = expect.size_cpu if resource == "CPU" else expect.size_memory
+        size = f"the {expect.size} size needs {need}" if expect.size and need else "its size asks for more"
+        return (
+            f"FailedScheduling: {nodes.group(1)}/{nodes.group(2)} nodes have enough {resource}: {size}; "
+            "pick a smaller size or ask your operator"
+        )
+    return f"FailedScheduling: {short}"
+
+
+def _pull_words(c: Mapping) -> str:
+    message = (c.get("message") or "").lower()
+    image = c.get("image") or "its image"
+    # A kubelet alternates ErrImagePull and ImagePullBackOff: one word for both, so the reason holds still.
+    reason = "ImagePullBackOff" if c["detail"] in ("ErrImagePull", "ImagePullBackOff") else c["detail"]
+    if any(word in message for word in _NOT_FOUND) and not any(word in message for word in _DENIED):
+        return f"{reason}: the image {image} was not found: check its name and tag"
+    return f"{reason}: the image registry refused the pull of {image}: check REGISTRY credentials"
+
+
+def _pod_faults(pod: Mapping, containers: list[dict], expect: Expectation) -> list[str]:
+    """What the cluster says is wrong with a pod, in words a person can act on: empty when nothing is."""
+    faults = []
+    if unschedulable := _unschedulable(pod):
+        faults.append(_scheduling_words(unschedulable, expect))
+    for c in containers:
+        detail = ", ".join(
+            part for part in (_plural(c["restarts"], "restart") if c["restarts"] else "", c["last_termination"]) if part
+        )
+        prefix = f"init container {c['name']}" if c["init"] else c["name"]
+        suffix = f", {detail}" if detail else ""
+        failing = (
+            c["detail"] == "CrashLoopBackOff"
+            or (c["restarts"] and c["last_termination"] and not c["ready"])
+            or (c["init"] and c["state"] == "terminated" and c["detail"] not in ("Completed", "exit 0"))
+        )
+        if c["detail"] in _IMAGE_ERRORS:
+            faults.append(f"{c['name']}: {_pull_words(c)}")
+        elif c["init"] and c["name"] == CLONE_CONTAINER and failing:
+            faults.append(
+                f"Init: git clone failed: repository not found or no access ({_plural(c['restarts'], 'attempt')}); "
+                "check the project's repository, the branch and its credentials"
+            )
+        elif failing and c["last_reason"] == "OOMKilled":
+            limit = f"its {expect.memory_limit} limit" if expect.memory_limit else "its memory limit"
+            faults.append(
+                f"{c['name']}: OOMKilled: used more than {limit} {_plural(c['restarts'], 'time')}; pick a larger size"
+            )
+        elif c["detail"] == "CrashLoopBackOff" or c["detail"] in _CONFIG_ERRORS:
+            faults.append(f"{prefix}: {c['detail']}{suffix}")
+        elif failing and c["restarts"]:
+            # Between two crashes (running again, not ready): the same crash loop, in the same words.
+            faults.append(f"{prefix}: CrashLoopBackOff, {detail}")
+        elif failing:
+            faults.append(f"{prefix}: {c['detail']}")
+    return faults
+
+
+def _readiness_words(pod: Mapping, service: ExpectedService | None, now: datetime) -> str:
+    condition = _condition(pod, "Ready") or {}
+    since = _time(condition.get("lastTransitionTime"))
+    port = f" on :{service.port}" if service else ""
+    for_how_long = f" for {int((now - since).total_seconds())} s" if since else ""
+    return f"running, readiness check{port} failing{for_how_long}"
+
+
+def _pod_item(pod: dict, service: ExpectedService | None, expect: Expectation, now: datetime, grace: timedelta) -> dict:
     meta = pod["metadata"]
     status = pod.get("status") or {}
     phase = status.get("phase", "Pending")
@@ -156,7 +330,6 @@ def _pod_item(pod: dict, service: ExpectedService | None, now: datetime, grace: 
     young = _age(pod, now) <= grace
     is_app = service is None or service.kind == "component"
     containers = []
-    problems: list[tuple[str, str]] = []
     for kind, statuses in (
         ("init", status.get("initContainerStatuses") or []),
         ("main", status.get("containerStatuses") or []),
@@ -174,24 +347,21 @@ def _pod_item(pod: dict, service: ExpectedService | None, now: datetime, grace: 
                     "ready": cs.get("ready", False),
                     "restarts": restarts,
                     "last_termination": last,
+                    "last_reason": ((cs.get("lastState") or {}).get("terminated") or {}).get("reason", ""),
+                    "message": ((cs.get("state") or {}).get("waiting") or {}).get("message", ""),
+                    "image": cs.get("image", ""),
                 }
             )
-            detail = ", ".join(
-                part for part in (f"{restarts} restart{'s' if restarts != 1 else ''}" if restarts else "", last) if part
-            )
-            text = f"{cs['name']}: {why}" + (f", {detail}" if detail else "")
-            if why == "CrashLoopBackOff":
-                problems.append((YELLOW if young or not is_app else RED, text))
-            elif why in _IMAGE_ERRORS or why in _CONFIG_ERRORS:
-                problems.append((YELLOW if young else RED, text))
-            elif restarts and last and not cs.get("ready", False):
-                # Between two crashes: running again, not ready yet.
-                text = f"{cs['name']}: restarting after a crash, {detail}"
-                problems.append((YELLOW if young or not is_app else RED, text))
-    if meta.get("deletionTimestamp"):
-        health, reason = GREEN, f"{meta['name']}: stopping"
-    elif problems:
-        health, reason = max(problems, key=lambda p: _RANK[p[0]])
+    faults = _pod_faults(pod, containers, expect)
+    stopping = bool(meta.get("deletionTimestamp"))
+    if stopping:
+        # Ours to stop (a rollout, a restart, a disable, a delete): progress, never an alarm.
+        health, reason = PROGRESS, f"{meta['name']}: stopping"
+    elif faults:
+        health = YELLOW if young or not is_app else RED
+        # A fault that names its container ("app: CrashLoopBackOff") needs no pod name as well.
+        named = any(not c["init"] and faults[0].startswith(f"{c['name']}:") for c in containers)
+        reason = faults[0] if named else f"{meta['name']}: {faults[0]}"
     elif phase == "Failed":
         health, reason = RED, f"{meta['name']}: failed ({status.get('reason') or 'see its events'})"
     elif phase == "Succeeded":
@@ -203,17 +373,21 @@ def _pod_item(pod: dict, service: ExpectedService | None, now: datetime, grace: 
         step = waiting["detail"] if waiting and waiting["detail"] else phase
         if waiting and waiting["init"]:
             step = f"init container {waiting['name']}: {step}"
-        health = YELLOW
+        elif waiting and waiting["state"] == "running":
+            step = "running, readiness check not passing yet" if young else _readiness_words(pod, service, now)
+        health = PROGRESS if young else YELLOW
         reason = f"{meta['name']}: {'starting' if young else 'not ready'} ({step})"
-    total_restarts = sum(c["restarts"] for c in containers)
     return _item(
         meta["name"],
         health,
         reason,
         service=_labels(pod).get(L.SERVICE, ""),
         phase=phase,
-        ready=ready,
-        restarts=total_restarts,
+        ready=ready and not stopping,
+        stopping=stopping,
+        fault=bool(faults),
+        revision=_labels(pod).get("controller-revision-hash", ""),
+        restarts=sum(c["restarts"] for c in containers),
         containers=containers,
     )
 
@@ -221,19 +395,157 @@ def _pod_item(pod: dict, service: ExpectedService | None, now: datetime, grace: 
 # ----------------------------------------------------------------------------- services
 
 
-def _desired_replicas(workload: Mapping) -> int:
-    return (workload.get("spec") or {}).get("replicas", 1)
+def _generation(workload: Mapping) -> int:
+    value = (workload.get("metadata", {}).get("annotations") or {}).get(L.GENERATION_ANNOTATION, "0")
+    return int(value) if str(value).isdigit() else 0
 
 
-def _rolling(workload: Mapping) -> bool:
-    spec_generation = workload.get("metadata", {}).get("generation", 0)
+def _rollout(workload: Mapping, pods: list[dict]) -> tuple[bool, str, int]:
+    """(done, what it waits for, pods already replaced), as `kubectl rollout status` decides."""
+    meta = workload.get("metadata") or {}
     status = workload.get("status") or {}
-    desired = _desired_replicas(workload)
-    if status.get("observedGeneration", 0) < spec_generation:
-        return True
+    replicas = (workload.get("spec") or {}).get("replicas", 1)
+    if status.get("observedGeneration", 0) < meta.get("generation", 0):
+        return False, "waiting for the cluster to pick up the change", 0
     if workload.get("kind") == "StatefulSet":
-        return status.get("currentRevision") != status.get("updateRevision") and desired > 0
-    return status.get("updatedReplicas", 0) < desired
+        ready = status.get("readyReplicas", 0)
+        revision = status.get("updateRevision")
+        replaced = sum(1 for p in pods if p["ready"] and p.get("revision") == revision)
+        if ready < replicas:
+            return False, f"{ready} of {replicas} pods ready", replaced
+        if revision != status.get("currentRevision"):
+            return False, f"{status.get('updatedReplicas', 0)} of {replicas} pods updated", replaced
+        return True, "", replicas
+    updated = status.get("updatedReplicas", 0)
+    available = status.get("availableReplicas", 0)
+    replaced = min(updated, available)
+    progressing = _condition(workload, "Progressing")
+    if progressing and progressing.get("reason") == "ProgressDeadlineExceeded":
+        return False, "the rollout stalled: " + (progressing.get("message") or "no progress"), replaced
+    if updated < replicas:
+        return False, f"{updated} of {replicas} new pods created", replaced
+    if status.get("replicas", 0) > updated:
+        old = status["replicas"] - updated
+        return False, f"{_plural(old, 'old pod')} still to stop", replaced
+    if available < updated:
+        return False, f"{available} of {updated} new pods available", replaced
+    return True, "", replicas
+
+
+def _image_of(workload: Mapping, service_id: str) -> str:
+    containers = ((workload.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
+    return next((c.get("image", "") for c in containers if c.get("name") == service_id), "")
+
+
+def _service_item(
+    service: ExpectedService,
+    workload: dict | None,
+    pods: list[dict],
+    expect: Expectation,
+    now: datetime,
+    grace: timedelta,
+) -> dict:
+    endpoint = f"https://{service.public_hosts[0]}" if service.public else f"{service.id}:{service.port} (internal)"
+    details = {
+        "name": service.name,
+        "kind": service.kind,
+        "public": service.public,
+        "endpoint": endpoint,
+        "hosts": list(service.public_hosts),
+        "settled": False,
+    }
+    intent = expect.intent if expect.intent and expect.intent.covers(service.id) else None
+    late = _late(intent, now, grace)
+    serving = [p for p in pods if p["ready"]]
+    stopping = [p for p in pods if p["stopping"]]
+    desired = service.replicas if expect.enabled else 0
+
+    def item(
+        health: str, detail: str, ready: str, *, settled: bool = False, named: bool = False, drift: str = ""
+    ) -> dict:
+        # ``named``: the detail names what it is about already (a pod's fault).
+        reason = detail if named else f"{service.name}: {detail}"
+        if health == PROGRESS and late:
+            health, reason = YELLOW, f"{reason} (longer than expected)"
+        return _item(
+            service.id,
+            health,
+            reason,
+            **{**details, "settled": settled},
+            ready=ready,
+            progress=detail,
+            drift=drift,
+        )
+
+    if expect.deleting:
+        return item(PROGRESS, "being removed", f"{len(serving)}/0")
+    if workload is None and service.awaiting_build:
+        return item(YELLOW, "waiting for the first build", "0")
+    if workload is None:
+        # Not applied yet: the first apply, or a change that adds it (a first rollout) still to be applied.
+        if not expect.applied or intent or not expect.up_to_date:
+            return item(PROGRESS, "being created", "0")
+        return item(RED if service.public or service.kind == "component" else YELLOW, "missing from the cluster", "0")
+    arrived = _generation(workload) >= expect.generation
+    observed_replicas = (workload.get("spec") or {}).get("replicas", 1)
+    done, waits_for, replaced = _rollout(workload, pods)
+    young = _age(workload, now) <= grace or any(not p["ready"] and p["health"] == PROGRESS for p in pods)
+    ready_text = f"{len(serving)}/{desired}"
+    # The cluster says something is wrong: a fault on a pod of this service that is not stopping.
+    faulty = [p for p in pods if p["fault"] and not p["stopping"]]
+
+    if not expect.enabled:
+        running = [p for p in pods if p["phase"] not in ("Succeeded", "Failed")]
+        if running:
+            count = len(stopping) or len(running)
+            what = f"{_plural(count, 'pod')} {'stopping' if stopping else 'to stop'}"
+            # Ours to stop: pods already stopping, or a workload the cluster has not scaled down yet.
+            health = PROGRESS if intent or not arrived or stopping or observed_replicas == 0 else YELLOW
+            return item(health, what, ready_text)
+        if arrived and observed_replicas > 0 and not intent:
+            what = f"{service.id} was scaled to {observed_replicas} by hand while disabled"
+            return item(YELLOW, f"drift: scaled to {observed_replicas} by hand while disabled", ready_text, drift=what)
+        return item(DISABLED, "disabled, nothing runs", "0/0", settled=arrived)
+
+    # Ours to judge only once our change arrived: before that, the workload is the old one.
+    if arrived and not intent:
+        if observed_replicas != desired:
+            health = RED if not serving and service.public else YELLOW
+            what = f"{service.id} was scaled to {observed_replicas} by hand"
+            detail = f"drift: scaled to {observed_replicas} by hand (Diploi runs {desired})"
+            return item(health, detail, ready_text, drift=what)
+        image = _image_of(workload, service.id)
+        if service.image and image and image != service.image:
+            detail = f"drift: image changed to {image} by hand (Diploi runs {service.image})"
+            return item(YELLOW, detail, ready_text, drift=f"the image of {service.id} was changed to {image} by hand")
+
+    if faulty:
+        worst_pod = max(faulty, key=lambda p: _RANK[p["health"]])
+        if worst_pod["health"] == RED and not serving and (service.public or service.kind == "component"):
+            return item(RED, worst_pod["reason"], ready_text, named=True)
+        still = f"; {len(serving)} of {desired} still serving" if serving else ""
+        return item(YELLOW, worst_pod["reason"] + still, ready_text, named=True)
+
+    if arrived and done and len(serving) >= desired and not stopping:
+        return item(GREEN, f"{len(serving)}/{desired} ready", ready_text, settled=True)
+
+    # Not there yet: progress while one of our operations (or a pod that is still young) explains it.
+    if intent and intent.kind == RESTART:
+        detail = f"{replaced} of {desired} pods replaced" if arrived else "asking the cluster"
+    elif not arrived:
+        detail = "applying"
+    elif stopping and done:
+        detail = f"{_plural(len(stopping), 'old pod')} stopping"
+    else:
+        detail = waits_for or f"{len(serving)} of {desired} pods ready"
+    if intent or young:
+        return item(PROGRESS, detail, ready_text)
+    if not serving:
+        # Nothing serves and nobody asked for a change: red behind a public endpoint.
+        waiting = next((p for p in pods if p["health"] != GREEN), None)
+        why = waiting["reason"] if waiting else "no pod running"
+        return item(RED if service.public else YELLOW, f"{service.name} down: {why}", ready_text, named=True)
+    return item(YELLOW, f"{len(serving)}/{desired} ready, {detail}", ready_text)
 
 
 def _service_items(
@@ -244,70 +556,12 @@ def _service_items(
     grace: timedelta,
 ) -> list[dict]:
     workloads = {_labels(w).get(L.SERVICE): w for w in observed.workloads}
-    items = []
-    for service in expect.services:
-        endpoint = f"https://{service.public_hosts[0]}" if service.public else f"{service.id}:{service.port} (internal)"
-        workload = workloads.get(service.id)
-        pods = [p for p in pod_items if p["service"] == service.id]
-        ready = sum(1 for p in pods if p["ready"])
-        details = {
-            "name": service.name,
-            "kind": service.kind,
-            "public": service.public,
-            "endpoint": endpoint,
-            "hosts": list(service.public_hosts),
-        }
-        if workload is None and service.awaiting_build:
-            items.append(
-                _item(service.id, YELLOW, f"{service.name}: waiting for the first build", ready="0", **details)
-            )
-            continue
-        if workload is None:
-            # Not applied yet (the first apply, or a change that adds it, such as a first rollout): coming.
-            young = not expect.applied or not expect.up_to_date
-            health = YELLOW if young else (RED if service.public or service.kind == "component" else YELLOW)
-            reason = f"{service.name}: {'being created' if young else 'missing from the cluster'}"
-            items.append(_item(service.id, health, reason, ready="0", **details))
-            continue
-        desired = _desired_replicas(workload)
-        young = _age(workload, now) <= grace or any(_age_of(p, observed, now) <= grace for p in pods)
-        worst_pod = max(pods, key=lambda p: _RANK[p["health"]], default=None)
-        if desired == 0:
-            health, reason = GREEN, f"{service.name}: scaled to zero"
-        elif ready >= desired and not _rolling(workload):
-            health, reason = GREEN, f"{service.name}: {ready}/{desired} ready"
-        elif ready == 0:
-            if worst_pod and worst_pod["health"] == RED:
-                health, reason = RED, worst_pod["reason"]
-            elif young:
-                health = YELLOW
-                reason = worst_pod["reason"] if worst_pod else f"{service.name}: starting"
-            else:
-                # Nothing serves: red behind a public endpoint, yellow for internal services.
-                health = RED if service.public else YELLOW
-                reason = worst_pod["reason"] if worst_pod else f"{service.name}: no pod running"
-                if service.public and not reason.startswith(service.name):
-                    reason = f"{service.name} down: {reason}"
-        else:
-            # Some pods serve: an issue, but still running.
-            health = YELLOW if not young else GREEN
-            reason = (
-                f"{service.name}: {ready}/{desired} ready, rolling out"
-                if _rolling(workload)
-                else f"{service.name}: {ready}/{desired} ready"
-            )
-            if worst_pod and worst_pod["health"] != GREEN:
-                health = YELLOW
-                reason = worst_pod["reason"]
-        items.append(_item(service.id, health, reason, ready=f"{ready}/{desired}", **details))
-    return items
-
-
-def _age_of(pod_item: dict, observed: Observation, now: datetime) -> timedelta:
-    for pod in observed.pods:
-        if pod["metadata"]["name"] == pod_item["key"]:
-            return _age(pod, now)
-    return timedelta(0)
+    return [
+        _service_item(
+            service, workloads.get(service.id), [p for p in pod_items if p["service"] == service.id], expect, now, grace
+        )
+        for service in expect.services
+    ]
 
 
 # ----------------------------------------------------------------------------- certificates
@@ -337,14 +591,14 @@ def certificate_states(observed: Observation) -> dict[str, str]:
 # ----------------------------------------------------------------------------- the tree
 
 
-def _node(items: list[dict], empty_reason: str, ok_reason: str) -> dict:
+def _node(items: list[dict], empty_reason: str, ok_reason: str, *, empty_health: str = GREEN) -> dict:
     if not items:
-        return {"health": GREEN, "reason": empty_reason, "items": []}
+        return {"health": empty_health, "reason": empty_reason, "items": []}
     health = worst(item["health"] for item in items)
-    if health == GREEN:
-        return {"health": GREEN, "reason": ok_reason, "items": items}
+    if health in (GREEN, DISABLED):
+        return {"health": health, "reason": ok_reason, "items": items}
     problem = next(item for item in items if item["health"] == health)
-    others = sum(1 for item in items if item["health"] != GREEN) - 1
+    others = sum(1 for item in items if item["health"] not in (GREEN, DISABLED)) - 1
     reason = problem["reason"] + (f" (and {others} more)" if others > 0 else "")
     return {"health": health, "reason": reason, "items": items}
 
@@ -357,19 +611,90 @@ def compute_status(
     grace: timedelta,
     previous: Mapping | None = None,
 ) -> dict:
-    """The status tree of one deployment. ``previous`` (the last tree) carries "since" forward."""
-    pods = [_pod_item(pod, _service(expect, pod), now, grace) for pod in sorted(observed.pods, key=_pod_order)]
-    storage = _storage_items(observed, now, grace)
+    """The status tree of one deployment. ``previous`` (the last tree) carries "since" forward.
+
+    ``settled`` says whether the cluster shows the desired state of ``generation`` in
+    full (every service rolled out and ready, or disabled with nothing running): what
+    an operation waits for before it succeeds.
+    """
+    pods = [_pod_item(pod, _service(expect, pod), expect, now, grace) for pod in sorted(observed.pods, key=_pod_order)]
+    storage = _storage_items(expect, observed, now, grace)
     services = _service_items(expect, observed, pods, now, grace)
+    tls = certificate_states(observed) if observed.tls_managed else {}
+    _edge_problems(observed, services, tls, now, grace)
+    running = _plural(len(pods), "pod") + " running"
+    if pods and any(p["stopping"] for p in pods):
+        running = f"{_plural(len(pods), 'pod')}, {sum(1 for p in pods if p['stopping'])} stopping"
     nodes = {
-        "storage": _node(storage, "No storage", f"{len(storage)} volume{'s' if len(storage) != 1 else ''} bound"),
+        "storage": _node(storage, "No storage", f"{_plural(len(storage), 'volume')} bound"),
         "builds": _node([], "No builds: the template's images run as they are", ""),
-        "containers": _node(pods, "No containers running", f"{len(pods)} pod{'s' if len(pods) != 1 else ''} running"),
-        "services": _node(services, "No services", "All services ready"),
+        "containers": _node(
+            pods,
+            "Nothing runs: the deployment is disabled" if not expect.enabled else "No containers running",
+            running,
+            empty_health=DISABLED if not expect.enabled else GREEN,
+        ),
+        "services": _node(
+            services, "No services", "All services ready" if expect.enabled else "Disabled: nothing runs"
+        ),
     }
-    health, reason = _overall(expect, observed, nodes)
-    tree = {"health": health, "reason": reason, "nodes": nodes, "tls": certificate_states(observed)}
+    health, reason = _overall(expect, observed, nodes, now, grace)
+    drift = _drift(expect, observed, services)
+    if drift and health not in (RED, UNKNOWN):
+        # What we own was lost or changed behind our back: the watcher re-applies it (level-triggered).
+        health, reason = YELLOW, f"drift: {'; '.join(drift)}; restoring"
+    settled = (
+        observed.namespace is not None
+        and not expect.deleting
+        and all(item["settled"] for item in services)
+        and nodes["storage"]["health"] not in (RED,)
+    )
+    tree = {
+        "health": health,
+        "reason": reason,
+        "nodes": nodes,
+        "tls": tls,
+        "tls_managed": observed.tls_managed,
+        "generation": expect.generation,
+        "settled": settled,
+        "drift": drift,
+    }
     return carry_since(tree, previous, now)
+
+
+PUBLIC_INGRESS = "public"  # the Ingress of a deployment's public hosts (manifests)
+
+
+def _drift(expect: Expectation, observed: Observation, services: list[dict]) -> list[str]:
+    """What we own that the cluster lost or that was changed by hand, while no operation of ours runs."""
+    if expect.deleting or expect.intent or not expect.applied or observed.namespace is None:
+        return []
+    found = [item["drift"] for item in services if item.get("drift")]
+    if "Service" in observed.watched:
+        present = {s["metadata"]["name"] for s in observed.services if not s["metadata"].get("deletionTimestamp")}
+        found += [f"Service {s.id} was deleted" for s in expect.services if s.id not in present]
+    if "Ingress" in observed.watched and any(s.public for s in expect.services):
+        if not any(i["metadata"]["name"] == PUBLIC_INGRESS for i in observed.ingresses):
+            found.append(f"Ingress {PUBLIC_INGRESS} was deleted")
+    return found
+
+
+def _edge_problems(
+    observed: Observation, services: list[dict], tls: Mapping[str, str], now: datetime, grace: timedelta
+) -> None:
+    """Public services whose pods serve but whose edge does not: no ingress address, a failed certificate."""
+    ingress = next((i for i in observed.ingresses if i["metadata"]["name"] == PUBLIC_INGRESS), None)
+    admitted = bool(((ingress or {}).get("status") or {}).get("loadBalancer", {}).get("ingress"))
+    for item in services:
+        if not item["public"] or item["health"] != GREEN:
+            continue
+        host = item["hosts"][0]
+        states = [(h, tls.get(h, "")) for h in item["hosts"]]
+        failed = next((f"TLS for {h} {state}" for h, state in states if state.startswith("failed")), "")
+        if ingress is not None and not admitted and _age(ingress, now) > grace:
+            item["health"], item["reason"] = YELLOW, f"{item['name']}: no ingress controller has admitted {host}"
+        elif failed:
+            item["health"], item["reason"] = YELLOW, f"{item['name']}: {failed}"
 
 
 def _service(expect: Expectation, pod: Mapping) -> ExpectedService | None:
@@ -381,26 +706,79 @@ def _pod_order(pod: Mapping) -> tuple[str, str]:
     return _labels(pod).get(L.SERVICE, ""), pod["metadata"]["name"]
 
 
-def _overall(expect: Expectation, observed: Observation, nodes: Mapping[str, dict]) -> tuple[str, str]:
-    if not expect.applied and observed.namespace is None:
-        return YELLOW, "Creating: applying the deployment to the cluster"
+def _deleting(expect: Expectation, observed: Observation, now: datetime, grace: timedelta) -> tuple[str, str]:
+    """What a delete still waits for: never red, whatever is going away."""
+    waits = []
+    if observed.pods:
+        waits.append(f"{_plural(len(observed.pods), 'pod')} to stop")
+    if observed.claims:
+        waits.append(f"{_plural(len(observed.claims), 'volume')} to be released")
+    if observed.namespace is not None and not waits:
+        waits.append(f"the namespace {expect.namespace} to go away")
+    what = "waiting for " + " and ".join(waits) if waits else "the cluster has removed everything; finishing"
+    words = intent_words(expect.intent, expect, now) if expect.intent else "Deleting"
+    if _late(expect.intent, now, grace):
+        return YELLOW, f"{words}: still {what}"
+    return PROGRESS, f"{words}: {what}"
+
+
+def _overall(
+    expect: Expectation, observed: Observation, nodes: Mapping[str, dict], now: datetime, grace: timedelta
+) -> tuple[str, str]:
+    intent = expect.intent
+    if expect.deleting:
+        return _deleting(expect, observed, now, grace)
     if observed.namespace is None:
+        if not expect.applied or intent:
+            words = intent_words(intent, expect, now) if intent else "Creating"
+            if _late(intent, now, grace):
+                return YELLOW, f"{words}: the namespace is still not there (longer than expected)"
+            return PROGRESS, f"{words}: applying the deployment to the cluster"
         return RED, f"The namespace {expect.namespace} is missing from the cluster"
     if (observed.namespace.get("status") or {}).get("phase") == "Terminating":
         return YELLOW, f"The namespace {expect.namespace} is being deleted"
-    if not expect.enabled:
-        return GREEN, "Disabled: scaled to zero"
     order = ("services", "storage", "containers", "builds")
-    health = worst(nodes[name]["health"] for name in order)
+    # A failing pod while its service still serves is an issue, not an outage: the
+    # services say whether anything is down, the containers at most that something is wrong.
+    colours = {name: nodes[name]["health"] for name in order}
+    if colours["containers"] == RED:
+        colours["containers"] = YELLOW
+    health = worst(colours.values())
     if health == GREEN:
         return GREEN, "All services ready"
+    if health == DISABLED:
+        return DISABLED, "Disabled: nothing runs; enable it in Options to start it again"
+    if health in (PROGRESS, YELLOW) and intent:
+        # Our own operation explains it: say which, who asked, and what it waits for.
+        item = next((i for i in nodes["services"]["items"] if i["health"] == health and intent.covers(i["key"])), None)
+        if item is not None:
+            detail = item["progress"]
+            if not intent.target and len(expect.services) > 1:
+                detail = f"{item['name']} {detail}"
+            late = " (longer than expected)" if health == YELLOW and item["reason"].endswith("expected)") else ""
+            if health == PROGRESS or late:
+                return health, f"{intent_words(intent, expect, now)}: {detail}{late}"
     # The first node with the worst colour explains it; services speak most plainly.
-    node = next(nodes[name] for name in order if nodes[name]["health"] == health)
+    node = next(nodes[name] for name in order if colours[name] == health)
     return health, node["reason"]
 
 
+TIMELINE_LENGTH = 10
+
+
+def carry_timeline(tree: dict, previous: Mapping | None, now: datetime) -> dict:
+    """The last TIMELINE_LENGTH changes of the overall health, newest first: a flap shows."""
+    timeline = list((previous or {}).get("timeline") or [])
+    if not timeline or timeline[0].get("health") != tree["health"]:
+        timeline.insert(0, {"at": now.isoformat(), "health": tree["health"], "reason": tree["reason"][:300]})
+    tree["timeline"] = timeline[:TIMELINE_LENGTH]
+    return tree
+
+
 def carry_since(tree: dict, previous: Mapping | None, now: datetime) -> dict:
-    """Give every node and item a "since": kept from ``previous`` while its colour stays the same."""
+    """Give every node and item a "since": kept from ``previous`` while its colour stays the same.
+    Carries the health timeline forward too."""
+    carry_timeline(tree, previous, now)
     stamp = now.isoformat()
 
     # "Since" follows the colour: a crash loop's reason changes with every
@@ -432,4 +810,4 @@ def stale_status(previous: Mapping | None, *, since: datetime, error: str, now: 
     tree["since"] = (previous or {}).get("since") if was_stale else None
     tree["since"] = tree["since"] or now.isoformat()
     tree["stale_since"] = since.isoformat()
-    return tree
+    return carry_timeline(tree, previous, now)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import ssl
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
@@ -48,6 +49,10 @@ _MAX_QUEUE = 16
 _WRITE_LIMIT = 64 * 1024
 _STDIN_CHUNK = 32 * 1024
 _OPEN_TIMEOUT = 15.0
+# A dead API server is noticed by TCP keepalive, not websocket pings: a ping's pong
+# waits behind unread frames, so a reader that pauses (a suspended terminal, a slow
+# scp) would otherwise lose its session after ping_timeout.
+_KEEPALIVE = {"TCP_KEEPIDLE": 30, "TCP_KEEPINTVL": 10, "TCP_KEEPCNT": 3}
 
 # Where images keep OpenSSH's sftp-server: Debian/Ubuntu (openssh-sftp-server), Alpine, Fedora/RHEL, others.
 SFTP_SERVER_PATHS = (
@@ -313,6 +318,7 @@ async def _open(
             proxy=configuration.proxy or None,
             compression=None,
             open_timeout=_OPEN_TIMEOUT,
+            ping_interval=None,
             max_size=_MAX_MESSAGE,
             max_queue=_MAX_QUEUE,
             write_limit=_WRITE_LIMIT,
@@ -322,7 +328,18 @@ async def _open(
         return None, "", _refusal(exc)
     except (TimeoutError, OSError, InvalidHandshake) as exc:
         raise errors.ClusterUnavailable(f"cannot open {subresource} on pod {namespace}/{pod}: {exc}") from exc
+    _keep_alive(ws)
     return ws, ws.subprotocol or "", None
+
+
+def _keep_alive(ws: ClientConnection) -> None:
+    sock = ws.transport.get_extra_info("socket")
+    if sock is None:
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in _KEEPALIVE.items():
+        if hasattr(socket, name):  # Linux names; other systems keep their defaults
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
 def _websocket_url(host: str, namespace: str, pod: str, subresource: str, query: list[tuple[str, str]]) -> str:

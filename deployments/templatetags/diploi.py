@@ -6,7 +6,7 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 
-from deployments.charts import format_millicores
+from deployments.charts import format_bytes, format_millicores
 from deployments.models import Health
 from deployments.naming import redact_credentials as _redact_credentials
 
@@ -75,3 +75,8 @@ def iso_time(value) -> str:
 @register.filter
 def millicores(value) -> str:
     return "–" if value in (None, "") else format_millicores(float(value))
+
+
+@register.filter
+def bytes_size(value) -> str:
+    return "–" if value in (None, "") else format_bytes(float(value))

@@ -51,3 +51,33 @@ document.addEventListener("htmx:responseError", (event) => {
   const text = xhr.responseText && xhr.responseText.length < 500 ? xhr.responseText : `Request failed (${xhr.status}).`;
   if (target) { target.textContent = text; target.hidden = false; }
 });
+
+// Live fragments replace the status tree: keep what the user opened or closed, and where the page
+// was scrolled. The server renders problem nodes open; once the user toggles a node, their choice wins.
+const userOpen = new Map();
+document.addEventListener("click", (event) => {
+  const summary = event.target.closest("details[data-node] > summary");
+  if (!summary) return;
+  const details = summary.parentElement;
+  userOpen.set(details.dataset.node, !details.open); // the click is about to flip it
+});
+
+let scrollBeforeSwap = null;
+function rememberScroll() {
+  if (scrollBeforeSwap === null) scrollBeforeSwap = { x: window.scrollX, y: window.scrollY };
+}
+function restoreTree() {
+  // The swapped-in elements are new: look them up in the document, not in the event.
+  document.querySelectorAll("details[data-node]").forEach((details) => {
+    if (userOpen.has(details.dataset.node)) details.open = userOpen.get(details.dataset.node);
+  });
+  if (scrollBeforeSwap !== null) {
+    const { x, y } = scrollBeforeSwap;
+    scrollBeforeSwap = null;
+    window.scrollTo(x, y);
+  }
+}
+document.addEventListener("htmx:oobBeforeSwap", rememberScroll);
+document.addEventListener("htmx:beforeSwap", rememberScroll);
+document.addEventListener("htmx:oobAfterSwap", restoreTree);
+document.addEventListener("htmx:afterSwap", restoreTree);

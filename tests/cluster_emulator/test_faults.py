@@ -185,3 +185,83 @@ def test_it_fails_a_job_whose_pods_keep_crashing(emulator, batch, core, namespac
     assert pod.status.phase == "Failed"
     assert pod.status.container_statuses[0].state.terminated.exit_code == 2
     emulator.faults.heal(namespace)
+
+
+def test_it_kills_containers_for_their_memory_as_the_oom_killer_does(emulator, apps, core, namespace):
+    apply(apps.patch_namespaced_deployment, "web", namespace, body=deployment("web", namespace))
+    emulator.faults.oom(namespace, selector={"diploi.io/component": "web"})
+
+    def oom_killed():
+        status = pods_of(core, namespace, WEB)[0].status.container_statuses[0]
+        return status.restart_count >= 1 and status.last_state.terminated and status
+
+    status = eventually(oom_killed, message="an OOM kill")
+    assert (status.last_state.terminated.reason, status.last_state.terminated.exit_code) == ("OOMKilled", 137)
+    emulator.faults.heal(namespace, selector={"diploi.io/component": "web"})
+    eventually(lambda: ready(pods_of(core, namespace, WEB)[0]), message="healed")
+
+
+def test_it_refuses_image_pulls_as_a_kubelet_reports_them(emulator, apps, core, namespace):
+    emulator.faults.image_pull_error(namespace, selector={"diploi.io/component": "web"})
+    apply(apps.patch_namespaced_deployment, "web", namespace, body=deployment("web", namespace))
+
+    def waiting(reason):
+        def check():
+            pods = pods_of(core, namespace, WEB)
+            state = pods and pods[0].status.container_statuses and pods[0].status.container_statuses[0].state
+            return state and state.waiting and state.waiting.reason == reason and state.waiting
+
+        return check
+
+    pulling = eventually(waiting("ErrImagePull"), message="ErrImagePull")
+    assert "pull access denied" in pulling.message
+    backoff = eventually(waiting("ImagePullBackOff"), message="ImagePullBackOff")
+    assert backoff.message.startswith('Back-off pulling image "')
+    pod = pods_of(core, namespace, WEB)[0]
+    assert pod.status.phase == "Pending" and not ready(pod)
+    events = core.list_namespaced_event(namespace).items
+    assert any(e.reason == "Failed" and e.type == "Warning" and "pull access denied" in e.message for e in events)
+    assert any(e.reason == "BackOff" and e.message.startswith("Back-off pulling image") for e in events)
+    emulator.faults.heal(namespace, selector={"diploi.io/component": "web"})
+    eventually(lambda: ready(pods_of(core, namespace, WEB)[0]), timeout=10, message="pulled after the heal")
+
+
+def test_it_leaves_pods_no_node_fits_pending_as_the_scheduler_says(emulator, apps, core, namespace):
+    emulator.faults.unschedulable(namespace, selector={"diploi.io/component": "web"}, reason="1 Insufficient memory")
+    apply(apps.patch_namespaced_deployment, "web", namespace, body=deployment("web", namespace))
+
+    def unschedulable():
+        pods = pods_of(core, namespace, WEB)
+        conditions = pods and pods[0].status.conditions or []
+        return next((c for c in conditions if c.type == "PodScheduled" and c.status == "False"), None)
+
+    condition = eventually(unschedulable, message="PodScheduled False")
+    assert condition.reason == "Unschedulable"
+    assert condition.message.startswith("0/1 nodes are available: 1 Insufficient memory.")
+    events = [e for e in core.list_namespaced_event(namespace).items if e.reason == "FailedScheduling"]
+    assert events and events[0].type == "Warning" and events[0].message == condition.message
+    assert pods_of(core, namespace, WEB)[0].status.phase == "Pending"
+    emulator.faults.heal(namespace, selector={"diploi.io/component": "web"})
+    eventually(lambda: ready(pods_of(core, namespace, WEB)[0]), message="scheduled after the heal")
+
+
+def test_it_fails_an_init_container_as_a_failed_git_clone_does(emulator, core, namespace):
+    emulator.faults.crash(namespace, exit_code=128, containers=["clone"])
+    core.create_namespaced_pod(
+        namespace,
+        {
+            "metadata": {"name": "dev"},
+            "spec": {
+                "initContainers": [{"name": "clone", "image": "alpine/git:2.47.2"}],
+                "containers": [{"name": "app", "image": "busybox:1.36"}],
+            },
+        },
+    )
+
+    def clone_failing():
+        init = core.read_namespaced_pod("dev", namespace).status.init_container_statuses
+        return init and init[0].restart_count >= 1 and init[0]
+
+    init = eventually(clone_failing, message="the clone init container failing")
+    assert init.last_state.terminated.exit_code == 128
+    assert core.read_namespaced_pod("dev", namespace).status.phase == "Pending"

@@ -147,7 +147,7 @@ def test_settings_and_secrets_come_from_the_overlay(objects):
     web = _named(objects, "Deployment", "diploi-web")
     sources = web["spec"]["template"]["spec"]["containers"][0]["envFrom"]
     secret = _named(objects, "Secret", next(s["secretRef"]["name"] for s in sources if "secretRef" in s))
-    assert set(secret["data"]) == {"SECRET_KEY", "DATABASE_URL", "REDIS_URL"}
+    assert set(secret["data"]) == {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "SECRETS_ENCRYPTION_KEY"}
     settings = _named(objects, "ConfigMap", _config_map_of(web))
     assert settings["data"]["ALLOWED_HOSTS"] == "diploi.example.com"
     assert settings["data"]["LOG_FORMAT"] == "json"

@@ -28,7 +28,7 @@ from deployments.models import (
 )
 from deployments.tasks import reconcile_deployment
 from templates_catalog.models import TemplateVersion
-from tests.support import post_team_memberships, wait_for
+from tests.support import observed_until_done, post_team_memberships, wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -329,7 +329,8 @@ def test_it_makes_the_cluster_follow_an_admin_edit(worker, admin_client, create)
     wait_for(applied, timeout=30, what="the worker to apply the edit")
     ingress = get_cluster().get("Ingress", "public", deployment.namespace)
     assert "shop.example.com" in [rule["host"] for rule in ingress["spec"]["rules"]]
-    assert deployment.operations.get(kind=Operation.Kind.RECONCILE).status == Operation.Status.SUCCEEDED
+    operation = observed_until_done(deployment.operations.get(kind=Operation.Kind.RECONCILE))
+    assert operation.status == Operation.Status.SUCCEEDED
 
 
 def test_it_does_not_touch_what_the_worker_writes(admin_client, deployment):

@@ -66,6 +66,18 @@ def test_it_shows_endpoints_as_https_links(developer_client, deployment):
     assert "TLS pending" in page
 
 
+def test_it_says_tls_is_not_managed_when_the_cluster_has_no_certificate_api(developer_client, running):
+    cluster, cache = get_cluster(), ObjectCache()
+    for kind, selector in INFORMERS:
+        if kind != "Certificate":
+            cache.replace(kind, cluster.list(kind, label_selector=selector)[0])
+    cache.missing_apis.add("Certificate")  # as the watcher records a 404 on the kind's list
+    statuses.status_store(running.pk, cache.observation(running.pk, running.namespace))
+
+    page = developer_client.get(reverse("deployment", args=[running.pk])).content.decode()
+    assert "TLS is not managed by this cluster" in page and "TLS pending" not in page
+
+
 def test_it_shows_the_ssh_command_the_templates_rules_give(developer_client, deployment, settings):
     settings.SSH_HOST = "ssh.example.com"
     settings.SSH_PORT = 2222
@@ -103,7 +115,7 @@ def test_it_draws_the_cpu_chart_without_samples(developer_client, deployment):
     response = developer_client.get(reverse("deployment", args=[deployment.pk]))
 
     page = response.content.decode()
-    assert page.count("No samples yet.") == 3
+    assert page.count("No samples yet.") == 6  # CPU and memory, three windows each
     assert "Now: <strong>–</strong>" in page
     assert "<polyline" not in page
     assert [chart.window for chart in response.context["charts"]] == ["minute", "hour", "day"]
@@ -122,17 +134,23 @@ def test_it_draws_the_cpu_chart_with_samples(developer_client, deployment):
     minute = response.context["charts"][0]
     assert minute.count == 4 and not minute.empty
     assert f'<polyline points="{minute.points}" class="line"/>' in page
-    assert "Scale: 0 to 1.80 CPU · 4 points" in page
+    # Against the size over its two pods (api, redis): Small requests 250m and limits 1 CPU each.
+    assert (
+        "Scale: 0 to 2.40 CPU · 4 points · dashed: request 500m CPU, limit 2.00 CPU (the size, over its pods)" in page
+    )
     hour, day = response.context["charts"][1:]  # the same samples, averaged per minute and per quarter hour
     assert 1 <= hour.count <= 2 and 1 <= day.count <= 2
-    assert 'aria-label="CPU over the last minute: latest 1.50 CPU"' in page
+    assert 'aria-label="CPU over the last minute: latest 1.50 CPU, request 500m CPU, limit 2.00 CPU"' in page
+    assert "<span>2.40 CPU</span><span>1.20 CPU</span><span>0</span>" in page  # the y axis
+    assert "<span>1 minute ago</span><span>now</span>" in page  # the x axis
 
 
 def test_it_shows_a_new_deployment_as_being_created(developer_client, deployment):
     page = developer_client.get(reverse("deployment", args=[deployment.pk])).content.decode()
 
     assert "Creating: applying the deployment to the cluster" in page
-    assert "Degraded" in page  # the colour's word, not the colour alone
+    assert "In progress" in page  # the colour's word, not the colour alone
+    assert "Degraded" not in page  # our own operation under way is not an issue
     for title in ("Storage", "Builds", "Containers", "Services"):
         assert f'<span class="tree-title">{title}</span>' in page
 
@@ -147,6 +165,39 @@ def test_it_shows_the_status_tree_of_a_running_deployment(developer_client, runn
     assert '<span class="health health-green"><span class="dot" aria-hidden="true"></span>Healthy</span>' in page
     assert 'aria-label="Restart api"' in page and 'aria-label="Restart redis"' in page
     assert reverse("deployment_describe", args=[running.pk, "api"]) in page
+
+
+def test_it_shows_a_disabled_deployment_as_disabled_with_endpoints_ssh_and_cpu_off(
+    developer_client, running, developer
+):
+    DeploymentStatus.objects.filter(deployment=running).update(cpu_millicores=35)
+    services.deployment_update(deployment=running, actor=developer, enabled=False)
+    assert lifecycle.reconcile_run(running.pk, owner="test") == "applied"
+    seen = set()
+
+    def disabled():
+        seen.add(observe(running))
+        return "disabled" in seen
+
+    wait_for(disabled, timeout=20, what="the deployment to be disabled")
+    assert seen <= {"progress", "disabled"}  # never green while pods still run, never red
+    page = developer_client.get(reverse("deployment", args=[running.pk])).content.decode()
+
+    assert '<span class="health health-disabled"><span class="dot" aria-hidden="true"></span>Disabled</span>' in page
+    assert "Disabled: nothing runs; enable it in Options to start it again" in page
+    assert "All services ready" not in page
+    assert '<a href="https://api-feature-x.shop.diploi.localhost"' not in page
+    assert "off: the deployment is disabled" in page
+    assert 'data-ssh="off"' in page and "ssh api-feature-x@" not in page
+    assert "Now: <strong>off (disabled)</strong>" in page and "35m" not in page
+
+
+def test_it_shows_the_health_timeline_on_the_status_tab(developer_client, running):
+    page = developer_client.get(reverse("deployment_status", args=[running.pk])).content.decode()
+
+    timeline = page[page.index('id="health-timeline"') : page.index("</section>", page.index('id="health-timeline"'))]
+    assert '<li data-health="green">' in timeline and "All services ready" in timeline
+    assert '<li data-health="progress">' in timeline  # it was starting before
 
 
 def test_it_offers_a_viewer_no_restart(client, make_member, running):
@@ -276,6 +327,28 @@ def test_it_refuses_to_describe_a_service_the_template_does_not_have(developer_c
     assert response.content.decode() == "There is no component or add-on “nope”."
 
 
+def test_it_draws_memory_beside_cpu_against_the_sizes_request_and_limit(developer_client, deployment):
+    DeploymentStatus.objects.create(deployment=deployment)
+    now = timezone.now()
+    for seconds, mebibytes in ((30, 200), (20, 300), (10, 700)):
+        cpu.cpu_record(
+            {deployment.pk: 100.0}, memory={deployment.pk: mebibytes * 1024**2}, now=now - timedelta(seconds=seconds)
+        )
+
+    response = developer_client.get(reverse("deployment", args=[deployment.pk]))
+
+    page = response.content.decode()
+    assert "Now: <strong>700 MiB of 1.00 GiB limit</strong>" in page
+    minute = response.context["memory_charts"][0]
+    assert (minute.count, minute.latest_label) == (3, "700 MiB")
+    assert [mark.label for mark in minute.marks] == ["request 1.00 GiB", "limit 1.00 GiB"]
+    assert f'<polyline points="{minute.points}" class="line"/>' in page
+    assert 'aria-label="Memory over the last minute: latest 700 MiB, request 1.00 GiB, limit 1.00 GiB"' in page
+    assert "<span>1.20 GiB</span><span>614 MiB</span><span>0</span>" in page
+    # The limit's level sits where the scale says: 1 GiB of 1.2 GiB from the bottom.
+    assert abs(minute.marks[1].y - (120 - 120 / 1.2)) < 0.01
+
+
 def test_it_draws_a_lone_cpu_sample_as_a_visible_stroke(developer_client, deployment):
     DeploymentStatus.objects.create(deployment=deployment)
     cpu.cpu_record({deployment.pk: 300.0}, now=timezone.now() - timedelta(seconds=5))
@@ -286,7 +359,7 @@ def test_it_draws_a_lone_cpu_sample_as_a_visible_stroke(developer_client, deploy
     assert minute.count == 1
     first, last = (tuple(map(float, point.split(","))) for point in minute.points.split())
     assert first[1] == last[1] and 0 < last[0] - first[0] <= 12
-    assert "Scale: 0 to 360m CPU · 1 point<" in response.content.decode()
+    assert "Scale: 0 to 2.40 CPU · 1 point ·" in response.content.decode()
 
 
 # ----------------------------------------------------------------------------- SSH

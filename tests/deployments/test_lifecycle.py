@@ -11,7 +11,7 @@ from deployments.cluster import errors
 from deployments.cluster import labels as L
 from deployments.cluster.connection import get_cluster
 from deployments.models import ActivityEntry, Deployment, DeploymentState, Operation
-from tests.support import versions_a_noop_apply_keeps, wait_for
+from tests.support import observed_until_done, versions_a_noop_apply_keeps, wait_for
 
 
 @pytest.fixture
@@ -33,8 +33,12 @@ def test_it_applies_the_deployment_and_records_it(deployment):
     assert deployment.state == DeploymentState.RUNNING
     assert deployment.lease_owner == ""
     operation = deployment.operations.get()
-    assert (operation.kind, operation.status) == (Operation.Kind.CREATE, Operation.Status.SUCCEEDED)
-    assert operation.message.startswith("Applied 12 objects")
+    # Applied, not done: done once the cluster shows every service ready.
+    assert (operation.kind, operation.status, operation.attempts) == (Operation.Kind.CREATE, "running", 1)
+    assert operation.message == "Applied 12 objects to the cluster; waiting for the rollout"
+    assert operation.due_at is None  # no task is due: the sweeper leaves it alone
+    operation = observed_until_done(operation)
+    assert (operation.status, operation.message) == (Operation.Status.SUCCEEDED, "Created: every service is ready")
     cluster = get_cluster()
     assert cluster.get("StatefulSet", "api", deployment.namespace)["metadata"]["labels"][L.DEPLOYMENT] == str(
         deployment.pk
@@ -101,7 +105,10 @@ def test_it_restarts_one_service_through_the_desired_state(deployment, developer
     assert Deployment.objects.get(pk=deployment.pk).state == DeploymentState.RESTARTING
     reconcile(deployment)
     operation.refresh_from_db()
+    assert operation.status == Operation.Status.RUNNING
+    operation = observed_until_done(operation)
     assert operation.status == Operation.Status.SUCCEEDED
+    assert operation.message == "Restarted: every pod was replaced and the new ones are ready"
     annotations = get_cluster().get("StatefulSet", "api", deployment.namespace)["spec"]["template"]["metadata"][
         "annotations"
     ]

@@ -128,6 +128,7 @@ DEVELOPER_PAGE = expect(viewer=403)  # only who may create sees the form
 EDIT = expect(viewer=403, developer=302, admin=302)  # a change, then back to a page
 ADMIN_ONLY = expect(viewer=403, developer=403, admin=302)
 ANY_MEMBER_OR_NOT = expect(outsider=200)  # not about one team: the catalog, the user's own list
+ADMIN_SECRET = expect(viewer=403, developer=403)  # an admin's change answered with the page itself
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,17 @@ ROWS = [
         changes=True,
     ),
     Row("project_delete", "POST", ADMIN_ONLY, args=lambda w: [w.empty_project.pk], changes=True),
+    # The Builds section of the settings page: admins manage the secrets (the answer shows a new one once).
+    *(
+        Row(name, "POST", ADMIN_SECRET, args=_project, data=lambda w, data=data: data, changes=True)
+        for name, data in (
+            ("ci_build_token", {"action": "rotate"}),
+            ("ci_webhook_secret", {"action": "rotate"}),
+            ("ci_deploy_key", {"action": "generate"}),
+            ("ci_build_runner", {"build_runner": "external"}),
+        )
+    ),
+    Row("ci_workflow", "GET", DEVELOPER_PAGE, args=_project),
     Row("deployment_create", "GET", DEVELOPER_PAGE, args=_project),
     Row(
         "deployment_create",
@@ -286,7 +298,18 @@ ROWS = [
 ]
 
 # Not ours to test here: Django's admin (staff only, its own permissions) and the sign-in/out views.
-NOT_IN_TABLE = {"login", "logout"}
+# The build API and the push webhook take no session at all (a bearer token, a signature): who may
+# call them is tested in tests/deployments/ci (test_build_api, test_github_hook).
+NOT_IN_TABLE = {
+    "login",
+    "logout",
+    "github_push_hook",
+    "api_build_started",
+    "api_build",
+    "api_build_progress",
+    "api_build_succeeded",
+    "api_build_failed",
+}
 NOT_IN_TABLE_NAMESPACES = {"admin"}
 
 REFUSED = {403, 404, 405}

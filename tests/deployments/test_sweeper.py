@@ -8,7 +8,7 @@ from django.utils import timezone
 from deployments import services
 from deployments.models import Deployment, Operation
 from deployments.sweeper import PendingWork, Sweeper, register, registered
-from tests.support import wait_for
+from tests.support import observed_until_done, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -78,7 +78,9 @@ def test_a_lost_reconcile_converges_once_sent_again(deployment, request, setting
     request.getfixturevalue("worker")
     Sweeper().sweep(now=later())
     wait_for(lambda: Deployment.objects.get(pk=deployment.pk).applied_generation == 1, timeout=30, what="the reconcile")
-    assert deployment.operations.get().status == Operation.Status.SUCCEEDED
+    # Applied and waiting for the cluster: not lost, so not sent again.
+    assert Sweeper().sweep(now=later()).get("reconcile", []) == []
+    assert observed_until_done(deployment.operations.get()).status == Operation.Status.SUCCEEDED
 
 
 def test_when_the_cluster_is_back_it_sends_the_work_waiting_in_a_backoff_at_once(deployment, developer):

@@ -34,6 +34,11 @@ ENDPOINTS = [
     ("GET", "/projects/{p}/settings/", ()),
     ("POST", "/projects/{p}/settings/", ("name", "repository")),
     ("POST", "/projects/{p}/delete/", ()),
+    ("POST", "/projects/{p}/builds/token/", ("action",)),
+    ("POST", "/projects/{p}/builds/webhook/", ("action",)),
+    ("POST", "/projects/{p}/builds/deploy-key/", ("action",)),
+    ("POST", "/projects/{p}/builds/runner/", ("build_runner",)),
+    ("GET", "/projects/{p}/builds/diploi.yml", ()),
     ("GET", "/projects/{p}/deployments/new/", ()),
     ("POST", "/projects/{p}/deployments/new/", ("name", "stage", "branch", "size", "addons", "env", "custom_domains")),
     ("GET", "/projects/{p}/deployments/check-name/", ("name", "stage")),
@@ -162,3 +167,109 @@ async def test_an_unknown_websocket_path_is_refused_with_a_reason(close_thread_c
     closed = await communicator.receive_output()
     assert closed == {"type": "websocket.close", "code": 4404, "reason": "No such websocket endpoint."}
     await communicator.disconnect()
+
+
+# ----------------------------------------------------------------------------- the JSON API and the webhook
+
+JSON_FIELDS = ("deployment", "branch", "component", "commit", "run_url", "external_id", "step", "steps", "text",
+               "digest", "message", "ref", "after", "deleted")  # fmt: skip
+JSON_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=False),
+    st.sampled_from(NASTY), st.text(max_size=40), st.sampled_from(["main", "app", "a" * 40, "sha256:" + "a" * 64]),
+)  # fmt: skip
+JSON_VALUES = st.recursive(JSON_SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+    st.text(max_size=5), inner, max_size=3), max_leaves=6)  # fmt: skip
+API_PATHS = ["builds/started", "builds/{b}", "builds/{b}/progress", "builds/{b}/succeeded", "builds/{b}/failed"]
+
+
+@pytest.fixture
+def ci_world(world, tmp_path):
+    """The fuzzed project builds with an external CI, from a local repository: a staging deployment
+    with its first build queued, a build token and a webhook secret."""
+    from deployments.builds.models import Build
+    from deployments.ci import services as ci
+    from tests.deployments.builds.conftest import git
+
+    repository = tmp_path / "app.git"
+    repository.mkdir()
+    git("init", "-q", "-b", "main", cwd=repository)
+    git(
+        "-c",
+        "user.email=a@example.com",
+        "-c",
+        "user.name=A",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "x",
+        cwd=repository,
+    )
+    project = world["project"]
+    project.build_runner, project.repository = "external", f"file://{repository}"
+    project.save(update_fields=["build_runner", "repository"])
+    services.deployment_create(project=project, name="staging", stage="staging", actor=world["user"])
+    build = Build.objects.get(project=project, state="queued")
+    token = ci.build_token_rotate(project=project, actor=world["user"])
+    secret = ci.webhook_secret_rotate(project=project, actor=world["user"])
+    return {**world, "build": build, "token": token, "secret": secret}
+
+
+@pytest.mark.parametrize("path", API_PATHS)
+def test_no_api_request_answers_500(ci_world, path):
+    build_id = str(ci_world["build"].pk)
+
+    @settings(max_examples=25, derandomize=True, database=None, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])  # fmt: skip
+    @given(
+        body=st.one_of(st.dictionaries(st.sampled_from(JSON_FIELDS), JSON_VALUES, max_size=5), JSON_VALUES),
+        build=st.sampled_from([build_id, build_id, "0", HUGE_ID]),
+        token=st.sampled_from([ci_world["token"], ci_world["token"], "dpl_x", "\x00"]),
+        raw=st.sampled_from([None, None, b"\xff\xfe", b"{" * 5000, b""]),
+    )
+    def fuzz(body, build, token, raw):
+        import json
+
+        client = Client(raise_request_exception=True)
+        data = raw if raw is not None else json.dumps(body).encode()
+        url = "/api/v1/" + path.format(b=build)
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+        response = client.post(url, data, content_type="application/json", **headers)
+        assert response.status_code < 500, (url, data, response.status_code)
+        assert response.json() is not None
+        response = client.get(url, **headers)
+        assert response.status_code < 500, (url, response.status_code)
+
+    fuzz()
+
+
+def test_no_webhook_delivery_answers_500(ci_world):
+    import hashlib
+    import hmac
+    import json
+
+    slug = ci_world["project"].slug
+
+    @settings(max_examples=60, derandomize=True, database=None, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])  # fmt: skip
+    @given(
+        body=st.one_of(st.dictionaries(st.sampled_from(JSON_FIELDS), JSON_VALUES, max_size=4), JSON_VALUES),
+        event=st.sampled_from(["push", "push", "ping", "issues", "", "\x00"]),
+        signed=st.booleans(),
+        content_type=st.sampled_from(["application/json", "application/x-www-form-urlencoded", "text/plain"]),
+    )
+    def fuzz(body, event, signed, content_type):
+        data = json.dumps(body).encode()
+        if content_type == "application/x-www-form-urlencoded":
+            from urllib.parse import urlencode
+
+            data = urlencode({"payload": data.decode()}).encode()
+        signature = "sha256=" + hmac.new(ci_world["secret"].encode(), data, hashlib.sha256).hexdigest()
+        client = Client(raise_request_exception=True)
+        response = client.post(
+            f"/hooks/github/{slug}/", data, content_type=content_type,
+            HTTP_X_GITHUB_EVENT=event, HTTP_X_HUB_SIGNATURE_256=signature if signed else "sha256=00",
+        )  # fmt: skip
+        assert response.status_code < 500, (body, event, response.status_code)
+
+    fuzz()

@@ -1,7 +1,8 @@
 """`python manage.py manifests`: print the YAML Diploi would apply, as `helm template` does.
 
 Secret values are hidden unless ``--show-secrets`` is given; printing a real
-deployment's secrets is recorded in its activity log, like a reveal.
+deployment's secrets is recorded in its activity log, like a reveal. The project's deploy key
+(the ``git-credentials`` Secret) is hidden always.
 """
 
 import yaml
@@ -10,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from deployments.cluster.connection import cluster_settings
 from deployments.cluster.environment import EnvironmentError, missing_secrets
+from deployments.cluster.git import is_credentials_secret
 from deployments.cluster.manifests import ManifestError, RenderTarget, render
 from deployments.models import Deployment, record_activity
 from deployments.naming import redact_credentials
@@ -41,7 +43,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--show-secrets",
             action="store_true",
-            help="Print Secret values (and repository credentials) too; recorded in the deployment's activity log.",
+            help="Print Secret values (and repository credentials in URLs) too, never the deploy key; "
+            "recorded in the deployment's activity log.",
         )
 
     def handle(self, *args, deployment=None, template=None, stage=None, name="example", show_secrets=False, **options):
@@ -51,7 +54,7 @@ class Command(BaseCommand):
             found = Deployment.objects.select_related("project", "template_version").filter(pk=deployment).first()
             if found is None:
                 raise CommandError(f"There is no deployment {deployment}.")
-            target = found.render_target()
+            target = found.render_target(with_credentials=True)
         else:
             target = self._example(template, stage, name)
         try:
@@ -64,10 +67,10 @@ class Command(BaseCommand):
                 message="Every secret printed by manage.py manifests --show-secrets",
                 deployment=found,
             )
-        if not show_secrets:
-            for obj in objects:
-                if obj["kind"] == "Secret":
-                    obj["data"] = dict.fromkeys(obj.get("data", {}), HIDDEN)
+        for obj in objects:
+            # The deploy key is hidden even with --show-secrets: no one needs it printed, ever.
+            if obj["kind"] == "Secret" and (not show_secrets or is_credentials_secret(obj)):
+                obj["data"] = dict.fromkeys(obj.get("data", {}), HIDDEN)
         text = yaml.dump_all(objects, Dumper=_PlainDumper, sort_keys=False, default_flow_style=False)
         if not show_secrets:
             notice = f"# Secret values are hidden ({HIDDEN}): --show-secrets prints them (audited).\n"

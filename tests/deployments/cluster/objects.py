@@ -67,6 +67,8 @@ def pod(
     kind: str = "component",
     init: list[dict] | None = None,
     deleting: bool = False,
+    conditions: list[dict] | None = None,
+    revision: str | None = None,
 ) -> dict:
     containers = containers if containers is not None else [container(service, state=running(), ready=ready)]
     meta = {
@@ -77,9 +79,11 @@ def pod(
     }
     if deleting:
         meta["deletionTimestamp"] = FRESH
+    if revision:
+        meta["labels"] = {**meta["labels"], "controller-revision-hash": revision}
     status = {
         "phase": phase,
-        "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        "conditions": [{"type": "Ready", "status": "True" if ready else "False"}, *(conditions or [])],
         "containerStatuses": containers,
     }
     if init is not None:
@@ -88,20 +92,26 @@ def pod(
 
 
 def claim(
-    name: str, service: str, *, phase: str = "Bound", size: str = "5Gi", created: str = OLD, kind: str = "addon"
+    name: str,
+    service: str,
+    *,
+    phase: str = "Bound",
+    size: str = "5Gi",
+    created: str = OLD,
+    kind: str = "addon",
+    deleting: bool = False,
 ) -> dict:
     status = {"phase": phase}
     if phase == "Bound":
         status["capacity"] = {"storage": size}
+    meta = {"name": name, "namespace": "shop-dev-abc123", "labels": _labels(service, kind)}
+    meta["creationTimestamp"] = created
+    if deleting:
+        meta["deletionTimestamp"] = FRESH
     return {
         "kind": "PersistentVolumeClaim",
         "apiVersion": "v1",
-        "metadata": {
-            "name": name,
-            "namespace": "shop-dev-abc123",
-            "labels": _labels(service, kind),
-            "creationTimestamp": created,
-        },
+        "metadata": meta,
         "spec": {"resources": {"requests": {"storage": size}}},
         "status": status,
     }
@@ -116,26 +126,43 @@ def statefulset(
     rolling: bool = False,
     kind: str = "component",
     generation: int = 2,
+    ours: int | None = None,
+    image: str | None = None,
 ) -> dict:
+    """``ours``: the Diploi generation it was rendered from (its annotation)."""
     return {
         "kind": "StatefulSet",
         "apiVersion": "apps/v1",
-        "metadata": {
-            "name": service,
-            "namespace": "shop-dev-abc123",
-            "labels": _labels(service, kind),
-            "creationTimestamp": created,
-            "generation": generation,
-        },
-        "spec": {"replicas": replicas},
+        "metadata": _workload_meta(service, kind, created, generation, ours),
+        "spec": {"replicas": replicas, **_template(service, image)},
         "status": {
             "observedGeneration": generation,
             "replicas": replicas,
             "readyReplicas": ready,
+            "updatedReplicas": replicas if not rolling else 0,
             "currentRevision": f"{service}-1",
             "updateRevision": f"{service}-2" if rolling else f"{service}-1",
         },
     }
+
+
+def _workload_meta(service: str, kind: str, created: str, generation: int, ours: int | None) -> dict:
+    meta = {
+        "name": service,
+        "namespace": "shop-dev-abc123",
+        "labels": _labels(service, kind),
+        "creationTimestamp": created,
+        "generation": generation,
+    }
+    if ours is not None:
+        meta["annotations"] = {L.GENERATION_ANNOTATION: str(ours)}
+    return meta
+
+
+def _template(service: str, image: str | None) -> dict:
+    if image is None:
+        return {}
+    return {"template": {"spec": {"containers": [{"name": service, "image": image}]}}}
 
 
 def deployment(
@@ -146,21 +173,20 @@ def deployment(
     updated: int | None = None,
     created: str = OLD,
     generation: int = 1,
+    total: int | None = None,
+    observed_generation: int | None = None,
+    ours: int | None = None,
+    image: str | None = None,
 ) -> dict:
+    """``total``: pods of every ReplicaSet (old ones included); ``ours``: as for `statefulset`."""
     return {
         "kind": "Deployment",
         "apiVersion": "apps/v1",
-        "metadata": {
-            "name": service,
-            "namespace": "shop-dev-abc123",
-            "labels": _labels(service),
-            "creationTimestamp": created,
-            "generation": generation,
-        },
-        "spec": {"replicas": replicas},
+        "metadata": _workload_meta(service, "component", created, generation, ours),
+        "spec": {"replicas": replicas, **_template(service, image)},
         "status": {
-            "observedGeneration": generation,
-            "replicas": replicas,
+            "observedGeneration": generation if observed_generation is None else observed_generation,
+            "replicas": replicas if total is None else total,
             "readyReplicas": ready,
             "updatedReplicas": replicas if updated is None else updated,
             "availableReplicas": ready,

@@ -115,9 +115,11 @@ def test_it_is_only_yellow_when_an_internal_addon_is_down():
 
 def test_it_is_yellow_while_storage_is_pending_and_red_when_it_is_lost():
     pending = status(healthy(claims=[o.claim("data-postgres-0", "postgres", phase="Pending", created=o.FRESH)]))
-    assert pending["nodes"]["storage"]["health"] == "yellow"
-    assert pending["health"] == "yellow"
+    assert pending["nodes"]["storage"]["health"] == "progress"
+    assert pending["health"] == "progress"
     assert "waiting for a volume" in pending["reason"]
+    stuck = status(healthy(claims=[o.claim("data-postgres-0", "postgres", phase="Pending")]))
+    assert (stuck["health"], stuck["reason"]) == ("yellow", "data-postgres-0 (5Gi) still waiting for a volume")
     lost = status(healthy(claims=[o.claim("data-postgres-0", "postgres", phase="Lost")]))
     assert lost["health"] == "red"
     assert lost["reason"] == "data-postgres-0 (5Gi) lost its volume"
@@ -129,11 +131,10 @@ def test_it_is_red_when_the_namespace_is_missing():
     assert tree["reason"] == "The namespace shop-dev-abc123 is missing from the cluster"
 
 
-def test_it_is_yellow_and_says_creating_before_the_first_apply():
+def test_it_is_progress_and_says_creating_before_the_first_apply():
     expect = Expectation(namespace=EXPECT.namespace, services=EXPECT.services, applied=False)
     tree = status(Observation(), expect=expect)
-    assert tree["health"] == "yellow"
-    assert tree["reason"].startswith("Creating")
+    assert (tree["health"], tree["reason"]) == ("progress", "Creating: applying the deployment to the cluster")
 
 
 def test_it_is_yellow_when_a_rollout_is_still_in_progress_past_the_grace_period():
@@ -167,21 +168,6 @@ def test_it_reports_a_restarting_container_that_still_serves_as_green_container_
     item = tree["nodes"]["containers"]["items"][0]
     assert item["restarts"] == 2
     assert item["containers"][0]["last_termination"] == "last exit 137 (OOMKilled)"
-
-
-def test_it_is_green_and_says_so_when_disabled():
-    expect = Expectation(namespace=EXPECT.namespace, services=EXPECT.services, enabled=False)
-    tree = status(
-        healthy(
-            pods=[],
-            workloads=[
-                o.statefulset("app", replicas=0, ready=0),
-                o.statefulset("postgres", kind="addon", replicas=0, ready=0),
-            ],
-        ),
-        expect=expect,
-    )
-    assert (tree["health"], tree["reason"]) == ("green", "Disabled: scaled to zero")
 
 
 def test_it_keeps_since_while_nothing_changes_and_resets_it_when_something_does():
@@ -278,7 +264,7 @@ def test_a_workload_not_applied_yet_is_coming_and_one_that_should_be_there_is_mi
     from dataclasses import replace
 
     coming = status(_without_the_app(), replace(EXPECT, up_to_date=False))  # a rollout waits for its apply
-    assert coming["nodes"]["services"]["health"] == "yellow"
+    assert coming["nodes"]["services"]["health"] == "progress"
     assert "Django: being created" in coming["nodes"]["services"]["reason"]
     missing = status(_without_the_app())
     assert missing["health"] == "red" and "Django: missing from the cluster" in missing["reason"]
