@@ -28,7 +28,7 @@ from deployments.models import (
 )
 from deployments.tasks import reconcile_deployment
 from templates_catalog.models import TemplateVersion
-from tests.support import observed_until_done, post_team_memberships, wait_for
+from tests.support import built, observed_until_done, post_team_memberships, wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -316,7 +316,7 @@ def test_it_saves_a_desired_state_edit_through_the_model_and_audits_it(
 
 @pytest.mark.django_db(transaction=True)
 def test_it_makes_the_cluster_follow_an_admin_edit(worker, admin_client, create):
-    deployment = create("feature-x", stage="production")
+    deployment = built(create("feature-x", stage="production"))
 
     def applied() -> bool:
         current = Deployment.objects.get(pk=deployment.pk)
@@ -329,7 +329,7 @@ def test_it_makes_the_cluster_follow_an_admin_edit(worker, admin_client, create)
     wait_for(applied, timeout=30, what="the worker to apply the edit")
     ingress = get_cluster().get("Ingress", "public", deployment.namespace)
     assert "shop.example.com" in [rule["host"] for rule in ingress["spec"]["rules"]]
-    operation = observed_until_done(deployment.operations.get(kind=Operation.Kind.RECONCILE))
+    operation = observed_until_done(deployment.operations.filter(kind=Operation.Kind.RECONCILE).latest("pk"))
     assert operation.status == Operation.Status.SUCCEEDED
 
 

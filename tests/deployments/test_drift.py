@@ -6,15 +6,17 @@ from kubernetes import client
 
 from deployments import services
 from deployments.models import ActivityEntry, Deployment, DeploymentStatus, Operation
-from tests.support import wait_for
+from tests.support import built, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def live(worker, watcher, emulator, make_project, developer):
-    deployment = services.deployment_create(
-        project=make_project("static-nginx"), name="site", stage="production", actor=developer
+    deployment = built(
+        services.deployment_create(
+            project=make_project("static-nginx"), name="site", stage="production", actor=developer
+        )
     )
     wait_for(
         lambda: Operation.objects.filter(deployment=deployment, status=Operation.Status.SUCCEEDED).exists(),

@@ -8,7 +8,7 @@ import pytest
 
 from deployments import lifecycle, services
 from deployments.models import DeploymentStatus
-from tests.support import observe, wait_for
+from tests.support import built, observe, wait_for
 
 APP = {"diploi.io/service": "app"}
 
@@ -57,8 +57,10 @@ def test_a_fault_shows_its_reason_within_the_grace_period(
     emulator, make_project, developer, settings, stage, inject, reason
 ):
     settings.STATUS_GRACE_SECONDS = 3
-    deployment = services.deployment_create(
-        project=make_project("django-postgres"), name="feature-x", stage=stage, actor=developer
+    deployment = built(
+        services.deployment_create(
+            project=make_project("django-postgres"), name="feature-x", stage=stage, actor=developer
+        )
     )
     inject(emulator, deployment.namespace)
     started = time.monotonic()

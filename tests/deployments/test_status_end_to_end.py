@@ -12,6 +12,7 @@ from channels.testing import WebsocketCommunicator
 from deployments import services
 from deployments.models import Deployment, DeploymentStatus, Operation
 from diploi_site.asgi import application
+from tests.support import built
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("close_thread_connections")]
 
@@ -37,7 +38,7 @@ class Page:
         await self.socket.disconnect()
 
     async def until_created(self, deployment):
-        create = await sync_to_async(deployment.operations.get)()
+        create = await sync_to_async(deployment.operations.get)(kind=Operation.Kind.CREATE)
         await self.until(operation_ended(create.pk), what="the create to end")
 
     async def until(self, check, *, timeout: float = 60, what: str = "condition"):
@@ -76,7 +77,7 @@ async def created(make_project, make_member, template="django-postgres", stage="
     deployment = await sync_to_async(services.deployment_create)(
         project=project, name="feature-x", stage=stage, actor=owner
     )
-    return owner, deployment
+    return owner, await sync_to_async(built)(deployment)
 
 
 async def test_a_restart_stays_progress_then_green_and_succeeds_only_after_the_rollout(
@@ -135,12 +136,14 @@ async def test_disable_enable_and_delete_are_never_red(worker, watcher, emulator
 
         await sync_to_async(services.deployment_update)(deployment=deployment, actor=owner, enabled=False)
         await page.until(health_is(deployment, "disabled"), what="disabled")
-        disable = await sync_to_async(Operation.objects.get)(deployment=deployment, kind=Operation.Kind.RECONCILE)
+        disable = await sync_to_async(
+            lambda: Operation.objects.filter(deployment=deployment, kind=Operation.Kind.RECONCILE).latest("pk")
+        )()
         await page.until(operation_ended(disable.pk), what="the disable to end")
 
         await sync_to_async(services.deployment_update)(deployment=deployment, actor=owner, enabled=True)
         enable = await sync_to_async(
-            lambda: Operation.objects.filter(deployment=deployment, kind=Operation.Kind.RECONCILE).first()
+            lambda: Operation.objects.filter(deployment=deployment, kind=Operation.Kind.RECONCILE).latest("pk")
         )()
         await page.until(operation_ended(enable.pk), what="the enable to end")
         assert await sync_to_async(health_is(deployment, "green"))()

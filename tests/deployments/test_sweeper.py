@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def deployment(make_project, developer):
     return services.deployment_create(
-        project=make_project("fastapi-redis"), name="feature-x", stage="production", actor=developer, addons=["redis"]
+        project=make_project("fastapi-redis"), name="feature-x", stage="development", actor=developer, addons=["redis"]
     )
 
 

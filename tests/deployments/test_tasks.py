@@ -32,7 +32,7 @@ def test_it_creates_the_deployment_in_the_cluster_after_the_request_returns(work
 def test_it_retries_while_the_cluster_is_down_and_converges_when_it_returns(worker, make_project, developer, emulator):
     emulator.take_down()
     deployment = services.deployment_create(
-        project=make_project(), name="feature-x", stage="production", actor=developer
+        project=make_project(), name="feature-x", stage="development", actor=developer
     )
 
     def retrying():
@@ -53,7 +53,7 @@ def test_it_waits_as_long_as_a_429_says_before_trying_again(worker, make_project
 
     emulator.faults.fail_requests(status=429, count=1, retry_after=4, methods="PATCH")
     deployment = services.deployment_create(
-        project=make_project(), name="feature-x", stage="production", actor=developer
+        project=make_project(), name="feature-x", stage="development", actor=developer
     )
     wait_for(lambda: applied(deployment), timeout=30, what="the deployment to be applied")
     applied_at = time.monotonic()

@@ -195,6 +195,6 @@ def test_reading_a_deployment_needs_no_credentials(private_project, admin_member
     )
     dev = Deployment.objects.select_related("project__team", "template_version").get(pk=dev.pk)
     with django_assert_num_queries(0):
-        dev.expectation(cluster_settings())
+        dev.expectation(cluster_settings(), operations=[])
         assert dev.render_target().git_credentials is None
     assert dev.render_target(with_credentials=True).git_credentials is not None

@@ -117,20 +117,27 @@ async def test_it_round_trips_megabytes_of_stdin_byte_exact_and_closes_it(pod):
 
 
 async def test_it_gives_a_pty_and_applies_resizes(pod):
+    # The first size travels as a resize frame after the command started (as kubectl sends it), so the
+    # command waits for a line first: frames are applied in order, the size before the line.
     stream = await open_in_box(
-        ["sh", "-c", "stty size; read line; stty size"],
+        ["sh", "-c", "read first; stty size; read line; stty size"],
         tty=True,
         width=90,
         height=30,
     )
+    await stream.write_stdin(b"\n")
     seen = b""
-    while b"30 90" not in seen:
-        channel, data = await stream.read()
-        assert channel == STDOUT  # a terminal has one output
-        seen += data
+    async with asyncio.timeout(20):
+        while b"30 90" not in seen:
+            item = await stream.read()
+            assert item is not None, f"the stream ended before the size was printed: {seen!r}"
+            channel, data = item
+            assert channel == STDOUT  # a terminal has one output
+            seen += data
     await stream.resize(132, 43)
     await stream.write_stdin(b"\n")
-    out = await collect(stream)
+    async with asyncio.timeout(20):
+        out = await collect(stream)
     assert b"43 132" in out[STDOUT]
     assert stream.exit_status == 0
 
