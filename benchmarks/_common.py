@@ -204,6 +204,31 @@ def start_web(env: dict[str, str]) -> tuple[Process, str]:
     return web, url
 
 
+def start_worker(env: dict[str, str]) -> Process:
+    """A Celery worker, as the Procfile runs it."""
+    args = [
+        "-m",
+        "celery",
+        "-A",
+        "diploi_site",
+        "worker",
+        "--pool",
+        "threads",
+        "--concurrency",
+        "8",
+        "--loglevel",
+        "INFO",
+    ]
+    worker = Process("worker", args, env)
+
+    def started() -> bool:
+        worker.check()
+        return "ready" in worker.log()
+
+    wait_for(started, timeout=60, what=f"the worker (log: {worker.log_path})")
+    return worker
+
+
 def start_watcher(env: dict[str, str], *, experiment: list[str] | None = None) -> Process:
     """`manage.py watch_cluster`; or, with ``experiment`` options, `benchmarks._watcher` (other loop settings)."""
     args = ["-m", "benchmarks._watcher", *experiment] if experiment else ["manage.py", "watch_cluster"]
@@ -220,11 +245,15 @@ def start_watcher(env: dict[str, str], *, experiment: list[str] | None = None) -
 class EmulatorProcess:
     """The cluster emulator in its own process (`benchmarks._emulator`), with fault commands."""
 
-    def __init__(self, *, report_ready: bool = False):
+    def __init__(self, *, report_ready: bool = False, report_builds: bool = False):
         self.ready_changes: list[dict] = []
+        self.build_ends: dict[str, float] = {}  # build pod name -> when its last log line was visible
+        self.build_ends_wall: dict[str, float] = {}  # the same, as wall-clock time
+        self.jobs_added: dict[str, float] = {}  # Job name -> when the emulator stored it
         self.on_ready_change: Callable[[dict], None] | None = None
         self.errors: list[str] = []
         args = [sys.executable, "-m", "benchmarks._emulator"] + (["--report-ready"] if report_ready else [])
+        args += ["--report-builds"] if report_builds else []
         self._stderr = open(LOG_DIR / "emulator.log", "w")  # noqa: SIM115 - closed in stop()
         self.popen = subprocess.Popen(
             args,
@@ -257,6 +286,15 @@ class EmulatorProcess:
                     self.ready_changes.append(change)
                 if self.on_ready_change is not None:
                     self.on_ready_change(change)
+            elif line.startswith("BUILD-END "):
+                end = json.loads(line.split(" ", 1)[1])
+                with self._lock:
+                    self.build_ends[end["pod"]] = end["t"]
+                    self.build_ends_wall[end["pod"]] = end["wall"]
+            elif line.startswith("JOB-ADDED "):
+                added = json.loads(line.split(" ", 1)[1])
+                with self._lock:
+                    self.jobs_added[added["name"]] = added["t"]
             elif line.startswith("ERROR"):
                 self.errors.append(line)
 

@@ -6,6 +6,11 @@ Prints ``READY <url>`` once listening, then reads one JSON command per line on
 stdin (``{"op": "crash" | "heal" | "clear", ...}``, the arguments of
 ``emulator.faults``) and answers each with ``OK`` or ``ERROR <message>``.
 
+With ``--report-builds`` the end of every simulated build container is printed as
+``BUILD-END {"namespace", "pod", "t", "wall"}`` (``t``: when its last log line became visible;
+``wall``: the same moment as ``time.time()``), and
+every Job created as ``JOB-ADDED {"namespace", "name", "t"}``.
+
 With ``--report-ready`` every change of a pod's ``Ready`` condition is
 printed as ``READY-CHANGE {"namespace", "pod", "ready", "t"}`` where ``t`` is
 ``time.monotonic()`` (a system-wide clock on Linux, comparable between
@@ -26,7 +31,7 @@ import threading
 import time
 
 from cluster_emulator import ClusterEmulator
-from cluster_emulator.resources import PODS
+from cluster_emulator.resources import JOBS, PODS
 
 
 def _ready(pod: dict | None) -> bool | None:
@@ -42,6 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--report-ready", action="store_true")
+    parser.add_argument("--report-builds", action="store_true")
     args = parser.parse_args()
 
     out = queue.SimpleQueue()
@@ -59,6 +65,22 @@ def main() -> None:
                 out.put(("READY-CHANGE", time.monotonic(), meta.get("namespace", ""), meta["name"], after))
 
         emulator.store.add_listener(listener)
+
+    if args.report_builds:
+
+        def build_ended(namespace: str, pod: str, container: str, moment: float) -> None:
+            if container == "build":
+                wall = time.time() - (time.monotonic() - moment)  # the same moment, as wall-clock time
+                out.put("BUILD-END " + json.dumps({"namespace": namespace, "pod": pod, "t": moment, "wall": wall}))
+
+        def job_added(change) -> None:
+            if change.resource is JOBS and change.type == "ADDED":
+                meta = change.obj["metadata"]
+                stamp = time.monotonic()
+                out.put("JOB-ADDED " + json.dumps({"namespace": meta["namespace"], "name": meta["name"], "t": stamp}))
+
+        emulator.logs.add_end_listener(build_ended)
+        emulator.store.add_listener(job_added)
 
     def writer() -> None:
         while True:
@@ -89,6 +111,10 @@ def main() -> None:
                     emulator.faults.crash(command.pop("namespace", None), **command)
                 elif op == "heal":
                     emulator.faults.heal(command.pop("namespace", None), **command)
+                elif op == "fail_builds":
+                    emulator.faults.fail_builds(command.pop("namespace", None), **command)
+                elif op == "heal_builds":
+                    emulator.faults.heal_builds()
                 elif op == "clear":
                     emulator.faults.clear()
                 else:

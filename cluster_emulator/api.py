@@ -11,13 +11,16 @@ import base64
 import json
 import logging
 import random
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from urllib.parse import unquote
 
 import yaml
 
 from . import errors, metrics, resources
 from .errors import ApiError
+from .logs import PodLogs
 from .registry import Registry
 from .resources import (
     CERTIFICATES,
@@ -77,6 +80,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
     watch: WatchStream | None = None
+    stream: Callable[[Callable[[], bool]], Iterator[bytes]] | None = None  # chunks; given "has the client gone?"
 
 
 @dataclass
@@ -93,10 +97,17 @@ class Api:
     """The REST API of the emulated cluster."""
 
     def __init__(
-        self, store: Store, registry: Registry, *, server_address: str = "127.0.0.1:0", version_info: dict | None = None
+        self,
+        store: Store,
+        registry: Registry,
+        *,
+        server_address: str = "127.0.0.1:0",
+        version_info: dict | None = None,
+        logs: PodLogs | None = None,
     ):
         self.store = store
         self.registry = registry
+        self.logs = logs or PodLogs()
         self.server_address = server_address
         self.version_info = version_info or version_document()
 
@@ -476,39 +487,69 @@ class Api:
         )
 
     def _log(self, req: Request, route: Route) -> Response:
+        """`pods/{name}/log`: container, follow, timestamps, tailLines, sinceTime, sinceSeconds, previous,
+        answered (and refused: 404, 400) as a real API server does."""
         if req.method != "GET":
             raise errors.method_not_allowed()
-        pod = self.store.get(PODS, route.namespace or "", route.name)
+        namespace = route.namespace or ""
+        pod = self.store.get(PODS, namespace, route.name)
         if pod is None:
             raise errors.not_found(PODS, route.name)
-        containers = [c["name"] for c in (pod.get("spec") or {}).get("containers") or ()]
+        spec = pod.get("spec") or {}
+        containers = [c["name"] for c in spec.get("containers") or ()]
+        init = [c["name"] for c in spec.get("initContainers") or ()]
         container = req.query.get("container") or (containers[0] if len(containers) == 1 else None)
         if container is None:
             raise errors.bad_request(
                 f"a container name must be specified for pod {route.name}, choose one of: [{' '.join(containers)}]"
+                + (f" or one of the init containers: [{' '.join(init)}]" if init else "")
             )
-        if container not in containers and container not in [
-            c["name"] for c in pod["spec"].get("initContainers") or ()
-        ]:
+        if container not in containers and container not in init:
             raise errors.bad_request(f"container {container} is not valid for pod {route.name}")
+        tail = _int_param(req, "tailLines")
+        since_seconds = _int_param(req, "sinceSeconds")
+        since_time = req.query.get("sinceTime")
+        if tail is not None and tail < 0:
+            raise errors.bad_request(f"tailLines: Invalid value: {tail}: must be greater than or equal to 0")
+        if since_seconds is not None and since_seconds < 1:
+            raise errors.bad_request(f"sinceSeconds: Invalid value: {since_seconds}: must be greater than 0")
+        if since_seconds is not None and since_time:
+            raise errors.bad_request("at most one of `sinceTime` or `sinceSeconds` may be specified")
+        since = _since(since_time, since_seconds)
         statuses = {
             c["name"]: c
             for c in ((pod.get("status") or {}).get("containerStatuses") or [])
             + ((pod.get("status") or {}).get("initContainerStatuses") or [])
         }
-        state = (statuses.get(container) or {}).get("state") or {}
-        if not statuses.get(container, {}).get("containerID") and "waiting" in state:
-            reason = state["waiting"].get("reason", "ContainerCreating")
-            raise errors.bad_request(f'container "{container}" in pod "{route.name}" is waiting to start: {reason}')
-        started = (state.get("running") or state.get("terminated") or {}).get("startedAt", "")
-        lines = [
-            f"{started} emulated container {container} of pod {route.namespace}/{route.name} started",
-            f"{started} listening (this is a simulated cluster: no process actually runs)",
-        ]
-        tail = _int_param(req, "tailLines")
-        if tail is not None:
-            lines = lines[-tail:] if tail else []
-        return Response(200, ("\n".join(lines) + "\n").encode(), content_type="text/plain")
+        status = statuses.get(container) or {}
+        restarts = status.get("restartCount", 0)
+        previous = req.query.get("previous") in ("true", "1")
+        if previous:
+            if not restarts or not self.logs.has(namespace, route.name, container, restarts - 1):
+                raise errors.bad_request(f'previous terminated container "{container}" in pod "{route.name}" not found')
+            restarts -= 1
+        else:
+            state = status.get("state") or {}
+            if not status.get("containerID") and "waiting" in state:
+                reason = state["waiting"].get("reason", "ContainerCreating")
+                raise errors.bad_request(f'container "{container}" in pod "{route.name}" is waiting to start: {reason}')
+            if not status:
+                raise errors.bad_request(
+                    f'container "{container}" in pod "{route.name}" is waiting to start: PodInitializing'
+                )
+        key = (namespace, route.name, container, restarts)
+        follow = req.query.get("follow") in ("true", "1") and not previous
+        timestamps = req.query.get("timestamps") in ("true", "1")
+        if not follow:
+            body = b"".join(self.logs.read(key, since=since, tail=tail, timestamps=timestamps))
+            return Response(200, body, content_type="text/plain")
+        return Response(
+            200,
+            content_type="text/plain",
+            stream=lambda gone: self.logs.read(
+                key, since=since, tail=tail, timestamps=timestamps, follow=True, gone=gone
+            ),
+        )
 
     # -- metrics ------------------------------------------------------------------------------------------
 
@@ -557,6 +598,24 @@ def _route_rest(res: Resource, namespace: str | None, rest: list[str], watch_pat
     name = rest[0] if rest else None
     sub = rest[1] if len(rest) > 1 else None
     return Route(res, namespace, name, sub, watch_path)
+
+
+def _since(since_time: str | None, since_seconds: int | None) -> str | None:
+    """The earliest log timestamp asked for, in the form the log store compares (nanoseconds, UTC)."""
+    if since_seconds is not None:
+        moment = datetime.now(UTC).timestamp() - since_seconds
+        return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
+    if not since_time:
+        return None
+    try:
+        moment = datetime.fromisoformat(since_time.replace("Z", "+00:00"))
+    except ValueError:
+        raise errors.bad_request(
+            f'parsing time "{since_time}" as "2006-01-02T15:04:05Z07:00": cannot parse "{since_time}" as "2006"'
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
 
 
 def _json_body(req: Request):

@@ -10,6 +10,7 @@ from .audit import AuditLog
 from .controllers import ControllerManager, ensure_namespace_defaults
 from .controllers.base import NODE_IP, NODE_NAME
 from .faults import Faults
+from .logs import PodLogs
 from .podfs import PodFiles
 from .registry import Registry
 from .resources import NAMESPACES, NODES, SERVICES
@@ -59,7 +60,9 @@ class ClusterEmulator:
         self.registry = Registry(self.store, validate_internal=validate_internal)
         self.faults = Faults(self.store, lambda namespace: self.controllers.pods_changed(namespace))
         self.controllers = ControllerManager(self.store, self.registry, self.timing, self.faults)
-        self.api = Api(self.store, self.registry)
+        self.logs = PodLogs()
+        self.controllers.ctx.logs = self.logs
+        self.api = Api(self.store, self.registry, logs=self.logs)
         self.audit = AuditLog()
         # Exec and port-forward: each pod's directory under `files_root` (a temporary one by default).
         self.files = PodFiles(self.store, files_root, clone_timeout=clone_timeout)

@@ -5,6 +5,7 @@
   `answered()` lists the requests it answered so.
 - `hang()`: requests stall before being answered.
 - `expire_history()`: watches resuming from an older resourceVersion get 410 Gone.
+- `fail_builds()` / `heal_builds()`: simulated BuildKit builds of matching pods fail at a chosen step.
 """
 
 from __future__ import annotations
@@ -41,6 +42,20 @@ class CrashRule:
         if self.namespace is not None and meta.get("namespace") != self.namespace:
             return False
         if self.containers is not None and container not in self.containers:
+            return False
+        return self.selector.matches(meta.get("labels"))
+
+
+@dataclass
+class BuildFailRule:
+    namespace: str | None
+    selector: LabelSelector
+    step: int
+    message: str
+
+    def matches(self, pod: dict) -> bool:
+        meta = pod["metadata"]
+        if self.namespace is not None and meta.get("namespace") != self.namespace:
             return False
         return self.selector.matches(meta.get("labels"))
 
@@ -117,6 +132,7 @@ class Faults:
         self._crashes: list[CrashRule] = []
         self._fails: list[_FailRule] = []
         self._hangs: list[_HangRule] = []
+        self._build_failures: list[BuildFailRule] = []
         self._answered: deque[AnsweredFault] = deque(maxlen=10000)
 
     # -- pods ------------------------------------------------------------------------------------------
@@ -137,6 +153,25 @@ class Faults:
         with self._lock:
             self._crashes.append(rule)
         self._pods_changed(namespace)
+
+    def fail_builds(
+        self, namespace: str | None = None, selector: dict | str | None = None, *, step: int = 4, message: str = ""
+    ) -> None:
+        """Simulated builds (BuildKit containers) of matching pods that start from now on fail at ``step``
+        (1-based) with ``message`` (default: BuildKit's "did not complete successfully: exit code: 1")."""
+        if step < 1:
+            raise ValueError("step counts from 1")
+        with self._lock:
+            self._build_failures.append(BuildFailRule(namespace, _selector(selector), step, message))
+
+    def heal_builds(self) -> None:
+        """Builds that start from now on succeed again."""
+        with self._lock:
+            self._build_failures.clear()
+
+    def build_failure(self, pod: dict) -> BuildFailRule | None:
+        with self._lock:
+            return next((rule for rule in self._build_failures if rule.matches(pod)), None)
 
     def heal(self, namespace: str | None, selector: dict | str | None = None) -> None:
         """Clear crash faults of that namespace (only those with this selector, when given);
@@ -240,7 +275,7 @@ class Faults:
         """Remove every fault (crash faults included)."""
         with self._lock:
             had_crashes = bool(self._crashes)
-            self._crashes, self._fails, self._hangs = [], [], []
+            self._crashes, self._fails, self._hangs, self._build_failures = [], [], [], []
         if had_crashes:
             self._pods_changed(None)
 

@@ -139,6 +139,8 @@ class Handler(BaseHTTPRequestHandler):
             response = self.server.api.handle(request)
         if response.watch is not None:
             self._stream(response.watch)
+        elif response.stream is not None:
+            self._stream_bytes(response)
         else:
             self._send(response)
 
@@ -190,6 +192,24 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             if watch.watcher is not None:
                 self.server.store.unwatch(watch.watcher)
+
+    def _stream_bytes(self, response: Response) -> None:
+        """A followed log: chunks as they come, until the source ends or the client leaves."""
+        self.send_response(response.code)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Cache-Control", "no-cache, private")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for data in response.stream(self._client_gone):
+                if data:
+                    self._chunk(data)
+                if self.server.closing.is_set():
+                    break
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True
 
     def _pump(self, watch: WatchStream) -> None:
         """Send queued events until the watch times out, the client leaves or the server stops."""

@@ -31,6 +31,7 @@ class Timing:
     bookmark_interval: float  # watches with allowWatchBookmarks get a BOOKMARK when idle this long
     event_ttl: float  # core Events are garbage collected after this
     controller_retry: float  # a controller that failed to write retries after this
+    build_step_delay: float = 0.5  # a simulated BuildKit build spends this long on each step
 
 
 PROFILES = {
@@ -52,6 +53,7 @@ PROFILES = {
         bookmark_interval=60.0,
         event_ttl=3600.0,
         controller_retry=1.0,
+        build_step_delay=0.5,
     ),
     "fast": Timing(
         schedule_delay=0.02,
@@ -71,6 +73,7 @@ PROFILES = {
         bookmark_interval=1.0,
         event_ttl=3600.0,
         controller_retry=0.1,
+        build_step_delay=0.02,
     ),
 }
 

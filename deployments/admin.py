@@ -482,7 +482,7 @@ class DeploymentAdmin(admin.ModelAdmin):
     search_fields = ("name", "namespace", "project__name", "project__slug")
     list_select_related = ("project__team", "project__template", "template_version", "status")
     ordering = ("-created_at", "-pk")
-    actions = ("reconcile_now", "restart", "delete_permanently")
+    actions = ("reconcile_now", "build_now", "restart", "delete_permanently")
     fieldsets = (
         (
             "Deployment",
@@ -718,6 +718,18 @@ class DeploymentAdmin(admin.ModelAdmin):
             queryset,
             lambda d: services.deployment_reconcile(deployment=d, actor=request.user),
             "Reconcile requested for",
+        )
+
+    @admin.action(description="Build the branch head now (staging and production)")
+    def build_now(self, request, queryset):
+        from deployments.builds.models import Build
+        from deployments.builds.services import builds_request
+
+        self._each(
+            request,
+            queryset,
+            lambda d: builds_request(deployment=d, trigger=Build.Trigger.ADMIN, triggered_by=request.user),
+            "Building",
         )
 
     @admin.action(description="Restart all services")

@@ -142,6 +142,7 @@ class Deployment(models.Model):
         "restart_marks",
         "generated_secrets",
         "template_version_id",
+        "built_images",
     )
 
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="deployments")
@@ -159,6 +160,12 @@ class Deployment(models.Model):
     image_overrides = models.JSONField(default=dict, blank=True, help_text='{"component": "image:tag"}')
     restart_marks = models.JSONField(default=dict, blank=True, help_text='{"component": "ISO time of last restart"}')
     generated_secrets = models.JSONField(default=dict, blank=True, editable=False)
+    # Staging/production: the images its builds produced, pinned by digest, all from one commit
+    # (`builds.services` rolls them out); a component built from the repository runs nothing without one.
+    built_images = models.JSONField(
+        default=dict, blank=True, editable=False, help_text='{"component": "registry/path@sha256:…"}'
+    )
+    built_commit = models.CharField(max_length=40, blank=True, editable=False)
 
     namespace = models.CharField(max_length=63, unique=True, editable=False)
     state = models.CharField(max_length=16, choices=DeploymentState.choices, default=DeploymentState.CREATING)
@@ -283,6 +290,7 @@ class Deployment(models.Model):
             custom_domains=tuple(self.custom_domains),
             image_overrides=self.image_overrides,
             restart_marks=self.restart_marks,
+            built_images=self.built_images,
         )
 
     def present_addons(self):
@@ -293,8 +301,12 @@ class Deployment(models.Model):
         hosts: dict[str, list[str]] = {}
         for component, _port, host in public_hosts(self.render_target(), cluster):
             hosts.setdefault(component.id, []).append(host)
+        target = self.render_target()
         services = [
-            ExpectedService(c.id, c.name, "component", c.port, tuple(hosts.get(c.id, ()))) for c in self.spec.components
+            ExpectedService(
+                c.id, c.name, "component", c.port, tuple(hosts.get(c.id, ())), awaiting_build=target.awaits_build(c)
+            )
+            for c in self.spec.components
         ]
         services += [ExpectedService(a.id, a.name, "addon", a.port) for a in self.present_addons()]
         return Expectation(

@@ -10,9 +10,13 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, OuterRef, Q, Subquery
+from django.http import Http404
+from django.urls import reverse
 from django.utils import timezone
 
 from deployments import charts, cpu
+from deployments.builds.models import Build
+from deployments.builds.status import builds_node, with_builds
 from deployments.cluster.connection import cluster_settings
 from deployments.cluster.environment import resolve_environment, secret_variables
 from deployments.cluster.manifests import ManifestError, public_hosts
@@ -162,11 +166,63 @@ def _placeholder_tree(deployment: Deployment) -> dict:
 
 
 def status_tree(deployment: Deployment) -> dict:
+    """The stored tree (the watcher's), with the Builds node computed from the build rows now."""
     status = getattr(deployment, "status", None)
     tree = status.tree if status is not None and status.tree else _placeholder_tree(deployment)
+    tree = with_builds(tree, deployment_builds_node(deployment))
     if deployment.state == DeploymentState.DELETING:
         tree = {**tree, "health": Health.YELLOW, "reason": "Being deleted: namespace and storage are being removed"}
     return tree
+
+
+def deployment_builds_node(deployment: Deployment) -> dict:
+    """The Builds node of ``deployment``: one query for its newest builds."""
+    from deployments.builds.services import buildable_components
+
+    # Enough rows to find each component's newest build, whatever the others did meanwhile.
+    rows = Build.objects.filter(deployment=deployment).values(*BUILD_FIELDS)[:BUILDS_READ]
+    return builds_node(
+        rows,
+        buildable=buildable_components(deployment),
+        deployed_commit=deployment.built_commit,
+        log_url=lambda build_id: reverse("build_log", args=[deployment.pk, build_id]),
+        stage_mode=deployment.mode,
+    )
+
+
+BUILDS_READ = 50
+
+
+BUILD_FIELDS = (
+    "id",
+    "component",
+    "state",
+    "step",
+    "steps",
+    "step_text",
+    "message",
+    "commit_sha",
+    "commit_message",
+    "simulated",
+    "run_url",
+    "requested_at",
+    "started_at",
+    "finished_at",
+)
+
+
+def _builds_possible(deployment: Deployment) -> bool:
+    from deployments.builds.services import buildable_components
+
+    return bool(buildable_components(deployment))
+
+
+def build_page(deployment: Deployment, build_id: int) -> Build:
+    """One build of ``deployment`` (404 for another deployment's)."""
+    build = Build.objects.filter(deployment=deployment, pk=build_id).first()
+    if build is None:
+        raise Http404("No such build.")
+    return build
 
 
 def tree_nodes(tree: dict, connect: dict[str, str] | None = None) -> list[dict]:
@@ -268,6 +324,7 @@ def deployment_context(deployment: Deployment, membership: Membership, *, tab: s
         "tree": tree,
         "nodes": tree_nodes(tree, pod_connect_commands(deployment, ssh, tree)),
         "can": Permissions.of(membership),
+        "builds_possible": _builds_possible(deployment),
         "active_operations": list(
             deployment.operations.filter(
                 status__in=(Operation.Status.PENDING, Operation.Status.RUNNING)

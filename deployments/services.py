@@ -345,6 +345,10 @@ def deployment_create(
         actor=actor,
         deployment=deployment,
     )
+    from deployments.builds.services import builds_first_request
+
+    # Staging and production run images built from the repository: the first builds start now.
+    builds_first_request(deployment=deployment, actor=actor)
     events.publish_deployment_changed(deployment)
     return deployment
 
@@ -389,7 +393,9 @@ def deployment_update(
         if branch_errors := branch_problems(branch):
             problems["branch"] = branch_errors
         else:
-            changes.append(f"branch set to {branch} (used when the code volume is next created)")
+            builds = spec.mode(deployment.stage) == "build"
+            when = "by the next build" if builds else "when the code volume is next created"
+            changes.append(f"branch set to {branch} (used {when})")
             deployment.branch = branch
     if size is not None and size != deployment.size:
         if size not in SIZES:
@@ -534,6 +540,9 @@ def deployment_delete(*, deployment: Deployment, actor) -> Operation:
             return existing
         # The last attempt failed (e.g. the cluster was down too long): try again.
     operation = _operation(deployment, Operation.Kind.DELETE, actor)
+    from deployments.builds.services import builds_cancel_all
+
+    builds_cancel_all(deployment=deployment, reason="The deployment is being deleted")
     sessions_close_for_deployment(deployment_id=deployment.pk, reason="the deployment is being deleted")
     record_activity(
         action="deployment.delete_requested",

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from deployments import views
+from deployments.builds import views as build_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -37,4 +38,15 @@ urlpatterns = [
     path("deployments/<int:deployment_id>/options/addons/", views.deployment_addons, name="deployment_addons"),
     path("deployments/<int:deployment_id>/options/enabled/", views.deployment_toggle, name="deployment_toggle"),
     path("deployments/<int:deployment_id>/delete/", views.deployment_delete, name="deployment_delete"),
+    path(
+        "deployments/<int:deployment_id>/deploy-latest/",
+        build_views.deployment_deploy_latest,
+        name="deployment_deploy_latest",
+    ),
+    path("deployments/<int:deployment_id>/builds/<int:build_id>/", build_views.build_log, name="build_log"),
+    path(
+        "deployments/<int:deployment_id>/builds/<int:build_id>/log.txt",
+        build_views.build_log_download,
+        name="build_log_download",
+    ),
 ]

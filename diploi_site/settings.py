@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "templates_catalog",
     "deployments",
     "deployments.hosts",
+    "deployments.builds",
     "deployments.ssh",
     "axes",
     "csp",
@@ -306,6 +307,25 @@ CLUSTER_STORAGE_CLASS = env_str("CLUSTER_STORAGE_CLASS")
 CLUSTER_GIT_IMAGE = env_str("CLUSTER_GIT_IMAGE", "alpine/git:2.47.2")
 CLUSTER_SFTP_IMAGE = env_str("CLUSTER_SFTP_IMAGE", "debian:12.11-slim")
 CLUSTER_FIELD_MANAGER = "diploi"
+
+# Builds (README "Builds"): where images are pushed (any OCI registry, `host/path`), and who builds them.
+REGISTRY = env_str("REGISTRY", "registry.diploi.localhost/diploi")
+BUILD_RUNNER = env_str("BUILD_RUNNER", "cluster")  # "cluster" (a BuildKit Job) or "external" (a CI reports)
+if BUILD_RUNNER not in ("cluster", "external"):
+    raise ImproperlyConfigured(f"BUILD_RUNNER is “{BUILD_RUNNER}”: choose cluster or external.")
+BUILD_NAMESPACE = env_str("BUILD_NAMESPACE", "diploi-builds")
+BUILDKIT_IMAGE = env_str("BUILDKIT_IMAGE", "moby/buildkit:v0.29.0-rootless")
+# A Secret in BUILD_NAMESPACE holding a docker `config.json` with the registry's push credentials.
+BUILD_REGISTRY_SECRET = env_str("BUILD_REGISTRY_SECRET", "registry-push")
+BUILD_CPU_REQUEST = env_str("BUILD_CPU_REQUEST", "500m")
+BUILD_CPU_LIMIT = env_str("BUILD_CPU_LIMIT", "2")
+BUILD_MEMORY_REQUEST = env_str("BUILD_MEMORY_REQUEST", "1Gi")
+BUILD_MEMORY_LIMIT = env_str("BUILD_MEMORY_LIMIT", "4Gi")
+BUILD_DEADLINE_SECONDS = env_int("BUILD_DEADLINE_SECONDS", 1800)
+BUILD_RETENTION_SECONDS = env_int("BUILD_RETENTION_SECONDS", 3600)  # finished build Jobs are deleted after
+BUILD_RESOLVE_TIMEOUT_SECONDS = env_int("BUILD_RESOLVE_TIMEOUT_SECONDS", 10)
+BUILD_LOG_MAX_BYTES = env_int("BUILD_LOG_MAX_BYTES", 512 * 1024)
+BUILD_POLL_SECONDS = env_int("BUILD_POLL_SECONDS", 2)
 # Status: how long a starting service may take before it counts as failing,
 # and how long without news from the cluster before statuses turn "unknown".
 STATUS_GRACE_SECONDS = env_int("STATUS_GRACE_SECONDS", 120)

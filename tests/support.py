@@ -63,6 +63,28 @@ def versions_a_noop_apply_keeps(cluster, namespace: str) -> dict:
     return found
 
 
+BUILT_COMMIT = "b" * 40
+BUILT_DIGEST = "sha256:" + "b" * 64
+
+
+def built(deployment):
+    """``deployment`` with its components built, as an external CI reports it through the build
+    services (no cluster involved): staging and production run nothing until then. The rollout records
+    the images as desired state; apply it as the test would otherwise (the worker, or `reconcile_run`).
+    """
+    from django.test import override_settings
+
+    from deployments.builds import services as builds
+
+    if builds.buildable_components(deployment):
+        with override_settings(BUILD_RUNNER="external"):
+            requested = builds.builds_request(deployment=deployment, trigger="api", commit_sha=BUILT_COMMIT)
+        for build in requested:
+            builds.build_succeeded(build_id=build.pk, digest=BUILT_DIGEST)
+    deployment.refresh_from_db()
+    return deployment
+
+
 def post_team_memberships(client, team, *, roles=None, delete=()):
     """Submit the team's admin change page with members' roles changed (``roles``: user id -> role) or deleted
     (``delete``: user ids); every other member keeps their role."""

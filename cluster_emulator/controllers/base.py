@@ -31,6 +31,7 @@ class Context:
     enqueue: Callable[[Key], None]
     enqueue_after: Callable[[Key, float], None]
     events: object = None  # EventRecorder, set once built
+    logs: object = None  # PodLogs: what containers print, served by pods/{name}/log
     clock: Callable[[], float] = time.monotonic
     first_seen: dict[str, float] = field(default_factory=dict)
 

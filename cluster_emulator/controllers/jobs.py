@@ -1,5 +1,6 @@
 """The Job controller, simulated: runs pods to completion, counts successes and
-failures, and marks the Job Complete (or Failed past its backoffLimit)."""
+failures, and marks the Job Complete (or Failed past its backoffLimit, or past its
+activeDeadlineSeconds, when its pods are deleted)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class JobController:
             return None
         spec, status = job.get("spec") or {}, dict(job.get("status") or {})
         if _finished(job):
+            self.ctx.forget("active:" + job["metadata"]["uid"])
             return self._ttl(job)
         pods = owned(self.ctx.store, job, "Pod")
         phases = [(p.get("status") or {}).get("phase") for p in pods]
@@ -35,6 +37,8 @@ class JobController:
         status.setdefault("startTime", stamp)
         conditions = status.get("conditions") or []
         retry = None
+        deadline = spec.get("activeDeadlineSeconds")
+        running_for = self.ctx.clock() - self.ctx.seen("active:" + job["metadata"]["uid"])
         if spec.get("suspend"):
             for pod in active:
                 self._delete(pod)
@@ -63,6 +67,18 @@ class JobController:
             )
             status["completionTime"] = stamp
             self.ctx.events.record(job, "Normal", "Completed", "Job completed", component=_CONTROLLER)
+        elif deadline is not None and running_for >= deadline:
+            for pod in active:
+                self._delete(pod)
+            active = []
+            message = "Job was active longer than specified deadline"
+            conditions = set_condition(
+                conditions, "FailureTarget", "True", "DeadlineExceeded", message, stamp=stamp, probe_times=True
+            )
+            conditions = set_condition(
+                conditions, "Failed", "True", "DeadlineExceeded", message, stamp=stamp, probe_times=True
+            )
+            self.ctx.events.record(job, "Warning", "DeadlineExceeded", message, component=_CONTROLLER)
         elif failed > spec.get("backoffLimit", 6):
             for pod in active:
                 self._delete(pod)
@@ -102,6 +118,8 @@ class JobController:
                 "conditions": conditions,
             }
         )
+        if deadline is not None and not _finished({"status": status}) and retry is None:
+            retry = max(deadline - running_for, 0.0)  # look again when the deadline passes
         status = {k: v for k, v in status.items() if v not in (0, [], None) or k == "uncountedTerminatedPods"}
         if status != (job.get("status") or {}):
 

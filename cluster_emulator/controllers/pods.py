@@ -13,6 +13,7 @@ import ipaddress
 import itertools
 from dataclasses import dataclass, field
 
+from .. import buildkit
 from ..registry import qos_class
 from ..resources import PODS, PVCS
 from ..util import hex_digest, now, set_condition
@@ -56,6 +57,9 @@ class ContainerSim:
     crash_code: int = 1
     container_id: str | None = None
     ever_started: bool = False
+    run_for: float | None = None  # a container that exits by itself (a simulated build) runs this long
+    planned_exit: int = 0
+    termination_message: str = ""
 
     def status(self) -> dict:
         if self.state == "running":
@@ -70,6 +74,8 @@ class ContainerSim:
                     "containerID": self.container_id,
                 }
             }
+            if self.termination_message:
+                state["terminated"]["message"] = self.termination_message
         else:
             waiting = {"reason": self.reason}
             if self.message:
@@ -120,6 +126,8 @@ class PodController:
         sim = self.sims.get(key)
         if pod is None:
             self.sims.pop(key, None)
+            if self.ctx.logs is not None:
+                self.ctx.logs.forget_pod(namespace, name)
             return None
         uid = pod["metadata"]["uid"]
         if sim is None or sim.uid != uid:
@@ -284,6 +292,9 @@ class PodController:
             c.crash_code = rule.exit_code if rule else 1
             if c.init:
                 c.exit_due, c.ready_due = now_ + timing.init_container_delay, _NEVER
+            elif c.run_for is not None:
+                c.exit_due = now_ + c.run_for
+                c.ready_due = now_ + timing.ready_delay if rule is None else _NEVER
             else:
                 c.exit_due = now_ + timing.job_run_delay if sim.restart_policy != "Always" else _NEVER
                 c.ready_due = now_ + timing.ready_delay if rule is None else _NEVER
@@ -296,7 +307,8 @@ class PodController:
                 if not c.ready and not c.init:
                     c.ready_due = now_ + timing.ready_delay
             elif c.exit_due <= now_:
-                self._finish(c, 0, "Completed")
+                self._finish(c, c.planned_exit, "Completed" if c.planned_exit == 0 else "Error")
+                self._end_log(pod, c)
                 return
             elif c.ready_due <= now_:
                 c.ready, c.ready_due = True, _NEVER
@@ -334,6 +346,44 @@ class PodController:
         c.started_at, c.finished_at = now(), None
         c.ever_started = True
         c.container_id = "containerd://" + hex_digest(f"{pod['metadata']['uid']}/{c.name}/{c.restarts}")
+        self._write_log(pod, c, (pod["spec"].get(kind) or [{}])[index], now_)
+
+    def _write_log(self, pod: dict, c: ContainerSim, spec: dict, now_: float) -> None:
+        """What the container prints: a simulated build's BuildKit progress (written ahead, each line
+        visible at its moment), else two lines saying that nothing really runs."""
+        logs = self.ctx.logs
+        if logs is None:
+            return
+        meta = pod["metadata"]
+        where = (meta["namespace"], meta["name"], c.name, c.restarts)
+        if not c.init and buildkit.is_build(spec):
+            rule = self.ctx.faults.build_failure(pod)
+            build = buildkit.simulate(
+                spec,
+                uid=meta["uid"],
+                step_delay=self.ctx.timing.build_step_delay,
+                fail_at=rule.step if rule else None,
+                message=rule.message if rule else "",
+            )
+            for offset, line in build.lines:
+                logs.write(*where, line, at=now_ + offset)
+            c.run_for, c.planned_exit, c.termination_message = (
+                build.duration,
+                build.exit_code,
+                build.termination_message,
+            )
+            return
+        logs.write(
+            *where,
+            f"emulated container {c.name} of pod {meta['namespace']}/{meta['name']} started\n"
+            "listening (this is a simulated cluster: no process actually runs)",
+            at=now_,
+        )
+
+    def _end_log(self, pod: dict, c: ContainerSim) -> None:
+        if self.ctx.logs is not None:
+            meta = pod["metadata"]
+            self.ctx.logs.end(meta["namespace"], meta["name"], c.name, c.restarts)
 
     def _finish(self, c: ContainerSim, code: int, reason: str) -> None:
         c.state, c.exit_code, c.reason = "terminated", code, reason
@@ -351,6 +401,7 @@ class PodController:
             "finishedAt": now(),
             "containerID": c.container_id,
         }
+        self._end_log(pod, c)
         if sim.restart_policy == "Never":
             self._finish(c, c.crash_code, "Error")
             return
@@ -473,6 +524,7 @@ class PodController:
             return sim.kill_due - now_
         for c in sim.containers:
             if c.state != "terminated":
+                self._end_log(pod, c)
                 self._finish(c, 0 if c.state == "running" else 137, "Completed" if c.state == "running" else "Error")
         if meta.get("finalizers"):
             if sim.scheduled:

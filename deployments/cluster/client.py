@@ -304,6 +304,45 @@ class Cluster:
                 self._streams.pop(raw, None)
             raw.release_conn()
 
+    def pod_log(
+        self,
+        name: str,
+        namespace: str,
+        *,
+        container: str,
+        follow: bool = False,
+        since_time: str | None = None,
+        tail_lines: int | None = None,
+        idle_timeout: float = 120,
+    ) -> Iterator[str]:
+        """A container's log lines, each prefixed with its RFC 3339 timestamp (``timestamps=true``).
+
+        With ``follow`` the lines come as the container writes them, until it ends; a stream that
+        stays silent for ``idle_timeout`` seconds raises `ClusterUnavailable` (the caller resumes
+        with ``since_time``). Raises `NotFound` for a missing pod, `Invalid` (400) while the
+        container has not started.
+        """
+        path = RESOURCES["Pod"].path(namespace, name) + "/log"
+        response = self._send(
+            "GET",
+            path,
+            query={
+                "container": container,
+                "follow": "true" if follow else None,
+                "timestamps": "true",
+                "sinceTime": since_time,
+                "tailLines": tail_lines,
+            },
+            timeout=(self.timeout, idle_timeout),
+        )
+        raw = response.response
+        try:
+            yield from iter_resp_lines(raw)
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise errors.ClusterUnavailable(f"The log of {namespace}/{name} was cut: {_short(error)}") from error
+        finally:
+            raw.release_conn()
+
     def version(self) -> dict:
         return self.request("GET", "/version")
 

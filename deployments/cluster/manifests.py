@@ -98,10 +98,24 @@ class RenderTarget:
     custom_domains: tuple[str, ...] = ()
     image_overrides: Mapping[str, str] = field(default_factory=dict)
     restart_marks: Mapping[str, str] = field(default_factory=dict)  # service id or "*" -> ISO time
+    built_images: Mapping[str, str] = field(default_factory=dict)  # component -> registry/path@sha256:…
 
     @property
     def mode(self) -> str:
         return self.spec.mode(self.stage)
+
+    def image_of(self, component: Component) -> str | None:
+        """What the component runs: an operator's override, else in a build stage the image built from
+        the repository (pinned by digest; None until a build succeeded), else the template's image."""
+        if override := self.image_overrides.get(component.id):
+            return override
+        if self.mode == "build" and component.build is not None:
+            return self.built_images.get(component.id)
+        return component.image
+
+    def awaits_build(self, component: Component) -> bool:
+        """Whether the component has nothing to run yet: no build of it has succeeded."""
+        return self.image_of(component) is None
 
     def present_addons(self) -> tuple[AddOn, ...]:
         return self.spec.addons_for(self.stage, None if self.addons is None else set(self.addons))
@@ -312,13 +326,14 @@ def _container(
 def component_workload(
     target: RenderTarget, component: Component, env: Mapping[str, str], cluster: ClusterSettings
 ) -> dict:
+    """The component's StatefulSet or Deployment. Never called for one that awaits its first build."""
     storage = component.storage_for(target.stage)
     claims = [_claim_template(target, component.id, "component", volume, cluster) for volume in storage]
     annotations = _pod_annotations(target, component.id, env)
     replicas = component.replicas_for(target.stage)
     if target.mode == "source":
         return _source_workload(target, component, storage, claims, annotations, cluster)
-    image = target.image_overrides.get(component.id) or component.image
+    image = target.image_of(component)
     container = _container(
         name=component.id,
         image=image,
@@ -494,9 +509,12 @@ def render(target: RenderTarget, cluster: ClusterSettings) -> list[dict]:
         ingress_namespace=cluster.ingress_namespace,
     )
     workloads = [addon_workload(target, addon, environment[addon.id], cluster) for addon in addons]
+    # A component built from the repository runs nothing until its first build succeeded (never the
+    # template's base image, which holds none of the app's code): its workload is not rendered yet.
     workloads += [
         component_workload(target, component, environment[component.id], cluster)
         for component in target.spec.components
+        if not target.awaits_build(component)
     ]
     claims = [claim for workload in workloads for claim in workload["spec"].get("volumeClaimTemplates", ())]
     meta = lambda name: _meta(name, target)  # noqa: E731 - the same metadata for both

@@ -38,6 +38,7 @@ class ExpectedService:
     kind: str  # "component" or "addon"
     port: int
     public_hosts: tuple[str, ...] = ()
+    awaiting_build: bool = False  # built from the repository, and no build of it succeeded yet
 
     @property
     def public(self) -> bool:
@@ -255,6 +256,11 @@ def _service_items(
             "endpoint": endpoint,
             "hosts": list(service.public_hosts),
         }
+        if workload is None and service.awaiting_build:
+            items.append(
+                _item(service.id, YELLOW, f"{service.name}: waiting for the first build", ready="0", **details)
+            )
+            continue
         if workload is None:
             young = not expect.applied
             health = YELLOW if young else (RED if service.public or service.kind == "component" else YELLOW)

@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from deployments.models import Membership, Role, Team
 from tests.browser.test_journey import sign_in
+from tests.support import built
 
 
 def test_pages_work_under_the_policy_without_violations(
@@ -20,8 +21,8 @@ def test_pages_work_under_the_policy_without_violations(
     admin = make_member(Role.ADMIN, username="cai")
     other = Team.objects.create(name="Zeta team", slug="zeta-team")
     Membership.objects.create(team=other, user=admin, role=Role.ADMIN)
-    deployment = services.deployment_create(
-        project=make_project("static-nginx"), name="csp", stage="production", actor=admin
+    deployment = built(
+        services.deployment_create(project=make_project("static-nginx"), name="csp", stage="production", actor=admin)
     )
     with contextlib.suppress(lifecycle.LeaseBusy):
         lifecycle.reconcile_run(deployment.pk, owner="test")

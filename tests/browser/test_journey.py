@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from deployments.models import Deployment, Membership, Operation, Role
 from tests.browser.conftest import wait_until
 from tests.deployments.ssh.gateway.conftest import OpenSSH, generate_key
+from tests.support import built
 
 PASSWORD = "correct horse battery"
 
@@ -178,8 +179,9 @@ def test_the_project_page_follows_a_deployments_health_without_reloading(
 
     admin = make_member(Role.ADMIN, username="rob")
     project = make_project("static-nginx")
-    steady = services.deployment_create(project=project, name="steady", stage="production", actor=admin)
-    flaky = services.deployment_create(project=project, name="flaky", stage="production", actor=admin)
+    # Production runs what was built: each is reported built first, as a CI would.
+    steady = built(services.deployment_create(project=project, name="steady", stage="production", actor=admin))
+    flaky = built(services.deployment_create(project=project, name="flaky", stage="production", actor=admin))
     # Applied from here as the worker's task does: on the embedded defaults this
     # process's task queue is its own, not the server's. On Redis the server's
     # worker gets the task too; whichever holds the deployment's lease applies it.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import subprocess
+import threading
 import urllib.request
 from collections import defaultdict
 
@@ -18,6 +19,9 @@ import pytest
 from django.urls import reverse
 
 from deployments import lifecycle, services
+from deployments.builds import runner
+from deployments.builds import services as build_services
+from deployments.builds.models import Build
 from deployments.cluster.connection import get_cluster, reset_cluster
 from deployments.cluster.resources import PRUNABLE_KINDS, RESOURCES
 from deployments.models import Deployment, DeploymentState, DeploymentStatus, Operation
@@ -67,6 +71,7 @@ def cluster_usage(transactional_db, emulator, make_project, make_member, client,
     with CPU sampling, describe, SSH in (a command, `ssh -L`), change add-ons (prune), restart, delete
     storage, delete."""
     settings.CPU_SAMPLE_SECONDS = 1
+    settings.CLUSTER_SIMULATED = True  # the emulator: an unreachable repository gives a simulated commit
     developer = make_member()
     emulator.audit.enable()
 
@@ -78,6 +83,28 @@ def cluster_usage(transactional_db, emulator, make_project, make_member, client,
             deployment = services.deployment_create(project=project, name=stage, stage=stage, actor=developer)
             assert lifecycle.reconcile_run(deployment.pk, owner="rbac") == "applied"
             deployments.append(deployment)
+
+    # The first builds of every staging and production deployment: one runs to its end (Job, pod list,
+    # followed log, digest), another is cancelled while it runs (its Job deleted).
+    first, second = Build.objects.filter(state="queued").order_by("pk")[:2]
+    wait_for(lambda: _built(first.pk), timeout=20, what="a build finished")
+    emulator.timing.build_step_delay = 0.3  # long enough to cancel it while it runs
+    cancelled = {}
+    follower = threading.Thread(target=lambda: cancelled.update(outcome=_run_closing(second.pk)))
+    follower.start()
+    wait_for(lambda: Build.objects.get(pk=second.pk).step >= 1, timeout=20, what="a build under way")
+    build_services.build_cancel(build_id=second.pk, reason="RBAC flow")
+    follower.join(30)
+    assert cancelled["outcome"] == "cancelled"
+    # The other deployments' builds are reported done as an external CI would (no cluster requests).
+    for deployment in deployments:
+        deployment.refresh_from_db()
+        if build_services.buildable_components(deployment) and not deployment.built_images:
+            build = Build.objects.filter(deployment=deployment, state__in=Build.ACTIVE).first()
+            if build is None:
+                (build,) = build_services.builds_request(deployment=deployment, trigger="api", commit_sha="a" * 40)
+            build_services.build_succeeded(build_id=build.pk, digest="sha256:" + "f" * 64)
+        assert lifecycle.reconcile_run(deployment.pk, owner="rbac") == "applied"
 
     as_process("watcher")
     watcher = ClusterWatcher(get_cluster, coalesce=0.05, recompute_every=1).start()
@@ -121,6 +148,22 @@ def cluster_usage(transactional_db, emulator, make_project, make_member, client,
             for verb in record.verbs:
                 used[process].add((record.api_group, record.rbac_resource, verb))
     return used
+
+
+def _run_closing(build_id: int) -> str:
+    from django.db import connection
+
+    try:
+        return runner.build_run(build_id, owner="rbac")
+    finally:
+        connection.close()
+
+
+def _built(build_id: int) -> bool:
+    try:
+        return runner.build_run(build_id, owner="rbac") == "succeeded"
+    except runner.StillBuilding:
+        return False
 
 
 def _ssh_in(deployment, developer, tmp_path, settings) -> None:
@@ -171,9 +214,12 @@ def _finished(run, operation_id: int) -> bool:
 
 def declared_in_code() -> dict[str, set[tuple[str, str, str]]]:
     """What the code may ask for but no flow can be made to: pruning deletes any kind it lists
-    (PRUNABLE_KINDS) once a template stops rendering it."""
+    (PRUNABLE_KINDS) once a template stops rendering it; the runner watches a build's pod."""
     prunable = {(RESOURCES[kind].group, RESOURCES[kind].plural, "delete") for kind in PRUNABLE_KINDS}
-    return {"worker": prunable}
+    # The runner watches a build's pod until its container starts and until its exit is reported; a
+    # pod that is quick enough to have started (or ended) when first listed needs no watch.
+    build_pod_watch = {("", "pods", "watch")}
+    return {"worker": prunable | build_pod_watch}
 
 
 def test_every_process_is_granted_exactly_what_it_uses(cluster_usage):

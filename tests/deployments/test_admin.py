@@ -159,7 +159,13 @@ def test_it_shows_the_status_tree_operations_and_secret_names_on_the_change_page
 
     page = response.content.decode()
     assert "api is starting" in page  # health, reason
-    for reason in ("2 volumes bound", "Code cloned", "api: readiness probe failing", "api has no ready endpoint"):
+    # The Builds node comes from the build rows, not the stored tree: development builds nothing.
+    for reason in (
+        "2 volumes bound",
+        "No builds: development runs the code cloned from Git",
+        "api: readiness probe failing",
+        "api has no ready endpoint",
+    ):
         assert reason in page
     assert "Failing" in page and "#c53030" in page  # the services node, colour and word
     assert "Create" in page and "Pending" in page  # the recent operation
@@ -499,7 +505,7 @@ def test_it_offers_no_row_delete_or_add_for_deployments(admin_client, deployment
     delete = reverse("admin:deployments_deployment_delete", args=[deployment.pk])
     assert admin_client.post(delete, {"post": "yes"}).status_code == 403
     actions = admin_client.get(reverse(CHANGELIST)).context["action_form"].fields["action"].choices
-    assert [name for name, _ in actions if name] == ["reconcile_now", "restart", "delete_permanently"]
+    assert [name for name, _ in actions if name] == ["reconcile_now", "build_now", "restart", "delete_permanently"]
 
 
 # ----------------------------------------------------------------------------- operations and activity

@@ -24,6 +24,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from deployments import services
+from deployments.builds.models import Build
 from deployments.models import ActivityEntry, Deployment, DeploymentState, Membership, Operation, Project, Role, Team
 
 ROLES = ("anonymous", "outsider", "viewer", "developer", "admin")
@@ -39,11 +40,13 @@ class World:
     project: Project
     empty_project: Project
     deployment: Deployment
+    staged: Deployment | None = None  # a production deployment: it builds
+    build: Build | None = None
     users: dict = field(default_factory=dict)
 
 
 @pytest.fixture
-def world(make_project, make_member, make_user, team, catalog):
+def world(make_project, make_member, make_user, team, catalog, settings):
     """A team with a project holding one deployment, an empty project, and one user per role.
 
     The outsider is an *admin* of another team: being powerful elsewhere grants nothing here.
@@ -66,7 +69,20 @@ def world(make_project, make_member, make_user, team, catalog):
     deployment = services.deployment_create(
         project=project, name="feature-x", stage="development", actor=admin, addons=["redis"]
     )
-    return World(team=team, project=project, empty_project=empty_project, deployment=deployment, users=users)
+    # On the emulator an unreachable repository gives a simulated commit, so "Deploy latest" builds.
+    settings.CLUSTER_SIMULATED = True
+    staged = services.deployment_create(
+        project=make_project("static-nginx", slug="site"), name="live", stage="production", actor=admin
+    )
+    return World(
+        team=team,
+        project=project,
+        empty_project=empty_project,
+        deployment=deployment,
+        staged=staged,
+        build=Build.objects.get(deployment=staged),
+        users=users,
+    )
 
 
 def client_for(world: World, role: str, **kwargs) -> Client:
@@ -211,6 +227,9 @@ ROWS = [
     Row("deployment_activity", "GET", PAGE, args=_deployment),
     Row("deployment_describe", "GET", PAGE, args=lambda w: [w.deployment.pk, "api"], cluster=True),
     Row("deployment_restart", "POST", EDIT, args=_deployment, data=lambda w: {"service": "api"}, changes=True),
+    Row("deployment_deploy_latest", "POST", EDIT, args=lambda w: [w.staged.pk], changes=True),
+    Row("build_log", "GET", PAGE, args=lambda w: [w.staged.pk, w.build.pk]),
+    Row("build_log_download", "GET", PAGE, args=lambda w: [w.staged.pk, w.build.pk]),
     Row("deployment_retry", "POST", EDIT, args=_deployment, changes=True),
     Row("deployment_rename", "POST", EDIT, args=_deployment, data=lambda w: {"name": "renamed"}, changes=True),
     Row(

@@ -11,7 +11,7 @@ from deployments.cluster.connection import get_cluster
 from deployments.models import CpuSample, DeploymentStatus
 from deployments.watcher import ClusterWatcher
 from tests.conftest import need_service
-from tests.support import wait_for
+from tests.support import built, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -119,8 +119,10 @@ def test_it_lets_several_watchers_run_without_corrupting_each_other(watcher, emu
 def test_a_status_locked_elsewhere_does_not_hold_up_the_others(watcher, emulator, deployment, make_project, developer):
     if connection.vendor != "postgresql":
         need_service("row locks need PostgreSQL (set DATABASE_URL; CI does)")
-    other = services.deployment_create(
-        project=make_project("static-nginx"), name="other", stage="production", actor=developer
+    other = built(
+        services.deployment_create(
+            project=make_project("static-nginx"), name="other", stage="production", actor=developer
+        )
     )
     lifecycle.reconcile_run(other.pk, owner="test")
     wait_for(lambda: health(deployment) == "green" and health(other) == "green", timeout=20, what="both green")

@@ -5,6 +5,7 @@ deployment's secrets is recorded in its activity log, like a reveal.
 """
 
 import yaml
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from deployments.cluster.connection import cluster_settings
@@ -92,4 +93,8 @@ class Command(BaseCommand):
             size=SIZES["small"],
             # An example has no stored secrets: these are fresh random values.
             generated_secrets=missing_secrets(spec, {}),
+            # Nor builds: components built from the repository get an example image, pinned by digest.
+            built_images={
+                c.id: f"{settings.REGISTRY}/example/{c.id}@sha256:{'0' * 64}" for c in spec.components if c.build
+            },
         )

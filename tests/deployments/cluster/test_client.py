@@ -54,6 +54,8 @@ def target(slug="fastapi-redis", stage="development", deployment_id=7, **changes
         branch="main",
         size=SIZES["small"],
         generated_secrets=missing_secrets(spec, {}),
+        # What staging and production run: images built from the repository, pinned by digest.
+        built_images={c.id: f"registry.example.com/diploi/shop/{c.id}@sha256:{'e' * 64}" for c in spec.components},
     )
     return replace(base, **changes)
 

@@ -1,4 +1,5 @@
 import base64
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -41,8 +42,13 @@ def target_for(spec, stage, **changes) -> RenderTarget:
         branch="main",
         size=SIZES["small"],
         generated_secrets=missing_secrets(spec, {}),
+        # Staging and production run what was built: an image pinned by digest for each built component.
+        built_images={c.id: f"registry.example.com/diploi/shop/{c.id}@{EXAMPLE_DIGEST}" for c in spec.components},
     )
     return replace(base, **changes)
+
+
+EXAMPLE_DIGEST = "sha256:" + "e" * 64
 
 
 def by_kind(objects, kind):
@@ -355,3 +361,21 @@ def test_it_renders_the_same_objects_twice():
 def test_it_refuses_a_public_host_longer_than_a_dns_label():
     with pytest.raises(ManifestError, match="longer than 63"):
         render(target_for(django_spec(), "production", name="a" * 60), CLUSTER)
+
+
+@pytest.mark.parametrize("stage", ["staging", "production"])
+def test_build_stages_run_the_built_image_pinned_by_digest(stage):
+    objects = render(target_for(django_spec(), stage), CLUSTER)
+    (app,) = [o for o in objects if o["kind"] in ("Deployment", "StatefulSet") and o["metadata"]["name"] == "app"]
+    assert app["spec"]["template"]["spec"]["containers"][0]["image"] == (
+        f"registry.example.com/diploi/shop/app@{EXAMPLE_DIGEST}"
+    )
+
+
+def test_until_the_first_build_succeeded_a_built_component_runs_nothing_never_the_base_image():
+    objects = render(target_for(django_spec(), "staging", built_images={}), CLUSTER)
+    workloads = {o["metadata"]["name"] for o in objects if o["kind"] in ("Deployment", "StatefulSet")}
+    assert workloads == {"postgres"}
+    assert not any("python:3.12-slim" in json.dumps(o) for o in objects)
+    # Its Service and environment are there already, for the moment it runs.
+    assert {"app", "app-env"} <= {o["metadata"]["name"] for o in objects if o["kind"] in ("Service", "Secret")}

@@ -1,0 +1,149 @@
+"""Container logs of the simulated cluster, bounded, served by `pods/{name}/log`.
+
+Each container run (a pod's container, per restart) keeps at most
+`LINES_PER_CONTAINER` lines, and the store at most `CONTAINERS` runs (the
+oldest go first); a deleted pod's logs go with it. A line may be written
+ahead of time with the moment it becomes visible (a simulated build prints
+its progress over seconds): readers and followers only ever see lines whose
+moment has come.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+LINES_PER_CONTAINER = 5000
+CONTAINERS = 4000
+
+
+@dataclass
+class _Run:
+    lines: deque = field(default_factory=lambda: deque(maxlen=LINES_PER_CONTAINER))  # (seq, visible_at, stamp, text)
+    ends_at: float | None = None  # the container stops writing then (monotonic)
+
+
+def _stamp(at: float) -> str:
+    """RFC 3339 with nanoseconds, as the kubelet writes `timestamps=true`, for monotonic time ``at``."""
+    wall = datetime.now(UTC) + timedelta(seconds=at - time.monotonic())
+    return wall.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
+
+
+class PodLogs:
+    """Every container run's lines. Thread-safe."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._runs: OrderedDict[tuple[str, str, str, int], _Run] = OrderedDict()
+        self._cond = threading.Condition()
+        self._seq = itertools.count(1)
+        self._end_listeners: list[Callable[[str, str, str, float], None]] = []
+
+    def add_end_listener(self, listener: Callable[[str, str, str, float], None]) -> None:
+        """Call ``listener(namespace, pod, container, t)`` when a container run ends; ``t`` is when its
+        last line became visible (monotonic): for benchmarks."""
+        self._end_listeners.append(listener)
+
+    def write(self, namespace: str, pod: str, container: str, restart: int, text: str, *, at: float | None = None):
+        """Add lines (``text`` split on newlines), visible from ``at`` (default: now)."""
+        at = self._clock() if at is None else at
+        with self._cond:
+            run = self._run(namespace, pod, container, restart)
+            for line in text.splitlines():
+                run.lines.append((next(self._seq), at, _stamp(at), line))
+            self._cond.notify_all()
+
+    def end(self, namespace: str, pod: str, container: str, restart: int, *, at: float | None = None) -> None:
+        """The container stops at ``at``: what it would have printed later is dropped, and followers end
+        once they have read up to it."""
+        at = self._clock() if at is None else at
+        with self._cond:
+            run = self._run(namespace, pod, container, restart)
+            run.ends_at = at
+            while run.lines and run.lines[-1][1] > at:
+                run.lines.pop()
+            last = run.lines[-1][1] if run.lines else at
+            self._cond.notify_all()
+        for listener in self._end_listeners:
+            listener(namespace, pod, container, last)
+
+    def forget_pod(self, namespace: str, pod: str) -> None:
+        with self._cond:
+            for key in [k for k in self._runs if k[:2] == (namespace, pod)]:
+                del self._runs[key]
+                self._cond.notify_all()
+
+    def has(self, namespace: str, pod: str, container: str, restart: int) -> bool:
+        with self._cond:
+            return (namespace, pod, container, restart) in self._runs
+
+    def _run(self, namespace: str, pod: str, container: str, restart: int) -> _Run:
+        key = (namespace, pod, container, restart)
+        run = self._runs.get(key)
+        if run is None:
+            run = self._runs[key] = _Run()
+            while len(self._runs) > CONTAINERS:
+                self._runs.popitem(last=False)
+        return run
+
+    def read(
+        self,
+        key: tuple[str, str, str, int],
+        *,
+        since: str | None = None,
+        tail: int | None = None,
+        timestamps: bool = False,
+        follow: bool = False,
+        gone: Callable[[], bool] = lambda: False,
+        limit_seconds: float = 3600,
+    ) -> Iterator[bytes]:
+        """The visible lines (the last ``tail`` of them, none before ``since``); with ``follow``, then each
+        new line as it becomes visible, until the container ended, ``gone()`` says the reader left, or
+        ``limit_seconds`` passed."""
+        deadline = self._clock() + limit_seconds
+        with self._cond:
+            run = self._runs.get(key)
+            now = self._clock()
+            visible = [entry for entry in (run.lines if run else ()) if entry[1] <= now]
+            # Lines become visible in the order they were written: everything up to here is dealt with.
+            sent = visible[-1][0] if visible else 0
+            if since:
+                visible = [entry for entry in visible if entry[2] >= since]
+            if tail is not None:
+                visible = visible[-tail:] if tail else []
+        yield self._format(visible, timestamps)
+        if not follow or run is None:
+            return
+        while True:
+            with self._cond:
+                if self._runs.get(key) is not run:
+                    return  # the pod was deleted
+                now = self._clock()
+                pending = [entry for entry in run.lines if entry[0] > sent]
+                ready = [entry for entry in pending if entry[1] <= now]
+                if ready:
+                    sent = ready[-1][0]
+                waiting = pending[len(ready) :]
+                finished = run.ends_at is not None and run.ends_at <= now and not waiting
+                if not ready and not finished:
+                    wake = waiting[0][1] - now if waiting else 0.5
+                    if run.ends_at is not None:
+                        wake = min(wake, run.ends_at - now)
+                    self._cond.wait(min(max(wake, 0.005), 0.5))
+            if ready:
+                yield self._format(ready, timestamps)
+            elif finished or gone() or self._clock() >= deadline:
+                return
+
+    @staticmethod
+    def _format(entries: list, timestamps: bool) -> bytes:
+        if not entries:
+            return b""
+        if timestamps:
+            return "".join(f"{stamp} {text}\n" for _, _, stamp, text in entries).encode()
+        return "".join(f"{text}\n" for _, _, _, text in entries).encode()
