@@ -111,3 +111,13 @@ def post_team_memberships(client, team, *, roles=None, delete=()):
         if membership.user_id in delete:
             data[f"memberships-{index}-DELETE"] = "on"
     return client.post(reverse("admin:deployments_team_change", args=[team.pk]), data)
+
+
+def applied_deployment(*, project, actor, stage: str = "development", name: str = "dev"):
+    """A new deployment of ``project``, applied to the cluster as the worker applies it."""
+    from deployments import lifecycle, services
+
+    deployment = services.deployment_create(project=project, name=name, stage=stage, actor=actor)
+    assert lifecycle.reconcile_run(deployment.pk, owner="test") == "applied"
+    deployment.refresh_from_db()
+    return deployment
