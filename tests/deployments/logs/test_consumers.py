@@ -97,10 +97,12 @@ async def test_the_previous_container_after_a_crash(running, emulator, developer
     comm, connected, _ = await open_logs(developer, found.deployment, f"pod={pod}&previous=1")
     assert connected
     await comm.receive_from(timeout=10)  # open
-    lines = await receive_until(comm, lambda lines: any("started" in line[2] for line in lines))
-    assert lines
-    messages = [json.loads(await comm.receive_from(timeout=10)) for _ in range(2)]
-    assert messages[-1] == {"state": "ended"}
+    lines, ended = [], []
+    while (message := json.loads(await comm.receive_from(timeout=10))) != {"state": "ended"}:
+        lines += message["lines"]
+        ended += message["ended"]
+    assert any("started" in line[2] for line in lines)
+    assert ended == [[pod, "end of the log"]]  # a previous container is read to its end, not followed
     await comm.disconnect()
 
 
@@ -131,3 +133,51 @@ async def test_bad_resume_positions_get_a_clear_error(running, developer):
     assert connected
     message = json.loads(await comm.receive_from(timeout=10))
     assert "bad resume position" in message["error"]
+
+
+async def test_the_cluster_stream_closes_with_the_socket(running, developer):
+    import threading
+
+    found = await sync_to_async(running)()
+    pod = (await sync_to_async(found.running_pods)())[0]
+    name = f"logs {found.deployment.namespace}/{pod}"
+
+    def readers() -> list[str]:
+        return [thread.name for thread in threading.enumerate() if thread.name == name]
+
+    comm, connected, _ = await open_logs(developer, found.deployment, f"pod={pod}")
+    assert connected
+    await comm.receive_from(timeout=10)  # open
+    await receive_until(comm, lambda lines: any("listening" in line[2] for line in lines))
+    assert readers() == [name]  # following: the container is still running
+    await comm.disconnect()
+    await sync_to_async(wait_for)(lambda: not readers(), timeout=5, what="the log reader to stop")
+
+
+async def test_a_chatty_container_is_skipped_not_buffered_and_other_sockets_go_on(running, emulator, developer):
+    chatty = await sync_to_async(running)(name="chatty")
+    project = await sync_to_async(lambda: chatty.deployment.project)()
+    quiet = await sync_to_async(running)(project=project, name="quiet")
+    chatty_pod = (await sync_to_async(chatty.running_pods)())[0]
+    quiet_pod = (await sync_to_async(quiet.running_pods)())[0]
+    loud, _, _ = await open_logs(developer, chatty.deployment, f"pod={chatty_pod}")
+    calm, _, _ = await open_logs(developer, quiet.deployment, f"pod={quiet_pod}")
+    for comm in (loud, calm):
+        await comm.receive_from(timeout=10)  # open
+        await receive_until(comm, lambda lines: any("listening" in line[2] for line in lines))
+    for chunk in range(20):  # 20,000 lines, faster than one socket is read
+        text = "\n".join(f"noise {chunk * 1000 + n}" for n in range(1000))
+        emulator.logs.write(chatty.deployment.namespace, chatty_pod, chatty.component, 0, text)
+    emulator.logs.write(quiet.deployment.namespace, quiet_pod, quiet.component, 0, "a quiet line")
+    await receive_until(calm, lambda lines: any(line[2] == "a quiet line" for line in lines), timeout=5)
+    received, skipped = 0, 0
+    while True:
+        message = json.loads(await loud.receive_from(timeout=10))
+        received += len(message["lines"])
+        skipped += message["skipped"]
+        if message["lines"] and message["lines"][-1][2] == "noise 19999":
+            break
+    assert received + skipped == 20000
+    assert skipped > 0  # the window held, and the page was told how much it missed
+    for comm in (loud, calm):
+        await comm.disconnect()
