@@ -10,7 +10,7 @@ from django.views.decorators.http import require_safe
 from deployments import selectors
 from deployments.access import deployment_for
 from deployments.cluster.connection import get_cluster
-from deployments.cluster.errors import ClusterError
+from deployments.cluster.errors import ClusterError, Invalid, NotFound
 from deployments.logs.sources import BadLogRequest, log_sources
 from deployments.logs.streams import stamp_key
 
@@ -78,7 +78,7 @@ def deployment_logs_download(request, deployment_id: int):
             )
             prefix = f"{source.pod} " if len(sources) > 1 else ""
             chunks += [(line.partition(" ")[0], prefix + line) for line in lines]
-    except BadLogRequest as error:
+    except (BadLogRequest, Invalid, NotFound) as error:  # Invalid: not started yet, or no previous run
         return HttpResponseBadRequest(str(error), content_type="text/plain")
     except ClusterError as error:
         return HttpResponse(f"The cluster cannot give this log now: {error}", status=503, content_type="text/plain")

@@ -53,6 +53,14 @@ def test_bad_downloads_get_a_clear_400(running, developer_client, query, message
     assert message in response.content.decode()
 
 
+def test_a_previous_container_that_never_was_is_a_400_with_the_servers_reason(running, developer_client):
+    found = running()
+    pod = found.running_pods()[0]
+    response = developer_client.get(f"/deployments/{found.deployment.pk}/logs.txt?pod={pod}&previous=1")
+    assert response.status_code == 400
+    assert "previous terminated container" in response.content.decode()
+
+
 def test_the_status_tree_links_each_container_to_its_logs(running, developer_client, watcher):
     from tests.support import wait_for
 
