@@ -123,9 +123,8 @@ def running(emulator, make_project, developer):
     """Create a deployment, apply it as the worker does, and wait until the component's pods are ready."""
 
     def make(*, template: str = "django-postgres", stage: str = "development", name: str = "dev", project=None):
-        deployment = applied_deployment(
-            project=project or make_project(template), actor=developer, stage=stage, name=name
-        )
+        project = project or make_project(template)
+        deployment = applied_deployment(project=project, actor=developer, stage=stage, name=name)
         component = deployment.spec.ssh[0].component
         found = Running(
             deployment=deployment,
