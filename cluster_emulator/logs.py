@@ -54,8 +54,11 @@ class PodLogs:
         at = self._clock() if at is None else at
         with self._cond:
             run = self._run(namespace, pod, container, restart)
+            # One stamp for the whole write: computed per line, the wall clock's jitter against the
+            # monotonic one could make a later line's stamp earlier, which no kubelet does.
+            stamp = _stamp(at)
             for line in text.splitlines():
-                run.lines.append((next(self._seq), at, _stamp(at), line))
+                run.lines.append((next(self._seq), at, stamp, line))
             self._cond.notify_all()
 
     def end(self, namespace: str, pod: str, container: str, restart: int, *, at: float | None = None) -> None:

@@ -56,6 +56,18 @@ def too_many_reason() -> str:
     return f"Too many live pages: at most {settings.WEBSOCKETS_PER_USER} per user. Close other tabs and reload."
 
 
+async def take_socket(consumer: AsyncWebsocketConsumer) -> bool:
+    """Count the consumer's socket against its user's cap (`counted_user` set), or refuse it with
+    4429 and say why (False). The consumer gives it back with `open_sockets.give_back`."""
+    user_id = consumer.scope["user"].pk
+    if not open_sockets.take(user_id):
+        await consumer.accept()
+        await consumer.close(code=CLOSE_TOO_MANY, reason=too_many_reason())
+        return False
+    consumer.counted_user = user_id
+    return True
+
+
 # The fragments each deployment tab shows live (the Options tab's forms are
 # never replaced under someone typing: only its header is live).
 TAB_FRAGMENTS = {
@@ -74,6 +86,7 @@ TAB_FRAGMENTS = {
         "deployments/deployment_status.html#operations",
     ),
     "options": ("deployments/_deployment_header.html",),
+    "logs": ("deployments/_deployment_header.html",),
     "activity": ("deployments/_deployment_header.html", "deployments/deployment_activity.html#activity-log"),
 }
 
@@ -90,11 +103,8 @@ class FragmentConsumer(AsyncWebsocketConsumer):
         if not allowed:
             await self.close(code=4404)
             return
-        if not open_sockets.take(self.scope["user"].pk):
-            await self.accept()
-            await self.close(code=CLOSE_TOO_MANY, reason=too_many_reason())
+        if not await take_socket(self):
             return
-        self.counted_user = self.scope["user"].pk
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         self._counted = WEBSOCKETS.labels(self.page_kind)

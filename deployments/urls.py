@@ -2,6 +2,7 @@ from django.urls import path
 
 from deployments import views
 from deployments.builds import views as build_views
+from deployments.logs import views as log_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -20,6 +21,10 @@ urlpatterns = [
     path("deployments/<int:deployment_id>/status/", views.deployment_status, name="deployment_status"),
     path("deployments/<int:deployment_id>/options/", views.deployment_options, name="deployment_options"),
     path("deployments/<int:deployment_id>/activity/", views.deployment_activity, name="deployment_activity"),
+    path("deployments/<int:deployment_id>/logs/", log_views.deployment_logs, name="deployment_logs"),
+    path(
+        "deployments/<int:deployment_id>/logs.txt", log_views.deployment_logs_download, name="deployment_logs_download"
+    ),
     path("deployments/<int:deployment_id>/restart/", views.deployment_restart, name="deployment_restart"),
     path("deployments/<int:deployment_id>/retry/", views.deployment_retry, name="deployment_retry"),
     path(

@@ -138,3 +138,13 @@ def observed_until_done(operation, *, timeout: float = 30):
         return not current.is_active and current
 
     return wait_for(ended, timeout=timeout, interval=0.1, what=f"{operation} to end")
+
+
+def applied_deployment(*, project, actor, stage: str = "development", name: str = "dev"):
+    """A new deployment of ``project``, applied to the cluster as the worker applies it."""
+    from deployments import lifecycle, services
+
+    deployment = services.deployment_create(project=project, name=name, stage=stage, actor=actor)
+    assert lifecycle.reconcile_run(deployment.pk, owner="test") == "applied"
+    deployment.refresh_from_db()
+    return deployment

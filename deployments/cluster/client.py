@@ -313,14 +313,17 @@ class Cluster:
         follow: bool = False,
         since_time: str | None = None,
         tail_lines: int | None = None,
+        previous: bool = False,
         idle_timeout: float = 120,
+        stop: threading.Event | None = None,
     ) -> Iterator[str]:
         """A container's log lines, each prefixed with its RFC 3339 timestamp (``timestamps=true``).
 
         With ``follow`` the lines come as the container writes them, until it ends; a stream that
         stays silent for ``idle_timeout`` seconds raises `ClusterUnavailable` (the caller resumes
         with ``since_time``). Raises `NotFound` for a missing pod, `Invalid` (400) while the
-        container has not started.
+        container has not started. ``previous``: the container's run before its last restart.
+        ``stop``: `interrupt_watches(stop)` ends the stream from another thread (quietly).
         """
         path = RESOURCES["Pod"].path(namespace, name) + "/log"
         response = self._send(
@@ -332,15 +335,26 @@ class Cluster:
                 "timestamps": "true",
                 "sinceTime": since_time,
                 "tailLines": tail_lines,
+                "previous": "true" if previous else None,
             },
             timeout=(self.timeout, idle_timeout),
         )
         raw = response.response
+        if stop is not None:
+            with self._streams_lock:
+                self._streams[raw] = stop
         try:
+            if stop is not None and stop.is_set():
+                return
             yield from iter_resp_lines(raw)
         except (urllib3.exceptions.HTTPError, OSError) as error:
+            if stop is not None and stop.is_set():
+                return
             raise errors.ClusterUnavailable(f"The log of {namespace}/{name} was cut: {_short(error)}") from error
         finally:
+            if stop is not None:
+                with self._streams_lock:
+                    self._streams.pop(raw, None)
             raw.release_conn()
 
     def version(self) -> dict:

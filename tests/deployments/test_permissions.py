@@ -237,6 +237,16 @@ ROWS = [
     Row("deployment_status", "GET", PAGE, args=_deployment),
     Row("deployment_options", "GET", PAGE, args=_deployment),
     Row("deployment_activity", "GET", PAGE, args=_deployment),
+    Row("deployment_logs", "GET", PAGE, args=_deployment),
+    # Not applied to the cluster, so members learn that api has no pod (400, with the reason).
+    Row(
+        "deployment_logs_download",
+        "GET",
+        expect(viewer=400, developer=400, admin=400),
+        args=_deployment,
+        data=lambda w: {"component": "api"},
+        cluster=True,
+    ),
     Row("deployment_describe", "GET", PAGE, args=lambda w: [w.deployment.pk, "api"], cluster=True),
     Row("deployment_restart", "POST", EDIT, args=_deployment, data=lambda w: {"service": "api"}, changes=True),
     Row("deployment_deploy_latest", "POST", EDIT, args=lambda w: [w.staged.pk], changes=True),

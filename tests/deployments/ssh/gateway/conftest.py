@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from deployments import lifecycle, services
 from deployments.cluster.connection import get_cluster
 from deployments.cluster.labels import service_selector
 from deployments.ssh.gateway.pods import is_ready
@@ -20,7 +19,7 @@ from deployments.ssh.gateway.server import GatewayThread
 from deployments.ssh.hostkey import known_hosts_line
 from deployments.ssh.naming import ssh_user_for
 from deployments.ssh.services import ssh_key_add
-from tests.support import wait_for
+from tests.support import applied_deployment, wait_for
 
 
 @dataclass
@@ -125,9 +124,7 @@ def running(emulator, make_project, developer):
 
     def make(*, template: str = "django-postgres", stage: str = "development", name: str = "dev", project=None):
         project = project or make_project(template)
-        deployment = services.deployment_create(project=project, name=name, stage=stage, actor=developer)
-        assert lifecycle.reconcile_run(deployment.pk, owner="test") == "applied"
-        deployment.refresh_from_db()
+        deployment = applied_deployment(project=project, actor=developer, stage=stage, name=name)
         component = deployment.spec.ssh[0].component
         found = Running(
             deployment=deployment,
