@@ -81,7 +81,7 @@ def reconcile_run(deployment_id: int, *, owner: str, attempt: int = 1) -> str:
         )
         try:
             objects = render(deployment.render_target(with_credentials=True), cluster_settings())
-            result = apply_objects(get_cluster(), objects, deployment_id=deployment.pk)
+            result = apply_objects(get_cluster(), objects, deployment_id=deployment.pk, notify=_recorder(deployment))
         except PERMANENT_ERRORS as error:
             _fail_apply(deployment, generation, str(error), permanent=True)
             return "failed"
@@ -117,6 +117,17 @@ def reconcile_run(deployment_id: int, *, owner: str, attempt: int = 1) -> str:
     progress.operations_settle(deployment_id)
     latest = Deployment.objects.filter(pk=deployment_id).values_list("desired_generation", flat=True).first()
     return "again" if latest is not None and latest > generation else "applied"
+
+
+def _recorder(deployment: Deployment):
+    """Writes what the applier tells of a StatefulSet replacement to the Activity tab as it happens, each
+    step its own row (a run interrupted after the delete leaves "replacing"; the next apply creates it)."""
+
+    def record(action: str, message: str) -> None:
+        with transaction.atomic():
+            record_activity(action=f"workload.{action}", message=message, deployment=deployment)
+
+    return record
 
 
 def _to_apply(deployment: Deployment, generation: int):
