@@ -18,6 +18,7 @@ from deployments.cluster import labels as L
 from deployments.cluster.environment import resolve_environment
 from deployments.sizes import DeploymentSize
 from templates_catalog.spec import AddOn, Component, HealthCheck, Security, Stage, Storage, TemplateSpec
+from templates_catalog.validation import HEADLESS_SUFFIX  # template ids never end in it
 
 CODE_VOLUME = "code"
 CLONE_ROOT = "/workspace"
@@ -469,7 +470,7 @@ def service(target: RenderTarget, service_id: str, kind: str, port: int) -> dict
 
 
 def headless_service_name(service_id: str) -> str:
-    return f"{service_id}-headless"
+    return f"{service_id}{HEADLESS_SUFFIX}"
 
 
 def headless_service(target: RenderTarget, service_id: str, kind: str, port: int) -> dict:
