@@ -28,7 +28,7 @@ from deployments.cluster.operations import apply_objects, claims_of, delete_clai
 from deployments.hosts.services import release_hosts
 from deployments.leases import LeaseBusy as LeaseBusy  # tasks catch lifecycle.LeaseBusy
 from deployments.leases import LeaseLost, deployment_lease, still_holds
-from deployments.models import Deployment, DeploymentState, Operation, record_activity
+from deployments.models import ActivityEntry, Deployment, DeploymentState, Operation, record_activity
 from diploi_site.logs import log_context
 
 logger = logging.getLogger(__name__)
@@ -120,12 +120,25 @@ def reconcile_run(deployment_id: int, *, owner: str, attempt: int = 1) -> str:
 
 
 def _recorder(deployment: Deployment):
-    """Writes what the applier tells of a StatefulSet replacement to the Activity tab as it happens, each
-    step its own row (a run interrupted after the delete leaves "replacing"; the next apply creates it)."""
+    """Writes what the applier tells of a StatefulSet replacement to the Activity tab as it happens, one row
+    per step (`operations.Notify`). A run interrupted after its delete leaves "replacing" as the last row
+    for that StatefulSet: the next run's plain create of it is then the "replaced"."""
 
-    def record(action: str, message: str) -> None:
+    def record(event: str, name: str, message: str) -> None:
+        if event == "created":
+            last = (
+                ActivityEntry.objects.filter(
+                    deployment=deployment, action__startswith="workload.", data__statefulset=name
+                )
+                .order_by("-pk")
+                .values_list("action", flat=True)
+                .first()
+            )
+            if last != "workload.replacing":
+                return
+            event = "replaced"
         with transaction.atomic():
-            record_activity(action=f"workload.{action}", message=message, deployment=deployment)
+            record_activity(action=f"workload.{event}", message=message, deployment=deployment, statefulset=name)
 
     return record
 

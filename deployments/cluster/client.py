@@ -219,9 +219,13 @@ class Cluster:
 
     def apply(self, obj: dict, *, force: bool = True) -> dict:
         """Server-side apply one object with our field manager; creates or updates. Idempotent."""
+        return self.apply_reporting(obj, force=force)[0]
+
+    def apply_reporting(self, obj: dict, *, force: bool = True) -> tuple[dict, bool]:
+        """`apply`, and whether it created the object (201) rather than updated it."""
         resource = RESOURCES[obj["kind"]]
         meta = obj["metadata"]
-        return self.request(
+        response = self._send(
             "PATCH",
             resource.path(meta.get("namespace"), meta["name"]),
             # Strict: an unknown or duplicate field is an error, never silently dropped.
@@ -229,6 +233,7 @@ class Cluster:
             body=obj,
             content_type=APPLY_CONTENT_TYPE,
         )
+        return json.loads(response.read()), response.status == 201
 
     def merge_patch(self, kind: str, name: str, patch: dict, namespace: str | None = None) -> dict:
         return self.request(

@@ -21,8 +21,10 @@ from deployments.cluster.resources import PRUNABLE_KINDS
 logger = logging.getLogger(__name__)
 
 
-# Told of a StatefulSet replacement: (action, message), action "replacing" or "replaced".
-Notify = Callable[[str, str], None]
+# Told of a StatefulSet replacement: (event, name, message). Events: "replacing" (before the delete),
+# "replaced" (created again), "created" (a plain create, which completes a replacement an earlier run left
+# after its delete, if one was under way: the caller knows from its records).
+Notify = Callable[[str, str, str], None]
 
 
 @dataclass
@@ -89,7 +91,7 @@ def apply_statefulset(
     """Server-side apply a StatefulSet; when fields fixed at creation differ (a new `serviceName`, say),
     replace it: delete it with propagationPolicy=Orphan (its pods keep running, its claims and their data
     stay), wait until it is gone, apply it again (a create), and it adopts its pods. True when replaced.
-    ``notify(action, message)`` is told before the delete ("replacing") and after the create ("replaced").
+    ``notify`` is told of each step (`Notify`).
 
     Idempotent and safe to interrupt anywhere (kopf-style): a run that stopped after the delete finds the
     StatefulSet terminating (the apply answers with its deletionTimestamp, or is refused again) or gone
@@ -97,32 +99,39 @@ def apply_statefulset(
     temporary `ClusterUnavailable`: the task tries again.
     """
     meta = obj["metadata"]
+    name = meta["name"]
+    notify = notify or (lambda event, name, message: None)
     try:
-        applied = cluster.apply(obj)
+        applied, created = cluster.apply_reporting(obj)
     except errors.Invalid as error:
         if not fixed_fields_conflict(error):
             raise
-        logger.warning("replacing StatefulSet %s/%s: %s", meta["namespace"], meta["name"], error)
+        logger.warning("replacing StatefulSet %s/%s: %s", meta["namespace"], name, error)
     else:
+        if created:
+            notify("created", name, _replaced_words(name))
         if not (applied.get("metadata") or {}).get("deletionTimestamp"):
             return False
-    by_name = f"metadata.name={meta['name']}"
+    by_name = f"metadata.name={name}"
     items, version = cluster.list("StatefulSet", namespace=meta["namespace"], field_selector=by_name)
-    if items and notify is not None:
+    if items:
         notify(
             "replacing",
-            f"Replacing StatefulSet {meta['name']} ({_fixed_changes(items[0], obj)}): deleting it "
+            name,
+            f"Replacing StatefulSet {name} ({_fixed_changes(items[0], obj)}): deleting it "
             "without its pods and volumes, which keep running, to create it again",
         )
-    if items:
         _delete_orphaning(cluster, items[0], version, wait_seconds=wait_seconds)
-    created = cluster.apply(obj)
-    if (created.get("metadata") or {}).get("deletionTimestamp"):
+    again = cluster.apply(obj)
+    if (again.get("metadata") or {}).get("deletionTimestamp"):
         # Deleted again by someone else in the meantime: the next attempt replaces it once more.
-        raise errors.ClusterUnavailable(f"StatefulSet {meta['name']} was deleted again while being replaced")
-    if notify is not None:
-        notify("replaced", f"StatefulSet {meta['name']} created again; it adopted its pods, its volumes were kept")
+        raise errors.ClusterUnavailable(f"StatefulSet {name} was deleted again while being replaced")
+    notify("replaced", name, _replaced_words(name))
     return True
+
+
+def _replaced_words(name: str) -> str:
+    return f"StatefulSet {name} created again; it adopted its pods, its volumes were kept"
 
 
 def _fixed_changes(old: dict, new: dict) -> str:

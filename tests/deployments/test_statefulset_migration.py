@@ -16,7 +16,7 @@ from deployments.cluster import labels as L
 from deployments.cluster.connection import cluster_settings, get_cluster
 from deployments.cluster.manifests import render
 from deployments.cluster.operations import apply_statefulset
-from deployments.models import ActivityEntry, Deployment
+from deployments.models import ActivityEntry, Deployment, record_activity
 from tests.support import wait_for
 
 WORKLOADS = ("api", "redis")  # fastapi-redis in development: both are StatefulSets
@@ -115,6 +115,8 @@ def test_a_replacement_interrupted_after_the_delete_is_completed_by_the_next_app
     cluster, namespace = get_cluster(), old_deployment.namespace
     before = observed(cluster, namespace)
     # A run that stopped right after deleting `api` (orphaning its pods): it is gone, its pods run on.
+    api = Deployment.objects.get(pk=old_deployment.pk)
+    record_activity(action="workload.replacing", message="Replacing StatefulSet api", deployment=api, statefulset="api")
     cluster.delete("StatefulSet", "api", namespace, propagation="Orphan")
     wait_for(lambda: cluster.get("StatefulSet", "api", namespace) is None, what="the old StatefulSet gone")
     # And one that stopped while `redis` was still terminating (held here by a finalizer of the test's own).
@@ -130,7 +132,11 @@ def test_a_replacement_interrupted_after_the_delete_is_completed_by_the_next_app
     def release_once_replacing() -> None:
         # The old StatefulSet goes only once the apply is waiting for it (its "replacing" row is written).
         try:
-            wait_for(lambda: replacements(old_deployment), timeout=20, what="the replacement under way")
+            wait_for(
+                lambda: ActivityEntry.objects.filter(action="workload.replacing", data__statefulset="redis").exists(),
+                timeout=20,
+                what="the replacement of redis under way",
+            )
             cluster.merge_patch("StatefulSet", "redis", {"metadata": {"finalizers": None}}, namespace)
         finally:
             connection.close()
@@ -147,7 +153,17 @@ def test_a_replacement_interrupted_after_the_delete_is_completed_by_the_next_app
     wait_for(lambda: all_ready(cluster, namespace), what="the new StatefulSets ready")
     after = observed(cluster, namespace)
     assert after["Pod"] == before["Pod"] and after["PersistentVolumeClaim"] == before["PersistentVolumeClaim"]
-    assert [action for action, _ in replacements(old_deployment)] == ["workload.replacing", "workload.replaced"]
+    # api: replaced by this run after the one that deleted it; redis: waited for, then replaced.
+    assert replacements(old_deployment) == [
+        ("workload.replacing", "Replacing StatefulSet api"),  # the interrupted run's
+        (
+            "workload.replacing",
+            "Replacing StatefulSet redis (serviceName redis → redis-headless): deleting it without its pods and "
+            "volumes, which keep running, to create it again",
+        ),
+        ("workload.replaced", "StatefulSet redis created again; it adopted its pods, its volumes were kept"),
+        ("workload.replaced", "StatefulSet api created again; it adopted its pods, its volumes were kept"),
+    ]
 
 
 def test_a_replacement_that_waits_too_long_is_a_temporary_error_and_deletes_nothing_more(old_deployment):
