@@ -106,6 +106,7 @@ def reconcile_run(deployment_id: int, *, owner: str, attempt: int = 1) -> str:
                 state__in=(DeploymentState.CREATING, DeploymentState.RESTARTING, DeploymentState.FAILED),
             ).update(state=DeploymentState.RUNNING)
             pruned = f"; removed {', '.join(result.pruned)}" if result.pruned else ""
+            pruned += f"; created again {', '.join(result.replaced)} (pods and volumes kept)" if result.replaced else ""
             # Not done yet: done once the cluster shows it (`progress`). No task is due for them any more.
             _to_apply(deployment, generation).update(
                 due_at=None,

@@ -72,6 +72,10 @@ def test_an_old_deployment_moves_to_headless_services_keeping_its_pods_and_volum
     assert {cluster.get("StatefulSet", n, namespace)["spec"]["serviceName"] for n in WORKLOADS} == set(WORKLOADS)
 
     assert lifecycle.reconcile_run(old_deployment.pk, owner="task-1") == "applied"
+    assert old_deployment.operations.get().message == (
+        "Applied 14 objects to the cluster; created again StatefulSet/redis, StatefulSet/api (pods and volumes "
+        "kept); waiting for the rollout"
+    )
 
     for name in WORKLOADS:
         workload = cluster.get("StatefulSet", name, namespace)
