@@ -98,8 +98,21 @@ def too_long(field: str, limit: int) -> Cause:
     return Cause(field, "FieldValueTooLong", f"Too long: may not be more than {limit} bytes")
 
 
+class GoValue(str):
+    """A value already written as Go's `%#v` prints it, for typed values a field error shows as such."""
+
+
+def go_strings(values) -> GoValue:
+    """A `[]string` as Go prints it: `[]string{"10.96.0.10"}`, `[]string(nil)`."""
+    if not values:
+        return GoValue("[]string(nil)")
+    return GoValue("[]string{" + ", ".join(go_repr(str(v)) for v in values) + "}")
+
+
 def go_repr(value) -> str:
     """Render a value as Go's `%#v`-ish output used in field errors."""
+    if isinstance(value, GoValue):
+        return str(value)
     if isinstance(value, str):
         return '"' + value.replace('"', '\\"') + '"'
     if isinstance(value, bool):

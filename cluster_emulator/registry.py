@@ -387,9 +387,9 @@ class Registry:
         old_spec, new_spec = old.get("spec") or {}, new.get("spec")
         if not isinstance(new_spec, dict):
             return
-        if resource is SERVICES:
+        if resource is SERVICES and new_spec.get("type") != "ExternalName":
             for key in ("clusterIP", "clusterIPs"):
-                if key in old_spec and key not in new_spec:
+                if key in old_spec and not new_spec.get(key):
                     new_spec[key] = old_spec[key]
         elif resource is PODS and old_spec.get("nodeName") and not new_spec.get("nodeName"):
             new_spec["nodeName"] = old_spec["nodeName"]
@@ -471,9 +471,14 @@ class Registry:
                 )
             if dry_run:
                 return old, False
-            if propagation == "Orphan":
-                self._orphan_dependents(meta["uid"])
             finalizers = list(meta.get("finalizers") or ())
+            if propagation == "Orphan":
+                if resource is PODS:
+                    self.orphan_dependents(meta["uid"])
+                elif "orphan" not in finalizers:
+                    # As the real server: the object waits (terminating) until the garbage collector has
+                    # removed its ownerReferences from the dependents, then goes.
+                    finalizers.append("orphan")
             if propagation == "Foreground" and self.store.dependents(meta["uid"]):
                 finalizers.append("foregroundDeletion")
             graceful = resource is PODS and _pod_needs_grace(old, grace)
@@ -525,7 +530,8 @@ class Registry:
         new["status"] = dict(new.get("status") or {}, phase="Terminating")
         return self.store.update(NAMESPACES, new, old["metadata"]["resourceVersion"])
 
-    def _orphan_dependents(self, uid: str) -> None:
+    def orphan_dependents(self, uid: str) -> None:
+        """Remove ownerReferences to `uid` from its dependents (what the `orphan` finalizer waits for)."""
         for dep in self.store.dependents(uid):
             resource = self.store.resource_of_uid(dep["metadata"]["uid"])
             if resource is None:

@@ -533,10 +533,35 @@ def _service(obj, old):
     if kind not in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"):
         causes.append(unsupported("spec.type", kind, ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]))
     if old is not None:
-        old_ip = (old.get("spec") or {}).get("clusterIP")
-        if old_ip and spec.get("clusterIP") not in (None, old_ip):
-            causes.append(invalid("spec.clusterIPs[0]", spec.get("clusterIP"), "may not change once set"))
+        causes += _cluster_ip_update_causes(old.get("spec") or {}, spec)
     return causes
+
+
+def _cluster_ip_update_causes(old_spec: dict, spec: dict) -> list[Cause]:
+    """A Service's cluster IPs may not change once set, `None` (headless) included, as the real server
+    refuses after it normalised the singular and plural fields (a changed `clusterIP` with `clusterIPs`
+    left as they were means the new IP alone)."""
+    if "ExternalName" in (old_spec.get("type"), spec.get("type")):
+        return []
+    old_ip, old_ips = old_spec.get("clusterIP"), old_spec.get("clusterIPs") or []
+    new_ip, new_ips = spec.get("clusterIP"), spec.get("clusterIPs") or []
+    if not new_ip or new_ip == old_ip:
+        return []  # omitted or cleared: the allocated IPs are kept (`Registry._carry_over`)
+    if new_ips == old_ips:
+        new_ips = [new_ip]
+    if old_ips == ["None"] and new_ips == ["None"]:
+        return []
+    if len(new_ips) == len(old_ips):
+        return [
+            invalid(f"spec.clusterIPs[{i}]", errors.go_strings(new_ips), "may not change once set")
+            for i, ip in enumerate(old_ips)
+            if new_ips[i] != ip
+        ]
+    if not new_ips:
+        return [invalid("spec.clusterIPs[0]", errors.go_strings(new_ips), "primary clusterIP can not be unset")]
+    if new_ips[0] != old_ips[0]:
+        return [invalid("spec.clusterIPs[0]", errors.go_strings(new_ips), "may not change once set")]
+    return []
 
 
 def _secret(obj, old):

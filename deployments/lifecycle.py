@@ -28,7 +28,7 @@ from deployments.cluster.operations import apply_objects, claims_of, delete_clai
 from deployments.hosts.services import release_hosts
 from deployments.leases import LeaseBusy as LeaseBusy  # tasks catch lifecycle.LeaseBusy
 from deployments.leases import LeaseLost, deployment_lease, still_holds
-from deployments.models import Deployment, DeploymentState, Operation, record_activity
+from deployments.models import ActivityEntry, Deployment, DeploymentState, Operation, record_activity
 from diploi_site.logs import log_context
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def reconcile_run(deployment_id: int, *, owner: str, attempt: int = 1) -> str:
         )
         try:
             objects = render(deployment.render_target(with_credentials=True), cluster_settings())
-            result = apply_objects(get_cluster(), objects, deployment_id=deployment.pk)
+            result = apply_objects(get_cluster(), objects, deployment_id=deployment.pk, notify=_recorder(deployment))
         except PERMANENT_ERRORS as error:
             _fail_apply(deployment, generation, str(error), permanent=True)
             return "failed"
@@ -106,6 +106,7 @@ def reconcile_run(deployment_id: int, *, owner: str, attempt: int = 1) -> str:
                 state__in=(DeploymentState.CREATING, DeploymentState.RESTARTING, DeploymentState.FAILED),
             ).update(state=DeploymentState.RUNNING)
             pruned = f"; removed {', '.join(result.pruned)}" if result.pruned else ""
+            pruned += f"; created again {', '.join(result.replaced)} (pods and volumes kept)" if result.replaced else ""
             # Not done yet: done once the cluster shows it (`progress`). No task is due for them any more.
             _to_apply(deployment, generation).update(
                 due_at=None,
@@ -117,6 +118,30 @@ def reconcile_run(deployment_id: int, *, owner: str, attempt: int = 1) -> str:
     progress.operations_settle(deployment_id)
     latest = Deployment.objects.filter(pk=deployment_id).values_list("desired_generation", flat=True).first()
     return "again" if latest is not None and latest > generation else "applied"
+
+
+def _recorder(deployment: Deployment):
+    """Writes what the applier tells of a StatefulSet replacement to the Activity tab as it happens, one row
+    per step (`operations.Notify`). A run interrupted after its delete leaves "replacing" as the last row
+    for that StatefulSet: the next run's plain create of it is then the "replaced"."""
+
+    def record(event: str, name: str, message: str) -> None:
+        if event == "created":
+            last = (
+                ActivityEntry.objects.filter(
+                    deployment=deployment, action__startswith="workload.", data__statefulset=name
+                )
+                .order_by("-pk")
+                .values_list("action", flat=True)
+                .first()
+            )
+            if last != "workload.replacing":
+                return
+            event = "replaced"
+        with transaction.atomic():
+            record_activity(action=f"workload.{event}", message=message, deployment=deployment, statefulset=name)
+
+    return record
 
 
 def _to_apply(deployment: Deployment, generation: int):

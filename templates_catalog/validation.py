@@ -44,6 +44,7 @@ from templates_catalog.spec import (
 
 # --------------------------------------------------------------------------- limits and patterns
 
+HEADLESS_SUFFIX = "-headless"  # what names a StatefulSet's headless Service (deployments.cluster.manifests)
 ID_MAX = 30  # `<id>-<something>` names must still fit in a 63-character DNS label
 STORAGE_NAME_MAX = 30
 SLUG_MAX = 63
@@ -429,6 +430,11 @@ class _Checker:
             return None
         if not text[0].isalpha():
             self.add(path, f"'{text}' is not a valid {what}: it must start with a letter")
+            return None
+        if what == "id" and text.endswith(HEADLESS_SUFFIX):
+            self.add(
+                path, f"'{text}' is not a valid id: '<id>{HEADLESS_SUFFIX}' names a StatefulSet's headless Service"
+            )
             return None
         return text
 

@@ -149,7 +149,7 @@ class ControllerManager:
         elif (
             change.type == MODIFIED
             and meta.get("deletionTimestamp")
-            and "foregroundDeletion" in (meta.get("finalizers") or ())
+            and {"foregroundDeletion", "orphan"} & set(meta.get("finalizers") or ())
         ):
             keys.append((_GC, "", meta["uid"]))
         if resource is PODS and (change.type == DELETED or meta.get("deletionTimestamp")):

@@ -4,7 +4,8 @@
   ConfigMap) shortly after creation, as the real controllers do.
 - A deleted namespace is Terminating while everything in it is deleted, then disappears.
 - The garbage collector deletes objects whose owners are gone (background
-  propagation) and completes foreground deletions.
+  propagation), completes foreground deletions and orphans the dependents of
+  objects deleted with propagationPolicy=Orphan (then removes their `orphan` finalizer).
 """
 
 from __future__ import annotations
@@ -169,6 +170,8 @@ class GarbageCollector:
         dependents = store.dependents(uid)
         if owner is not None:
             finalizers = owner["metadata"].get("finalizers") or ()
+            if deleting(owner) and "orphan" in finalizers:
+                return self._orphan(owner)
             if not deleting(owner) or "foregroundDeletion" not in finalizers:
                 return None
             blocking = [
@@ -201,6 +204,23 @@ class GarbageCollector:
             if all(store.by_uid(r["uid"]) is None for r in refs):
                 self._delete(dep, "Background")
         return None
+
+    def _orphan(self, owner: dict) -> None:
+        """propagationPolicy=Orphan: the dependents lose their ownerReference to the owner, then the owner's
+        `orphan` finalizer goes (and with the last finalizer, the owner)."""
+        meta = owner["metadata"]
+        self.ctx.registry.orphan_dependents(meta["uid"])
+        resource = self.ctx.store.resource_of_uid(meta["uid"])
+
+        def release(obj: dict) -> None:
+            finalizers = [f for f in obj["metadata"].get("finalizers") or () if f != "orphan"]
+            if finalizers:
+                obj["metadata"]["finalizers"] = finalizers
+            else:
+                obj["metadata"].pop("finalizers", None)
+
+        if resource is not None:
+            self.ctx.registry.mutate(resource, meta.get("namespace", ""), meta["name"], release)
 
     def _delete(self, dep: dict, propagation: str) -> None:
         if deleting(dep):

@@ -13,7 +13,7 @@ import re
 from ..errors import ApiError
 from ..resources import DEPLOYMENTS, PODS, PVCS, REPLICASETS, STATEFULSETS
 from ..selectors import from_object
-from ..util import clone, labels_of, now, owner_reference, safe_hash, set_condition
+from ..util import clone, controller_of, labels_of, now, owner_reference, safe_hash, set_condition
 from .base import Context, deleting, owned, pod_ready, pod_running_ready
 
 REVISION = "deployment.kubernetes.io/revision"
@@ -387,6 +387,7 @@ class StatefulSetController:
         revision = f"{name}-{safe_hash(spec.get('template') or {})}"
         ordered = spec.get("podManagementPolicy", "OrderedReady") != "Parallel"
         pattern = re.compile(rf"^{re.escape(name)}-(\d+)$")
+        self._adopt_orphans(sts)
         pods: dict[int, dict] = {}
         for pod in owned(self.ctx.store, sts, "Pod"):
             match = pattern.match(pod["metadata"]["name"])
@@ -401,6 +402,26 @@ class StatefulSetController:
                 pods[int(match.group(1))] = pod
         self._status(sts, pods, replicas, revision)
         return retry
+
+    def _adopt_orphans(self, sts: dict) -> None:
+        """Like the real controller's ControllerRefManager: pods its selector matches that no controller owns
+        (a StatefulSet deleted with propagationPolicy=Orphan, then created again) become its own, as they
+        are. Their identity (hostname, subdomain) stays what it was: pod specs are immutable; their
+        revision label decides whether the rolling update replaces them."""
+        selector = from_object(sts["spec"].get("selector"))
+        meta = sts["metadata"]
+
+        def orphan(pod: dict) -> bool:
+            return not deleting(pod) and controller_of(pod) is None and selector.matches(labels_of(pod))
+
+        pods, _ = self.ctx.store.list(PODS, meta["namespace"], orphan)
+        for pod in pods:
+
+            def adopt(obj: dict) -> None:
+                if controller_of(obj) is None:
+                    obj["metadata"].setdefault("ownerReferences", []).append(owner_reference(sts))
+
+            self.ctx.registry.mutate(PODS, meta["namespace"], pod["metadata"]["name"], adopt)
 
     def _sync(self, sts: dict, pods: dict[int, dict], replicas: int, revision: str, ordered: bool) -> float | None:
         """One pass of the real controller's loop: create, replace failed, scale down, roll."""

@@ -197,11 +197,20 @@ class Cluster:
             return None
 
     def list(
-        self, kind: str, *, namespace: str | None = None, label_selector: str | None = None
+        self,
+        kind: str,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
     ) -> tuple[list[dict], str]:
         """(items, the list's resourceVersion). Items get their ``kind`` and ``apiVersion`` filled in."""
         resource = RESOURCES[kind]
-        data = self.request("GET", resource.path(namespace), query={"labelSelector": label_selector})
+        data = self.request(
+            "GET",
+            resource.path(namespace),
+            query={"labelSelector": label_selector, "fieldSelector": field_selector},
+        )
         items = data.get("items") or []
         for item in items:
             item.setdefault("kind", kind)
@@ -210,9 +219,13 @@ class Cluster:
 
     def apply(self, obj: dict, *, force: bool = True) -> dict:
         """Server-side apply one object with our field manager; creates or updates. Idempotent."""
+        return self.apply_reporting(obj, force=force)[0]
+
+    def apply_reporting(self, obj: dict, *, force: bool = True) -> tuple[dict, bool]:
+        """`apply`, and whether it created the object (201) rather than updated it."""
         resource = RESOURCES[obj["kind"]]
         meta = obj["metadata"]
-        return self.request(
+        response = self._send(
             "PATCH",
             resource.path(meta.get("namespace"), meta["name"]),
             # Strict: an unknown or duplicate field is an error, never silently dropped.
@@ -220,20 +233,29 @@ class Cluster:
             body=obj,
             content_type=APPLY_CONTENT_TYPE,
         )
+        return json.loads(response.read()), response.status == 201
 
     def merge_patch(self, kind: str, name: str, patch: dict, namespace: str | None = None) -> dict:
         return self.request(
             "PATCH", RESOURCES[kind].path(namespace, name), body=patch, content_type=MERGE_PATCH_CONTENT_TYPE
         )
 
-    def delete(self, kind: str, name: str, namespace: str | None = None, *, propagation: str = "Background") -> bool:
-        """Delete; False when it was already gone. Options go in the body (the server ignores query ones then)."""
+    def delete(
+        self,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        *,
+        propagation: str = "Background",
+        uid: str | None = None,
+    ) -> bool:
+        """Delete; False when it was already gone. Options go in the body (the server ignores query ones then).
+        ``uid``: only that very object (409 `Conflict` when the name now holds another one)."""
+        options = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        if uid:
+            options["preconditions"] = {"uid": uid}
         try:
-            self.request(
-                "DELETE",
-                RESOURCES[kind].path(namespace, name),
-                body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation},
-            )
+            self.request("DELETE", RESOURCES[kind].path(namespace, name), body=options)
         except errors.NotFound:
             return False
         return True
@@ -251,7 +273,9 @@ class Cluster:
         kind: str,
         *,
         resource_version: str,
+        namespace: str | None = None,
         label_selector: str | None = None,
+        field_selector: str | None = None,
         timeout_seconds: int = 300,
         stop: threading.Event | None = None,
         on_connected=None,
@@ -265,11 +289,12 @@ class Cluster:
         resource = RESOURCES[kind]
         response = self._send(
             "GET",
-            resource.path(),
+            resource.path(namespace),
             query={
                 "watch": "true",
                 "resourceVersion": resource_version,
                 "labelSelector": label_selector,
+                "fieldSelector": field_selector,
                 "timeoutSeconds": timeout_seconds,
                 "allowWatchBookmarks": "true",
             },
@@ -380,12 +405,13 @@ def _is_schema_rejection(message: str) -> bool:
 def _translate(error: ApiException, method: str, path: str) -> errors.ClusterError:
     """An API error as our own type, carrying the server's message."""
     status = error.status or 0
-    message, reason = "", error.reason or ""
+    message, reason, causes = "", error.reason or "", ()
     try:
         body = json.loads(error.body) if error.body else {}
         message = body.get("message", "")
         reason = body.get("reason", reason)
-    except (TypeError, ValueError):
+        causes = tuple(c for c in (body.get("details") or {}).get("causes") or () if isinstance(c, dict))
+    except (TypeError, ValueError, AttributeError):
         message = str(error.body or "")[:300]
     text = message or f"{method} {path} failed with {status} {reason}".strip()
     if status == 404:
@@ -395,7 +421,7 @@ def _translate(error: ApiException, method: str, path: str) -> errors.ClusterErr
     if status in (400, 422) or (status == 500 and _is_schema_rejection(message)):
         # The server refused what we sent (including a 500 from building the typed patch: a field
         # its schema does not declare). Sending it again cannot help: permanent, with its message.
-        return errors.Invalid(text, status=status, reason=reason)
+        return errors.Invalid(text, status=status, reason=reason, causes=causes)
     if status == 403 and "being terminated" in message:
         return errors.NamespaceTerminating(text, status=status, reason=reason)
     if status == 403 and "serviceaccount" in message and "not found" in message:

@@ -10,11 +10,21 @@ class ClusterError(Exception):
 
     retryable = False
 
-    def __init__(self, message: str, *, status: int | None = None, reason: str = "", retry_after: float | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        reason: str = "",
+        retry_after: float | None = None,
+        causes: tuple[dict, ...] = (),
+    ):
         super().__init__(message)
         self.message = message
         self.status = status
         self.reason = reason
+        # The server's field errors (Status details.causes: reason, message, field), for a 422.
+        self.causes = causes
         # Seconds the server asked us to wait before trying again (429/503 Retry-After), if it said.
         self.retry_after = retry_after
 

@@ -18,6 +18,7 @@ from deployments.cluster import labels as L
 from deployments.cluster.environment import resolve_environment
 from deployments.sizes import DeploymentSize
 from templates_catalog.spec import AddOn, Component, HealthCheck, Security, Stage, Storage, TemplateSpec
+from templates_catalog.validation import HEADLESS_SUFFIX  # template ids never end in it
 
 CODE_VOLUME = "code"
 CLONE_ROOT = "/workspace"
@@ -293,7 +294,9 @@ def _workload(
         "template": {"metadata": {"labels": labels, "annotations": dict(annotations)}, "spec": pod_spec},
     }
     if kind == "StatefulSet":
-        spec["serviceName"] = service_id
+        # The governing Service gives each pod its stable DNS name (`<pod>.<service>.<namespace>.svc`);
+        # immutable on the StatefulSet (`operations.replace_statefulset` moves older ones over).
+        spec["serviceName"] = headless_service_name(service_id)
         if claims:
             spec["volumeClaimTemplates"] = claims
     else:
@@ -466,6 +469,29 @@ def service(target: RenderTarget, service_id: str, kind: str, port: int) -> dict
     }
 
 
+def headless_service_name(service_id: str) -> str:
+    return f"{service_id}{HEADLESS_SUFFIX}"
+
+
+def headless_service(target: RenderTarget, service_id: str, kind: str, port: int) -> dict:
+    """The governing Service of a StatefulSet: no cluster IP, one DNS record per pod, for peers and
+    stable identities. Clients keep using the regular Service (`service`), which balances over ready
+    pods only."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(headless_service_name(service_id), target, target.service_labels(service_id, kind)),
+        "spec": {
+            "clusterIP": "None",
+            # Peers must find each other before they are ready: a replica joins its primary, a cluster
+            # bootstraps, only then does readiness pass. Client traffic never comes this way.
+            "publishNotReadyAddresses": True,
+            "selector": L.service_selector(target.deployment_id, service_id),
+            "ports": [{"name": "main", "port": port, "targetPort": "main", "protocol": "TCP"}],
+        },
+    }
+
+
 def custom_domain_secret(domain: str) -> str:
     return f"domain-{hashlib.sha256(domain.encode()).hexdigest()[:12]}-tls"
 
@@ -517,17 +543,6 @@ def render(target: RenderTarget, cluster: ClusterSettings) -> list[dict]:
     # with its own copy (`cluster.builds.git_secret`).
     if target.git_credentials is not None and target.mode == "source":
         objects.append(git.credentials_secret(target.git_credentials, _meta(git.SECRET_NAME, target)))
-    for component in target.spec.components:
-        objects.append(service(target, component.id, "component", component.port))
-    for addon in addons:
-        objects.append(service(target, addon.id, "addon", addon.port))
-    public_ports = {component.id: port for component, port, _ in public_hosts(target, cluster)}
-    objects += security.network_policies(
-        lambda name: _meta(name, target),
-        deployment_id=target.deployment_id,
-        public_ports=public_ports,
-        ingress_namespace=cluster.ingress_namespace,
-    )
     workloads = [addon_workload(target, addon, environment[addon.id], cluster) for addon in addons]
     # A component built from the repository runs nothing until its first build succeeded (never the
     # template's base image, which holds none of the app's code): its workload is not rendered yet.
@@ -536,6 +551,22 @@ def render(target: RenderTarget, cluster: ClusterSettings) -> list[dict]:
         for component in target.spec.components
         if not target.awaits_build(component)
     ]
+    for component in target.spec.components:
+        objects.append(service(target, component.id, "component", component.port))
+    for addon in addons:
+        objects.append(service(target, addon.id, "addon", addon.port))
+    ports = {c.id: c.port for c in target.spec.components} | {a.id: a.port for a in addons}
+    for workload in workloads:
+        if workload["kind"] == "StatefulSet":
+            service_id, kind = workload["metadata"]["name"], workload["metadata"]["labels"][L.SERVICE_KIND]
+            objects.append(headless_service(target, service_id, kind, ports[service_id]))
+    public_ports = {component.id: port for component, port, _ in public_hosts(target, cluster)}
+    objects += security.network_policies(
+        lambda name: _meta(name, target),
+        deployment_id=target.deployment_id,
+        public_ports=public_ports,
+        ingress_namespace=cluster.ingress_namespace,
+    )
     claims = [claim for workload in workloads for claim in workload["spec"].get("volumeClaimTemplates", ())]
     meta = lambda name: _meta(name, target)  # noqa: E731 - the same metadata for both
     objects.append(security.resource_quota(meta, size=target.size, workloads=workloads, claims=claims))

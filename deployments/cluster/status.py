@@ -673,6 +673,14 @@ def _drift(expect: Expectation, observed: Observation, services: list[dict]) -> 
     if "Service" in observed.watched:
         present = {s["metadata"]["name"] for s in observed.services if not s["metadata"].get("deletionTimestamp")}
         found += [f"Service {s.id} was deleted" for s in expect.services if s.id not in present]
+        # The headless Service governing each StatefulSet (manifests.headless_service).
+        governing = {
+            (w.get("spec") or {}).get("serviceName") or ""
+            for w in observed.workloads
+            if w.get("kind") == "StatefulSet" and not w["metadata"].get("deletionTimestamp")
+        }
+        known = {"", *(s.id for s in expect.services)}
+        found += [f"Service {name} was deleted" for name in sorted(governing - present - known)]
     if "Ingress" in observed.watched and any(s.public for s in expect.services):
         if not any(i["metadata"]["name"] == PUBLIC_INGRESS for i in observed.ingresses):
             found.append(f"Ingress {PUBLIC_INGRESS} was deleted")

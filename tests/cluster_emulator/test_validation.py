@@ -125,3 +125,80 @@ def test_it_validates_cheaply():
         validation.validate(DEPLOYMENTS, manifest)
     per_object = (time.perf_counter() - started) / rounds
     assert per_object < 0.005, f"{per_object * 1000:.2f} ms per object"
+
+
+MSG_STS_FIXED = (
+    'StatefulSet.apps "db" is invalid: spec: Forbidden: updates to statefulset spec for fields other than '
+    "'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', "
+    "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"
+)
+
+
+def test_it_refuses_a_new_service_name_on_a_statefulset_as_a_real_server_words_it(apps, namespace):
+    manifest = statefulset("db", namespace)
+    apply(apps.patch_namespaced_stateful_set, "db", namespace, body=manifest)
+    manifest["spec"]["serviceName"] = "db-headless"
+    status = invalid(lambda: apply(apps.patch_namespaced_stateful_set, "db", namespace, body=manifest))
+    assert status["message"] == MSG_STS_FIXED
+    assert status["details"]["causes"] == [
+        {"reason": "FieldValueForbidden", "message": MSG_STS_FIXED.split("spec: ", 1)[1], "field": "spec"}
+    ]
+    # A strategic-merge patch or a replace is refused the same way; the stored object is untouched.
+    status = invalid(lambda: apps.patch_namespaced_stateful_set("db", namespace, {"spec": {"serviceName": "x"}}))
+    assert status["message"] == MSG_STS_FIXED
+    assert apps.read_namespaced_stateful_set("db", namespace).spec.service_name == "db"
+
+
+def test_it_lets_the_mutable_statefulset_fields_change(apps, namespace):
+    manifest = statefulset("db", namespace)
+    apply(apps.patch_namespaced_stateful_set, "db", namespace, body=manifest)
+    manifest["spec"].update(
+        replicas=2,
+        minReadySeconds=5,
+        revisionHistoryLimit=4,
+        updateStrategy={"type": "OnDelete"},
+        persistentVolumeClaimRetentionPolicy={"whenDeleted": "Delete", "whenScaled": "Retain"},
+    )
+    manifest["spec"]["template"]["metadata"]["annotations"] = {"changed": "yes"}
+    stored = apply(apps.patch_namespaced_stateful_set, "db", namespace, body=manifest)
+    assert (stored.spec.replicas, stored.spec.min_ready_seconds, stored.spec.update_strategy.type) == (2, 5, "OnDelete")
+    for fixed in ({"podManagementPolicy": "Parallel"}, {"selector": {"matchLabels": {"app.kubernetes.io/name": "db"}}}):
+        changed = {**manifest, "spec": {**manifest["spec"], **fixed}}
+        status = invalid(lambda body=changed: apply(apps.patch_namespaced_stateful_set, "db", namespace, body=body))
+        assert status["message"] == MSG_STS_FIXED
+
+
+def headless_service(name: str, cluster_ip: str | None = "None") -> dict:
+    spec = {"selector": {"app": name}, "ports": [{"name": "main", "port": 5432}]}
+    if cluster_ip is not None:
+        spec["clusterIP"] = cluster_ip
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": spec}
+
+
+def test_it_refuses_a_cluster_ip_change_of_a_headless_service_and_back(core, namespace):
+    apply(core.patch_namespaced_service, "db-headless", namespace, body=headless_service("db-headless"))
+    stored = core.read_namespaced_service("db-headless", namespace)
+    assert (stored.spec.cluster_ip, stored.spec.cluster_ips) == ("None", ["None"])
+    status = invalid(
+        lambda: apply(
+            core.patch_namespaced_service, "db-headless", namespace, body=headless_service("db-headless", "10.96.7.7")
+        )
+    )
+    assert status["message"] == (
+        'Service "db-headless" is invalid: spec.clusterIPs[0]: Invalid value: []string{"10.96.7.7"}: '
+        "may not change once set"
+    )
+    assert status["details"]["causes"][0]["field"] == "spec.clusterIPs[0]"
+    # Omitting it (a replace that leaves it out) keeps it headless, as the real server does.
+    body = headless_service("db-headless", None)
+    body["metadata"]["resourceVersion"] = stored.metadata.resource_version
+    assert core.replace_namespaced_service("db-headless", namespace, body).spec.cluster_ip == "None"
+
+    apply(core.patch_namespaced_service, "db", namespace, body=headless_service("db", None))
+    allocated = core.read_namespaced_service("db", namespace).spec.cluster_ip
+    assert allocated != "None"
+    status = invalid(lambda: apply(core.patch_namespaced_service, "db", namespace, body=headless_service("db")))
+    assert status["message"] == (
+        'Service "db" is invalid: spec.clusterIPs[0]: Invalid value: []string{"None"}: may not change once set'
+    )
+    assert core.read_namespaced_service("db", namespace).spec.cluster_ip == allocated

@@ -198,6 +198,87 @@ def test_it_keeps_claims_when_a_statefulset_is_deleted(apps, core, namespace):
     assert core.read_namespaced_persistent_volume_claim("data-db-0", namespace).metadata.uid == claim_uid
 
 
+def test_an_orphaning_delete_keeps_the_pods_and_a_new_statefulset_adopts_them(apps, core, namespace):
+    apply(apps.patch_namespaced_stateful_set, "db", namespace, body=statefulset("db", namespace, replicas=2))
+    eventually(lambda: apps.read_namespaced_stateful_set("db", namespace).status.ready_replicas == 2)
+    old_uid = apps.read_namespaced_stateful_set("db", namespace).metadata.uid
+    pods = {p.metadata.name: p.metadata.uid for p in pods_of(core, namespace, DB)}
+    claims = {c.metadata.name: c.metadata.uid for c in core.list_namespaced_persistent_volume_claim(namespace).items}
+    rv = apps.list_namespaced_stateful_set(namespace).metadata.resource_version
+
+    apps.delete_namespaced_stateful_set("db", namespace, body=client.V1DeleteOptions(propagation_policy="Orphan"))
+    # Like a real server: terminating with the `orphan` finalizer until the garbage collector is done.
+    seen = []
+    w = watch.Watch()
+    for event in w.stream(apps.list_namespaced_stateful_set, namespace, resource_version=rv, timeout_seconds=10):
+        meta = event["object"].metadata
+        seen.append((event["type"], meta.finalizers, meta.deletion_timestamp is not None))
+        if event["type"] == "DELETED":
+            w.stop()
+    assert seen[0] == ("MODIFIED", ["orphan"], True) and seen[-1][0] == "DELETED"
+    survivors = pods_of(core, namespace, DB)
+    assert {p.metadata.name: p.metadata.uid for p in survivors} == pods
+    assert all(not p.metadata.owner_references and p.metadata.deletion_timestamp is None for p in survivors)
+
+    replacement = statefulset("db", namespace, replicas=2)
+    replacement["spec"]["serviceName"] = "db-headless"  # what could not change in place
+    apply(apps.patch_namespaced_stateful_set, "db", namespace, body=replacement)
+    new_uid = apps.read_namespaced_stateful_set("db", namespace).metadata.uid
+    assert new_uid != old_uid
+
+    def adopted():
+        current = pods_of(core, namespace, DB)
+        return (
+            all(p.metadata.owner_references and p.metadata.owner_references[0].uid == new_uid for p in current)
+            and {p.metadata.name: p.metadata.uid for p in current} == pods
+        )
+
+    eventually(adopted, message="the same pods owned by the new StatefulSet")
+    status = eventually(
+        lambda: (s := apps.read_namespaced_stateful_set("db", namespace).status).ready_replicas == 2 and s
+    )
+    assert status.current_revision == status.update_revision  # same template: nothing to roll
+    assert {p.metadata.name: p.metadata.uid for p in pods_of(core, namespace, DB)} == pods
+    assert {c.metadata.name: c.metadata.uid for c in core.list_namespaced_persistent_volume_claim(namespace).items} == (
+        claims
+    )
+    # Pod specs are immutable: an adopted pod keeps its old subdomain until it is next replaced.
+    assert core.read_namespaced_pod("db-0", namespace).spec.subdomain == "db"
+
+
+def test_a_new_statefulset_with_another_template_rolls_the_pods_it_adopted_in_order(apps, core, namespace):
+    apply(apps.patch_namespaced_stateful_set, "db", namespace, body=statefulset("db", namespace, replicas=2))
+    eventually(lambda: apps.read_namespaced_stateful_set("db", namespace).status.ready_replicas == 2)
+    claims = {c.metadata.name: c.metadata.uid for c in core.list_namespaced_persistent_volume_claim(namespace).items}
+    apps.delete_namespaced_stateful_set("db", namespace, body=client.V1DeleteOptions(propagation_policy="Orphan"))
+    eventually(lambda: not apps.list_namespaced_stateful_set(namespace).items, message="the StatefulSet gone")
+    rv = core.list_namespaced_pod(namespace).metadata.resource_version
+    replacement = statefulset("db", namespace, replicas=2, annotations={"changed": "yes"})
+    replacement["spec"]["serviceName"] = "db-headless"
+    apply(apps.patch_namespaced_stateful_set, "db", namespace, body=replacement)
+    events = eventually(
+        lambda: (
+            [
+                (e["type"], e["object"].metadata.name)
+                for e in watch.Watch().stream(
+                    core.list_namespaced_pod, namespace, resource_version=rv, timeout_seconds=1
+                )
+            ]
+            if apps.read_namespaced_stateful_set("db", namespace).status.updated_replicas == 2
+            else None
+        ),
+        timeout=15,
+        message="both pods replaced",
+    )
+    deleted = [name for kind, name in events if kind == "DELETED"]
+    assert deleted == ["db-1", "db-0"]  # from the highest ordinal down, one at a time
+    eventually(lambda: apps.read_namespaced_stateful_set("db", namespace).status.ready_replicas == 2)
+    assert core.read_namespaced_pod("db-0", namespace).spec.subdomain == "db-headless"
+    assert {c.metadata.name: c.metadata.uid for c in core.list_namespaced_persistent_volume_claim(namespace).items} == (
+        claims
+    )
+
+
 def test_it_scales_a_statefulset_to_zero_and_back(apps, core, namespace):
     manifest = statefulset("db", namespace, replicas=1)
     apply(apps.patch_namespaced_stateful_set, "db", namespace, body=manifest)

@@ -214,12 +214,16 @@ def _finished(run, operation_id: int) -> bool:
 
 def declared_in_code() -> dict[str, set[tuple[str, str, str]]]:
     """What the code may ask for but no flow can be made to: pruning deletes any kind it lists
-    (PRUNABLE_KINDS) once a template stops rendering it; the runner watches a build's pod."""
+    (PRUNABLE_KINDS) once a template stops rendering it; the runner watches a build's pod; a StatefulSet
+    replacement watches the old one go."""
     prunable = {(RESOURCES[kind].group, RESOURCES[kind].plural, "delete") for kind in PRUNABLE_KINDS}
     # The runner watches a build's pod until its container starts and until its exit is reported; a
     # pod that is quick enough to have started (or ended) when first listed needs no watch.
     build_pod_watch = {("", "pods", "watch")}
-    return {"worker": prunable | build_pod_watch}
+    # Replacing a StatefulSet whose fixed fields changed (an old deployment's serviceName) watches the old
+    # one go (tests/deployments/test_statefulset_migration.py); deployments made now never need it.
+    replacement_watch = {("apps", "statefulsets", "watch")}
+    return {"worker": prunable | build_pod_watch | replacement_watch}
 
 
 def test_every_process_is_granted_exactly_what_it_uses(cluster_usage):

@@ -35,7 +35,7 @@ def test_it_applies_the_deployment_and_records_it(deployment):
     operation = deployment.operations.get()
     # Applied, not done: done once the cluster shows every service ready.
     assert (operation.kind, operation.status, operation.attempts) == (Operation.Kind.CREATE, "running", 1)
-    assert operation.message == "Applied 12 objects to the cluster; waiting for the rollout"
+    assert operation.message == "Applied 14 objects to the cluster; waiting for the rollout"
     assert operation.due_at is None  # no task is due: the sweeper leaves it alone
     operation = observed_until_done(operation)
     assert (operation.status, operation.message) == (Operation.Status.SUCCEEDED, "Created: every service is ready")

@@ -67,6 +67,10 @@ BROKEN = {
     "health-both-kinds": ("components[0].health", "must have exactly one of http (a path) or tcp (a port)"),
     "health-port-not-exposed": ("components[0].health.port", "port 8080 is not exposed (the container's port is 3000)"),
     "id-duplicate": ("addons[0].id", "duplicate id 'app' (also used by components[0])"),
+    "id-headless-suffix": (
+        "addons[0].id",
+        "'postgres-headless' is not a valid id: '<id>-headless' names a StatefulSet's headless Service",
+    ),
     "id-not-dns-label": (
         "components[0].id",
         "'My_App' is not a valid id: use lowercase letters, digits and '-', starting with a letter and ending with a "

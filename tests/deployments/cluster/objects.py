@@ -134,7 +134,7 @@ def statefulset(
         "kind": "StatefulSet",
         "apiVersion": "apps/v1",
         "metadata": _workload_meta(service, kind, created, generation, ours),
-        "spec": {"replicas": replicas, **_template(service, image)},
+        "spec": {"replicas": replicas, "serviceName": f"{service}-headless", **_template(service, image)},
         "status": {
             "observedGeneration": generation,
             "replicas": replicas,

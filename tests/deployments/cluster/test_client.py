@@ -88,6 +88,7 @@ def test_it_prunes_a_removed_addon_but_keeps_its_storage_until_asked(cluster):
     assert set(result.pruned) == {
         "StatefulSet/redis",
         "Service/redis",
+        "Service/redis-headless",
         "Secret/redis-env",
     }
     assert cluster.get("StatefulSet", "redis", without.namespace) is None

@@ -379,3 +379,46 @@ def test_until_the_first_build_succeeded_a_built_component_runs_nothing_never_th
     assert not any("python:3.12-slim" in json.dumps(o) for o in objects)
     # Its Service and environment are there already, for the moment it runs.
     assert {"app", "app-env"} <= {o["metadata"]["name"] for o in objects if o["kind"] in ("Service", "Secret")}
+
+
+# ----------------------------------------------------------------------------- headless Services (issue 15, item 3)
+
+
+@pytest.mark.parametrize("spec", shipped_specs(), ids=lambda s: s.slug)
+def test_every_statefulset_names_a_headless_service_of_its_own_and_clients_keep_theirs(spec):
+    for stage in spec.stages:
+        objects = render(target_for(spec, stage), CLUSTER)
+        services = {o["metadata"]["name"]: o for o in by_kind(objects, "Service")}
+        statefulsets = by_kind(objects, "StatefulSet")
+        headless = {name for name, s in services.items() if s["spec"].get("clusterIP") == "None"}
+        assert headless == {f"{s['metadata']['name']}-headless" for s in statefulsets}, (spec.slug, stage)
+        for workload in statefulsets:
+            name = workload["metadata"]["name"]
+            governing = services[workload["spec"]["serviceName"]]
+            assert governing["metadata"]["name"] == f"{name}-headless"
+            assert governing["spec"]["selector"] == workload["spec"]["selector"]["matchLabels"]
+            assert governing["metadata"]["labels"] == workload["metadata"]["labels"]  # owned and pruned alike
+            # The regular Service stays what clients (POSTGRES_HOST=postgres) reach.
+            assert services[name]["spec"]["type"] == "ClusterIP" and "clusterIP" not in services[name]["spec"]
+            assert services[name]["spec"]["ports"] == governing["spec"]["ports"]
+
+
+def test_the_headless_service_publishes_peers_before_they_are_ready():
+    objects = render(target_for(django_spec(), "production"), CLUSTER)
+    headless = next(o for o in by_kind(objects, "Service") if o["metadata"]["name"] == "postgres-headless")
+    assert headless["spec"] == {
+        "clusterIP": "None",
+        "publishNotReadyAddresses": True,
+        "selector": {L.DEPLOYMENT: "42", L.SERVICE: "postgres"},
+        "ports": [{"name": "main", "port": 5432, "targetPort": "main", "protocol": "TCP"}],
+    }
+    assert headless["metadata"]["labels"][L.SERVICE_KIND] == "addon"
+    # A Deployment (the production app) has no governing Service.
+    assert {o["metadata"]["name"] for o in by_kind(objects, "Deployment")} == {"app"}
+    assert "app-headless" not in {o["metadata"]["name"] for o in by_kind(objects, "Service")}
+
+
+def test_a_component_awaiting_its_first_build_gets_no_headless_service_yet():
+    spec = django_spec()
+    objects = render(target_for(spec, "staging", built_images={}), CLUSTER)
+    assert {o["metadata"]["name"] for o in by_kind(objects, "Service")} == {"app", "postgres", "postgres-headless"}

@@ -480,9 +480,13 @@ def public_ingress(*, created=o.OLD, address: bool = True) -> dict:
 
 def test_row_a_service_or_ingress_deleted_by_hand_is_drift_being_restored():
     watched = frozenset({"Service", "Ingress"})
-    services = [{"kind": "Service", "metadata": {"name": name}} for name in ("app", "postgres")]
+    services = [{"kind": "Service", "metadata": {"name": name}} for name in ("app", "postgres", "postgres-headless")]
     whole = replace(observed(), services=services, ingresses=[public_ingress()], watched=watched)
     assert status(whole)["health"] == "green" and status(whole)["drift"] == []
+    # The headless Service governing a StatefulSet too.
+    assert status(replace(whole, services=services[:2]))["reason"] == (
+        "drift: Service postgres-headless was deleted; restoring"
+    )
     tree = status(replace(whole, services=services[1:], ingresses=[]))
     assert (tree["health"], tree["reason"]) == (
         "yellow",
