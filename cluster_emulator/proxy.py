@@ -7,7 +7,8 @@ back as it is. No real process runs in an emulated pod, so the answer comes from
 a path whose last segment contains "status" answers in Diploi's status format
 (`diploiStatusVersion: 1`), with an item for the app itself (yellow for the first
 `app_status_warmup` seconds after its pod became ready, then green) and one per other Service
-of the namespace (its connection: green while that Service has a ready pod); any other path
+of the namespace (its connection: green while that Service has a ready pod, yellow while it
+waits for one); any other path
 answers a short text saying it is a stand-in. `Faults.app_status()` and its siblings make the
 app report red or yellow, refuse connections, or answer garbage.
 """
@@ -107,8 +108,9 @@ class ServiceProxy:
                     "identifier": f"{other_name}-connection",
                     "name": f"Connection to {other_name}",
                     "description": f"{name} reaches {other_name}",
-                    "status": "green" if up else ("yellow" if warming else "red"),
-                    "message": "Connected" if up else f"Cannot reach {other_name}",
+                    # Waiting, not failing: as Diploi's own templates report a dependency still starting.
+                    "status": "green" if up else "yellow",
+                    "message": "Connected" if up else f"Waiting for {other_name}",
                     "isPending": False,
                 }
             )

@@ -76,9 +76,9 @@ def test_it_answers_for_the_app_in_diploi_status_format(apps, core, namespace):
         assert body["diploiStatusVersion"] == 1
     items = {item["identifier"]: item for item in body["items"]}
     assert items["app"]["status"] == "green"
-    # The database has no ready pod: the app cannot reach it.
-    assert items["postgres-connection"]["status"] == "red"
-    assert items["postgres-connection"]["message"] == "Cannot reach postgres"
+    # The database has no ready pod yet: the app waits for it.
+    assert items["postgres-connection"]["status"] == "yellow"
+    assert items["postgres-connection"]["message"] == "Waiting for postgres"
     apps.create_namespaced_deployment(namespace, deployment("postgres", namespace, component="postgres"))
     ready(core, namespace, "postgres")
     eventually(
