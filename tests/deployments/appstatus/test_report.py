@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -47,6 +49,18 @@ def test_it_reads_diploi_status_items_with_nested_ones_flattened():
     assert read.items[0]["message"] == "Waiting for Next.js..."
     assert read.items[0]["description"] == "Next.js website"
     assert read.items[2]["name"] == "Api: Db"
+
+
+def test_the_documented_examples_are_read_as_documented():
+    text = (Path(__file__).resolve().parents[3] / "docs" / "templates.md").read_text()
+    section = text[text.index("### Status URL") : text.index("## Validation")]
+    example, static_site = (block.encode() for block in re.findall(r"```json\n(.*?)```", section, re.S))
+    assert [(i["identifier"], i["status"]) for i in answer(example).items] == [
+        ("www", "green"),
+        ("database", "yellow"),
+        ("database/replica", "grey"),
+    ]
+    assert [i["identifier"] for i in answer(static_site).items] == ["web"]
 
 
 @pytest.mark.parametrize(
