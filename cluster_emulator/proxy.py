@@ -111,7 +111,7 @@ class ServiceProxy:
                     # Waiting, not failing: as Diploi's own templates report a dependency still starting.
                     "status": "green" if up else "yellow",
                     "message": "Connected" if up else f"Waiting for {other_name}",
-                    "isPending": False,
+                    "isPending": not up,
                 }
             )
         return items

@@ -95,12 +95,26 @@ def status_fetch(cluster: Cluster, target: Target) -> Answer | None:
 def _next_report(previous: AppStatusReport | None, answer: Answer, now: datetime) -> dict:
     """The row's fields after ``answer``: the failure clock starts at the first failure that is the app's."""
     if not answer.error:
-        return {"items": list(answer.items), "error": "", "failing_since": None}
+        return {"items": _with_pending_since(previous, answer.items, now), "error": "", "failing_since": None}
     if answer.unserved:
         failing_since = None
     else:
         failing_since = previous.failing_since if previous is not None and previous.failing_since else now
     return {"items": [], "error": answer.error[:500], "failing_since": failing_since}
+
+
+def _with_pending_since(previous: AppStatusReport | None, items, now: datetime) -> list[dict]:
+    """The items, each pending one stamped with since when it has been pending (kept from ``previous``):
+    a pending check is progress for a while, not a fault (`cluster.status`)."""
+    before = {item.get("identifier"): item for item in (previous.items if previous is not None else [])}
+    stamped = []
+    for item in items:
+        item = dict(item)
+        if item.get("pending"):
+            earlier = before.get(item["identifier"]) or {}
+            item["pending_since"] = earlier.get("pending_since") or now.isoformat()
+        stamped.append(item)
+    return stamped
 
 
 def report_record(deployment_id: int, previous: AppStatusReport | None, answer: Answer, *, now: datetime) -> bool:

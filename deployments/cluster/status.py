@@ -581,8 +581,9 @@ def _app_status_items(
     """The app's own status items (docs/templates.md) as Services items.
 
     An app that does not answer is "status unknown: <reason>": unknown, and yellow once it has stayed so
-    longer than ``grace`` while its service serves; never red on its own. What a service that does not
-    serve cannot answer, the service's own item already says.
+    longer than ``grace`` while its service serves; never red on its own. What a service that does
+    not serve cannot answer, the service's own item already says. A yellow item the app marks pending
+    (``isPending``: still starting) is progress for ``grace`` from when it became pending.
     """
     report = observed.app_status
     if report is None or not expect.status_service or not expect.enabled or expect.deleting:
@@ -613,10 +614,15 @@ def _app_status_items(
     items = []
     for entry in report.get("items") or ():
         message = entry.get("message") or _APP_WORDS.get(entry.get("status"), "")
+        health = _APP_COLOURS.get(entry.get("status"), UNKNOWN)
+        pending_since = _time(entry.get("pending_since"))
+        if health == YELLOW and entry.get("pending") and pending_since and now - pending_since <= grace:
+            # A check the app says is still under way (starting up): progress for a while, not a fault.
+            health = PROGRESS
         items.append(
             _item(
                 f"{expect.status_service}:{entry['identifier']}",
-                _APP_COLOURS.get(entry.get("status"), UNKNOWN),
+                health,
                 f"{entry['name']}: {message}",
                 name=entry["name"],
                 message=entry.get("message", ""),
@@ -689,8 +695,8 @@ def compute_status(
     tls = certificate_states(observed) if observed.tls_managed else {}
     _edge_problems(observed, services, tls, now, grace)
     app_items = _app_status_items(expect, observed, services, now, grace if app_grace is None else app_grace)
-    # What the app reports counts as yellow or red does; green, grey and a status not known yet do not.
-    counted = [item for item in app_items if item["health"] in (YELLOW, RED)]
+    # What the app reports as yellow, red or pending counts; green, grey and a status not known yet do not.
+    counted = [item for item in app_items if item["health"] in (PROGRESS, YELLOW, RED)]
     running = _plural(len(pods), "pod") + " running"
     if pods and any(p["stopping"] for p in pods):
         running = f"{_plural(len(pods), 'pod')}, {sum(1 for p in pods if p['stopping'])} stopping"

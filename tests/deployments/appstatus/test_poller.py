@@ -121,6 +121,23 @@ def test_an_app_at_fault_starts_the_grace_clock_once_and_an_answer_stops_it(depl
     assert report_of(deployment).error == "" and report_of(deployment).failing_since is None
 
 
+def test_a_pending_item_keeps_the_moment_it_became_pending(deployment, emulator):
+    emulator.timing.app_status_warmup = 30  # the stand-in app says "starting" (yellow, pending) for 30 s
+
+    def pending():
+        poller.poll_round(get_cluster())
+        report = report_of(deployment)
+        return not report.error and report
+
+    first = wait_for(pending, timeout=20, what="the app's items")
+    app = next(item for item in first.items if item["identifier"] == "app")
+    assert app["pending"] and app["status"] == "yellow" and app["pending_since"]
+    emulator.faults.app_status(deployment.namespace, "app", status="yellow", message="Still starting")
+    poller.poll_round(get_cluster())
+    again = next(item for item in report_of(deployment).items if item["identifier"] == "app")
+    assert again["message"] == "Still starting" and again["pending_since"] == app["pending_since"]
+
+
 def test_a_disabled_deployment_is_not_asked_and_its_report_goes(deployment, developer, emulator):
     poller.poll_round(get_cluster())
     assert report_of(deployment) is not None

@@ -223,3 +223,14 @@ def test_an_operation_under_way_still_words_the_progress_of_its_service():
     )
     assert tree["health"] == "progress"
     assert tree["reason"].startswith("Restarting Django, asked by ana")
+
+
+def test_a_pending_yellow_item_is_progress_for_the_grace_period_then_yellow():
+    starting = dict(app_item("www", "yellow", "Starting"), pending=True, pending_since=o.NOW.isoformat())
+    tree = tree_with(reported(starting), now=o.NOW + timedelta(seconds=10))
+    assert service(tree, "app:www")["health"] == "progress"
+    assert (tree["health"], tree["reason"]) == ("progress", "Www: Starting")
+    stuck = tree_with(reported(starting), now=o.NOW + APP_GRACE + timedelta(seconds=1))
+    assert (stuck["health"], stuck["reason"]) == ("yellow", "Www: Starting")
+    red = dict(starting, status="red")
+    assert tree_with(reported(red), now=o.NOW + timedelta(seconds=10))["health"] == "red"
