@@ -67,8 +67,9 @@ def status_targets() -> list[Target]:
 
 
 def status_fetch(cluster: Cluster, target: Target) -> Answer | None:
-    """Ask one status URL. None when the API server itself cannot be reached (the whole cluster's
-    status turns unknown then; the app is not to blame). Read-only: safe to repeat."""
+    """Ask one status URL. None when the API server itself cannot be reached or fails (the whole
+    cluster's status says so; the app is not to blame, and what it last said stands). Read-only:
+    safe to repeat."""
     max_bytes = settings.APP_STATUS_MAX_BYTES
     try:
         response = cluster.service_proxy_get(
@@ -80,9 +81,9 @@ def status_fetch(cluster: Cluster, target: Target) -> Answer | None:
             max_bytes=max_bytes,
         )
     except errors.ClusterError as error:
-        logger.info("app status of deployment %s not asked: %s", target.deployment_id, error)
+        logger.debug("app status of deployment %s not asked: %s", target.deployment_id, error)
         return None
-    return read_answer(
+    answer = read_answer(
         response.status,
         response.content_type,
         response.body,
@@ -90,6 +91,10 @@ def status_fetch(cluster: Cluster, target: Target) -> Answer | None:
         max_bytes=max_bytes,
         timed_out=response.timed_out,
     )
+    if answer.api_failed:
+        logger.debug("app status of deployment %s not asked: %s", target.deployment_id, answer.error)
+        return None
+    return answer
 
 
 def _next_report(previous: AppStatusReport | None, answer: Answer, now: datetime) -> dict:

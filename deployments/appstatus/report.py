@@ -38,11 +38,14 @@ class Answer:
     """A status URL's answer, read: the items, or why the status is unknown (``error``).
 
     ``unserved``: the API server found nothing to ask (no such Service, no ready endpoint behind
-    it). The Services node says so already, so that silence does not count against the app."""
+    it) or may not ask. The Services node (or the operator) says so already, so that silence does
+    not count against the app. ``api_failed``: the API server itself failed (5xx, 429): the app was
+    not asked at all, and what it last said stands."""
 
     items: tuple[dict, ...] = ()
     error: str = ""
     unserved: bool = False
+    api_failed: bool = False
 
 
 def read_answer(
@@ -60,9 +63,15 @@ def read_answer(
             return Answer(error=str(problem))
     refusal = _api_refusal(body)
     if refusal:
-        # The API server's own answer: no such Service (404), no ready endpoint (503), the pod refusing.
-        unserved = status == 404 or (status == 503 and refusal.startswith("no endpoints available"))
-        return Answer(error=refusal, unserved=unserved)
+        # The API server's own answer. The pod not answering is the app's; no such Service (404), no
+        # ready endpoint or no such port (503), or Diploi not allowed to ask (401/403) are not.
+        if refusal.startswith("error trying to reach service"):
+            return Answer(error=refusal)
+        if status in (401, 403):
+            return Answer(error=f"Diploi may not ask: {refusal}", unserved=True)
+        if status == 404 or (status == 503 and refusal.startswith(("no endpoints available", "no service port"))):
+            return Answer(error=refusal, unserved=True)
+        return Answer(error=refusal, api_failed=True)
     if status == 0:
         return Answer(error="no answer")
     return Answer(error=f"the app answered {status}")

@@ -60,6 +60,17 @@ def report_of(deployment) -> AppStatusReport | None:
     return AppStatusReport.objects.filter(deployment=deployment).first()
 
 
+def poll_until_answered(deployment) -> AppStatusReport:
+    """Poll until the app answered in Diploi's format (its pods ready); returns its report."""
+
+    def answered():
+        poller.poll_round(get_cluster())
+        report = report_of(deployment)
+        return report is not None and not report.error and report
+
+    return wait_for(answered, timeout=20, what="the app's items")
+
+
 def green_with_items(deployment) -> None:
     wait_for(
         lambda: tree_of(deployment).get("health") == "green" and "app:app" in app_items(deployment),
@@ -85,12 +96,7 @@ def test_it_asks_through_the_service_proxy_and_stores_only_what_changed(deployme
     requests = [r for r in emulator.audit.records() if r.rbac_resource == "services/proxy"]
     assert requests and requests[0].verbs == ("get",) and requests[0].namespace == deployment.namespace
 
-    def answered():
-        poller.poll_round(get_cluster())
-        report = report_of(deployment)
-        return not report.error and report
-
-    report = wait_for(answered, timeout=20, what="the app's items")
+    report = poll_until_answered(deployment)
     assert {item["identifier"]: item["status"] for item in report.items} == {
         "app": "green",
         "postgres-connection": "green",
@@ -101,7 +107,7 @@ def test_it_asks_through_the_service_proxy_and_stores_only_what_changed(deployme
 
 
 def test_an_app_at_fault_starts_the_grace_clock_once_and_an_answer_stops_it(deployment, emulator):
-    wait_for(lambda: (poller.poll_round(get_cluster()), not report_of(deployment).error)[1], timeout=20, what="ok")
+    poll_until_answered(deployment)
     emulator.faults.app_unreachable(deployment.namespace, "app")
     poller.poll_round(get_cluster())
     first = report_of(deployment)
@@ -124,12 +130,7 @@ def test_an_app_at_fault_starts_the_grace_clock_once_and_an_answer_stops_it(depl
 def test_a_pending_item_keeps_the_moment_it_became_pending(deployment, emulator):
     emulator.timing.app_status_warmup = 30  # the stand-in app says "starting" (yellow, pending) for 30 s
 
-    def pending():
-        poller.poll_round(get_cluster())
-        report = report_of(deployment)
-        return not report.error and report
-
-    first = wait_for(pending, timeout=20, what="the app's items")
+    first = poll_until_answered(deployment)
     app = next(item for item in first.items if item["identifier"] == "app")
     assert app["pending"] and app["status"] == "yellow" and app["pending_since"]
     emulator.faults.app_status(deployment.namespace, "app", status="yellow", message="Still starting")
@@ -234,3 +235,14 @@ async def test_a_change_of_items_reaches_an_open_page(deployment, emulator, watc
             break
     assert "app: Cache warming up" in message
     await page.disconnect()
+
+
+def test_the_api_server_failing_leaves_what_the_app_last_said(deployment, emulator):
+    before = poll_until_answered(deployment)
+    emulator.faults.fail_requests(500, path_contains="/proxy/")
+    assert poller.poll_round(get_cluster()) == set()
+    emulator.faults.clear()
+    emulator.faults.fail_requests(429, path_contains="/proxy/", retry_after=1)
+    assert poller.poll_round(get_cluster()) == set()
+    after = report_of(deployment)
+    assert (after.items, after.error, after.changed_at) == (before.items, "", before.changed_at)

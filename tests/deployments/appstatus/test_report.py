@@ -115,6 +115,12 @@ def test_it_tells_the_api_server_refusing_from_the_app_failing():
     refused = refusal(503, "error trying to reach service: dial tcp 10.0.0.7:8000: connect: connection refused")
     assert refused.error.endswith("connection refused") and not refused.unserved
     assert answer(b"Internal Server Error", status=500).error == "the app answered 500"
+    # The API server itself failing, or refusing Diploi: not the app's doing.
+    failing = refusal(500, "Internal error occurred: etcdserver: request timed out")
+    assert failing.api_failed and not refusal(429, "Too many requests").unserved
+    assert refusal(429, "Too many requests").api_failed
+    forbidden = refusal(403, 'services "app" is forbidden: User "diploi-watcher" cannot get resource "services/proxy"')
+    assert forbidden.unserved and forbidden.error.startswith("Diploi may not ask: services")
     slow = read_answer(0, "", b"", truncated=False, max_bytes=MAX, timed_out=True)
     assert slow.error == "no answer in time" and not slow.unserved
 
