@@ -21,6 +21,11 @@ table in docs/architecture.md is the contract; in short:
   lost, no ready pod behind a public endpoint with no operation under way;
 - unknown: the cluster has not been seen for a while (`stale_status`).
 
+What the app says of itself (its template's status URL, read by `appstatus.poller` into
+`Observation.app_status`) joins the Services node as items of their own (`APP_STATUS_KIND`):
+yellow, red and pending ones count like any item, an app that does not answer only past its
+grace period and never as red.
+
 Desired replicas and images come from the expectation, not from the observed
 workloads; a rollout is in progress as `kubectl rollout status` decides.
 """
