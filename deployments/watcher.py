@@ -527,7 +527,7 @@ class ClusterWatcher:
             started = time.monotonic()
             try:
                 # Not while the cluster cannot be seen: every status says so already.
-                if not self._stale_marked and Lease.acquire("app-status", self.name, interval * 3):
+                if not self._stale_marked and Lease.acquire("app-status", self.name, app_status.lease_seconds()):
                     self._mark_dirty(app_status.poll_round(cluster))
             except Exception:
                 logger.exception("asking the apps for their status failed")

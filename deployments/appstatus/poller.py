@@ -18,6 +18,7 @@ which publishes them like any other status change.
 from __future__ import annotations
 
 import logging
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -133,6 +134,14 @@ def report_record(deployment_id: int, previous: AppStatusReport | None, answer: 
             return False
         AppStatusReport.objects.update_or_create(deployment_id=deployment_id, defaults={**fields, "changed_at": now})
     return True
+
+
+def lease_seconds() -> float:
+    """How long the poller's lease must last: three intervals, plus a round in which every app is
+    silent until its timeout (so a slow round never lets a second poller in)."""
+    running = Deployment.objects.live().filter(enabled=True).count()
+    batches = math.ceil(running / max(1, settings.APP_STATUS_CONCURRENCY))
+    return settings.APP_STATUS_SECONDS * 3 + batches * settings.APP_STATUS_TIMEOUT_SECONDS
 
 
 def poll_round(cluster: Cluster, *, now: datetime | None = None) -> set[int]:

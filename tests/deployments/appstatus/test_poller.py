@@ -246,3 +246,9 @@ def test_the_api_server_failing_leaves_what_the_app_last_said(deployment, emulat
     assert poller.poll_round(get_cluster()) == set()
     after = report_of(deployment)
     assert (after.items, after.error, after.changed_at) == (before.items, "", before.changed_at)
+
+
+def test_the_lease_outlasts_a_round_of_silent_apps(deployment, settings):
+    settings.APP_STATUS_CONCURRENCY = 8
+    # 1 s intervals, 1 s timeout: three intervals, plus one batch of (at most 8) apps timing out.
+    assert poller.lease_seconds() == 3 + 1
