@@ -21,6 +21,7 @@ import yaml
 from . import errors, metrics, resources
 from .errors import ApiError
 from .logs import PodLogs
+from .proxy import PROXY_PATH, ServiceProxy
 from .registry import Registry
 from .resources import (
     CERTIFICATES,
@@ -104,8 +105,10 @@ class Api:
         server_address: str = "127.0.0.1:0",
         version_info: dict | None = None,
         logs: PodLogs | None = None,
+        proxy: ServiceProxy | None = None,
     ):
         self.store = store
+        self.proxy = proxy  # the service proxy (`services/{name}:{port}/proxy/...`), when there is one
         self.registry = registry
         self.logs = logs or PodLogs()
         self.server_address = server_address
@@ -129,6 +132,12 @@ class Api:
             return Response(200, b"ok", content_type="text/plain; charset=utf-8")
         if path == "/version":
             return Response(200, self.version_info)
+        proxied = PROXY_PATH.match(req.path)
+        if proxied and self.proxy is not None:
+            code, body, content_type = self.proxy.handle(
+                req.method, unquote(proxied["namespace"]), unquote(proxied["service"]), unquote(proxied["path"] or "/")
+            )
+            return Response(code, body, content_type=content_type)
         route = self._route(path)
         if route.document is not None:
             if req.method != "GET":

@@ -12,6 +12,7 @@ from .controllers.base import NODE_IP, NODE_NAME
 from .faults import Faults
 from .logs import PodLogs
 from .podfs import PodFiles
+from .proxy import ServiceProxy
 from .registry import Registry
 from .resources import NAMESPACES, NODES, SERVICES
 from .server import HttpServer
@@ -62,7 +63,9 @@ class ClusterEmulator:
         self.controllers = ControllerManager(self.store, self.registry, self.timing, self.faults)
         self.logs = PodLogs()
         self.controllers.ctx.logs = self.logs
-        self.api = Api(self.store, self.registry, logs=self.logs)
+        self.api = Api(
+            self.store, self.registry, logs=self.logs, proxy=ServiceProxy(self.store, self.faults, self.timing)
+        )
         self.audit = AuditLog()
         # Exec and port-forward: each pod's directory under `files_root` (a temporary one by default).
         self.files = PodFiles(self.store, files_root, clone_timeout=clone_timeout)

@@ -10,6 +10,9 @@
 - `hang()`: requests stall before being answered.
 - `expire_history()`: watches resuming from an older resourceVersion get 410 Gone.
 - `fail_builds()` / `heal_builds()`: simulated BuildKit builds of matching pods fail at a chosen step.
+- `app_status()`, `app_unreachable()`, `app_garbage()` / `heal_app_status()`: what the stand-in app
+  behind the service proxy (`proxy.py`) answers: its own item red or yellow, connections refused, or
+  a body that is not Diploi's status format.
 """
 
 from __future__ import annotations
@@ -121,6 +124,20 @@ class _FailRule(_RequestRule):
 
 
 @dataclass
+class AppStatusRule:
+    """What the stand-in app of a Service answers through the service proxy."""
+
+    namespace: str | None
+    service: str | None
+    mode: str  # "red", "yellow", "unreachable" or "garbage"
+    message: str = ""
+    body: bytes = b""
+
+    def matches(self, namespace: str, service: str) -> bool:
+        return self.namespace in (None, namespace) and self.service in (None, service)
+
+
+@dataclass
 class _HangRule(_RequestRule):
     seconds: float = 0.0
 
@@ -152,6 +169,7 @@ class Faults:
         self._fails: list[_FailRule] = []
         self._hangs: list[_HangRule] = []
         self._build_failures: list[BuildFailRule] = []
+        self._app_status: list[AppStatusRule] = []
         self._answered: deque[AnsweredFault] = deque(maxlen=10000)
 
     # -- pods ------------------------------------------------------------------------------------------
@@ -252,6 +270,40 @@ class Faults:
                     return rule
         return None
 
+    # -- the apps behind the service proxy -----------------------------------------------------------------
+
+    def app_status(
+        self, namespace: str | None, service: str | None = None, *, status: str = "red", message: str = ""
+    ) -> None:
+        """The app behind matching Services reports its own item ``status`` ("red" or "yellow") with
+        ``message``, in Diploi's status format."""
+        if status not in ("red", "yellow"):
+            raise ValueError("status is red or yellow")
+        self._add_app_rule(AppStatusRule(namespace, service, status, message=message))
+
+    def app_unreachable(self, namespace: str | None, service: str | None = None) -> None:
+        """Nothing listens behind matching Services: the proxy answers 503 "connection refused"."""
+        self._add_app_rule(AppStatusRule(namespace, service, "unreachable"))
+
+    def app_garbage(
+        self, namespace: str | None, service: str | None = None, body: bytes = b"<html>Welcome to nginx!</html>"
+    ) -> None:
+        """The app behind matching Services answers 200 with ``body`` (not Diploi's status format)."""
+        self._add_app_rule(AppStatusRule(namespace, service, "garbage", body=body))
+
+    def heal_app_status(self, namespace: str | None = None) -> None:
+        """The apps (of that namespace, or all) answer as they normally do again."""
+        with self._lock:
+            self._app_status = [r for r in self._app_status if namespace is not None and r.namespace != namespace]
+
+    def app_status_rule(self, namespace: str, service: str) -> AppStatusRule | None:
+        with self._lock:
+            return next((r for r in reversed(self._app_status) if r.matches(namespace, service)), None)
+
+    def _add_app_rule(self, rule: AppStatusRule) -> None:
+        with self._lock:
+            self._app_status.append(rule)
+
     # -- API requests -------------------------------------------------------------------------------------
 
     def fail_requests(
@@ -335,6 +387,7 @@ class Faults:
         with self._lock:
             had_crashes = bool(self._crashes)
             self._crashes, self._fails, self._hangs, self._build_failures = [], [], [], []
+            self._app_status = []
         if had_crashes:
             self._pods_changed(None)
 

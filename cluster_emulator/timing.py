@@ -32,6 +32,7 @@ class Timing:
     event_ttl: float  # core Events are garbage collected after this
     controller_retry: float  # a controller that failed to write retries after this
     build_step_delay: float = 0.5  # a simulated BuildKit build spends this long on each step
+    app_status_warmup: float = 30.0  # an app's status says yellow (starting) this long after its pod is ready
 
 
 PROFILES = {
@@ -54,6 +55,7 @@ PROFILES = {
         event_ttl=3600.0,
         controller_retry=1.0,
         build_step_delay=0.5,
+        app_status_warmup=30.0,
     ),
     "fast": Timing(
         schedule_delay=0.02,
@@ -74,6 +76,7 @@ PROFILES = {
         event_ttl=3600.0,
         controller_retry=0.1,
         build_step_delay=0.02,
+        app_status_warmup=0.0,
     ),
 }
 

@@ -391,6 +391,7 @@ class Deployment(models.Model):
             size_cpu=self.size_spec.cpu_words,
             size_memory=self.size_spec.memory_words(self.size_spec.memory_request),
             memory_limit=self.size_spec.memory_words(self.size_spec.memory_limit),
+            status_service=self.spec.status_target[0] if self.spec.status_target else "",
         )
 
 

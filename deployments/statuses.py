@@ -61,6 +61,7 @@ def status_store(deployment_id: int, observation: Observation, *, now: datetime 
             now=now,
             grace=timedelta(seconds=settings.STATUS_GRACE_SECONDS),
             previous=status.tree or None,
+            app_grace=timedelta(seconds=settings.APP_STATUS_GRACE_SECONDS),
         )
         trace("computed", deployment_id)
         changed = comparable(tree) != comparable(status.tree or {}) or status.observed_at is None

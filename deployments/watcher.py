@@ -30,6 +30,8 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from deployments import cpu, progress, statuses
+from deployments.appstatus import poller as app_status
+from deployments.appstatus.models import AppStatusReport
 from deployments.cluster import errors
 from deployments.cluster import labels as L
 from deployments.cluster.client import Cluster, WatchEvent
@@ -213,6 +215,7 @@ class ClusterWatcher:
             self._spawn(f"watch-{kind}", self._inform, kind, selector)
         self._spawn("status", self._recompute_loop)
         self._spawn("cpu", self._cpu_loop)
+        self._spawn("app-status", self._app_status_loop)
         self._spawn("resync", self._resync_loop)
         logger.info("cluster watcher %s started", self.name)
         return self
@@ -433,10 +436,16 @@ class ClusterWatcher:
         )
         unchanged = []
         drifting: list[tuple[int, list[str]]] = []
+        app_grace = timedelta(seconds=settings.APP_STATUS_GRACE_SECONDS)
+        reports = {
+            report.deployment_id: report.as_observed()
+            for report in AppStatusReport.objects.filter(deployment_id__in=deployment_ids)
+        }
         for deployment in deployments:
             observation = self.cache.observation(deployment.pk, deployment.namespace)
+            observation.app_status = reports.get(deployment.pk)
             expectation = deployment.expectation(cluster, deployment.active_operations)
-            tree = compute_status(expectation, observation, now=now, grace=grace)
+            tree = compute_status(expectation, observation, now=now, grace=grace, app_grace=app_grace)
             if tree.get("drift"):
                 drifting.append((deployment.pk, tree["drift"]))
             key = statuses.comparable(tree)
@@ -507,6 +516,24 @@ class ClusterWatcher:
                 logger.exception("CPU sampling failed")
             finally:
                 close_old_connections()
+
+    # --- the apps' own status -----------------------------------------------------------------
+    def _app_status_loop(self) -> None:
+        """Ask every app for its status every APP_STATUS_SECONDS, one watcher at a time (a lease);
+        the deployments whose answer changed are recomputed (and published) at once."""
+        cluster = self.cluster_factory()
+        while not self.stop_event.is_set():
+            interval = settings.APP_STATUS_SECONDS
+            started = time.monotonic()
+            try:
+                # Not while the cluster cannot be seen: every status says so already.
+                if not self._stale_marked and Lease.acquire("app-status", self.name, app_status.lease_seconds()):
+                    self._mark_dirty(app_status.poll_round(cluster))
+            except Exception:
+                logger.exception("asking the apps for their status failed")
+            finally:
+                close_old_connections()
+            self.stop_event.wait(max(0.0, interval - (time.monotonic() - started)))
 
     # --- resync --------------------------------------------------------------------------------
     def _resync_loop(self) -> None:

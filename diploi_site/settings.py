@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "deployments.builds",
     "deployments.ssh",
     "deployments.ci",
+    "deployments.appstatus",
     "axes",
     "csp",
 ]
@@ -338,6 +339,14 @@ PUBLIC_URL = env_str("PUBLIC_URL").rstrip("/")
 STATUS_GRACE_SECONDS = env_int("STATUS_GRACE_SECONDS", 120)
 STATUS_STALE_SECONDS = env_int("STATUS_STALE_SECONDS", 30)
 CPU_SAMPLE_SECONDS = env_int("CPU_SAMPLE_SECONDS", 10)
+# The app's own status (the template's status_url), fetched through the API server's service proxy:
+# how often, how long a request may take, how much of an answer is read, how many at once, and how
+# long an app may stay silent before its "status unknown" turns yellow.
+APP_STATUS_SECONDS = env_int("APP_STATUS_SECONDS", 10)
+APP_STATUS_TIMEOUT_SECONDS = env_int("APP_STATUS_TIMEOUT_SECONDS", 3)
+APP_STATUS_MAX_BYTES = env_int("APP_STATUS_MAX_BYTES", 64 * 1024)
+APP_STATUS_CONCURRENCY = env_int("APP_STATUS_CONCURRENCY", 8)
+APP_STATUS_GRACE_SECONDS = env_int("APP_STATUS_GRACE_SECONDS", 60)
 # Work on one deployment is serialized by a lease. A working task's process renews it every third
 # of this; a worker that died loses it after this long, and its work is taken over.
 DEPLOYMENT_LEASE_SECONDS = env_int("DEPLOYMENT_LEASE_SECONDS", 15)

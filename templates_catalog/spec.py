@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 Stage = Literal["development", "staging", "production"]
 STAGES: tuple[Stage, ...] = ("development", "staging", "production")
@@ -256,6 +257,15 @@ class TemplateSpec:
 
     def mode(self, stage: Stage) -> StageMode:
         return self.stages[stage]
+
+    @property
+    def status_target(self) -> tuple[str, int, str] | None:
+        """(component id, port, path with its query) the status URL names; None without one."""
+        if not self.status_url:
+            return None
+        parts = urlsplit(self.status_url)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        return parts.hostname or "", parts.port or 80, path
 
     @property
     def uses_repository(self) -> bool:

@@ -163,6 +163,8 @@ FAST_STATUS = {
     "STATUS_GRACE_SECONDS": "2",
     "STATUS_STALE_SECONDS": "2",
     "CPU_SAMPLE_SECONDS": "2",
+    "APP_STATUS_SECONDS": "1",
+    "APP_STATUS_GRACE_SECONDS": "2",
     # An operation the cluster never shows done fails this long after its apply (600 s by default).
     "OPERATION_TIMEOUT_SECONDS": "30",
 }

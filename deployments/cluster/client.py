@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import urllib3
 from django.conf import settings
@@ -382,8 +383,71 @@ class Cluster:
                     self._streams.pop(raw, None)
             raw.release_conn()
 
+    def service_proxy_get(
+        self, namespace: str, service: str, port: int, path: str, *, timeout: float, max_bytes: int
+    ) -> ProxyResponse:
+        """GET ``path`` of a Service's port through the API server's service proxy
+        (`/api/v1/namespaces/{ns}/services/{name}:{port}/proxy/{path}`). Read-only, so safe to repeat.
+
+        Whatever answers (the app, or the API server refusing: a missing Service is 404, a Service
+        without ready endpoints 503) comes back as a `ProxyResponse`, never as an error: the status is
+        the app's, and an app's 429 or Retry-After must not make this process's other requests wait.
+        At most ``max_bytes`` of the body are read (``truncated`` says there was more); no answer
+        within ``timeout`` seconds (per read) is ``timed_out``. Raises `ClusterUnavailable` when
+        the API server cannot be reached.
+        """
+        self._wait_as_asked()
+        path, _, query = path.partition("?")
+        resource_path = f"{RESOURCES['Service'].path(namespace, f'{service}:{port}')}/proxy/{path.lstrip('/')}"
+        method, url, headers, body, post_params = self.api.param_serialize(
+            method="GET",
+            resource_path=resource_path,
+            query_params=parse_qsl(query, keep_blank_values=True),
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        try:
+            response = self.api.call_api(method, url, header_params=headers, _request_timeout=(timeout, timeout))
+            raw = response.response
+            try:
+                data = raw.read(max_bytes + 1, decode_content=True) or b""
+            except BaseException:
+                raw.close()
+                raise
+            if len(data) <= max_bytes:
+                raw.release_conn()  # read to its end: the connection goes back to the pool
+            else:
+                raw.close()  # cut short: this connection is not reused
+        except ApiException as error:
+            # The REST layer raises for some statuses before the body is read: keep what it carries.
+            carried = error.body or b""
+            carried = carried.encode() if isinstance(carried, str) else carried
+            return ProxyResponse(error.status or 0, "", carried[:max_bytes], len(carried) > max_bytes)
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            reason = error.reason if isinstance(error, urllib3.exceptions.MaxRetryError) else error
+            if isinstance(reason, urllib3.exceptions.ReadTimeoutError):
+                # Connected, asked, and nothing came back in time: the app (behind the proxy) is too slow.
+                return ProxyResponse(0, "", b"", False, timed_out=True)
+            raise errors.ClusterUnavailable(
+                f"The Kubernetes API ({self.source}) cannot be reached: {_short(error)}"
+            ) from error
+        return ProxyResponse(
+            response.status, raw.headers.get("Content-Type", ""), data[:max_bytes], len(data) > max_bytes
+        )
+
     def version(self) -> dict:
         return self.request("GET", "/version")
+
+
+@dataclass(frozen=True)
+class ProxyResponse:
+    """What came back through the service proxy: the status code, its content type, at most the bytes asked for."""
+
+    status: int
+    content_type: str
+    body: bytes
+    truncated: bool
+    timed_out: bool = False  # no answer within the timeout (status 0)
 
 
 def resource(kind: str) -> Resource:

@@ -21,6 +21,11 @@ table in docs/architecture.md is the contract; in short:
   lost, no ready pod behind a public endpoint with no operation under way;
 - unknown: the cluster has not been seen for a while (`stale_status`).
 
+What the app says of itself (its template's status URL, read by `appstatus.poller` into
+`Observation.app_status`) joins the Services node as items of their own (`APP_STATUS_KIND`):
+yellow, red and pending ones count like any item, an app that does not answer only past its
+grace period and never as red.
+
 Desired replicas and images come from the expectation, not from the observed
 workloads; a rollout is in progress as `kubectl rollout status` decides.
 """
@@ -96,6 +101,7 @@ class Expectation:
     size_cpu: str = ""
     size_memory: str = ""
     memory_limit: str = ""
+    status_service: str = ""  # the component the template's status_url names ("" when it has none)
 
 
 @dataclass
@@ -113,6 +119,9 @@ class Observation:
     # The kinds the observer lists and watches: what is missing is only missing when it was looked for.
     watched: frozenset[str] = frozenset()
     tls_managed: bool = True  # False: the cluster has no certificate API (no cert-manager)
+    # What the app's status URL last answered (`appstatus`): {"items", "error", "failing_since"}; None:
+    # not asked yet.
+    app_status: Mapping | None = None
 
 
 def worst(colours: Iterable[str]) -> str:
@@ -564,6 +573,72 @@ def _service_items(
     ]
 
 
+# ----------------------------------------------------------------------------- the app's own status
+
+APP_STATUS_KIND = "app-status"  # the kind of a Services item the app reported (not a Kubernetes Service)
+_APP_COLOURS = {"green": GREEN, "yellow": YELLOW, "red": RED, "grey": UNKNOWN}
+_APP_WORDS = {"green": "OK", "yellow": "degraded", "red": "failing", "grey": "not applicable"}
+
+
+def _app_status_items(
+    expect: Expectation, observed: Observation, services: list[dict], now: datetime, grace: timedelta
+) -> list[dict]:
+    """The app's own status items (docs/templates.md) as Services items.
+
+    An app that does not answer is "status unknown: <reason>": unknown, and yellow once it has stayed so
+    longer than ``grace`` while its service serves; never red on its own. What a service that does
+    not serve cannot answer, the service's own item already says. A yellow item the app marks pending
+    (``isPending``: still starting) is progress for ``grace`` from when it became pending.
+    """
+    report = observed.app_status
+    if report is None or not expect.status_service or not expect.enabled or expect.deleting:
+        return []
+    if observed.namespace is None:
+        return []
+    service = next((item for item in services if item["key"] == expect.status_service), None)
+    name = service["name"] if service else expect.status_service
+    common = {"kind": APP_STATUS_KIND, "service": expect.status_service, "reported_by": name}
+    if report.get("error"):
+        failing_since = report.get("failing_since")
+        if isinstance(failing_since, str):
+            failing_since = _time(failing_since)
+        serving = service is not None and service["health"] == GREEN
+        late = serving and failing_since is not None and now - failing_since > grace
+        return [
+            _item(
+                f"{expect.status_service} status",
+                YELLOW if late else UNKNOWN,
+                f"{name} status unknown: {report['error']}",
+                name=f"{name} status",
+                message=report["error"],
+                description="",
+                pending=False,
+                **common,
+            )
+        ]
+    items = []
+    for entry in report.get("items") or ():
+        message = entry.get("message") or _APP_WORDS.get(entry.get("status"), "")
+        health = _APP_COLOURS.get(entry.get("status"), UNKNOWN)
+        pending_since = _time(entry.get("pending_since"))
+        if health == YELLOW and entry.get("pending") and pending_since and now - pending_since <= grace:
+            # A check the app says is still under way (starting up): progress for a while, not a fault.
+            health = PROGRESS
+        items.append(
+            _item(
+                f"{expect.status_service}:{entry['identifier']}",
+                health,
+                f"{entry['name']}: {message}",
+                name=entry["name"],
+                message=entry.get("message", ""),
+                description=entry.get("description", ""),
+                pending=bool(entry.get("pending")),
+                **common,
+            )
+        )
+    return items
+
+
 # ----------------------------------------------------------------------------- certificates
 
 
@@ -610,8 +685,10 @@ def compute_status(
     now: datetime,
     grace: timedelta,
     previous: Mapping | None = None,
+    app_grace: timedelta | None = None,
 ) -> dict:
     """The status tree of one deployment. ``previous`` (the last tree) carries "since" forward.
+    ``app_grace``: how long the app's status may stay unknown before it is yellow (default ``grace``).
 
     ``settled`` says whether the cluster shows the desired state of ``generation`` in
     full (every service rolled out and ready, or disabled with nothing running): what
@@ -622,6 +699,9 @@ def compute_status(
     services = _service_items(expect, observed, pods, now, grace)
     tls = certificate_states(observed) if observed.tls_managed else {}
     _edge_problems(observed, services, tls, now, grace)
+    app_items = _app_status_items(expect, observed, services, now, grace if app_grace is None else app_grace)
+    # What the app reports as yellow, red or pending counts; green, grey and a status not known yet do not.
+    counted = [item for item in app_items if item["health"] in (PROGRESS, YELLOW, RED)]
     running = _plural(len(pods), "pod") + " running"
     if pods and any(p["stopping"] for p in pods):
         running = f"{_plural(len(pods), 'pod')}, {sum(1 for p in pods if p['stopping'])} stopping"
@@ -635,9 +715,10 @@ def compute_status(
             empty_health=DISABLED if not expect.enabled else GREEN,
         ),
         "services": _node(
-            services, "No services", "All services ready" if expect.enabled else "Disabled: nothing runs"
+            services + counted, "No services", "All services ready" if expect.enabled else "Disabled: nothing runs"
         ),
     }
+    nodes["services"]["items"] = services + app_items
     health, reason = _overall(expect, observed, nodes, now, grace)
     drift = _drift(expect, observed, services)
     if drift and health not in (RED, UNKNOWN):
@@ -758,7 +839,14 @@ def _overall(
         return DISABLED, "Disabled: nothing runs; enable it in Options to start it again"
     if health in (PROGRESS, YELLOW) and intent:
         # Our own operation explains it: say which, who asked, and what it waits for.
-        item = next((i for i in nodes["services"]["items"] if i["health"] == health and intent.covers(i["key"])), None)
+        item = next(
+            (
+                i
+                for i in nodes["services"]["items"]
+                if i["health"] == health and i.get("kind") != APP_STATUS_KIND and intent.covers(i["key"])
+            ),
+            None,
+        )
         if item is not None:
             detail = item["progress"]
             if not intent.target and len(expect.services) > 1:
