@@ -1,7 +1,5 @@
-"""A component with several replicas, through OpenSSH: the default replica, each replica by the
-Connect command its pod shows in the status tree, and a replica that does not exist.
-
-`nextjs-postgres` runs two replicas of `app` in production and lets developers in there.
+"""A component with several replicas (the `replicated` fixture), through OpenSSH: the default replica,
+each replica by the Connect command its pod shows in the status tree, and a replica that does not exist.
 In the emulator a pod's `HOSTNAME` is its name, as in a real container.
 """
 
@@ -14,29 +12,10 @@ import shlex
 import pytest
 from django.urls import reverse
 
-from deployments import lifecycle, services
 from deployments.ssh.gateway.pods import replica_name
-from deployments.ssh.naming import ssh_user_for
-from tests.deployments.ssh.gateway.conftest import Running
-from tests.support import built, observe, wait_for
+from tests.support import observe, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def replicated(emulator, make_project, developer) -> Running:
-    project = make_project("nextjs-postgres")
-    deployment = built(services.deployment_create(project=project, name="prod", stage="production", actor=developer))
-    assert lifecycle.reconcile_run(deployment.pk, owner="test") == "applied"
-    deployment.refresh_from_db()
-    assert deployment.expected_replicas(deployment.spec.component("app")) == 2
-    found = Running(
-        deployment=deployment,
-        component="app",
-        ssh_user=ssh_user_for(component="app", deployment="prod", project=project.slug),
-    )
-    wait_for(lambda: len(found.ready_pods()) == 2, timeout=30, what="both replicas of app ready")
-    return found
 
 
 def hostname(openssh, user: str):
