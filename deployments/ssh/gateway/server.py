@@ -41,6 +41,7 @@ from diploi_site import metrics
 logger = logging.getLogger(__name__)
 
 MAX_COMMAND_BYTES = 16 * 1024
+MAX_TERM_TYPE = 128  # TERM goes into the exec request; real terminal types are a few dozen characters
 FULL = "the SSH gateway is full; try again later"
 # Connections over SSH_MAX_CONNECTIONS are told so once their key exchange is done (a disconnect sent
 # before it is lost: the client's version line, unread, turns the close into a reset). At most this many
@@ -477,9 +478,15 @@ class GatewaySession(SSHServerStreamSession):
             self._refusal = f"the command is longer than {MAX_COMMAND_BYTES // 1024} KiB"
         return True
 
+    def pty_requested(self, term_type: str, term_size, term_modes) -> bool:
+        if len(term_type) > MAX_TERM_TYPE:
+            self._refusal = f"the terminal type is longer than {MAX_TERM_TYPE} characters"
+        return True
+
     def subsystem_requested(self, subsystem: str) -> bool:
         if subsystem != "sftp":
-            self._refusal = f"no subsystem {subsystem!r} here (only sftp)"
+            shown = subsystem if len(subsystem) <= 64 else subsystem[:64] + "…"
+            self._refusal = f"no subsystem {shown!r} here (only sftp)"
         return True
 
     def session_started(self) -> None:

@@ -12,7 +12,7 @@ import asyncssh
 import pytest
 from asgiref.sync import sync_to_async
 
-from deployments.ssh.gateway.server import MAX_COMMAND_BYTES
+from deployments.ssh.gateway.server import MAX_COMMAND_BYTES, MAX_TERM_TYPE
 from deployments.ssh.hostkey import known_hosts_line
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("close_thread_connections")]
@@ -96,6 +96,19 @@ async def test_a_huge_command_is_refused_with_a_message(gateway, registered, run
     result = await run(gateway, target.ssh_user, str(key_path), "echo " + "x" * (MAX_COMMAND_BYTES + 1))
     assert result.exit_status != 0
     assert f"diploi: the command is longer than {MAX_COMMAND_BYTES // 1024} KiB".encode() in result.stderr
+
+
+async def test_a_huge_terminal_type_or_subsystem_name_is_refused_briefly(gateway, registered, running, key_path):
+    target = await sync_to_async(running)()
+    async with await connect(gateway, target.ssh_user, str(key_path)) as conn:
+        shell = await conn.create_process(term_type="x" * 30_000, encoding=None)
+        refused = await asyncio.wait_for(shell.wait(), 15)
+        subsystem = await conn.create_process(subsystem="y" * 30_000, encoding=None)
+        unknown = await asyncio.wait_for(subsystem.wait(), 15)
+    assert refused.exit_status == 255
+    assert refused.stderr == f"diploi: the terminal type is longer than {MAX_TERM_TYPE} characters\r\n".encode()
+    assert unknown.exit_status == 255
+    assert unknown.stderr == ("diploi: no subsystem '" + "y" * 64 + "…' here (only sftp)\n").encode()
 
 
 async def test_channels_per_connection_are_capped(gateway, registered, running, key_path, settings):
