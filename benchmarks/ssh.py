@@ -12,14 +12,19 @@ as a process of its own on PostgreSQL, listening on 127.0.0.1.
    exec`` does). Target: the gateway adds at most 50 ms to the median.
 2. Throughput: ``--megabytes`` of stdin through ``ssh <user>@127.0.0.1 'cat > /dev/null'``
    against the same bytes written straight to an exec of ``cat > /dev/null``
-   (``deployments.cluster.streams``, the gateway's own client). Target: at least 0.8x. Also the
-   gateway's CPU time for it: on a busy 2-core machine the gateway competes with the emulator
-   (which unmasks websocket frames in Python) for the same cores.
+   (``deployments.cluster.streams``, the gateway's own client), ``--repeats`` times each,
+   interleaved (one 100 MB transfer lasts under a second, and on a shared machine a single
+   pair gave ratios from 0.3 to 1.4); the ratio of the medians. Target: at least 0.8x. The ssh
+   side includes its connection (key exchange, authentication: the latency above); also printed,
+   for information, the ratio once the stream is open (each side's median for an empty stream
+   taken off). Also the gateway's CPU time per transfer (median): on a busy 2-core machine the
+   gateway competes with the OpenSSH client and the emulator (which unmasks websocket frames in
+   Python) for the same cores.
 3. Memory: ``--sessions`` concurrent idle sessions (asyncssh clients, each running ``cat``
    that waits on its stdin); the gateway's resident memory (VmRSS) before and with them
    all open. Target: under 200 MB.
 
-    python -m benchmarks.ssh [--quick] [--runs N] [--megabytes N] [--sessions N]
+    python -m benchmarks.ssh [--quick] [--runs N] [--megabytes N] [--repeats N] [--sessions N]
 """
 
 from __future__ import annotations
@@ -203,10 +208,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer runs, 20 MB, 50 sessions")
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--megabytes", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=None, help="transfers of each kind (default 7, quick 3)")
     parser.add_argument("--sessions", type=int, default=None)
     args = parser.parse_args()
     runs = args.runs or (10 if args.quick else 20)
     megabytes = args.megabytes or (20 if args.quick else 100)
+    repeats = args.repeats or (3 if args.quick else 7)
     sessions = args.sessions or (50 if args.quick else 200)
 
     bench.require_services()
@@ -244,14 +251,25 @@ def main() -> int:
         ssh_median, exec_median = statistics.median(ssh_times), statistics.median(exec_times)
         added = ssh_median - exec_median
 
-        # 2. throughput
+        # 2. throughput (interleaved, as the latency)
         total = megabytes * 1024 * 1024
-        straight = straight_stream_seconds(where, total)
-        cpu_before = gateway.cpu_seconds()
-        through_ssh = ssh_stream_seconds(port, key_path, known_hosts, user, total)
-        gateway_cpu = gateway.cpu_seconds() - cpu_before
-        straight_mb_s, ssh_mb_s = megabytes / straight, megabytes / through_ssh
+        straight_times, ssh_times_mb, gateway_cpus, straight_empty, ssh_empty = [], [], [], [], []
+        for _ in range(repeats):
+            straight_times.append(straight_stream_seconds(where, total))
+            cpu_before = gateway.cpu_seconds()
+            ssh_times_mb.append(ssh_stream_seconds(port, key_path, known_hosts, user, total))
+            gateway_cpus.append(gateway.cpu_seconds() - cpu_before)
+            # The same with no bytes: what opening the stream costs (the SSH handshake on one side).
+            straight_empty.append(straight_stream_seconds(where, 0))
+            ssh_empty.append(ssh_stream_seconds(port, key_path, known_hosts, user, 0))
+        straight_mb_s = megabytes / statistics.median(straight_times)
+        ssh_mb_s = megabytes / statistics.median(ssh_times_mb)
+        gateway_cpu = statistics.median(gateway_cpus)
         ratio = ssh_mb_s / straight_mb_s
+        # Once the stream is open: the median time less the median time of an empty stream.
+        streamed = (statistics.median(ssh_times_mb) - statistics.median(ssh_empty)) or float("nan")
+        streamed_straight = (statistics.median(straight_times) - statistics.median(straight_empty)) or float("nan")
+        streaming_ratio = streamed_straight / streamed
 
         # 3. memory
         held = asyncio.run(hold_sessions(port, key_path, known_hosts_text, user, sessions, gateway))
@@ -260,10 +278,11 @@ def main() -> int:
             ("`ssh … true` median (ms)", f"{ssh_median:.1f}", "", None),
             ("straight exec median (ms)", f"{exec_median:.1f}", "", None),
             ("gateway adds, median (ms)", f"{added:.1f}", f"<= {LATENCY_BUDGET_MS}", added <= LATENCY_BUDGET_MS),
-            (f"{megabytes} MB straight exec (MB/s)", f"{straight_mb_s:.1f}", "", None),
-            (f"{megabytes} MB through ssh (MB/s)", f"{ssh_mb_s:.1f}", "", None),
+            (f"{megabytes} MB straight exec, median of {repeats} (MB/s)", f"{straight_mb_s:.1f}", "", None),
+            (f"{megabytes} MB through ssh, median of {repeats} (MB/s)", f"{ssh_mb_s:.1f}", "", None),
             ("throughput ratio", f"{ratio:.2f}", f">= {THROUGHPUT_RATIO}", ratio >= THROUGHPUT_RATIO),
-            (f"gateway CPU for the {megabytes} MB (s)", f"{gateway_cpu:.2f}", "", None),
+            ("  ratio once open (empty stream's time taken off)", f"{streaming_ratio:.2f}", "", None),
+            (f"gateway CPU per {megabytes} MB, median (s)", f"{gateway_cpu:.2f}", "", None),
             ("gateway RSS before (MB)", f"{held['before']:.1f}", "", None),
             (
                 f"gateway RSS, {sessions} idle sessions (MB)",

@@ -153,25 +153,48 @@ class PodFiles:
         shutil.rmtree(self.root / _safe(namespace) / "pod-volumes" / _safe(name), ignore_errors=True)
         root.mkdir(parents=True)
         for init in (pod.get("spec") or {}).get("initContainers") or ():
-            if any("git clone" in str(part) for part in (init.get("command") or []) + (init.get("args") or [])):
+            words = " ".join(str(part) for part in (init.get("command") or []) + (init.get("args") or []))
+            if "git clone" in words:
                 self._clone(pod, init)
+            elif "sftp-server" in words:
+                self._provide_sftp_server(pod, init)
         marker.write_text(uid)
+
+    def _run_init(self, pod: dict, init: dict, **env: str) -> tuple[bool, str]:
+        """Run an init container's command here (paths in its volumes translated): (failed, its output)."""
+        view = self._container_view(pod, init)
+        argv = [view.translate(str(part)) for part in (init.get("command") or []) + (init.get("args") or [])]
+        try:
+            # The pod's own command, as its init container would run it (as the emulator's user).
+            result = subprocess.run(
+                argv,
+                cwd=view.cwd,
+                env={**view.env, **env},
+                capture_output=True,
+                timeout=self.clone_timeout,
+                check=False,
+            )
+            return result.returncode != 0, (result.stderr or result.stdout).decode(errors="replace")
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return True, str(exc)
+
+    def _provide_sftp_server(self, pod: dict, init: dict) -> None:
+        """Do what an init container providing sftp-server does: run its command here. The image it copies
+        from is this machine, so the pod gets this machine's sftp-server when it has one (Debian:
+        openssh-sftp-server); a pod without such a step has none in its filesystem, as a real image."""
+        failed, output = self._run_init(pod, init)
+        log.log(
+            logging.WARNING if failed else logging.INFO,
+            "cluster emulator: the sftp-server step of pod %s: %s",
+            pod["metadata"]["name"],
+            output.strip()[-300:],
+        )
 
     def _clone(self, pod: dict, init: dict) -> None:
         """Do what a clone init container does: run its command here (paths in its volumes translated).
         When that fails (the repository cannot be reached), the code directories it would have filled
         get a small generated project saying so."""
-        view = self._container_view(pod, init)
-        argv = [view.translate(str(part)) for part in (init.get("command") or []) + (init.get("args") or [])]
-        env = {**view.env, "GIT_TERMINAL_PROMPT": "0"}
-        try:
-            # The pod's own command, as its init container would run it (as the emulator's user).
-            result = subprocess.run(
-                argv, cwd=view.cwd, env=env, capture_output=True, timeout=self.clone_timeout, check=False
-            )
-            failed, output = result.returncode != 0, (result.stderr or result.stdout).decode(errors="replace")
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            failed, output = True, str(exc)
+        failed, output = self._run_init(pod, init, GIT_TERMINAL_PROMPT="0")
         if not failed:
             return
         why = (output.strip().splitlines() or ["the clone step failed"])[-1]

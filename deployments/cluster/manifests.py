@@ -37,13 +37,22 @@ mv "$root/.clone-tmp" "$root/code"
 touch "$root/.diploi-cloned"
 """
 # Where the development container finds sftp-server when the template asks for it (SFTP and scp over SSH):
-# an init step fetches Debian's openssh-sftp-server (linked against glibc only) onto the code volume, once.
-# It never fails the pod: without network or packages the app starts, and SFTP says there is no sftp-server.
+# an init step puts OpenSSH's sftp-server onto the code volume, once: copied from the init image when it has
+# one (CLUSTER_SFTP_IMAGE with openssh-sftp-server installed needs no network), otherwise Debian's
+# openssh-sftp-server (linked against glibc only) fetched with apt-get. It never fails the pod: without
+# network or packages the app starts, and SFTP says there is no sftp-server.
 TOOLS_DIR = "diploi-tools"
 TOOLS_PATH = "/opt/diploi/bin"
 SFTP_SCRIPT = r"""set -u
-dest="$0" work="$(mktemp -d)"
-[ -x "$dest/sftp-server" ] && { echo "sftp-server is already in place."; rm -rf "$work"; exit 0; }
+dest="$0"
+[ -x "$dest/sftp-server" ] && { echo "sftp-server is already in place."; exit 0; }
+for own in /usr/lib/openssh/sftp-server /usr/lib/ssh/sftp-server /usr/libexec/openssh/sftp-server; do
+  if [ -x "$own" ] && cp "$own" "$dest/.sftp-server.tmp" && mv "$dest/.sftp-server.tmp" "$dest/sftp-server"; then
+    echo "sftp-server is in place for SFTP and scp over SSH (from this image's $own)."
+    exit 0
+  fi
+done
+work="$(mktemp -d)"
 mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
 set -- -q -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" \
   -o Debug::NoLocking=1 -o APT::Sandbox::User=root

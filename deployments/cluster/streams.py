@@ -78,9 +78,13 @@ def command_in(workdir: str, command: list[str]) -> list[str]:
 
 def sftp_server_command(paths: tuple[str, ...] = SFTP_SERVER_PATHS) -> list[str]:
     """The exec command that runs the container's own sftp-server (binary stdin/stdout, no tty), or says
-    on stderr that the image has none and exits 127. For SFTP and `scp` (which speaks SFTP) over SSH."""
+    on stderr that the image has none and exits 127. For SFTP and `scp` (which speaks SFTP) over SSH.
+
+    The paths are the container's: in the cluster emulator, under `$DIPLOI_EMULATED_ROOT` (the pod's
+    filesystem), never this machine's own, so an emulated container has an sftp-server only where its
+    pod put one (Diploi's sftp-server init step, see `manifests.SFTP_SCRIPT`), as a real image would."""
     script = (
-        'for p in "$@"; do if [ -x "$p" ]; then exec "$p"; fi; done; '
+        'for p in "$@"; do p="${DIPLOI_EMULATED_ROOT:-}$p"; if [ -x "$p" ]; then exec "$p"; fi; done; '
         "command -v sftp-server >/dev/null 2>&1 && exec sftp-server; "
         'echo "this container has no sftp-server (looked in: $*); SFTP and scp need one in the image '
         '(Debian: apt-get install openssh-sftp-server)" >&2; '

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.utils import timezone
-
 from deployments.cluster import labels
 from deployments.models import Deployment, DeploymentState, Membership, Role
 from deployments.ssh.keys import fingerprint_of
@@ -51,7 +49,8 @@ def _key(fingerprint: str) -> SSHKey | None:
 
 
 def authorize(*, ssh_user: str, public_key: str) -> Target | Refusal:
-    """Decide whether the holder of ``public_key`` may open ``ssh_user``; on success record the key's use.
+    """Decide whether the holder of ``public_key`` may open ``ssh_user``. Reads only: the key's use is
+    recorded with the session row (`sessions.session_open`), off the path of the connection's start.
 
     Rules, in order: the key is registered to an active user; the name is one
     Diploi hands out for a live deployment; the user is a developer or admin of
@@ -84,7 +83,6 @@ def authorize(*, ssh_user: str, public_key: str) -> Target | Refusal:
         return Refusal(f"the {deployment.stage} stage of this template allows no SSH into {name.component}")
     if refusal := _not_running(deployment):
         return refusal
-    SSHKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
     component = spec.component(name.component)
     return Target(
         user_id=key.user_id,

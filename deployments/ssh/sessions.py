@@ -27,13 +27,15 @@ GONE = "the session's record is gone"
 
 @transaction.atomic
 def session_open(*, target: Target, pod: str, source_address: str) -> int:
-    """Record a session the gateway is starting into ``pod``; returns its id.
+    """Record a session the gateway is starting into ``pod``, and the key's use; returns the session's id.
 
     If access was lost between `authorize` and now (the key removed, the member
     demoted, the deployment disabled), the row is born with its close requested,
     so the gateway's next poll ends it: no window in which a revoked key keeps a shell.
     """
     now = timezone.now()
+    key_used = SSHKey.objects.filter(user_id=target.user_id, fingerprint=target.key_fingerprint)
+    key_kept = key_used.update(last_used_at=now) > 0
     deployment = Deployment.objects.select_related("project").get(pk=target.deployment_id)
     session = SSHSession.objects.create(
         user_id=target.user_id,
@@ -52,14 +54,14 @@ def session_open(*, target: Target, pod: str, source_address: str) -> int:
         started_at=now,
         seen_at=now,
     )
-    if reason := _access_lost(target, deployment):
+    if reason := _access_lost(target, deployment, key_kept=key_kept):
         SSHSession.objects.filter(pk=session.pk).update(close_requested_at=now, close_reason=reason)
     events.publish_deployment_page_changed(deployment.pk)
     return session.pk
 
 
-def _access_lost(target: Target, deployment: Deployment) -> str:
-    if not SSHKey.objects.filter(user_id=target.user_id, fingerprint=target.key_fingerprint).exists():
+def _access_lost(target: Target, deployment: Deployment, *, key_kept: bool) -> str:
+    if not key_kept:
         return "your key was removed"
     membership = Membership.objects.filter(user_id=target.user_id, team__projects=deployment.project_id).first()
     if membership is None or not membership.allows(Role.DEVELOPER):

@@ -170,6 +170,34 @@ def test_it_runs_sftp_server_with_binary_stdin_and_stdout(core, namespace):
     assert finish(ws)["status"] == "Success"
 
 
+def test_it_runs_an_init_step_providing_sftp_server_from_this_machine(core, namespace):
+    """The image an init step copies sftp-server from is this machine; the copy lands in the pod's volume."""
+    if not os.path.exists(SFTP_SERVER):
+        need_service(f"{SFTP_SERVER} (Debian: apt-get install openssh-sftp-server)")
+    tools = {"name": "tools", "mountPath": "/opt/tools"}
+    spec = {
+        "initContainers": [
+            {
+                "name": "sftp",
+                "image": "debian:12.11-slim",
+                "command": ["sh", "-c", f'cp {SFTP_SERVER} "$0/sftp-server"', "/opt/tools"],
+                "volumeMounts": [tools],
+            }
+        ],
+        "containers": [{"name": "web", "image": "python:3.12-slim", "volumeMounts": [tools]}],
+        "volumes": [{"name": "tools", "emptyDir": {}}],
+    }
+    core.create_namespaced_pod(namespace, {"metadata": {"name": "box"}, "spec": spec})
+    eventually(
+        lambda: core.read_namespaced_pod("box", namespace).status.container_statuses[0].state.running,
+        message="the container runs",
+    )
+    ws = exec_ws(
+        core, "box", namespace, ["sh", "-c", 'cmp "$DIPLOI_EMULATED_ROOT/opt/tools/sftp-server" "$0"', SFTP_SERVER]
+    )
+    assert finish(ws)["status"] == "Success", ws.read_stderr()
+
+
 def test_it_ends_the_stream_with_a_status_when_the_pod_is_deleted(emulator, core, namespace):
     running_pod(core, namespace)
     ws = exec_ws(core, "box", namespace, ["sleep", "60"])

@@ -41,6 +41,12 @@ from diploi_site import metrics
 logger = logging.getLogger(__name__)
 
 MAX_COMMAND_BYTES = 16 * 1024
+MAX_TERM_TYPE = 128  # TERM goes into the exec request; real terminal types are a few dozen characters
+FULL = "the SSH gateway is full; try again later"
+# Connections over SSH_MAX_CONNECTIONS are told so once their key exchange is done (a disconnect sent
+# before it is lost: the client's version line, unread, turns the close into a reset). At most this many
+# wait for that; beyond them a connection is dropped at once.
+TURNED_AWAY_MAX = 64
 POOL_THREADS = 4
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "ip6-localhost"}  # noqa: S104 - names, not binds
 
@@ -64,6 +70,7 @@ class Gateway:
     def __init__(self, *, host: str, port: int):
         self.host, self.port = host, port
         self.connections: set[GatewayConnection] = set()
+        self.turned_away: set[GatewayConnection] = set()  # over the cap, to be told so
         self.by_address = FailureLimiter(settings.SSH_AUTH_FAILURES_PER_ADDRESS)
         self.by_user = FailureLimiter(settings.SSH_AUTH_FAILURES_PER_USER)
         # Django (database) and the cluster client are synchronous: a few threads for both.
@@ -115,6 +122,8 @@ class Gateway:
             await self._server.wait_closed()
         for connection in list(self.connections):
             connection.end("the gateway is shutting down")
+        for connection in list(self.turned_away):
+            connection.conn.close()
         # Let the session rows be closed before the pool goes.
         for _ in range(50):
             if not self.connections and not self._closing:
@@ -189,13 +198,17 @@ class GatewayConnection(asyncssh.SSHServer):
         peer = conn.get_extra_info("peername") or ("", 0)
         self.source = str(peer[0])
         if len(self.gateway.connections) >= settings.SSH_MAX_CONNECTIONS:
-            conn.disconnect(asyncssh.DISC_TOO_MANY_CONNECTIONS, "the SSH gateway is full; try again later")
+            if len(self.gateway.turned_away) >= TURNED_AWAY_MAX:
+                conn.disconnect(asyncssh.DISC_TOO_MANY_CONNECTIONS, FULL)
+            else:
+                self.gateway.turned_away.add(self)  # told in begin_auth; the login timeout bounds its wait
             return
         self.gateway.connections.add(self)
         metrics.SSH_CONNECTIONS.inc()
         _ack_at_once(conn)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.gateway.turned_away.discard(self)
         if self not in self.gateway.connections:
             return
         self.gateway.connections.discard(self)
@@ -242,6 +255,9 @@ class GatewayConnection(asyncssh.SSHServer):
 
     # --- authentication -----------------------------------------------------------------
     def begin_auth(self, username: str) -> bool:
+        if self in self.gateway.turned_away:
+            self.conn.disconnect(asyncssh.DISC_TOO_MANY_CONNECTIONS, FULL)
+            return True
         self.ssh_user = username
         wait = max(self.gateway.by_address.retry_after(self.source), self.gateway.by_user.retry_after(username))
         if wait:
@@ -362,7 +378,9 @@ class GatewayConnection(asyncssh.SSHServer):
                 asyncssh.OPEN_RESOURCE_SHORTAGE,
                 f"at most {settings.SSH_MAX_CHANNELS_PER_CONNECTION} channels per connection",
             )
-        return GatewaySession(self)
+        chan = self.conn.create_server_channel(encoding=None)
+        _forget_environment(chan)
+        return chan, GatewaySession(self)
 
     def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int):
         """`ssh -L`: a port of the container itself, through the port-forward API."""
@@ -426,6 +444,25 @@ def _ack_at_once(conn: asyncssh.SSHServerConnection) -> None:
     conn.data_received = data_received  # the transport calls the protocol's data_received for each read
 
 
+def _forget_environment(chan: asyncssh.SSHServerChannel) -> None:
+    """Take the client's `env` requests without keeping them.
+
+    asyncssh keeps every variable a channel is sent, without a bound: a client could send
+    thousands of 32 KiB requests and hold the gateway's memory. The container gets none of
+    them anyway (its environment is the pod's), so each is read and dropped; the request is
+    answered as asyncssh answers it (OpenSSH's `SendEnv` asks for no reply).
+    """
+
+    def take_env(packet) -> bool:
+        packet.get_string()
+        packet.get_string()
+        packet.check_end()
+        return True
+
+    # asyncssh finds a channel request's handler by name on the channel (`_process_<name>_request`).
+    chan._process_env_request = take_env
+
+
 class GatewaySession(SSHServerStreamSession):
     """A session channel: a shell, a command or the SFTP subsystem, each run in the container."""
 
@@ -441,9 +478,15 @@ class GatewaySession(SSHServerStreamSession):
             self._refusal = f"the command is longer than {MAX_COMMAND_BYTES // 1024} KiB"
         return True
 
+    def pty_requested(self, term_type: str, term_size, term_modes) -> bool:
+        if len(term_type) > MAX_TERM_TYPE:
+            self._refusal = f"the terminal type is longer than {MAX_TERM_TYPE} characters"
+        return True
+
     def subsystem_requested(self, subsystem: str) -> bool:
         if subsystem != "sftp":
-            self._refusal = f"no subsystem {subsystem!r} here (only sftp)"
+            shown = subsystem if len(subsystem) <= 64 else subsystem[:64] + "…"
+            self._refusal = f"no subsystem {shown!r} here (only sftp)"
         return True
 
     def session_started(self) -> None:

@@ -1,5 +1,7 @@
 import base64
 import json
+import os
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from deployments.cluster.security import namespace_labels
 from deployments.sizes import SIZES
 from templates_catalog.spec import TemplateSpec
 from templates_catalog.validation import parse_template
+from tests.conftest import need_service
 
 CATALOG = Path(__file__).resolve().parents[3] / "templates_catalog" / "catalog"
 KUBERNETES_VERSION = "1.37.0"
@@ -140,6 +143,21 @@ def test_it_provides_sftp_server_in_development_when_the_template_says_so():
     pod = next(o for o in by_kind(objects, "StatefulSet") if o["metadata"]["name"] == "app")["spec"]["template"]["spec"]
     assert [c["name"] for c in pod["initContainers"]] == ["clone"]
     assert all(m["mountPath"] != "/opt/diploi/bin" for m in pod["containers"][0]["volumeMounts"])
+
+
+def test_the_sftp_step_copies_the_init_images_own_sftp_server_without_network(tmp_path):
+    """Run as the init container runs it (`sh -c SFTP_SCRIPT DEST`), here: this machine stands for an image
+    that has OpenSSH's sftp-server, so nothing is fetched; a second run finds it in place."""
+    own = Path("/usr/lib/openssh/sftp-server")
+    if not os.access(own, os.X_OK):
+        need_service(f"{own} (Debian: apt-get install openssh-sftp-server)")
+    first = subprocess.run(["sh", "-c", SFTP_SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=30)
+    assert first.returncode == 0 and first.stderr == ""
+    assert first.stdout == f"sftp-server is in place for SFTP and scp over SSH (from this image's {own}).\n"
+    assert (tmp_path / "sftp-server").read_bytes() == own.read_bytes()
+    assert os.access(tmp_path / "sftp-server", os.X_OK)
+    again = subprocess.run(["sh", "-c", SFTP_SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=30)
+    assert (again.returncode, again.stdout) == (0, "sftp-server is already in place.\n")
 
 
 def test_it_passes_user_values_as_arguments_never_inside_the_script():

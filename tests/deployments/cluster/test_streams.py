@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import ssl
 import struct
 import subprocess
@@ -275,8 +276,15 @@ def test_the_code_volume_holds_a_generated_project_when_the_repository_cannot_be
 
 
 async def test_it_runs_the_containers_sftp_server_with_binary_stdin_and_stdout(pod):
-    if not any(os.access(path, os.X_OK) for path in SFTP_SERVER_PATHS):
+    machines = next((path for path in SFTP_SERVER_PATHS if os.access(path, os.X_OK)), None)
+    if machines is None:
         need_service("OpenSSH's sftp-server (Debian: apt-get install openssh-sftp-server)")
+    # An image with OpenSSH's sftp-server where its distribution puts it: in the emulator, the pod's filesystem.
+    setup = await open_in_box(
+        ["sh", "-c", 'mkdir -p "$DIPLOI_EMULATED_ROOT$(dirname "$0")" && cp "$0" "$DIPLOI_EMULATED_ROOT$0"', machines]
+    )
+    await collect(setup)
+    assert setup.exit_status == 0
     stream = await open_in_box(sftp_server_command())
     await stream.write_stdin(struct.pack(">IBI", 5, 1, 3))  # SSH_FXP_INIT, version 3
     reply = b""
@@ -295,6 +303,18 @@ async def test_it_says_plainly_when_the_container_has_no_sftp_server(pod):
     out = await collect(stream)
     assert stream.exit_status == NO_SFTP_SERVER_EXIT
     assert out[STDERR].startswith(b"this container has no sftp-server (looked in: /nonexistent/sftp-server)")
+
+
+async def test_an_emulated_container_has_no_sftp_server_its_pod_did_not_get(pod):
+    """The places an image keeps sftp-server are looked up in the pod's filesystem, not this machine's."""
+    if shutil.which("sftp-server"):
+        pytest.skip("sftp-server is on this machine's PATH, which emulated containers share")
+    stream = await open_in_box(sftp_server_command(), stdin=False)
+    out = await collect(stream)
+    assert stream.exit_status == NO_SFTP_SERVER_EXIT
+    assert out[STDERR].startswith(
+        f"this container has no sftp-server (looked in: {' '.join(SFTP_SERVER_PATHS)})".encode()
+    )
 
 
 async def test_it_starts_a_command_in_a_directory_of_the_container(pod):

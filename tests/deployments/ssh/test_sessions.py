@@ -46,6 +46,7 @@ def test_a_session_is_a_row_from_open_to_close(make_deployment, developer, enter
     target = enter(developer, deployment)
     session_id = session_open(target=target, pod="app-0", source_address="192.0.2.7:50022")
     row = SSHSession.objects.get(pk=session_id)
+    assert SSHKey.objects.get(fingerprint=target.key_fingerprint).last_used_at == row.started_at
     assert (row.user, row.username, row.deployment, row.component, row.pod) == (
         developer,
         developer.username,

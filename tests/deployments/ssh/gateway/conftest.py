@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from deployments import lifecycle, services
 from deployments.cluster.connection import get_cluster
 from deployments.cluster.labels import service_selector
 from deployments.ssh.gateway.pods import is_ready
@@ -19,7 +20,7 @@ from deployments.ssh.gateway.server import GatewayThread
 from deployments.ssh.hostkey import known_hosts_line
 from deployments.ssh.naming import ssh_user_for
 from deployments.ssh.services import ssh_key_add
-from tests.support import applied_deployment, wait_for
+from tests.support import applied_deployment, built, wait_for
 
 
 @dataclass
@@ -135,3 +136,20 @@ def running(emulator, make_project, developer):
         return found
 
     return make
+
+
+@pytest.fixture
+def replicated(emulator, make_project, developer) -> Running:
+    """`nextjs-postgres` in production, built and applied: two replicas of `app`, which developers may enter."""
+    project = make_project("nextjs-postgres")
+    deployment = built(services.deployment_create(project=project, name="prod", stage="production", actor=developer))
+    assert lifecycle.reconcile_run(deployment.pk, owner="test") == "applied"
+    deployment.refresh_from_db()
+    assert deployment.expected_replicas(deployment.spec.component("app")) == 2
+    found = Running(
+        deployment=deployment,
+        component="app",
+        ssh_user=ssh_user_for(component="app", deployment="prod", project=project.slug),
+    )
+    wait_for(lambda: len(found.ready_pods()) == 2, timeout=30, what="both replicas of app ready")
+    return found

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import sys
 
 import asyncssh
 import pytest
 from asgiref.sync import sync_to_async
 
-from deployments.ssh.gateway.server import MAX_COMMAND_BYTES
+from deployments.ssh.gateway.server import MAX_COMMAND_BYTES, MAX_TERM_TYPE
 from deployments.ssh.hostkey import known_hosts_line
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("close_thread_connections")]
@@ -97,6 +98,19 @@ async def test_a_huge_command_is_refused_with_a_message(gateway, registered, run
     assert f"diploi: the command is longer than {MAX_COMMAND_BYTES // 1024} KiB".encode() in result.stderr
 
 
+async def test_a_huge_terminal_type_or_subsystem_name_is_refused_briefly(gateway, registered, running, key_path):
+    target = await sync_to_async(running)()
+    async with await connect(gateway, target.ssh_user, str(key_path)) as conn:
+        shell = await conn.create_process(term_type="x" * 30_000, encoding=None)
+        refused = await asyncio.wait_for(shell.wait(), 15)
+        subsystem = await conn.create_process(subsystem="y" * 30_000, encoding=None)
+        unknown = await asyncio.wait_for(subsystem.wait(), 15)
+    assert refused.exit_status == 255
+    assert refused.stderr == f"diploi: the terminal type is longer than {MAX_TERM_TYPE} characters\r\n".encode()
+    assert unknown.exit_status == 255
+    assert unknown.stderr == ("diploi: no subsystem '" + "y" * 64 + "…' here (only sftp)\n").encode()
+
+
 async def test_channels_per_connection_are_capped(gateway, registered, running, key_path, settings):
     settings.SSH_MAX_CHANNELS_PER_CONNECTION = 2
     target = await sync_to_async(running)()
@@ -169,3 +183,94 @@ async def test_a_half_open_connection_is_dropped_by_keepalives(start_gateway, se
         conn.abort()
     finally:
         server.close()
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
+
+
+# An asyncssh client in a process of its own (so its buffers are not this process's memory): 3,000 `env`
+# requests of 30 KB each (90 MB) on one channel, then a command that prints one line and waits for stdin.
+ENV_FLOOD = """
+import asyncio, sys, asyncssh
+async def main(port, user, key, known):
+    async with asyncssh.connect("127.0.0.1", int(port), username=user, client_keys=[key], known_hosts=known,
+                                agent_path=None) as conn:
+        value = "x" * 30000
+        process = await conn.create_process('echo "${FLOOD0:-unset}"; cat',
+                                            env={f"FLOOD{n}": value for n in range(3000)})
+        print(await process.stdout.readline(), end="", flush=True)
+        sys.stdin.readline()
+        process.stdin.write_eof()
+        print((await process.wait()).exit_status, flush=True)
+asyncio.run(main(*sys.argv[1:]))
+"""
+
+
+async def test_a_flood_of_environment_variables_holds_no_memory(gateway, openssh, registered, running, key_path):
+    """The gateway (a thread of this process) keeps none of the variables, and the session runs as usual,
+    in the pod's environment."""
+    target = await sync_to_async(running)()
+    before = _rss_mb()
+    client = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", ENV_FLOOD, str(gateway.port), target.ssh_user, str(key_path), str(openssh.known_hosts),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert await asyncio.wait_for(client.stdout.readline(), 60) == b"unset\n"
+        grown = _rss_mb() - before
+        client.stdin.write(b"done\n")
+        assert await asyncio.wait_for(client.stdout.readline(), 15) == b"0\n"
+    finally:
+        if client.returncode is None:
+            client.kill()
+        await client.wait()
+    assert grown < 30, f"the gateway's process grew by {grown:.0f} MB"
+
+
+async def test_a_container_restarting_under_a_session_ends_it_with_a_message(
+    gateway, registered, running, key_path, emulator
+):
+    target = await sync_to_async(running)()
+    async with await connect(gateway, target.ssh_user, str(key_path)) as conn:
+        process = await conn.create_process("echo started; sleep 60", encoding=None)
+        assert await asyncio.wait_for(process.stdout.readline(), 15) == b"started\n"
+        (pod,) = await sync_to_async(target.ready_pods)()
+        emulator.faults.crash(target.deployment.namespace, containers=[target.component])
+        completed = await asyncio.wait_for(process.wait(), 20)
+        stderr = completed.stderr
+    assert completed.exit_status == 255
+    assert f"diploi: the session in pod {pod} ended: ".encode() in stderr
+    assert f'container "{target.component}" of pod "{target.deployment.namespace}/{pod}" stopped'.encode() in stderr
+
+
+async def test_connections_beyond_the_cap_are_turned_away_saying_so(start_gateway, settings, registered, running):
+    settings.SSH_MAX_CONNECTIONS = 2
+    gateway = await sync_to_async(start_gateway)()
+    held = [await asyncio.open_connection("127.0.0.1", gateway.port) for _ in range(2)]
+    for reader, _ in held:
+        assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"SSH-2.0-Diploi")
+    stranger = asyncssh.generate_private_key("ssh-ed25519")
+    with pytest.raises(asyncssh.DisconnectError, match="the SSH gateway is full; try again later"):
+        await connect(gateway, "app.dev.shop", stranger)
+    held.pop()[1].close()
+
+    async def let_in() -> bool:
+        try:
+            await connect(gateway, "app.dev.shop", stranger)
+        except asyncssh.PermissionDenied:  # past the cap: on to authentication (this key is nobody's)
+            return True
+        except asyncssh.DisconnectError:
+            return False
+        raise AssertionError("an unregistered key got in")
+
+    # A place is free again once a connection goes (as soon as the gateway sees it close).
+    for _ in range(100):
+        if await let_in():
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the freed place was never given")
+    for _, writer in held:
+        writer.close()

@@ -154,6 +154,28 @@ def test_scp_copies_both_ways(openssh, registered, running, tmp_path):
     assert back.read_text() == local.read_text()
 
 
+def test_sftp_and_scp_into_a_container_without_sftp_server_say_so_and_end(openssh, registered, replicated, tmp_path):
+    """nextjs-postgres in production runs the user's own image, which no init step gave an sftp-server (in the
+    emulator: nothing in the pod's filesystem). Both clients end at once, with the reason on stderr."""
+    from deployments.cluster.streams import SFTP_SERVER_PATHS
+
+    remote = f"{replicated.ssh_user}@127.0.0.1"
+    batch = tmp_path / "batch"
+    batch.write_text("ls\n")
+    missing = f"this container has no sftp-server (looked in: {' '.join(SFTP_SERVER_PATHS)}); SFTP and scp need one"
+    sftp = ["sftp", "-P", str(openssh.port), *openssh.options(), "-b", str(batch), remote]
+    result = subprocess.run(sftp, capture_output=True, timeout=30)  # a hang fails here
+    assert result.returncode != 0
+    assert missing.encode() in result.stderr
+    (tmp_path / "notes.txt").write_text("notes\n")
+    scp = ["scp", "-P", str(openssh.port), *openssh.options(), str(tmp_path / "notes.txt"), f"{remote}:notes.txt"]
+    result = subprocess.run(scp, capture_output=True, timeout=30)
+    assert result.returncode != 0
+    assert missing.encode() in result.stderr
+    # The same connection's shell still works: only the subsystem is missing.
+    assert openssh.ssh(replicated.ssh_user, "echo shell").stdout == b"shell\n"
+
+
 def test_each_connection_is_a_session_row_with_its_bytes_and_exit(openssh, registered, running, developer):
     target = running()
     result = openssh.ssh(target.ssh_user, "cat; exit 4", input=b"x" * 1000)
