@@ -32,6 +32,7 @@ class Timing:
     event_ttl: float  # core Events are garbage collected after this
     controller_retry: float  # a controller that failed to write retries after this
     build_step_delay: float = 0.5  # a simulated BuildKit build spends this long on each step
+    log_line_interval: float = 0.0  # a running server prints a line (a request, a checkpoint) this often; 0: never
 
 
 PROFILES = {
@@ -54,6 +55,7 @@ PROFILES = {
         event_ttl=3600.0,
         controller_retry=1.0,
         build_step_delay=0.5,
+        log_line_interval=4.0,
     ),
     "fast": Timing(
         schedule_delay=0.02,
