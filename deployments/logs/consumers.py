@@ -2,7 +2,9 @@
 
 Messages: ``{"state": "open", "sources": [[pod, container], ...]}`` first, then
 ``{"lines": [[pod, stamp, text], ...], "skipped": N, "ended": [[pod, reason], ...]}`` as lines
-arrive, ``{"state": "ended"}`` when every source has ended, ``{"error": "..."}`` for a request
+arrive, ``{"state": "caught-up"}`` once every source has sent what the cluster held when the
+socket opened (until then the page is catching up), ``{"state": "ended"}`` when every source
+has ended, ``{"error": "..."}`` for a request
 that names no container of the deployment (the socket then closes with 4400). Outsiders are
 refused in connect() with 4404 and no stream is opened. The stream closes with the socket.
 """
@@ -52,7 +54,11 @@ class LogConsumer(AsyncWebsocketConsumer):
         try:
             resume = parse_resume(query.get("resume", []))
             sources = await sync_to_async(log_sources)(
-                deployment, pod=one("pod"), component=one("component"), container=one("container")
+                deployment,
+                pod=one("pod"),
+                component=one("component"),
+                container=one("container"),
+                source=one("source"),
             )
         except (BadLogRequest, ClusterError) as error:
             await self.send(text_data=json.dumps({"error": str(error)}))
@@ -76,14 +82,20 @@ class LogConsumer(AsyncWebsocketConsumer):
         return deployment
 
     async def _relay(self) -> None:
+        behind = {source.pod for source in self.stream.sources}
         try:
             while (batch := await self.stream.read()) is not None:
-                message = {
-                    "lines": [[line.pod, line.stamp, line.text] for line in batch.lines],
-                    "skipped": batch.skipped,
-                    "ended": [list(end) for end in batch.ended],
-                }
-                await self.send(text_data=json.dumps(message))
+                if batch.lines or batch.skipped or batch.ended:
+                    message = {
+                        "lines": [[line.pod, line.stamp, line.text] for line in batch.lines],
+                        "skipped": batch.skipped,
+                        "ended": [list(end) for end in batch.ended],
+                    }
+                    await self.send(text_data=json.dumps(message))
+                if behind and (batch.caught_up or batch.ended):
+                    behind.difference_update(batch.caught_up, (pod for pod, _ in batch.ended))
+                    if not behind:
+                        await self.send(text_data=json.dumps({"state": "caught-up"}))
                 await asyncio.sleep(BATCH_PAUSE)
             await self.send(text_data=json.dumps({"state": "ended"}))
         except asyncio.CancelledError:
