@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
@@ -31,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 CLOSE_BAD_REQUEST = 4400
 BATCH_PAUSE = 0.05  # between messages to one socket: a chatty container's lines go in batches
+# A container printing faster than anyone reads (lines/s) gets fewer, larger messages: the web process
+# then spends its time on pages, not on frames (100 viewers of 200 lines/s: 500 frames/s, not 2000).
+CHATTY_RATE, CHATTY_PAUSE = 100, 0.2
 
 
 class LogConsumer(AsyncWebsocketConsumer):
@@ -83,20 +87,22 @@ class LogConsumer(AsyncWebsocketConsumer):
 
     async def _relay(self) -> None:
         behind = {source.pod for source in self.stream.sources}
+        sent_at = time.monotonic()
         try:
             while (batch := await self.stream.read()) is not None:
+                now = time.monotonic()
+                rate = len(batch.lines) / max(now - sent_at, BATCH_PAUSE)
+                sent_at = now
                 if batch.lines or batch.skipped or batch.ended:
-                    message = {
-                        "lines": [[line.pod, line.stamp, line.text] for line in batch.lines],
-                        "skipped": batch.skipped,
-                        "ended": [list(end) for end in batch.ended],
-                    }
-                    await self.send(text_data=json.dumps(message))
+                    # Each line is encoded once for every viewer of it (`LogLine.wire`), not once per viewer.
+                    lines = ",".join(line.wire() for line in batch.lines)
+                    ended = json.dumps([list(end) for end in batch.ended])
+                    await self.send(text_data=f'{{"lines":[{lines}],"skipped":{batch.skipped},"ended":{ended}}}')
                 if behind and (batch.caught_up or batch.ended):
                     behind.difference_update(batch.caught_up, (pod for pod, _ in batch.ended))
                     if not behind:
                         await self.send(text_data=json.dumps({"state": "caught-up"}))
-                await asyncio.sleep(BATCH_PAUSE)
+                await asyncio.sleep(CHATTY_PAUSE if rate > CHATTY_RATE else BATCH_PAUSE)
             await self.send(text_data=json.dumps({"state": "ended"}))
         except asyncio.CancelledError:
             raise

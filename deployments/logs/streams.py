@@ -20,6 +20,13 @@ from the resume position): the end of that response is the cluster saying it has
 the batch that carries its last line names the pod in ``caught_up``. Only then is the log
 followed, from the last line read (so nothing printed in between is lost or repeated).
 
+Shared follows: every live reader of one container in this process shares one follow of it
+(`_Upstream`): a hundred viewers of a chatty container cost the API server one stream, and the
+web process parses each line once. A reader joins after its own backlog read: the upstream keeps
+its last `window` lines, so the joiner gets what came after its position from them, then every
+new line; a joiner whose position is older than what the upstream still holds follows on its
+own instead. The last reader to leave ends the follow.
+
 Command sources (a template's log source naming a command, or a file read with ``tail -F``) run
 through exec (`deployments.cluster.streams`) in an asyncio task instead of a thread. Their lines
 carry no timestamp from the cluster, so each is stamped when it arrives; they count as caught up
@@ -34,6 +41,7 @@ idempotent; a consumer calls it when its socket closes.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import threading
@@ -106,6 +114,14 @@ class LogLine:
     stamp: str
     text: str
 
+    def wire(self) -> str:
+        """``[pod, stamp, text]`` as JSON, encoded once however many viewers a shared follow relays it to."""
+        encoded = self.__dict__.get("_wire")
+        if encoded is None:
+            encoded = json.dumps([self.pod, self.stamp, self.text])
+            object.__setattr__(self, "_wire", encoded)
+        return encoded
+
 
 @dataclass
 class Batch:
@@ -135,8 +151,13 @@ class _Dedupe:
         if self.key is not None:
             self._dropping, self._drop = True, self.same
 
-    def admit(self, stamp: str) -> bool:
-        key = stamp_key(stamp)
+    @property
+    def settled(self) -> bool:
+        """Nothing more to drop: every line from here on is new to the reader."""
+        return not self._dropping
+
+    def admit(self, stamp: str, key: str | None = None) -> bool:
+        key = key or stamp_key(stamp)
         if key is None:
             return True  # not a timestamped line (should not happen with timestamps=true)
         if self._dropping:
@@ -206,7 +227,7 @@ class LogStream:
                 self._tasks.append(asyncio.create_task(self._run_command(source)))
                 continue
             thread = threading.Thread(
-                target=self._follow, args=(source,), name=f"logs {self.namespace}/{source.pod}", daemon=True
+                target=self._follow, args=(source,), name=f"logs-open {self.namespace}/{source.pod}", daemon=True
             )
             self._threads.append(thread)
             thread.start()
@@ -234,6 +255,7 @@ class LogStream:
         if self._stop.is_set():
             return
         self._stop.set()
+        _HUB.leave(self)
         try:
             get_cluster().interrupt_watches(self._stop)
         except errors.ClusterError:
@@ -247,6 +269,8 @@ class LogStream:
     # -- the reading threads ------------------------------------------------------------------------
 
     def _follow(self, source: Source) -> None:
+        """A container's log: the backlog, then the shared follow (or, when that cannot serve this
+        reader's position, a follow of its own)."""
         dedupe = _Dedupe(self.resume.get(source.pod))
         reason = "the container stopped" if self.follow else "end of the log"
         # No backlog wanted (tail 0, nothing to resume): there is nothing to catch up on.
@@ -257,6 +281,10 @@ class LogStream:
         try:
             while not self._stop.is_set():
                 position = dedupe.position()
+                if caught_up and self.follow:
+                    if _HUB.join(self, source, dedupe, from_start=tail is None):
+                        return  # the upstream relays from here, and says when it ends
+                    threading.current_thread().name = f"logs {self.namespace}/{source.pod}"  # following alone
                 dedupe.rearm()
                 try:
                     # The backlog first, without follow: its end is the cluster saying it has no more.
@@ -294,8 +322,7 @@ class LogStream:
         except Exception:  # noqa: BLE001 - a reading thread must always say it ended
             logger.exception("log stream of %s/%s failed", self.namespace, source.pod)
             reason = "reading the log failed (see the server log)"
-        finally:
-            self._source_ended(source, reason)
+        self._source_ended(source, reason)
 
     # -- the command tasks --------------------------------------------------------------------------
 
@@ -410,3 +437,147 @@ def _after(burst: list[str], last: str) -> list[str]:
         if burst[index] == last:
             return burst[index + 1 :]
     return burst
+
+
+class _Subscriber:
+    __slots__ = ("stream", "source", "dedupe")
+
+    def __init__(self, stream: LogStream, source: Source, dedupe: _Dedupe):
+        self.stream, self.source, self.dedupe = stream, source, dedupe
+
+    def take(self, line: LogLine, key: str | None) -> None:
+        if self.dedupe is not None:
+            if not self.dedupe.admit(line.stamp, key):
+                return
+            if self.dedupe.settled:
+                self.dedupe = None  # from here on every line is new to this reader: no more checks
+        self.stream._push(line)
+
+
+class _Upstream:
+    """One follow of one container's log, relayed to every subscribed `LogStream` (see the module
+    docstring). Its thread resumes by itself after a cut, from the last line it read."""
+
+    def __init__(self, hub: _Hub, key: tuple, namespace: str, source: Source, dedupe: _Dedupe, from_start: bool):
+        self.hub, self.key, self.namespace, self.source = hub, key, namespace, source
+        self.recent: deque[tuple[LogLine, str | None]] = deque(maxlen=WINDOW)
+        # `recent` holds every line after `origin` (the creator's position, or the last line it dropped);
+        # from_start: the whole log, as the creator's was empty; no backlog: only lines printed from now.
+        self.origin = dedupe.key or ""
+        self.start_seen = dedupe.same
+        self.dropped = False
+        self.from_start = from_start
+        self.no_backlog = not from_start and dedupe.key is None
+        self.position = _Dedupe(dedupe.position())
+        self.subscribers: list[_Subscriber] = []
+        self.stop = threading.Event()
+        self.ended = False
+
+    def covers(self, dedupe: _Dedupe) -> bool:
+        """Whether a reader at ``dedupe``'s position can be served without a gap."""
+        if dedupe.key is None:
+            return self.from_start and not self.dropped
+        if self.origin == dedupe.key:  # at the very line it starts from: only if it read no fewer there
+            return not self.dropped and dedupe.same >= self.start_seen
+        return self.origin < dedupe.key and not self.no_backlog
+
+    def add(self, subscriber: _Subscriber) -> None:
+        """Called with the hub's lock held: replay what the reader lacks, then relay."""
+        subscriber.dedupe.rearm()
+        for line, key in self.recent:
+            subscriber.take(line, key)
+        self.subscribers.append(subscriber)
+
+    def run(self) -> None:
+        reason = "the container stopped"
+        try:
+            while not self.stop.is_set():
+                position = self.position.position()
+                self.position.rearm()
+                try:
+                    lines = get_cluster().pod_log(
+                        self.source.pod,
+                        self.namespace,
+                        container=self.source.container,
+                        follow=True,
+                        since_time=position.stamp if position else None,
+                        tail_lines=0 if self.no_backlog and position is None else None,
+                        stop=self.stop,
+                    )
+                    for raw in lines:
+                        stamp, _, text = raw.partition(" ")
+                        key = stamp_key(stamp)
+                        if not self.position.admit(stamp, key):
+                            continue
+                        line = LogLine(self.source.pod, stamp, text)
+                        with self.hub.lock:
+                            if len(self.recent) == self.recent.maxlen:
+                                self.origin, self.dropped = self.recent[0][1] or self.origin, True
+                            self.recent.append((line, key))
+                            for subscriber in self.subscribers:
+                                subscriber.take(line, key)
+                    break
+                except errors.ClusterUnavailable as error:
+                    logger.info("log stream of %s/%s cut, resuming: %s", self.namespace, self.source.pod, error)
+                    if self.stop.wait(RETRY_SECONDS):
+                        break
+                except errors.ClusterError as error:
+                    reason = str(error)
+                    break
+        except Exception:  # noqa: BLE001 - the readers must always hear that it ended
+            logger.exception("log stream of %s/%s failed", self.namespace, self.source.pod)
+            reason = "reading the log failed (see the server log)"
+        with self.hub.lock:
+            self.ended = True
+            if self.hub.upstreams.get(self.key) is self:
+                del self.hub.upstreams[self.key]
+            subscribers, self.subscribers = self.subscribers, []
+        if not self.stop.is_set():
+            for subscriber in subscribers:
+                subscriber.stream._source_ended(subscriber.source, reason)
+
+
+class _Hub:
+    """This process's shared follows, by cluster, namespace, pod and container."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.upstreams: dict[tuple, _Upstream] = {}
+
+    def join(self, stream: LogStream, source: Source, dedupe: _Dedupe, *, from_start: bool) -> bool:
+        """Relay ``source`` to ``stream`` from ``dedupe``'s position through a shared follow; False when
+        that cannot be done without a gap (the caller follows on its own)."""
+        if stream.previous or not stream.follow:
+            return False
+        key = (id(get_cluster()), stream.namespace, source.pod, source.container)
+        with self.lock:
+            if stream._stop.is_set():
+                return True  # closed meanwhile: nothing to relay
+            upstream = self.upstreams.get(key)
+            if upstream is None or upstream.ended:
+                upstream = self.upstreams[key] = _Upstream(self, key, stream.namespace, source, dedupe, from_start)
+                threading.Thread(target=upstream.run, name=f"logs {stream.namespace}/{source.pod}", daemon=True).start()
+            elif not upstream.covers(dedupe):
+                return False
+            upstream.add(_Subscriber(stream, source, dedupe))
+        return True
+
+    def leave(self, stream: LogStream) -> None:
+        """``stream`` reads no more; a follow nobody reads ends."""
+        with self.lock:
+            for upstream in list(self.upstreams.values()):
+                upstream.subscribers = [s for s in upstream.subscribers if s.stream is not stream]
+                if not upstream.subscribers:
+                    upstream.stop.set()
+                    del self.upstreams[upstream.key]
+                    threading.Thread(target=self._interrupt, args=(upstream.stop,), daemon=True).start()
+
+    @staticmethod
+    def _interrupt(stop: threading.Event) -> None:
+        try:
+            get_cluster().interrupt_watches(stop)
+        except errors.ClusterError:
+            pass
+
+
+_HUB = _Hub()
