@@ -191,7 +191,12 @@ class PodLogs:
                     return  # the pod was deleted
                 now = self._clock()
                 self._chatter(run, now)
-                pending = [entry for entry in run.lines if entry[0] > sent]
+                pending = []
+                for entry in reversed(run.lines):  # from the newest: a follower is near the end
+                    if entry[0] <= sent:
+                        break
+                    pending.append(entry)
+                pending.reverse()
                 ready = [entry for entry in pending if entry[1] <= now]
                 if ready:
                     sent = ready[-1][0]
