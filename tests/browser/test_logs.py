@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from playwright.sync_api import expect
 
 from deployments import services
@@ -117,6 +119,20 @@ def test_the_templates_sources_open_first_and_a_crashed_containers_last_words_ar
     expect(page.locator(".logs-lines")).to_contain_text("Starting development server at http://0.0.0.0:8000/")
     page.get_by_role("link", name="PostgreSQL").click()
     expect(page.locator(".logs-lines")).to_contain_text("database system is ready to accept connections")
+
+    # Download since a moment (UTC): only what the container printed from then on.
+    app = f"{url}/deployments/{deployment.pk}/logs/?pod={pod}&container=app"
+    page.goto(app)
+    expect(page.locator(".logs-state")).to_have_text("live: caught up")
+    moment = (datetime.now(UTC) - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    page.wait_for_timeout(1500)
+    emulator.logs.write(deployment.namespace, pod, "app", 0, "GET /after-the-moment HTTP/1.1 200")
+    expect(page.locator(".logs-lines")).to_contain_text("GET /after-the-moment")
+    page.get_by_label("Download since (UTC)").fill(moment)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download").click()
+    body = open(download.value.path()).read()
+    assert "GET /after-the-moment HTTP/1.1 200" in body and "Starting development server" not in body
 
     # The app crashes: the status tree links its previous container, whose log ends with its last words.
     emulator.faults.crash(deployment.namespace, {labels.SERVICE: "app"}, exit_code=1)
