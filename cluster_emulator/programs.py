@@ -64,8 +64,11 @@ class Program:
         return f"fatal: simulated crash (an injected fault): exiting with status {code}"
 
 
-def program_for(container: dict) -> Program:
-    """The kind of process a container spec runs, from its image, command and args."""
+def program_for(container: dict, *, init: bool = False) -> Program:
+    """The kind of process a container spec runs, from its image, command and args. An init container
+    (a clone, a copy) is none of these, whatever its arguments name."""
+    if init:
+        return Program("other", ())
     image = (container.get("image") or "").lower()
     words = " ".join([image, *(container.get("command") or ()), *(container.get("args") or ())]).lower()
     if "runserver" in words:

@@ -408,7 +408,7 @@ class PodController:
                 build.termination_message,
             )
             return
-        program = program_for(spec)
+        program = program_for(spec, init=c.init)
         logs.write(
             *where,
             "\n".join(
@@ -470,7 +470,7 @@ class PodController:
         if self.ctx.logs is not None:
             kind = "initContainers" if c.init else "containers"
             spec = next((s for s in pod["spec"].get(kind) or () if s.get("name") == c.name), {})
-            last_words = program_for(spec).crash(c.crash_code)
+            last_words = program_for(spec, init=c.init).crash(c.crash_code)
             self.ctx.logs.write(meta["namespace"], meta["name"], c.name, c.restarts, last_words)
         self._end_log(pod, c)
         if sim.restart_policy == "Never":
