@@ -250,6 +250,7 @@ class EmulatorProcess:
         self.build_ends: dict[str, float] = {}  # build pod name -> when its last log line was visible
         self.build_ends_wall: dict[str, float] = {}  # the same, as wall-clock time
         self.jobs_added: dict[str, float] = {}  # Job name -> when the emulator stored it
+        self.logs_written: dict[str, float] = {}  # a `log` command's id -> when the line became visible
         self.on_ready_change: Callable[[dict], None] | None = None
         self.errors: list[str] = []
         args = [sys.executable, "-m", "benchmarks._emulator"] + (["--report-ready"] if report_ready else [])
@@ -291,6 +292,10 @@ class EmulatorProcess:
                 with self._lock:
                     self.build_ends[end["pod"]] = end["t"]
                     self.build_ends_wall[end["pod"]] = end["wall"]
+            elif line.startswith("LOG-WRITTEN "):
+                written = json.loads(line.split(" ", 1)[1])
+                with self._lock:
+                    self.logs_written[written["id"]] = written["t"]
             elif line.startswith("JOB-ADDED "):
                 added = json.loads(line.split(" ", 1)[1])
                 with self._lock:
@@ -307,6 +312,17 @@ class EmulatorProcess:
 
     def heal(self, namespace: str, selector: dict | None = None) -> None:
         self._command(op="heal", namespace=namespace, selector=selector)
+
+    def log(self, namespace: str, pod: str, container: str, text: str, id: str) -> None:
+        """Write one line to a container's log; `logs_written[id]` gets its moment."""
+        self._command(op="log", namespace=namespace, pod=pod, container=container, text=text, id=id)
+
+    def print_lines(self, namespace: str, pod: str, container: str, rate: float) -> None:
+        """The container prints ``rate`` lines a second until `stop_printing()`."""
+        self._command(op="print", namespace=namespace, pod=pod, container=container, rate=rate)
+
+    def stop_printing(self) -> None:
+        self._command(op="stop_print")
 
     def stop(self) -> None:
         if self.popen.poll() is None:

@@ -17,6 +17,12 @@ printed as ``READY-CHANGE {"namespace", "pod", "ready", "t"}`` where ``t`` is
 processes) taken inside the emulator's store at the write that changed it:
 the moment a watcher of the API could first learn about it.
 
+Log commands: ``{"op": "log", "namespace", "pod", "container", "text", "id"}`` writes one line to a
+container's log (restart 0) and prints ``LOG-WRITTEN {"id", "t"}`` (``t``: the moment it was written
+and became visible, ``time.monotonic()``); ``{"op": "print", "namespace", "pod", "container",
+"rate"}`` makes that container print ``rate`` lines a second (in writes of 10 ms) until
+``{"op": "stop_print"}``.
+
 Running it apart keeps its CPU (controllers, watch fan-out, JSON) out of the
 process that measures.
 """
@@ -95,6 +101,23 @@ def main() -> None:
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
 
+    printing = threading.Event()
+
+    def printer(namespace: str, pod: str, container: str, rate: float) -> None:
+        """``rate`` lines a second, written every 10 ms on a schedule (no drift under load)."""
+        start, written = time.monotonic(), 0
+        while not printing.wait(0.01):
+            due = int((time.monotonic() - start) * rate)
+            if due > written:
+                text = "\n".join(f"chatter {n} GET /items/{n % 97} HTTP/1.1 200" for n in range(written, due))
+                emulator.logs.write(namespace, pod, container, 0, text)
+                written = due
+
+    def log_line(namespace: str, pod: str, container: str, text: str, id: str) -> None:
+        moment = time.monotonic()
+        emulator.logs.write(namespace, pod, container, 0, text, at=moment)
+        out.put("LOG-WRITTEN " + json.dumps({"id": id, "t": moment}))
+
     thread = threading.Thread(target=writer, daemon=True)
     thread.start()
     emulator.start()
@@ -117,6 +140,13 @@ def main() -> None:
                     emulator.faults.heal_builds()
                 elif op == "clear":
                     emulator.faults.clear()
+                elif op == "log":
+                    log_line(**command)
+                elif op == "print":
+                    printing.clear()
+                    threading.Thread(target=printer, kwargs=command, daemon=True).start()
+                elif op == "stop_print":
+                    printing.set()
                 else:
                     raise ValueError(f"unknown op {op!r}")
             except Exception as error:  # noqa: BLE001 - reported to the driver

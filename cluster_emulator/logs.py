@@ -6,6 +6,12 @@ oldest go first); a deleted pod's logs go with it. A line may be written
 ahead of time with the moment it becomes visible (a simulated build prints
 its progress over seconds): readers and followers only ever see lines whose
 moment has come.
+
+A running container may also be given a `Chatter`: lines it goes on printing every `interval`
+seconds (a web server's request log, see `programs`). They are made when someone reads or
+writes that container's log, for every moment that has come since, each stamped with its own
+moment: nothing ticks for a container nobody reads, and what a reader sees is the same as if
+they had been printed on time.
 """
 
 from __future__ import annotations
@@ -23,15 +29,33 @@ CONTAINERS = 4000
 
 
 @dataclass
+class Chatter:
+    """The ``n``-th periodic line (n = 0, 1, ...) is due at ``start + (n + 1) * interval``; ``line(n, wall)``
+    says what it reads (None: nothing that time), ``wall`` being its moment as a datetime."""
+
+    start: float
+    interval: float
+    line: Callable[[int, datetime], str | None]
+    next: int = 0
+
+    def due(self, n: int) -> float:
+        return self.start + (n + 1) * self.interval
+
+
+@dataclass
 class _Run:
     lines: deque = field(default_factory=lambda: deque(maxlen=LINES_PER_CONTAINER))  # (seq, visible_at, stamp, text)
     ends_at: float | None = None  # the container stops writing then (monotonic)
+    chatter: Chatter | None = None
+
+
+def _wall(at: float) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=at - time.monotonic())
 
 
 def _stamp(at: float) -> str:
     """RFC 3339 with nanoseconds, as the kubelet writes `timestamps=true`, for monotonic time ``at``."""
-    wall = datetime.now(UTC) + timedelta(seconds=at - time.monotonic())
-    return wall.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
+    return _wall(at).strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
 
 
 class PodLogs:
@@ -54,6 +78,7 @@ class PodLogs:
         at = self._clock() if at is None else at
         with self._cond:
             run = self._run(namespace, pod, container, restart)
+            self._chatter(run, at)  # what it printed before: earlier lines first, as stamps must go
             # One stamp for the whole write: computed per line, the wall clock's jitter against the
             # monotonic one could make a later line's stamp earlier, which no kubelet does.
             stamp = _stamp(at)
@@ -61,12 +86,33 @@ class PodLogs:
                 run.lines.append((next(self._seq), at, stamp, line))
             self._cond.notify_all()
 
+    def chatter(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        restart: int,
+        *,
+        interval: float,
+        line: Callable[[int, datetime], str | None],
+        start: float | None = None,
+    ) -> None:
+        """From ``start`` (default: now) until it ends, the container prints ``line(n, wall)`` every
+        ``interval`` seconds (see the module docstring)."""
+        if interval <= 0:
+            raise ValueError("a chatter interval must be positive")
+        with self._cond:
+            run = self._run(namespace, pod, container, restart)
+            run.chatter = Chatter(self._clock() if start is None else start, interval, line)
+
     def end(self, namespace: str, pod: str, container: str, restart: int, *, at: float | None = None) -> None:
         """The container stops at ``at``: what it would have printed later is dropped, and followers end
         once they have read up to it."""
         at = self._clock() if at is None else at
         with self._cond:
             run = self._run(namespace, pod, container, restart)
+            self._chatter(run, at)
+            run.chatter = None
             run.ends_at = at
             while run.lines and run.lines[-1][1] > at:
                 run.lines.pop()
@@ -84,6 +130,21 @@ class PodLogs:
     def has(self, namespace: str, pod: str, container: str, restart: int) -> bool:
         with self._cond:
             return (namespace, pod, container, restart) in self._runs
+
+    def _chatter(self, run: _Run, until: float) -> None:
+        """Add the run's periodic lines due by ``until`` (at most a store's worth: older ones would
+        only be dropped). Called with the lock held."""
+        chatter = run.chatter
+        if chatter is None or chatter.due(chatter.next) > until:
+            return
+        last = int((until - chatter.start) / chatter.interval) - 1  # the last line due by then
+        chatter.next = max(chatter.next, last - LINES_PER_CONTAINER + 1)
+        while chatter.next <= last and chatter.due(chatter.next) <= until:
+            at = chatter.due(chatter.next)
+            text = chatter.line(chatter.next, _wall(at))
+            if text is not None:
+                run.lines.append((next(self._seq), at, _stamp(at), text))
+            chatter.next += 1
 
     def _run(self, namespace: str, pod: str, container: str, restart: int) -> _Run:
         key = (namespace, pod, container, restart)
@@ -112,6 +173,8 @@ class PodLogs:
         with self._cond:
             run = self._runs.get(key)
             now = self._clock()
+            if run is not None:
+                self._chatter(run, now)
             visible = [entry for entry in (run.lines if run else ()) if entry[1] <= now]
             # Lines become visible in the order they were written: everything up to here is dealt with.
             sent = visible[-1][0] if visible else 0
@@ -127,7 +190,13 @@ class PodLogs:
                 if self._runs.get(key) is not run:
                     return  # the pod was deleted
                 now = self._clock()
-                pending = [entry for entry in run.lines if entry[0] > sent]
+                self._chatter(run, now)
+                pending = []
+                for entry in reversed(run.lines):  # from the newest: a follower is near the end
+                    if entry[0] <= sent:
+                        break
+                    pending.append(entry)
+                pending.reverse()
                 ready = [entry for entry in pending if entry[1] <= now]
                 if ready:
                     sent = ready[-1][0]
@@ -137,6 +206,8 @@ class PodLogs:
                     wake = waiting[0][1] - now if waiting else 0.5
                     if run.ends_at is not None:
                         wake = min(wake, run.ends_at - now)
+                    if run.chatter is not None:
+                        wake = min(wake, run.chatter.due(run.chatter.next) - now)
                     self._cond.wait(min(max(wake, 0.005), 0.5))
             if ready:
                 yield self._format(ready, timestamps)

@@ -33,6 +33,7 @@ class Timing:
     controller_retry: float  # a controller that failed to write retries after this
     build_step_delay: float = 0.5  # a simulated BuildKit build spends this long on each step
     app_status_warmup: float = 30.0  # an app's status says yellow (starting) this long after its pod is ready
+    log_line_interval: float = 0.0  # a running server prints a line (a request, a checkpoint) this often; 0: never
 
 
 PROFILES = {
@@ -56,6 +57,7 @@ PROFILES = {
         controller_retry=1.0,
         build_step_delay=0.5,
         app_status_warmup=30.0,
+        log_line_interval=4.0,
     ),
     "fast": Timing(
         schedule_delay=0.02,

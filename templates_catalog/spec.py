@@ -217,9 +217,21 @@ class SshRule:
 
 @dataclass(frozen=True)
 class LogSource:
+    """A named entry of the Logs tab: the component's container output, a file in it (read with
+    ``tail -F``), or what a command run in it prints (through exec)."""
+
     name: str
     component: str
-    path: str | None = None  # a file in the container; None = the container's stdout/stderr
+    path: str | None = None  # a file in the container; None (and no command) = the container's stdout/stderr
+    command: tuple[str, ...] = ()
+
+    def exec_command(self, tail: int) -> tuple[str, ...]:
+        """What to run in the container for this source (empty: read the container's own log)."""
+        if self.command:
+            return self.command
+        if self.path:
+            return ("tail", "-n", str(tail), "-F", self.path)
+        return ()
 
 
 @dataclass(frozen=True)
@@ -402,7 +414,7 @@ def _template_from_dict(d: dict[str, Any]) -> TemplateSpec:
         addons=tuple(_addon_from_dict(a) for a in d["addons"]),
         repository=d["repository"],
         ssh=tuple(SshRule(r["component"], _t(r["stages"]), r["user"]) for r in d["ssh"]),
-        logs=tuple(LogSource(**entry) for entry in d["logs"]),
+        logs=tuple(LogSource(e["name"], e["component"], e.get("path"), _t(e.get("command") or ())) for e in d["logs"]),
         actions=tuple(Action(a["name"], a["component"], _t(a["command"]), _t(a["stages"])) for a in d["actions"]),
         status_url=d["status_url"],
     )

@@ -1356,18 +1356,25 @@ class _Checker:
         names: set[str] = set()
         for index, item in enumerate(items):
             item_path = f"{path}[{index}]"
-            data = self.mapping(item, item_path, ("name", "component", "path"), ("name", "component"))
+            data = self.mapping(item, item_path, ("name", "component", "path", "command"), ("name", "component"))
             if data is None:
                 continue
             name = self.unique_name(data.get("name"), _join(item_path, "name"), names) if "name" in data else None
             component = self.service_ref(data.get("component"), _join(item_path, "component"), by_id)
-            log_path = None
+            if data.get("path") is not None and data.get("command") is not None:
+                self.add(item_path, "give either path (a file to follow) or command (what to run), not both")
+                continue
+            log_path, command = None, ()
             if data.get("path") is not None:
                 log_path = self.absolute_path(data["path"], _join(item_path, "path"))
                 if log_path is None:
                     continue
+            if data.get("command") is not None:
+                command = self.argv(data["command"], _join(item_path, "command"))
+                if command is None:
+                    continue
             if name is not None and component is not None:
-                result.append(LogSource(name=name, component=component, path=log_path))
+                result.append(LogSource(name=name, component=component, path=log_path, command=command))
         return tuple(result)
 
     def actions(self, value: Any, path: str, by_id: dict[str, _Service]) -> tuple[Action, ...]:

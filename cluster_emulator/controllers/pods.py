@@ -14,6 +14,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from .. import buildkit
+from ..programs import program_for
 from ..registry import qos_class
 from ..resources import PODS, PVCS
 from ..util import hex_digest, now, set_condition
@@ -383,7 +384,8 @@ class PodController:
 
     def _write_log(self, pod: dict, c: ContainerSim, spec: dict, now_: float) -> None:
         """What the container prints: a simulated build's BuildKit progress (written ahead, each line
-        visible at its moment), else two lines saying that nothing really runs."""
+        visible at its moment), else the start-up its command would print (`programs`) between two
+        lines saying that nothing really runs, then (with `log_line_interval`) a line now and then."""
         logs = self.ctx.logs
         if logs is None:
             return
@@ -406,12 +408,22 @@ class PodController:
                 build.termination_message,
             )
             return
+        program = program_for(spec, init=c.init)
         logs.write(
             *where,
-            f"emulated container {c.name} of pod {meta['namespace']}/{meta['name']} started\n"
-            "listening (this is a simulated cluster: no process actually runs)",
+            "\n".join(
+                (
+                    f"emulated container {c.name} of pod {meta['namespace']}/{meta['name']} started",
+                    *program.startup,
+                    "listening (this is a simulated cluster: no process actually runs)",
+                )
+            ),
             at=now_,
         )
+        interval = self.ctx.timing.log_line_interval
+        if interval > 0 and not c.init:
+            seed = f"{meta['uid']}/{c.name}/{c.restarts}"
+            logs.chatter(*where, interval=interval, start=now_, line=lambda n, wall: program.periodic(n, seed, wall))
 
     def _end_log(self, pod: dict, c: ContainerSim) -> None:
         if self.ctx.logs is not None:
@@ -455,6 +467,11 @@ class PodController:
             "finishedAt": now(),
             "containerID": c.container_id,
         }
+        if self.ctx.logs is not None:
+            kind = "initContainers" if c.init else "containers"
+            spec = next((s for s in pod["spec"].get(kind) or () if s.get("name") == c.name), {})
+            last_words = program_for(spec, init=c.init).crash(c.crash_code)
+            self.ctx.logs.write(meta["namespace"], meta["name"], c.name, c.restarts, last_words)
         self._end_log(pod, c)
         if sim.restart_policy == "Never":
             self._finish(c, c.crash_code, c.crash_reason)

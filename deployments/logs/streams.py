@@ -15,26 +15,50 @@ that timestamp (lines printed at once share one). The stream asks the API server
 ``sinceTime`` = that timestamp and drops what the reader already has, so a reconnect neither
 repeats lines nor leaves a gap the cluster still holds.
 
-`close()` ends every source now (their HTTP responses are shut from this thread) and is
+Catching up: each container's log is first read without ``follow`` (the last `tail` lines, or
+from the resume position): the end of that response is the cluster saying it has no more, and
+the batch that carries its last line names the pod in ``caught_up``. Only then is the log
+followed, from the last line read (so nothing printed in between is lost or repeated).
+
+Shared follows: every live reader of one container in this process shares one follow of it
+(`_Upstream`): a hundred viewers of a chatty container cost the API server one stream, and the
+web process parses each line once. A reader joins after its own backlog read: the upstream keeps
+its last `window` lines, so the joiner gets what came after its position from them, then every
+new line; a joiner whose position is older than what the upstream still holds follows on its
+own instead. The last reader to leave ends the follow.
+
+Command sources (a template's log source naming a command, or a file read with ``tail -F``) run
+through exec (`deployments.cluster.streams`) in an asyncio task instead of a thread. Their lines
+carry no timestamp from the cluster, so each is stamped when it arrives; they count as caught up
+once the command has been quiet for `CATCH_UP_QUIET` seconds. A reconnect runs the command again;
+what it prints first up to the last line the reader had (its text travels in the position) is
+dropped, so a ``tail -F`` does not show its tail twice.
+
+`close()` ends every source now (their HTTP responses and exec streams are shut) and is
 idempotent; a consumer calls it when its socket closes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import threading
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from deployments.cluster import errors
 from deployments.cluster.connection import get_cluster
+from deployments.cluster.streams import exec_open
 
 logger = logging.getLogger(__name__)
 
 WINDOW = 2000  # lines waiting for the reader, per stream
 RETRY_SECONDS = 1.0  # a cut follow resumes after this
+CATCH_UP_QUIET = 0.3  # a command source quiet this long after it starts has printed its backlog
+MAX_LINE = 16 * 1024  # a command's line longer than this is cut into pieces
 _STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$")
 
 
@@ -47,29 +71,41 @@ def stamp_key(stamp: str) -> str | None:
     return f"{match.group(1)}.{(match.group(2) or '').ljust(9, '0')}Z"
 
 
+def now_stamp() -> str:
+    """Now as the kubelet stamps a line (RFC 3339 UTC, nanoseconds): for lines a command prints."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
+
+
 @dataclass(frozen=True)
 class Source:
+    """One container's log (``command`` empty), or what ``command`` prints when run in it by exec."""
+
     pod: str
     container: str
+    command: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Position:
-    """Where a reader is in one pod's log: the last timestamp seen, and how many lines had it."""
+    """Where a reader is in one pod's log: the last timestamp seen, how many lines had it, and (for a
+    command source, whose re-run prints anew) the text of the last line."""
 
     stamp: str
     seen: int = 1
+    text: str = ""
 
     @classmethod
     def parse(cls, text: str) -> Position:
-        """From ``<stamp>`` or ``<stamp>~<seen>``; ValueError for anything else."""
-        stamp, _, seen = text.partition("~")
+        """From ``<stamp>``, ``<stamp>~<seen>`` or ``<stamp>~<seen>~<last line>``; ValueError for
+        anything else."""
+        stamp, _, rest = text.partition("~")
+        seen, _, last = rest.partition("~")
         if stamp_key(stamp) is None:
             raise ValueError(f"not an RFC 3339 UTC timestamp: {stamp!r}")
         count = int(seen) if seen else 1
         if count < 0:
             raise ValueError("the count of lines seen cannot be negative")
-        return cls(stamp, count)
+        return cls(stamp, count, last)
 
 
 @dataclass(frozen=True)
@@ -78,35 +114,57 @@ class LogLine:
     stamp: str
     text: str
 
+    def wire(self) -> str:
+        """``[pod, stamp, text]`` as JSON, encoded once however many viewers a shared follow relays it to."""
+        encoded = self.__dict__.get("_wire")
+        if encoded is None:
+            encoded = json.dumps([self.pod, self.stamp, self.text])
+            object.__setattr__(self, "_wire", encoded)
+        return encoded
+
 
 @dataclass
 class Batch:
     """What arrived since the last read: ``skipped`` lines were dropped before ``lines``;
-    ``ended`` names sources that stopped, with why."""
+    ``caught_up`` names the pods whose backlog ends with these lines (the cluster has no more for
+    now); ``ended`` names sources that stopped, with why."""
 
     lines: list[LogLine] = field(default_factory=list)
     skipped: int = 0
     ended: list[tuple[str, str]] = field(default_factory=list)
+    caught_up: list[str] = field(default_factory=list)
 
 
 class _Dedupe:
-    """Drops what a reader at `Position` already saw; then tracks the position itself."""
+    """Drops what a reader at `Position` already saw; then tracks the position itself. Each request
+    from the position (the first, and every resume after a cut) calls `rearm()` first."""
 
     def __init__(self, position: Position | None):
         self.key = stamp_key(position.stamp) if position else None
         self.stamp = position.stamp if position else None
-        self.same = position.seen if position else 0  # lines at `key` still to drop (then: seen)
-        self._dropping = position is not None
+        self.same = position.seen if position else 0  # lines read at `key`
+        self._drop = 0  # lines at `key` the current request still repeats
+        self._dropping = False
 
-    def admit(self, stamp: str) -> bool:
-        key = stamp_key(stamp)
+    def rearm(self) -> None:
+        """A new request from `position()`: it repeats what came before and the lines at its stamp."""
+        if self.key is not None:
+            self._dropping, self._drop = True, self.same
+
+    @property
+    def settled(self) -> bool:
+        """Nothing more to drop: every line from here on is new to the reader."""
+        return not self._dropping
+
+    def admit(self, stamp: str, key: str | None = None) -> bool:
+        key = key or stamp_key(stamp)
         if key is None:
             return True  # not a timestamped line (should not happen with timestamps=true)
-        if self._dropping and self.key is not None:
+        if self._dropping:
             if key < self.key:
                 return False
-            if key == self.key and self.same > 0:
-                self.same -= 1
+            if key == self.key and self._drop > 0:
+                self._drop -= 1
                 return False
             self._dropping = False
         if key == self.key:
@@ -147,22 +205,29 @@ class LogStream:
         self._lines: deque[LogLine] = deque()
         self._skipped = 0
         self._ended: list[tuple[str, str]] = []
+        self._caught_up: list[str] = []
         self._running = 0
         self._stop = threading.Event()
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._signalled = False
         self._threads: list[threading.Thread] = []
+        self._tasks: list[asyncio.Task] = []
+        self._execs: list = []
 
     # -- the asyncio side ---------------------------------------------------------------------------
 
     def start(self) -> LogStream:
-        """Open every source (each in its own thread). Call from the event loop that reads."""
+        """Open every source (a thread per container log, a task per command). Call from the event
+        loop that reads."""
         self._loop = asyncio.get_running_loop()
         self._running = len(self.sources)
         for source in self.sources:
+            if source.command:
+                self._tasks.append(asyncio.create_task(self._run_command(source)))
+                continue
             thread = threading.Thread(
-                target=self._follow, args=(source,), name=f"logs {self.namespace}/{source.pod}", daemon=True
+                target=self._follow, args=(source,), name=f"logs-open {self.namespace}/{source.pod}", daemon=True
             )
             self._threads.append(thread)
             thread.start()
@@ -172,10 +237,10 @@ class LogStream:
         """The next batch (waits for one); None once every source has ended and all was read."""
         while True:
             with self._lock:
-                if self._lines or self._skipped or self._ended:
-                    batch = Batch(list(self._lines), self._skipped, self._ended)
+                if self._lines or self._skipped or self._ended or self._caught_up:
+                    batch = Batch(list(self._lines), self._skipped, self._ended, self._caught_up)
                     self._lines.clear()
-                    self._skipped, self._ended = 0, []
+                    self._skipped, self._ended, self._caught_up = 0, [], []
                     self._signalled = False
                     self._wake.clear()
                     return batch
@@ -190,43 +255,65 @@ class LogStream:
         if self._stop.is_set():
             return
         self._stop.set()
+        _HUB.leave(self)
         try:
             get_cluster().interrupt_watches(self._stop)
         except errors.ClusterError:
             pass
+        for stream in self._execs:
+            await stream.close()
+        for task in self._tasks:
+            task.cancel()
         self._wake.set()
 
     # -- the reading threads ------------------------------------------------------------------------
 
     def _follow(self, source: Source) -> None:
+        """A container's log: the backlog, then the shared follow (or, when that cannot serve this
+        reader's position, a follow of its own)."""
         dedupe = _Dedupe(self.resume.get(source.pod))
         reason = "the container stopped" if self.follow else "end of the log"
-        first = True
+        # No backlog wanted (tail 0, nothing to resume): there is nothing to catch up on.
+        caught_up = self.follow and self.tail == 0 and dedupe.position() is None
+        if caught_up:
+            self._mark_caught_up(source.pod)
+        tail = self.tail
         try:
             while not self._stop.is_set():
                 position = dedupe.position()
+                if caught_up and self.follow:
+                    if _HUB.join(self, source, dedupe, from_start=tail is None):
+                        return  # the upstream relays from here, and says when it ends
+                    threading.current_thread().name = f"logs {self.namespace}/{source.pod}"  # following alone
+                dedupe.rearm()
                 try:
+                    # The backlog first, without follow: its end is the cluster saying it has no more.
+                    # With no position after it, the log was empty: following all of it loses nothing.
                     lines = get_cluster().pod_log(
                         source.pod,
                         self.namespace,
                         container=source.container,
-                        follow=self.follow,
+                        follow=self.follow and caught_up,
                         previous=self.previous,
                         since_time=position.stamp if position else None,
-                        tail_lines=self.tail if first and position is None else None,
+                        tail_lines=tail if position is None else None,
                         stop=self._stop,
                     )
                     for raw in lines:
                         stamp, _, text = raw.partition(" ")
                         if dedupe.admit(stamp):
                             self._push(LogLine(source.pod, stamp, text))
+                    if not caught_up:
+                        caught_up, tail = True, None
+                        self._mark_caught_up(source.pod)
+                        if self.follow:
+                            continue
                     break
                 except errors.ClusterUnavailable as error:
                     if not self.follow:
                         reason = f"the log was cut: {error}"
                         break
                     logger.info("log stream of %s/%s cut, resuming: %s", self.namespace, source.pod, error)
-                    first = False
                     if self._stop.wait(RETRY_SECONDS):
                         break
                 except errors.ClusterError as error:  # no such pod, container not started, no previous run
@@ -235,12 +322,94 @@ class LogStream:
         except Exception:  # noqa: BLE001 - a reading thread must always say it ended
             logger.exception("log stream of %s/%s failed", self.namespace, source.pod)
             reason = "reading the log failed (see the server log)"
+        self._source_ended(source, reason)
+
+    # -- the command tasks --------------------------------------------------------------------------
+
+    async def _run_command(self, source: Source) -> None:
+        """Run ``source.command`` in the container and relay its stdout and stderr, line by line."""
+        reason = "the command ended"
+        resume = self.resume.get(source.pod)
+        # A re-run after a reconnect prints its backlog again: hold it until the command is quiet, then
+        # drop what the reader already has (up to the last line it saw).
+        burst: list[str] | None = [] if resume is not None and resume.text else None
+        stream = None
+        try:
+            stream = await exec_open(
+                namespace=self.namespace,
+                pod=source.pod,
+                container=source.container,
+                command=list(source.command),
+                tty=False,
+                stdin=False,
+            )
+            self._execs.append(stream)
+            pending = b""
+            caught_up = False
+            reading = None
+            while not self._stop.is_set():
+                reading = reading or asyncio.ensure_future(stream.read())
+                done, _ = await asyncio.wait({reading}, timeout=None if caught_up else CATCH_UP_QUIET)
+                if not done:  # quiet: the backlog is out
+                    if burst is not None:
+                        self._push_texts(source.pod, _after(burst, resume.text))
+                        burst = None
+                    caught_up = True
+                    self._mark_caught_up(source.pod)
+                    continue
+                item, reading = reading.result(), None
+                if item is None:
+                    break
+                pending += item[1]
+                *complete, pending = pending.split(b"\n")
+                while len(pending) > MAX_LINE:
+                    complete.append(pending[:MAX_LINE])
+                    pending = pending[MAX_LINE:]
+                texts = [raw.decode(errors="replace").removesuffix("\r") for raw in complete]
+                if burst is not None and len(burst) + len(texts) <= self.window:
+                    burst += texts
+                    continue
+                if burst is not None:  # more than a backlog: nothing to match against, relay it all
+                    texts, burst = burst + texts, None
+                self._push_texts(source.pod, texts)
+            if pending:
+                self._push_texts(source.pod, [pending.decode(errors="replace")])
+            if burst:
+                self._push_texts(source.pod, _after(burst, resume.text))
+            if stream.failure:
+                reason = stream.failure
+            elif stream.exit_status is not None:
+                reason = f"the command exited with status {stream.exit_status}"
+        except asyncio.CancelledError:
+            raise
+        except errors.ClusterError as error:
+            reason = str(error)
+        except Exception:  # noqa: BLE001 - a source must always say it ended
+            logger.exception("log command in %s/%s failed", self.namespace, source.pod)
+            reason = "running the command failed (see the server log)"
         finally:
-            with self._lock:
-                self._running -= 1
-                if not self._stop.is_set():
-                    self._ended.append((source.pod, reason))
-            self._signal()
+            if stream is not None:
+                await stream.close()
+            self._source_ended(source, reason)
+
+    # -- shared -------------------------------------------------------------------------------------
+
+    def _source_ended(self, source: Source, reason: str) -> None:
+        with self._lock:
+            self._running -= 1
+            if not self._stop.is_set():
+                self._ended.append((source.pod, reason))
+        self._signal()
+
+    def _mark_caught_up(self, pod: str) -> None:
+        with self._lock:
+            self._caught_up.append(pod)
+        self._signal()
+
+    def _push_texts(self, pod: str, texts: list[str]) -> None:
+        stamp = now_stamp()
+        for text in texts:
+            self._push(LogLine(pod, stamp, text))
 
     def _push(self, line: LogLine) -> None:
         with self._lock:
@@ -260,3 +429,155 @@ class LogStream:
             self._loop.call_soon_threadsafe(self._wake.set)
         except RuntimeError:  # the loop closed under us: nobody reads any more
             self._stop.set()
+
+
+def _after(burst: list[str], last: str) -> list[str]:
+    """What a re-run command printed after the reader's last line (all of it if that line is not there)."""
+    for index in range(len(burst) - 1, -1, -1):
+        if burst[index] == last:
+            return burst[index + 1 :]
+    return burst
+
+
+class _Subscriber:
+    __slots__ = ("stream", "source", "dedupe")
+
+    def __init__(self, stream: LogStream, source: Source, dedupe: _Dedupe):
+        self.stream, self.source, self.dedupe = stream, source, dedupe
+
+    def take(self, line: LogLine, key: str | None) -> None:
+        if self.dedupe is not None:
+            if not self.dedupe.admit(line.stamp, key):
+                return
+            if self.dedupe.settled:
+                self.dedupe = None  # from here on every line is new to this reader: no more checks
+        self.stream._push(line)
+
+
+class _Upstream:
+    """One follow of one container's log, relayed to every subscribed `LogStream` (see the module
+    docstring). Its thread resumes by itself after a cut, from the last line it read."""
+
+    def __init__(self, hub: _Hub, key: tuple, namespace: str, source: Source, dedupe: _Dedupe, from_start: bool):
+        self.hub, self.key, self.namespace, self.source = hub, key, namespace, source
+        self.recent: deque[tuple[LogLine, str | None]] = deque(maxlen=WINDOW)
+        # `recent` holds every line after `origin` (the creator's position, or the last line it dropped);
+        # from_start: the whole log, as the creator's was empty; no backlog: only lines printed from now.
+        self.origin = dedupe.key or ""
+        self.start_seen = dedupe.same
+        self.dropped = False
+        self.from_start = from_start
+        self.no_backlog = not from_start and dedupe.key is None
+        self.position = _Dedupe(dedupe.position())
+        self.subscribers: list[_Subscriber] = []
+        self.stop = threading.Event()
+        self.ended = False
+
+    def covers(self, dedupe: _Dedupe) -> bool:
+        """Whether a reader at ``dedupe``'s position can be served without a gap."""
+        if dedupe.key is None:
+            return self.from_start and not self.dropped
+        if self.origin == dedupe.key:  # at the very line it starts from: only if it read no fewer there
+            return not self.dropped and dedupe.same >= self.start_seen
+        return self.origin < dedupe.key and not self.no_backlog
+
+    def add(self, subscriber: _Subscriber) -> None:
+        """Called with the hub's lock held: replay what the reader lacks, then relay."""
+        subscriber.dedupe.rearm()
+        for line, key in self.recent:
+            subscriber.take(line, key)
+        self.subscribers.append(subscriber)
+
+    def run(self) -> None:
+        reason = "the container stopped"
+        try:
+            while not self.stop.is_set():
+                position = self.position.position()
+                self.position.rearm()
+                try:
+                    lines = get_cluster().pod_log(
+                        self.source.pod,
+                        self.namespace,
+                        container=self.source.container,
+                        follow=True,
+                        since_time=position.stamp if position else None,
+                        tail_lines=0 if self.no_backlog and position is None else None,
+                        stop=self.stop,
+                    )
+                    for raw in lines:
+                        stamp, _, text = raw.partition(" ")
+                        key = stamp_key(stamp)
+                        if not self.position.admit(stamp, key):
+                            continue
+                        line = LogLine(self.source.pod, stamp, text)
+                        with self.hub.lock:
+                            if len(self.recent) == self.recent.maxlen:
+                                self.origin, self.dropped = self.recent[0][1] or self.origin, True
+                            self.recent.append((line, key))
+                            for subscriber in self.subscribers:
+                                subscriber.take(line, key)
+                    break
+                except errors.ClusterUnavailable as error:
+                    logger.info("log stream of %s/%s cut, resuming: %s", self.namespace, self.source.pod, error)
+                    if self.stop.wait(RETRY_SECONDS):
+                        break
+                except errors.ClusterError as error:
+                    reason = str(error)
+                    break
+        except Exception:  # noqa: BLE001 - the readers must always hear that it ended
+            logger.exception("log stream of %s/%s failed", self.namespace, self.source.pod)
+            reason = "reading the log failed (see the server log)"
+        with self.hub.lock:
+            self.ended = True
+            if self.hub.upstreams.get(self.key) is self:
+                del self.hub.upstreams[self.key]
+            subscribers, self.subscribers = self.subscribers, []
+        if not self.stop.is_set():
+            for subscriber in subscribers:
+                subscriber.stream._source_ended(subscriber.source, reason)
+
+
+class _Hub:
+    """This process's shared follows, by cluster, namespace, pod and container."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.upstreams: dict[tuple, _Upstream] = {}
+
+    def join(self, stream: LogStream, source: Source, dedupe: _Dedupe, *, from_start: bool) -> bool:
+        """Relay ``source`` to ``stream`` from ``dedupe``'s position through a shared follow; False when
+        that cannot be done without a gap (the caller follows on its own)."""
+        if stream.previous or not stream.follow:
+            return False
+        key = (id(get_cluster()), stream.namespace, source.pod, source.container)
+        with self.lock:
+            if stream._stop.is_set():
+                return True  # closed meanwhile: nothing to relay
+            upstream = self.upstreams.get(key)
+            if upstream is None or upstream.ended:
+                upstream = self.upstreams[key] = _Upstream(self, key, stream.namespace, source, dedupe, from_start)
+                threading.Thread(target=upstream.run, name=f"logs {stream.namespace}/{source.pod}", daemon=True).start()
+            elif not upstream.covers(dedupe):
+                return False
+            upstream.add(_Subscriber(stream, source, dedupe))
+        return True
+
+    def leave(self, stream: LogStream) -> None:
+        """``stream`` reads no more; a follow nobody reads ends."""
+        with self.lock:
+            for upstream in list(self.upstreams.values()):
+                upstream.subscribers = [s for s in upstream.subscribers if s.stream is not stream]
+                if not upstream.subscribers:
+                    upstream.stop.set()
+                    del self.upstreams[upstream.key]
+                    threading.Thread(target=self._interrupt, args=(upstream.stop,), daemon=True).start()
+
+    @staticmethod
+    def _interrupt(stop: threading.Event) -> None:
+        try:
+            get_cluster().interrupt_watches(stop)
+        except errors.ClusterError:
+            pass
+
+
+_HUB = _Hub()

@@ -12,7 +12,7 @@
   var wrapBox = root.querySelector(".logs-wrap");
   var stampBox = root.querySelector(".logs-timestamps");
   var pauseButton = root.querySelector(".logs-pause");
-  var positions = {}; // pod -> {stamp, seen}
+  var positions = {}; // pod -> {stamp, seen, text}
   var paused = false;
   var held = []; // lines that arrived while paused
   var multi = !root.dataset.pod;
@@ -68,6 +68,7 @@
       var at = positions[pod];
       if (at && at.stamp === stamp) at.seen += 1;
       else positions[pod] = { stamp: stamp, seen: 1 };
+      positions[pod].text = line[2]; // a command source's re-run is matched on its last line
       nodes.push(lineElement(pod, stamp, line[2]));
     });
     (message.ended || []).forEach(function (end) {
@@ -80,18 +81,27 @@
 
   function connect() {
     var params = new URLSearchParams();
-    ["pod", "component", "container"].forEach(function (k) { if (root.dataset[k]) params.set(k, root.dataset[k]); });
+    ["pod", "component", "container", "source"].forEach(function (k) { if (root.dataset[k]) params.set(k, root.dataset[k]); });
     if (root.dataset.previous) params.set("previous", "1");
     Object.keys(positions).forEach(function (pod) {
-      params.append("resume", pod + "@" + positions[pod].stamp + "~" + positions[pod].seen);
+      var at = positions[pod];
+      var value = pod + "@" + at.stamp + "~" + at.seen;
+      if (root.dataset.source) value += "~" + at.text.slice(0, 500);
+      params.append("resume", value);
     });
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     var socket = new WebSocket(scheme + location.host + root.dataset.socket + "?" + params.toString());
-    state.textContent = Object.keys(positions).length ? "reconnecting, catching up…" : "connecting…";
+    var resuming = Object.keys(positions).length > 0;
+    state.textContent = resuming ? "reconnecting…" : "connecting…";
     socket.onmessage = function (event) {
       var message = JSON.parse(event.data);
       if (message.error) { state.textContent = message.error; ended = true; return; }
-      if (message.state === "open") { state.textContent = "live"; retry = 500; return; }
+      if (message.state === "open") {
+        state.textContent = resuming ? "catching up (resuming after a reconnect)…" : "catching up…";
+        retry = 500;
+        return;
+      }
+      if (message.state === "caught-up") { state.textContent = "live: caught up"; return; }
       if (message.state === "ended") { state.textContent = "the cluster has no more"; ended = true; return; }
       take(message);
     };

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from playwright.sync_api import expect
 
 from deployments import services
@@ -44,7 +46,7 @@ def test_a_viewer_follows_filters_pauses_and_downloads_a_containers_log(
     page.goto(f"{url}/deployments/{deployment.pk}/logs/?pod={pod}&container=app")
     screenshot_on_failure.append(("logs", page.url))
     lines = page.locator(".logs-lines")
-    expect(page.locator(".logs-state")).to_have_text("live")
+    expect(page.locator(".logs-state")).to_have_text("live: caught up")
     expect(lines).to_contain_text("listening")
 
     emulator.logs.write(namespace, pod, "app", 0, "GET /shop/ HTTP/1.1 200\nPOST /Cart/ HTTP/1.1 302")
@@ -79,7 +81,7 @@ def test_a_viewer_follows_filters_pauses_and_downloads_a_containers_log(
     diploi_on_emulator.restart(web)
     wait_for(diploi_on_emulator._healthy, timeout=60, what="the web process back")
     expect(lines).to_contain_text("printed while the web process was down", timeout=20_000)
-    expect(page.locator(".logs-state")).to_have_text("live")
+    expect(page.locator(".logs-state")).to_have_text("live: caught up")
     emulator.logs.write(namespace, pod, "app", 0, "after the reconnect")
     expect(lines).to_contain_text("after the reconnect")
     texts = page.locator(".log-line").all_inner_texts()
@@ -94,3 +96,54 @@ def test_a_viewer_follows_filters_pauses_and_downloads_a_containers_log(
     # Only the reconnect attempts while the web process was down (the browser's, and htmx's ws
     # extension logging the same failed socket of the page header as a bare "Event").
     assert [e for e in console_errors if "ERR_CONNECTION_REFUSED" not in e and e != "Event"] == []
+
+
+def test_the_templates_sources_open_first_and_a_crashed_containers_last_words_are_one_click_away(
+    diploi_on_emulator, emulator, page, console_errors, make_project, developer, screenshot_on_failure
+):
+    url = diploi_on_emulator.url
+    project = make_project("django-postgres")
+    deployment = services.deployment_create(project=project, name="dev", stage="development", actor=developer)
+    wait_for(lambda: Deployment.objects.get(pk=deployment.pk).applied_generation, timeout=60, what="the worker's apply")
+    deployment.refresh_from_db()
+    pod = running_pod(deployment)
+
+    sign_in(page, url, developer.username)
+    page.goto(f"{url}/deployments/{deployment.pk}/logs/")
+    screenshot_on_failure.append(("logs", page.url))
+    # The template's first named source: the component's output, every replica, each line naming its pod.
+    expect(page.get_by_role("heading", name="Logs: Django")).to_be_visible()
+    expect(page.locator(".logs-named a[aria-current]")).to_have_text("Django")
+    expect(page.locator(".logs-state")).to_have_text("live: caught up")
+    expect(page.locator(".log-pod").first).to_have_text(f"{pod} ")
+    expect(page.locator(".logs-lines")).to_contain_text("Starting development server at http://0.0.0.0:8000/")
+    page.get_by_role("link", name="PostgreSQL").click()
+    expect(page.locator(".logs-lines")).to_contain_text("database system is ready to accept connections")
+
+    # Download since a moment (UTC): only what the container printed from then on.
+    app = f"{url}/deployments/{deployment.pk}/logs/?pod={pod}&container=app"
+    page.goto(app)
+    expect(page.locator(".logs-state")).to_have_text("live: caught up")
+    moment = (datetime.now(UTC) - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    page.wait_for_timeout(1500)
+    emulator.logs.write(deployment.namespace, pod, "app", 0, "GET /after-the-moment HTTP/1.1 200")
+    expect(page.locator(".logs-lines")).to_contain_text("GET /after-the-moment")
+    page.get_by_label("Download since (UTC)").fill(moment)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download").click()
+    body = open(download.value.path()).read()
+    assert "GET /after-the-moment HTTP/1.1 200" in body and "Starting development server" not in body
+
+    # The app crashes: the status tree links its previous container, whose log ends with its last words.
+    emulator.faults.crash(deployment.namespace, {labels.SERVICE: "app"}, exit_code=1)
+    page.goto(f"{url}/deployments/{deployment.pk}/status/")
+    screenshot_on_failure.append(("status", page.url))
+    previous = page.get_by_role("link", name=f"Previous container's logs of app in {pod}")
+    expect(previous).to_be_visible(timeout=30_000)
+    previous.click()
+    expect(page.get_by_role("heading", name="Logs previous container")).to_be_visible()
+    lines = page.locator(".logs-lines")
+    expect(lines).to_contain_text("Traceback (most recent call last):")
+    expect(lines).to_contain_text("RuntimeError: simulated crash (an injected fault): exiting with status 1")
+    expect(page.locator(".logs-state")).to_have_text("the cluster has no more")
+    assert console_errors == []

@@ -158,3 +158,66 @@ def test_a_job_past_its_active_deadline_fails_and_loses_its_pods(own_emulator):
         )
         assert (failed.reason, failed.message) == ("DeadlineExceeded", "Job was active longer than specified deadline")
         eventually(lambda: not core.list_namespaced_pod(namespace, label_selector="diploi.io/build=7").items)
+
+
+def run_pod(core, namespace: str, name: str, image: str, command: list[str], labels: dict | None = None) -> None:
+    pod = {
+        "metadata": {"name": name, "labels": labels or {}},
+        "spec": {"containers": [{"name": "main", "image": image, "command": command}]},
+    }
+    core.create_namespaced_pod(namespace, pod)
+    eventually(lambda: (core.read_namespaced_pod(name, namespace).status.container_statuses or [None])[0].state.running)
+
+
+@pytest.mark.parametrize("own_emulator", [{"log_line_interval": 0.05}], indirect=True)
+def test_a_dev_server_and_a_database_print_their_start_up_then_go_on_over_time(own_emulator):
+    from .conftest import api_for, make_namespace
+
+    with api_for(own_emulator) as api:
+        core = client.CoreV1Api(api)
+        namespace = make_namespace(core)
+        run_pod(core, namespace, "web", "python:3.12-slim", ["python", "manage.py", "runserver", "0.0.0.0:8000"])
+        run_pod(core, namespace, "db", "postgres:16.6", ["postgres"])
+        web = core.read_namespaced_pod_log("web", namespace, container="main")
+        assert "Starting development server at http://0.0.0.0:8000/" in web
+        db = core.read_namespaced_pod_log("db", namespace, container="main")
+        assert "database system is ready to accept connections" in db
+
+        # A request now and then, each stamped with its own moment (later lines, later stamps).
+        def web_requests():
+            lines = core.read_namespaced_pod_log("web", namespace, container="main", timestamps=True).splitlines()
+            found = [line for line in lines if '" 200 ' in line or '" 302 ' in line or '" 404 ' in line]
+            return found[:5] if len(found) >= 5 else None
+
+        requests = eventually(web_requests)
+        assert all('HTTP/1.1"' in line for line in requests)
+        stamps = [line.split(" ", 1)[0] for line in requests]
+        assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+        eventually(lambda: "checkpoint complete" in core.read_namespaced_pod_log("db", namespace, container="main"))
+        # A follower sees new lines arrive without anyone writing them.
+        response = core.read_namespaced_pod_log(
+            "web", namespace, container="main", follow=True, tail_lines=0, _preload_content=False
+        )
+        try:
+            assert 'HTTP/1.1"' in next(response.stream(1024)).decode()
+        finally:
+            response.release_conn()
+
+
+def test_a_crashed_containers_last_words_are_its_previous_log(own_emulator):
+    from .conftest import api_for, make_namespace
+
+    with api_for(own_emulator) as api:
+        core = client.CoreV1Api(api)
+        namespace = make_namespace(core)
+        run_pod(core, namespace, "api", "python:3.12-slim", ["uvicorn", "main:app"], labels={"app": "api"})
+        own_emulator.faults.crash(namespace, {"app": "api"}, exit_code=3)
+        eventually(lambda: core.read_namespaced_pod("api", namespace).status.container_statuses[0].restart_count >= 1)
+        previous = core.read_namespaced_pod_log("api", namespace, container="main", previous=True).splitlines()
+        assert "INFO:     Application startup complete." in previous
+        assert previous[0].startswith("emulated container main")
+        assert previous[-4] == "Traceback (most recent call last):"
+        assert previous[-1] == "RuntimeError: simulated crash (an injected fault): exiting with status 3"
+        own_emulator.faults.heal(namespace, {"app": "api"})
+        current = eventually(lambda: core.read_namespaced_pod_log("api", namespace, container="main"))
+        assert "Traceback (most recent call last):" not in current  # a new run, a new log

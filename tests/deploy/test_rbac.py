@@ -125,6 +125,7 @@ def cluster_usage(transactional_db, emulator, make_project, make_member, client,
     with_redis = next(d for d in deployments if d.project.template.slug == "fastapi-redis")
     response = client.get(reverse("deployment_describe", args=[with_redis.pk, "redis"]))
     assert response.status_code == 200
+    _read_logs(with_redis, client)
 
     as_process("ssh-gateway")
     development = next(d for d in deployments if d.stage == "development" and d.spec.ssh)
@@ -148,6 +149,29 @@ def cluster_usage(transactional_db, emulator, make_project, make_member, client,
             for verb in record.verbs:
                 used[process].add((record.api_group, record.rbac_resource, verb))
     return used
+
+
+def _read_logs(deployment, client) -> None:
+    """What the Logs tab asks of the cluster: a container's log (the download), and a log source naming
+    a command, run through exec."""
+    import asyncio
+
+    from deployments.logs.sources import log_sources
+    from deployments.logs.streams import LogStream, Source
+
+    response = client.get(reverse("deployment_logs_download", args=[deployment.pk]) + "?component=redis&lines=5")
+    assert response.status_code == 200
+    (source,) = log_sources(deployment, component="redis")
+
+    async def run_command() -> list[str]:
+        command = Source(source.pod, source.container, ("sh", "-c", "echo from exec"))
+        stream = LogStream(namespace=deployment.namespace, sources=[command]).start()
+        texts = []
+        while (batch := await asyncio.wait_for(stream.read(), 20)) is not None:
+            texts += [line.text for line in batch.lines]
+        return texts
+
+    assert asyncio.run(run_command()) == ["from exec"]
 
 
 def _run_closing(build_id: int) -> str:

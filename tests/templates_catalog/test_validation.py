@@ -684,3 +684,31 @@ def test_it_points_the_status_url_at_a_component():
         ("status_url", "'db' is not a component; expected one of: app")
     ]
     assert parse_template(VALID + "status_url: http://app:3000/status\n", "t.yaml").status_url
+
+
+def test_it_reads_log_sources_of_output_files_and_commands():
+    tail = """logs:
+  - {name: App, component: app}
+  - {name: Errors, component: app, path: /app/logs/error.log}
+  - {name: Queue, component: app, command: [node, scripts/queue-log.js]}
+"""
+    spec = parse_template(VALID + tail, "t.yaml")
+    assert [(s.name, s.exec_command(50)) for s in spec.logs] == [
+        ("App", ()),
+        ("Errors", ("tail", "-n", "50", "-F", "/app/logs/error.log")),
+        ("Queue", ("node", "scripts/queue-log.js")),
+    ]
+
+
+def test_it_refuses_a_log_source_with_both_a_path_and_a_command_or_a_shell_string():
+    tail = """logs:
+  - {name: Both, component: app, path: /app/x.log, command: [tail, -F, /app/x.log]}
+  - {name: Shell, component: app, command: "tail -F /app/x.log"}
+"""
+    assert messages(VALID + tail) == [
+        ("logs[0]", "give either path (a file to follow) or command (what to run), not both"),
+        (
+            "logs[1].command",
+            "must be a list of arguments (argv), not a string; write [sh, -c, 'tail -F /app/x.log'] for a shell",
+        ),
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from urllib.parse import quote
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -47,7 +48,9 @@ async def test_a_viewer_reads_lines_as_they_arrive_and_resumes_without_duplicate
     assert connected
     opened = json.loads(await comm.receive_from(timeout=10))
     assert opened == {"state": "open", "sources": [[pod, container]]}
-    await receive_until(comm, lambda lines: any("listening" in line[2] for line in lines))
+    # What the cluster held comes first, then the word that it has caught up.
+    backlog = await receive_until_caught_up(comm)
+    assert any("listening" in line[2] for line in backlog)
     emulator.logs.write(namespace, pod, container, 0, "GET /a 200\nGET /b 200")
     lines = await receive_until(comm, lambda lines: any(line[2] == "GET /b 200" for line in lines))
     await comm.disconnect()
@@ -58,9 +61,17 @@ async def test_a_viewer_reads_lines_as_they_arrive_and_resumes_without_duplicate
     comm, connected, _ = await open_logs(viewer, found.deployment, f"pod={pod}&resume={pod}@{last}~{seen}")
     assert connected
     await comm.receive_from(timeout=10)  # open
-    rest = await receive_until(comm, lambda lines: any(line[2] == "GET /c 200" for line in lines))
+    rest = await receive_until_caught_up(comm)
     await comm.disconnect()
     assert [line[2] for line in rest] == ["GET /c 200"]
+
+
+async def receive_until_caught_up(comm) -> list[list]:
+    lines = []
+    while (message := json.loads(await comm.receive_from(timeout=10))) != {"state": "caught-up"}:
+        assert "error" not in message and "state" not in message, message
+        lines += message["lines"]
+    return lines
 
 
 def scale(found, replicas: int) -> None:
@@ -99,8 +110,8 @@ async def test_the_previous_container_after_a_crash(running, emulator, developer
     await comm.receive_from(timeout=10)  # open
     lines, ended = [], []
     while (message := json.loads(await comm.receive_from(timeout=10))) != {"state": "ended"}:
-        lines += message["lines"]
-        ended += message["ended"]
+        lines += message.get("lines", [])
+        ended += message.get("ended", [])
     assert any("started" in line[2] for line in lines)
     assert ended == [[pod, "end of the log"]]  # a previous container is read to its end, not followed
     await comm.disconnect()
@@ -117,12 +128,15 @@ async def test_an_outsider_gets_4404_and_no_stream(running, make_user, emulator)
     assert [r for r in emulator.audit.records() if r.resource == "pods"] == []  # not even a list
 
 
-async def test_a_pod_the_deployment_does_not_have_is_refused_with_a_reason(running, developer):
+@pytest.mark.parametrize(
+    ("query", "error"), [("pod=app-9", "has no pod 'app-9'"), ("source=Nope", "has no log source 'Nope'")]
+)
+async def test_a_pod_or_source_the_deployment_does_not_have_is_refused_with_a_reason(running, developer, query, error):
     found = await sync_to_async(running)()
-    comm, connected, _ = await open_logs(developer, found.deployment, "pod=app-9")
+    comm, connected, _ = await open_logs(developer, found.deployment, query)
     assert connected
     message = json.loads(await comm.receive_from(timeout=10))
-    assert "has no pod 'app-9'" in message["error"]
+    assert error in message["error"]
     assert (await comm.receive_output(timeout=5))["code"] == 4400
 
 
@@ -173,6 +187,8 @@ async def test_a_chatty_container_is_skipped_not_buffered_and_other_sockets_go_o
     received, skipped = 0, 0
     while True:
         message = json.loads(await loud.receive_from(timeout=10))
+        if "lines" not in message:
+            continue  # the state message saying it caught up
         received += len(message["lines"])
         skipped += message["skipped"]
         if message["lines"] and message["lines"][-1][2] == "noise 3999":
@@ -181,3 +197,82 @@ async def test_a_chatty_container_is_skipped_not_buffered_and_other_sockets_go_o
     assert skipped > 0  # the window held, and the page was told how much it missed
     for comm in (loud, calm):
         await comm.disconnect()
+
+
+def with_log_source(deployment, **source) -> None:
+    """Move the deployment to a new version of its template with one more named log source (as an edit
+    of the template file would make; a version's content never changes)."""
+    import secrets
+
+    from deployments.models import Deployment
+    from templates_catalog.models import TemplateVersion
+
+    current = Deployment.objects.get(pk=deployment.pk).template_version
+    data = dict(current.spec_data)
+    data["logs"] = [*data["logs"], source]
+    version = TemplateVersion.objects.create(
+        template=current.template, version=current.version, digest=secrets.token_hex(32), spec_data=data, source=""
+    )
+    Deployment.objects.filter(pk=deployment.pk).update(template_version=version)
+
+
+async def test_a_named_command_source_runs_through_exec_and_a_reconnect_does_not_repeat_its_tail(
+    running, make_member, tmp_path
+):
+    found = await sync_to_async(running)()
+    viewer = await sync_to_async(make_member)(Role.VIEWER)
+    log_file = tmp_path / "app.log"
+    log_file.write_text("booted\nGET /one 200\n")
+    await sync_to_async(with_log_source)(
+        found.deployment, name="App log", component=found.component, path=str(log_file)
+    )
+    pod = (await sync_to_async(found.running_pods)())[0]
+    comm, connected, _ = await open_logs(viewer, found.deployment, "source=App%20log")
+    assert connected
+    assert json.loads(await comm.receive_from(timeout=10)) == {"state": "open", "sources": [[pod, found.component]]}
+    lines = await receive_until_caught_up(comm)
+    assert [(line[0], line[2]) for line in lines] == [(pod, "booted"), (pod, "GET /one 200")]
+    with log_file.open("a") as out:
+        out.write("GET /two 200\n")
+    lines = await receive_until(comm, lambda lines: bool(lines))
+    assert [line[2] for line in lines] == ["GET /two 200"]
+    await comm.disconnect()
+
+    with log_file.open("a") as out:
+        out.write("GET /three 200\n")
+    last = lines[-1]
+    query = f"source=App%20log&resume={pod}@{last[1]}~1~{quote(last[2])}"
+    comm, connected, _ = await open_logs(viewer, found.deployment, query)
+    assert connected
+    await comm.receive_from(timeout=10)  # open
+    rest = await receive_until_caught_up(comm)
+    await comm.disconnect()
+    assert [line[2] for line in rest] == ["GET /three 200"]
+
+
+async def test_a_command_that_ends_says_so_and_a_missing_program_gives_its_reason(running, developer):
+    found = await sync_to_async(running)()
+    await sync_to_async(with_log_source)(
+        found.deployment, name="Once", component=found.component, command=["sh", "-c", "echo done; exit 3"]
+    )
+    await sync_to_async(with_log_source)(
+        found.deployment, name="Missing", component=found.component, command=["no-such-program-here"]
+    )
+    comm, _, _ = await open_logs(developer, found.deployment, "source=Once")
+    opened = json.loads(await comm.receive_from(timeout=10))
+    pod = opened["sources"][0][0]
+    messages = []
+    while (message := json.loads(await comm.receive_from(timeout=10))) != {"state": "ended"}:
+        messages.append(message)
+    lines = [line[2] for m in messages for line in m.get("lines", [])]
+    ended = [end for m in messages for end in m.get("ended", [])]
+    assert lines == ["done"] and ended == [[pod, "the command exited with status 3"]]
+    await comm.disconnect()
+
+    comm, _, _ = await open_logs(developer, found.deployment, "source=Missing")
+    await comm.receive_from(timeout=10)  # open
+    ended = []
+    while (message := json.loads(await comm.receive_from(timeout=10))) != {"state": "ended"}:
+        ended += message.get("ended", [])
+    assert len(ended) == 1 and "no-such-program-here" in ended[0][1]
+    await comm.disconnect()

@@ -113,3 +113,45 @@ async def test_a_missing_pod_ends_with_the_servers_reason(running):
     stream = LogStream(namespace=found.deployment.namespace, sources=[Source("nope-0", found.component)]).start()
     lines, _, ended = await collect(stream, lambda lines: False)
     assert lines == [] and ended[0][0] == "nope-0" and "not found" in ended[0][1]
+
+
+async def test_readers_of_one_container_share_one_follow_and_a_late_one_gets_no_line_twice(running, emulator):
+    import threading
+
+    found = await sync_to_async(running)()
+    pod = (await sync_to_async(found.running_pods)())[0]
+    namespace, container = found.deployment.namespace, found.component
+    name = f"logs {namespace}/{pod}"
+
+    def followers() -> int:
+        return sum(1 for thread in threading.enumerate() if thread.name == name)
+
+    emulator.audit.enable()
+    early = LogStream(namespace=namespace, sources=[Source(pod, container)]).start()
+    late = None
+    try:
+        await collect(early, lambda lines: any("listening" in line.text for line in lines))
+        emulator.logs.write(namespace, pod, container, 0, "first\nsecond")
+        await collect(early, lambda lines: any(line.text == "second" for line in lines))
+        # The late reader's backlog ends at "second"; what the shared follow printed next reaches it once.
+        late = LogStream(namespace=namespace, sources=[Source(pod, container)]).start()
+        backlog, _, _ = await collect(late, lambda lines: any(line.text == "second" for line in lines))
+        emulator.logs.write(namespace, pod, container, 0, "third")
+        rest, _, _ = await collect(late, lambda lines: any(line.text == "third" for line in lines))
+        more, _, _ = await collect(early, lambda lines: any(line.text == "third" for line in lines))
+        assert [line.text for line in rest] == ["third"] and [line.text for line in more] == ["third"]
+        assert [line.text for line in backlog][-2:] == ["first", "second"]
+        assert followers() == 1
+        # Each reader's backlog, and one follow between them.
+        assert len([r for r in emulator.audit.records() if r.subresource == "log"]) == 3
+        await early.close()
+        emulator.logs.write(namespace, pod, container, 0, "fourth")
+        rest, _, _ = await collect(late, lambda lines: any(line.text == "fourth" for line in lines))
+        assert [line.text for line in rest] == ["fourth"]  # the other reader's leaving ends nothing
+    finally:
+        await early.close()
+        if late is not None:
+            await late.close()
+    from tests.support import wait_for
+
+    await sync_to_async(wait_for)(lambda: followers() == 0, timeout=5, what="the shared follow to end")

@@ -76,3 +76,54 @@ def test_the_status_tree_links_each_container_to_its_logs(running, developer_cli
         what="the status tree with the pod",
     )
     assert f'aria-label="Logs of {found.component} in {pod}"' in page
+
+
+def test_it_downloads_what_was_printed_since_a_moment(running, emulator, developer_client):
+    import time
+    from datetime import UTC, datetime
+
+    found = running()
+    pod = found.running_pods()[0]
+    namespace, container = found.deployment.namespace, found.component
+    emulator.logs.write(namespace, pod, container, 0, "before the moment")
+    time.sleep(0.2)
+    moment = datetime.now(UTC).replace(tzinfo=None).isoformat()  # as the page's UTC field sends it
+    time.sleep(0.2)
+    emulator.logs.write(namespace, pod, container, 0, "after the moment\nand more")
+    response = developer_client.get(f"/deployments/{found.deployment.pk}/logs.txt?pod={pod}&since={moment}")
+    assert response.status_code == 200
+    lines = [line.split(" ", 1)[1] for line in response.content.decode().splitlines()]
+    assert lines == ["after the moment", "and more"]
+    assert response["Content-Disposition"].endswith('-since.log"')
+
+
+@pytest.mark.parametrize(
+    ("since", "message"), [("yesterday", "such as 2026-12-02T14:30"), ("2999-01-01T00:00", "has not come yet")]
+)
+def test_a_bad_since_gets_a_clear_400(running, developer_client, since, message):
+    found = running()
+    pod = found.running_pods()[0]
+    response = developer_client.get(f"/deployments/{found.deployment.pk}/logs.txt?pod={pod}&since={since}")
+    assert response.status_code == 400
+    assert message in response.content.decode()
+
+
+def test_the_templates_named_sources_are_the_entries_and_the_first_opens(running, client, make_member):
+    found = running(template="fastapi-redis")
+    client.force_login(make_member(Role.VIEWER))
+    body = client.get(f"/deployments/{found.deployment.pk}/logs/").content.decode()
+    names = ["FastAPI", "Redis", "Redis commands"]
+    assert all(f"?source={name.replace(' ', '%20')}" in body for name in names)
+    assert 'data-source="FastAPI"' in body and "<h2>Logs: FastAPI" in body
+    body = client.get(f"/deployments/{found.deployment.pk}/logs/?source=Redis%20commands").content.decode()
+    assert "What <code>redis-cli monitor</code> prints in redis" in body
+    assert "Download last" not in body  # a command's output is live only
+
+
+def test_a_named_source_of_the_containers_output_downloads_and_a_command_does_not(running, developer_client):
+    found = running(template="fastapi-redis")
+    url = f"/deployments/{found.deployment.pk}/logs.txt"
+    response = developer_client.get(f"{url}?source=FastAPI&lines=5")
+    assert response.status_code == 200 and "listening" in response.content.decode()
+    response = developer_client.get(f"{url}?source=Redis%20commands")
+    assert response.status_code == 400 and "nothing is stored" in response.content.decode()
