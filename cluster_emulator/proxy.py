@@ -6,7 +6,7 @@ endpoints available"); then the request goes to one of those pods and the pod's 
 back as it is. No real process runs in an emulated pod, so the answer comes from a stand-in:
 a path whose last segment contains "status" answers in Diploi's status format
 (`diploiStatusVersion: 1`), with an item for the app itself (yellow for the first
-`app_status_warmup` seconds after its pod became ready, then green) and one per other Service
+`app_status_warmup` seconds after its pod became ready, then green) and one per other (not headless) Service
 of the namespace (its connection: green while that Service has a ready pod, yellow while it
 waits for one); any other path
 answers a short text saying it is a stand-in. `Faults.app_status()` and its siblings make the
@@ -100,7 +100,8 @@ class ServiceProxy:
         services, _ = self.store.list(SERVICES, namespace)
         for other in sorted(services, key=lambda s: s["metadata"]["name"]):
             other_name = other["metadata"]["name"]
-            if other_name == name:
+            # A headless Service governs a StatefulSet's pods; apps reach them through the regular one.
+            if other_name == name or (other.get("spec") or {}).get("clusterIP") == "None":
                 continue
             up = bool(self._ready_pods(namespace, other))
             items.append(
