@@ -1,0 +1,68 @@
+"""A development deployment of django-postgres applied to the emulator, its app running, with test
+actions added to its template version (the shipped ones stay: "Apply migrations" among them)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+
+import pytest
+
+from deployments.ssh.gateway.pods import is_ready
+from templates_catalog.models import TemplateVersion
+from tests.deployments.logs.conftest import Running
+from tests.support import applied_deployment, wait_for
+
+PID_SCRIPT = "import os, time; print('pid', os.getpid(), flush=True); time.sleep(300)"
+
+TEST_ACTIONS = [
+    {
+        "name": "Say hello",
+        "component": "app",
+        "command": ["sh", "-c", "echo to stdout; echo to stderr >&2; exit 3"],
+        "stages": ["development"],
+    },
+    {"name": "Sleep", "component": "app", "command": ["python3", "-c", PID_SCRIPT], "stages": ["development"]},
+    {
+        "name": "Sleep briefly",
+        "component": "app",
+        "command": ["python3", "-c", PID_SCRIPT],
+        "stages": ["development"],
+        "timeout_seconds": 2,
+    },
+    {
+        "name": "Drop everything",
+        "component": "app",
+        "command": ["sh", "-c", "echo dropped"],
+        "stages": ["development"],
+        "confirm": ["development"],
+    },
+]
+
+
+def with_test_actions(deployment) -> None:
+    """Point ``deployment`` at a copy of its template version carrying TEST_ACTIONS too."""
+    version = deployment.template_version
+    data = copy.deepcopy(version.spec_data)
+    data["actions"] = data["actions"] + TEST_ACTIONS
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    extended = TemplateVersion.objects.create(
+        template=version.template, version=version.version + "+actions", digest=digest, spec_data=data, source=""
+    )
+    type(deployment).objects.filter(pk=deployment.pk).update(template_version=extended)
+    deployment.refresh_from_db()
+
+
+@pytest.fixture
+def acting(emulator, make_project, developer):
+    """Make a running development deployment with the test actions."""
+
+    def make(*, name: str = "dev", project=None) -> Running:
+        deployment = applied_deployment(project=project or make_project(), actor=developer, name=name)
+        with_test_actions(deployment)
+        found = Running(deployment=deployment, component="app")
+        wait_for(lambda: [p for p in found.pods() if is_ready(p)], timeout=30, what="a ready pod of app")
+        return found
+
+    return make
