@@ -9,10 +9,12 @@ import json
 
 import pytest
 
+from deployments import lifecycle, services
+from deployments.leases import LeaseBusy
 from deployments.ssh.gateway.pods import is_ready
 from templates_catalog.models import TemplateVersion
 from tests.deployments.logs.conftest import Running
-from tests.support import applied_deployment, wait_for
+from tests.support import wait_for
 
 PID_SCRIPT = "import os, time; print('pid', os.getpid(), flush=True); time.sleep(300)"
 
@@ -47,8 +49,10 @@ def with_test_actions(deployment) -> None:
     data = copy.deepcopy(version.spec_data)
     data["actions"] = data["actions"] + TEST_ACTIONS
     digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-    extended = TemplateVersion.objects.create(
-        template=version.template, version=version.version + "+actions", digest=digest, spec_data=data, source=""
+    extended, _ = TemplateVersion.objects.get_or_create(
+        template=version.template,
+        digest=digest,
+        defaults={"version": version.version + "+actions", "spec_data": data, "source": ""},
     )
     type(deployment).objects.filter(pk=deployment.pk).update(template_version=extended)
     deployment.refresh_from_db()
@@ -59,7 +63,18 @@ def acting(emulator, make_project, developer):
     """Make a running development deployment with the test actions."""
 
     def make(*, name: str = "dev", project=None) -> Running:
-        deployment = applied_deployment(project=project or make_project(), actor=developer, name=name)
+        deployment = services.deployment_create(
+            project=project or make_project(), name=name, stage="development", actor=developer
+        )
+
+        def applied():
+            try:
+                lifecycle.reconcile_run(deployment.pk, owner="test")
+            except LeaseBusy:  # a worker of the test took the create's task: it applies it
+                pass
+            return type(deployment).objects.get(pk=deployment.pk).applied_generation
+
+        wait_for(applied, timeout=30, what="the deployment applied")
         with_test_actions(deployment)
         found = Running(deployment=deployment, component="app")
         wait_for(lambda: [p for p in found.pods() if is_ready(p)], timeout=30, what="a ready pod of app")
