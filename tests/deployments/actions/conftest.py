@@ -34,6 +34,12 @@ TEST_ACTIONS = [
         "timeout_seconds": 2,
     },
     {
+        "name": "Chatter",
+        "component": "app",
+        "command": ["sh", "-c", 'i=0; while [ $i -lt 2000 ]; do echo "line $i"; i=$((i+1)); done'],
+        "stages": ["development"],
+    },
+    {
         "name": "Drop everything",
         "component": "app",
         "command": ["sh", "-c", "echo dropped"],

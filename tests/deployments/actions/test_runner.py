@@ -83,6 +83,16 @@ def test_the_templates_migrate_action_answers_through_the_emulators_stand_in(act
     assert "[cluster emulator] stand-in for `python manage.py migrate --noinput`" in run.output
 
 
+def test_only_the_end_of_a_long_output_is_kept_and_the_whole_is_counted(acting, developer, settings):
+    settings.ACTION_OUTPUT_MAX_BYTES = 1000
+    run = start(acting(), "Chatter", developer)
+    assert runner.action_run(run.pk, owner="test-runner") == ActionRun.State.SUCCEEDED
+    run.refresh_from_db()
+    total = sum(len(f"line {i}\n") for i in range(2000))
+    assert run.output_bytes == total and run.output_truncated
+    assert len(run.output.encode()) == 1000 and run.output.endswith("line 1998\nline 1999\n")
+
+
 def test_cancel_kills_the_command_in_the_pod(acting, developer):
     found = acting()
     run = start(found, "Sleep", developer)
