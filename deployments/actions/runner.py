@@ -103,6 +103,7 @@ class Exec:
         self.error: Exception | None = None
         self._loop = asyncio.new_event_loop()
         self._stream = None
+        self._stop_asked = threading.Event()
         self._thread = threading.Thread(target=self._run, name="action-exec", daemon=True)
 
     def start(self) -> Exec:
@@ -120,6 +121,8 @@ class Exec:
     async def _follow(self) -> None:
         try:
             self._stream = await exec_open(tty=False, stdin=True, **self.open_args)
+            if self._stop_asked.is_set():  # cancelled (or timed out) while the stream was opening
+                await self._stream.close_stdin()
             while (item := await self._stream.read()) is not None:
                 self.output.add(item[1])
             self.exit_status, self.failure = self._stream.exit_status, self._stream.failure
@@ -141,7 +144,8 @@ class Exec:
             logger.debug("action exec call after its end", exc_info=True)
 
     def stop(self) -> None:
-        """End-of-file on the command's stdin: the guard kills it (on v4, `cut` does)."""
+        """End-of-file on the command's stdin: the guard kills it (on v4, `cut` does). Idempotent."""
+        self._stop_asked.set()
         if self._stream is not None and not self._stream.can_close_stdin:
             self.cut()
         self._call(lambda: self._stream.close_stdin())
@@ -213,9 +217,10 @@ def _follow(run: ActionRun, owner: str, stream: Exec, output: Output, grace: int
             if stopping is None and (cancel or time.monotonic() >= deadline):
                 stopping = ActionRun.State.CANCELLED if cancel else ActionRun.State.TIMED_OUT
                 stop_by = time.monotonic() + grace + 2
-                stream.stop()
-            elif stopping is not None and time.monotonic() >= stop_by:
-                stream.cut()
+            if stopping is not None:
+                stream.stop()  # again each tick: the stream may have opened since
+                if time.monotonic() >= stop_by:
+                    stream.cut()
     except services.RunLost:
         stream.cut()
         stream.join()

@@ -82,7 +82,7 @@ def active_run(deployment: Deployment, name: str) -> ActionRun | None:
 
 
 def action_run_start(
-    *, deployment: Deployment, action_name: str, actor, confirmed: bool = False
+    *, deployment: Deployment, action_name: str, actor, confirmed: bool = False, _attempts: int = 2
 ) -> tuple[ActionRun, bool]:
     """Queue a run of the action called ``action_name`` and send it to the worker on commit.
 
@@ -112,7 +112,7 @@ def action_run_start(
             )
             record_activity(
                 action="action.requested",
-                message=f"ran “{action.name}” in {action.component}: {' '.join(action.command)}",
+                message=f"asked to run “{action.name}” in {action.component}: {' '.join(action.command)}",
                 actor=actor,
                 deployment=deployment,
                 run_id=run.pk,
@@ -124,9 +124,14 @@ def action_run_start(
     except IntegrityError:
         # The constraint: one of this action is already queued or running. Show that one.
         running = active_run(deployment, action.name)
-        if running is None:  # it ended between our insert and this read: the click may go ahead
-            return action_run_start(deployment=deployment, action_name=action_name, actor=actor, confirmed=confirmed)
-        return running, False
+        if running is not None:
+            return running, False
+        if _attempts <= 1:
+            raise ValidationError(f"“{action.name}” is starting or ending right now: try again.") from None
+        # It ended between our insert and this read: the click may go ahead.
+        return action_run_start(
+            deployment=deployment, action_name=action_name, actor=actor, confirmed=confirmed, _attempts=_attempts - 1
+        )
     return run, True
 
 

@@ -66,7 +66,12 @@ def action_confirm(request, deployment_id: int):
         return redirect("deployment", deployment.pk)
     context = selectors.deployment_context(deployment, membership, tab="action")
     running = services.active_run(deployment, action.name)
-    context.update(action=action, timeout_seconds=services.timeout_of(action), running=running)
+    context.update(
+        action=action,
+        asks_first=action.asks_first(deployment.stage),
+        timeout_seconds=services.timeout_of(action),
+        running=running,
+    )
     return render(request, "deployments/action_confirm.html", context)
 
 

@@ -101,7 +101,7 @@ def test_cancel_of_a_queued_run_ends_it_and_the_activity_tab_lists_runs(acting, 
     run.refresh_from_db()
     assert run.state == ActionRun.State.CANCELLED and "before it started" in run.message
     page = developer_client.get(reverse("deployment_activity", args=[deployment.pk])).content.decode()
-    assert f'data-run="{run.pk}"' in page and "Cancelled" in page and "ran “Sleep” in app" in page
+    assert f'data-run="{run.pk}"' in page and "Cancelled" in page and "asked to run “Sleep” in app" in page
     download = developer_client.get(reverse("action_run_output", args=[deployment.pk, run.pk]))
     assert download["Content-Disposition"] == f'attachment; filename="dev-action-{run.pk}.log"'
 
