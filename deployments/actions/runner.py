@@ -88,7 +88,8 @@ class Output:
         """(the kept text, bytes seen, whether some was dropped, the version read)."""
         with self._lock:
             data, seen, version = bytes(self._data), self.seen, self.version
-        return data.decode(errors="replace"), seen, seen > len(data), version
+        # PostgreSQL's text holds no NUL: a binary-printing command must not fail its own run.
+        return data.decode(errors="replace").replace("\x00", "\ufffd"), seen, seen > len(data), version
 
 
 class Exec:

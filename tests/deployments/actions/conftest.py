@@ -22,7 +22,7 @@ TEST_ACTIONS = [
     {
         "name": "Say hello",
         "component": "app",
-        "command": ["sh", "-c", "echo to stdout; echo to stderr >&2; exit 3"],
+        "command": ["sh", "-c", "echo to stdout; echo to stderr >&2; printf 'nul:\\000.\\n'; exit 3"],
         "stages": ["development"],
     },
     {"name": "Sleep", "component": "app", "command": ["python3", "-c", PID_SCRIPT], "stages": ["development"]},
