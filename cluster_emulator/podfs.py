@@ -11,7 +11,10 @@ Commands run in exec see the container's environment (env, envFrom, fieldRef, se
 configMap keys, `$(VAR)` expansion) with absolute paths inside a volume mount rewritten
 into the pod's directory, `DIPLOI_EMULATED_ROOT` set to the pod's root, and the machine's
 own PATH after the container's. It is a shell on this machine: absolute paths elsewhere
-are this machine's.
+are this machine's. First on PATH come the stand-ins (`stand_ins.py`, under
+`<root>/.stand-ins/`) for the few image programs that would act on this machine instead of
+the pod (`redis-cli`, `psql`, `nginx`, `pip`, `npm`, `python manage.py`): they answer as the
+image's program would for the templates' actions, and say so.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import stand_ins
 from .resources import CONFIGMAPS, PODS, PVCS, SECRETS
 from .store import DELETED, Change, Store
 
@@ -70,6 +74,7 @@ class PodFiles:
         self._pod_locks: dict[tuple[str, str], threading.Lock] = {}
         self._garbage: queue.SimpleQueue = queue.SimpleQueue()
         self._collector: threading.Thread | None = None
+        self._stand_ins: Path | None = None
         store.add_listener(self.changed)
 
     @property
@@ -94,6 +99,14 @@ class PodFiles:
             if self._root is not None and self._given_root is None:
                 shutil.rmtree(self._root, ignore_errors=True)
             self._root = None
+            self._stand_ins = None
+
+    def stand_ins_dir(self) -> Path:
+        """The directory of the stand-in programs (written once per files root)."""
+        with self._lock:
+            if self._stand_ins is None:
+                self._stand_ins = stand_ins.install(self.root)
+            return self._stand_ins
 
     def claim_dir(self, namespace: str, claim: str) -> Path:
         return self.root / _safe(namespace) / "claims" / _safe(claim)
@@ -239,7 +252,7 @@ class PodFiles:
         view = ContainerView(root=root, cwd=root, env={}, mounts=mounts)
         env = {key: view.translate(value) for key, value in env.items()}
         env["PATH"] = ":".join(view.translate(p) for p in env.get("PATH", _DEFAULT_PATH).split(":"))
-        env["PATH"] += ":" + os.environ.get("PATH", _DEFAULT_PATH)
+        env["PATH"] = f"{self.stand_ins_dir()}:{env['PATH']}:{os.environ.get('PATH', _DEFAULT_PATH)}"
         env[ROOT_ENV] = str(root)
         cwd = root
         if c.get("workingDir"):

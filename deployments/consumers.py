@@ -77,6 +77,7 @@ TAB_FRAGMENTS = {
         "deployments/deployment_overview.html#cpu-chart",
         "deployments/deployment_overview.html#ssh-sessions",
         "deployments/deployment_overview.html#memory-chart",
+        "deployments/deployment_overview.html#actions",
         "deployments/_status_tree.html",
     ),
     "status": (
@@ -87,6 +88,7 @@ TAB_FRAGMENTS = {
     ),
     "options": ("deployments/_deployment_header.html",),
     "logs": ("deployments/_deployment_header.html",),
+    "action": ("deployments/_deployment_header.html",),  # a run's page (its own socket sends the run)
     "activity": ("deployments/_deployment_header.html", "deployments/deployment_activity.html#activity-log"),
 }
 

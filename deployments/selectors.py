@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from deployments import charts, cpu
+from deployments.actions import selectors as action_selectors
 from deployments.builds.models import Build
 from deployments.builds.status import builds_node, with_builds
 from deployments.cluster.connection import cluster_settings
@@ -337,6 +338,7 @@ def deployment_context(deployment: Deployment, membership: Membership, *, tab: s
     """Everything a deployment page (and its live fragments) shows."""
     tree = status_tree(deployment)
     ssh = ssh_commands(deployment)
+    offered = action_selectors.offered_actions(deployment) if tab in ("overview", "status") else []
     context = {
         "deployment": deployment,
         "project": deployment.project,
@@ -351,6 +353,7 @@ def deployment_context(deployment: Deployment, membership: Membership, *, tab: s
                 status__in=(Operation.Status.PENDING, Operation.Status.RUNNING)
             ).select_related("requested_by")[:5]
         ),
+        "actions_by_component": action_selectors.by_component(offered),
         "recent_failure": deployment.operations.filter(status=Operation.Status.FAILED, finished_at__isnull=False)
         .order_by("-finished_at")
         .first(),
@@ -372,6 +375,7 @@ def deployment_context(deployment: Deployment, membership: Membership, *, tab: s
                 charts.memory_chart(window, points, now, request=levels["memory_request"], limit=levels["memory_limit"])
                 for window, points in cpu_points.items()
             ],
+            actions=offered,
             memory_now=getattr(status, "memory_bytes", None) if deployment.enabled else None,
             memory_limit=levels["memory_limit"],
             # Disabled: nothing runs, so no figure (the last sample would look live).
@@ -389,6 +393,7 @@ def deployment_context(deployment: Deployment, membership: Membership, *, tab: s
         )
         context["operations"] = list(deployment.operations.select_related("requested_by")[:50])
         context["ssh_sessions"] = ssh_selectors.deployment_sessions(deployment.pk)
+        context["action_runs"] = action_selectors.deployment_runs(deployment)
     return context
 
 

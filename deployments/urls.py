@@ -1,6 +1,7 @@
 from django.urls import path
 
 from deployments import views
+from deployments.actions import views as action_views
 from deployments.builds import views as build_views
 from deployments.logs import views as log_views
 
@@ -47,6 +48,19 @@ urlpatterns = [
         "deployments/<int:deployment_id>/deploy-latest/",
         build_views.deployment_deploy_latest,
         name="deployment_deploy_latest",
+    ),
+    path("deployments/<int:deployment_id>/actions/run/", action_views.action_run_request, name="action_run_request"),
+    path("deployments/<int:deployment_id>/actions/confirm/", action_views.action_confirm, name="action_confirm"),
+    path("deployments/<int:deployment_id>/actions/<int:run_id>/", action_views.action_run_page, name="action_run"),
+    path(
+        "deployments/<int:deployment_id>/actions/<int:run_id>/cancel/",
+        action_views.action_run_cancel,
+        name="action_run_cancel",
+    ),
+    path(
+        "deployments/<int:deployment_id>/actions/<int:run_id>/output.txt",
+        action_views.action_run_output,
+        name="action_run_output",
     ),
     path("deployments/<int:deployment_id>/builds/<int:build_id>/", build_views.build_log, name="build_log"),
     path(

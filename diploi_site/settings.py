@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "deployments",
     "deployments.hosts",
     "deployments.builds",
+    "deployments.actions",
     "deployments.ssh",
     "deployments.ci",
     "deployments.appstatus",
@@ -329,6 +330,12 @@ BUILD_RETENTION_SECONDS = env_int("BUILD_RETENTION_SECONDS", 3600)  # finished b
 BUILD_RESOLVE_TIMEOUT_SECONDS = env_int("BUILD_RESOLVE_TIMEOUT_SECONDS", 10)
 BUILD_LOG_MAX_BYTES = env_int("BUILD_LOG_MAX_BYTES", 512 * 1024)
 BUILD_POLL_SECONDS = env_int("BUILD_POLL_SECONDS", 2)
+# Template actions: how long one may run when its spec says nothing (`timeout_seconds`), how much of
+# its output is kept (the end), and how long a cancelled or timed-out command has to exit after its
+# stdin closes (it is sent SIGTERM, then SIGKILL) before the stream to it is cut.
+ACTION_TIMEOUT_SECONDS = env_int("ACTION_TIMEOUT_SECONDS", 600)
+ACTION_OUTPUT_MAX_BYTES = env_int("ACTION_OUTPUT_MAX_BYTES", 64 * 1024)
+ACTION_KILL_GRACE_SECONDS = env_int("ACTION_KILL_GRACE_SECONDS", 10)
 # The key sealing secrets Diploi must read back (webhook secrets, deploy keys, repository tokens).
 # Empty: derived from SECRET_KEY, so changing SECRET_KEY then makes them unreadable (rotate them).
 SECRETS_ENCRYPTION_KEY = env_str("SECRETS_ENCRYPTION_KEY")

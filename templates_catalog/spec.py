@@ -236,10 +236,18 @@ class LogSource:
 
 @dataclass(frozen=True)
 class Action:
+    """A command users run in one ready pod of ``component`` (the Run buttons). ``confirm``: the stages in
+    which it asks first; ``timeout_seconds``: None takes ACTION_TIMEOUT_SECONDS."""
+
     name: str
     component: str
     command: tuple[str, ...]
     stages: tuple[Stage, ...] = STAGES
+    confirm: tuple[Stage, ...] = ()
+    timeout_seconds: int | None = None
+
+    def asks_first(self, stage: str) -> bool:
+        return stage in self.confirm
 
 
 @dataclass(frozen=True)
@@ -403,6 +411,18 @@ def _addon_from_dict(d: dict[str, Any]) -> AddOn:
     )
 
 
+def _action_from_dict(a: dict[str, Any]) -> Action:
+    # Specs stored before `confirm` and `timeout_seconds` existed have neither key.
+    return Action(
+        a["name"],
+        a["component"],
+        _t(a["command"]),
+        _t(a["stages"]),
+        confirm=_t(a.get("confirm") or ()),
+        timeout_seconds=a.get("timeout_seconds"),
+    )
+
+
 def _template_from_dict(d: dict[str, Any]) -> TemplateSpec:
     return TemplateSpec(
         slug=d["slug"],
@@ -415,6 +435,6 @@ def _template_from_dict(d: dict[str, Any]) -> TemplateSpec:
         repository=d["repository"],
         ssh=tuple(SshRule(r["component"], _t(r["stages"]), r["user"]) for r in d["ssh"]),
         logs=tuple(LogSource(e["name"], e["component"], e.get("path"), _t(e.get("command") or ())) for e in d["logs"]),
-        actions=tuple(Action(a["name"], a["component"], _t(a["command"]), _t(a["stages"])) for a in d["actions"]),
+        actions=tuple(_action_from_dict(a) for a in d["actions"]),
         status_url=d["status_url"],
     )

@@ -52,6 +52,7 @@ VERSION_MAX = 64  # TemplateVersion.version
 NAME_MAX = 200
 REPLICAS_MAX = 20
 PROBE_SECONDS_MAX = 3600
+ACTION_TIMEOUT_MAX = 86400  # a day: longer work is a job, not an action
 ID_NUMBER_MAX = 2147483647  # user and group ids
 DEFAULT_HOST = "[component]-[deployment].[project].[base-domain]"
 DEFAULT_SSH_USER = "[component]-[deployment]"
@@ -1385,8 +1386,8 @@ class _Checker:
         names: set[str] = set()
         for index, item in enumerate(items):
             item_path = f"{path}[{index}]"
-            data = self.mapping(item, item_path, ("name", "component", "command", "stages"),
-                                ("name", "component", "command"))  # fmt: skip
+            data = self.mapping(item, item_path, ("name", "component", "command", "stages", "confirm",
+                                                  "timeout_seconds"), ("name", "component", "command"))  # fmt: skip
             if data is None:
                 continue
             name = self.unique_name(data.get("name"), _join(item_path, "name"), names) if "name" in data else None
@@ -1395,9 +1396,34 @@ class _Checker:
             stages = self.all_stages()
             if "stages" in data:
                 stages = self.stage_list(data["stages"], _join(item_path, "stages"))
-            if None not in (name, component, command, stages):
-                result.append(Action(name=name, component=component, command=command, stages=stages))
+            confirm = self.action_confirm(data.get("confirm", False), _join(item_path, "confirm"), stages)
+            timeout = None
+            if data.get("timeout_seconds") is not None:
+                timeout = self.integer(data["timeout_seconds"], _join(item_path, "timeout_seconds"),
+                                       minimum=1, maximum=ACTION_TIMEOUT_MAX)  # fmt: skip
+                if timeout is None:
+                    continue
+            if None not in (name, component, command, stages, confirm):
+                result.append(Action(name=name, component=component, command=command, stages=stages,
+                                     confirm=confirm, timeout_seconds=timeout))  # fmt: skip
         return tuple(result)
+
+    def action_confirm(self, value: Any, path: str, stages: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        """``confirm``: true (ask first in every stage of the action), false, or the stages that ask first."""
+        if isinstance(value, bool):
+            return tuple(stages or ()) if value else ()
+        if not isinstance(value, list):
+            self.add(path, f"must be true, false or a list of stages (ask first only there), not {_kind(value)}")
+            return None
+        chosen = self.stage_list(value, path)
+        if chosen is None or stages is None:
+            return chosen
+        outside = [stage for stage in chosen if stage not in stages]
+        if outside:
+            self.add(path, f"lists {_human_list(outside)}, where this action is not offered "
+                           f"(its stages: {_human_list(list(stages))})")  # fmt: skip
+            return None
+        return chosen
 
     def unique_name(self, value: Any, path: str, names: set[str]) -> str | None:
         name = self.line_string(value, path, max_length=80)

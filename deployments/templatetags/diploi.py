@@ -80,3 +80,11 @@ def millicores(value) -> str:
 @register.filter
 def bytes_size(value) -> str:
     return "–" if value in (None, "") else format_bytes(float(value))
+
+
+@register.filter
+def get_item(mapping, key):
+    """``mapping[key]``, or an empty list when ``mapping`` is missing or has no such key."""
+    if not mapping:
+        return []
+    return mapping.get(key, [])

@@ -19,6 +19,8 @@ import pytest
 from django.urls import reverse
 
 from deployments import lifecycle, services
+from deployments.actions import runner as action_runner
+from deployments.actions import services as action_services
 from deployments.builds import runner
 from deployments.builds import services as build_services
 from deployments.builds.models import Build
@@ -68,7 +70,7 @@ def as_process():
 @pytest.fixture
 def cluster_usage(transactional_db, emulator, make_project, make_member, client, settings, as_process, tmp_path):
     """Every request Diploi's flows make, by process: create every template in every stage, watch them
-    with CPU sampling, describe, SSH in (a command, `ssh -L`), change add-ons (prune), restart, delete
+    with CPU sampling, describe, SSH in (a command, `ssh -L`), run an action, change add-ons (prune), restart, delete
     storage, delete."""
     settings.CPU_SAMPLE_SECONDS = 1
     settings.CLUSTER_SIMULATED = True  # the emulator: an unreachable repository gives a simulated commit
@@ -130,6 +132,12 @@ def cluster_usage(transactional_db, emulator, make_project, make_member, client,
     as_process("ssh-gateway")
     development = next(d for d in deployments if d.stage == "development" and d.spec.ssh)
     _ssh_in(development, developer, tmp_path, settings)
+
+    as_process("worker")
+    run, _ = action_services.action_run_start(
+        deployment=development, action_name=development.spec.actions[0].name, actor=developer, confirmed=True
+    )
+    assert action_runner.action_run(run.pk, owner="rbac") == "succeeded"
 
     as_process("worker")
     services.deployment_update(deployment=with_redis, actor=developer, addons=[], delete_storage_of=["redis"])

@@ -24,6 +24,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from deployments import services
+from deployments.actions.models import ActionRun
 from deployments.builds.models import Build
 from deployments.models import ActivityEntry, Deployment, DeploymentState, Membership, Operation, Project, Role, Team
 
@@ -42,6 +43,7 @@ class World:
     deployment: Deployment
     staged: Deployment | None = None  # a production deployment: it builds
     build: Build | None = None
+    run: ActionRun | None = None  # a queued run of the deployment's "Redis memory usage"
     users: dict = field(default_factory=dict)
 
 
@@ -81,6 +83,9 @@ def world(make_project, make_member, make_user, team, catalog, settings):
         deployment=deployment,
         staged=staged,
         build=Build.objects.get(deployment=staged),
+        run=ActionRun.objects.create(
+            deployment=deployment, action="Redis memory usage", component="redis", command=["true"], timeout_seconds=60
+        ),
         users=users,
     )
 
@@ -165,6 +170,10 @@ def _project(w):
 
 def _deployment(w):
     return [w.deployment.pk]
+
+
+def _run(w):
+    return [w.deployment.pk, w.run.pk]
 
 
 ROWS = [
@@ -253,6 +262,18 @@ ROWS = [
     Row("build_log", "GET", PAGE, args=lambda w: [w.staged.pk, w.build.pk]),
     Row("build_log_download", "GET", PAGE, args=lambda w: [w.staged.pk, w.build.pk]),
     Row("deployment_retry", "POST", EDIT, args=_deployment, changes=True),
+    Row(
+        "action_run_request",
+        "POST",
+        EDIT,
+        args=_deployment,
+        data=lambda w: {"action": "Install requirements"},
+        changes=True,
+    ),
+    Row("action_confirm", "GET", DEVELOPER_PAGE, args=_deployment, data=lambda w: {"action": "Install requirements"}),
+    Row("action_run", "GET", PAGE, args=_run),
+    Row("action_run_output", "GET", PAGE, args=_run),
+    Row("action_run_cancel", "POST", EDIT, args=_run, changes=True),
     Row("deployment_rename", "POST", EDIT, args=_deployment, data=lambda w: {"name": "renamed"}, changes=True),
     Row(
         "deployment_environment",
@@ -467,10 +488,16 @@ def _groups(world: World) -> dict[str, str]:
         "deployment": f"/ws/deployments/{world.deployment.pk}/",
         "project": f"/ws/projects/{world.project.pk}/",
         "team": f"/ws/teams/{world.team.pk}/",
+        "action": f"/ws/deployments/{world.deployment.pk}/actions/{world.run.pk}/",
     }
 
 
-FRAGMENTS = {"deployment": 'id="deployment-header"', "project": 'id="deployment-list"', "team": 'id="project-list"'}
+FRAGMENTS = {
+    "deployment": 'id="deployment-header"',
+    "project": 'id="deployment-list"',
+    "team": 'id="project-list"',
+    "action": 'id="action-run"',
+}
 
 
 async def _connect(path: str, user):
@@ -486,7 +513,7 @@ async def _connect(path: str, user):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("close_thread_connections")
-@pytest.mark.parametrize("group", ["deployment", "project", "team"])
+@pytest.mark.parametrize("group", ["deployment", "project", "team", "action"])
 @pytest.mark.parametrize("role", ["anonymous", "outsider"])
 async def test_it_refuses_a_websocket_to_someone_outside_the_team(ws_world, group, role):
     communicator, connected, code = await _connect(_groups(ws_world)[group], ws_world.users[role])
@@ -497,7 +524,7 @@ async def test_it_refuses_a_websocket_to_someone_outside_the_team(ws_world, grou
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("close_thread_connections")
-@pytest.mark.parametrize("group", ["deployment", "project", "team"])
+@pytest.mark.parametrize("group", ["deployment", "project", "team", "action"])
 async def test_it_sends_a_member_the_fragment_at_once(ws_world, group):
     communicator, connected, _ = await _connect(_groups(ws_world)[group], ws_world.users["viewer"])
     assert connected

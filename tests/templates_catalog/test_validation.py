@@ -28,6 +28,15 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "templates.md"
 # Every file of broken/ and the one problem (field path, message) it must produce.
 BROKEN = {
     "action-unknown-component": ("actions[0].component", "unknown component or add-on 'worker'; expected one of: app"),
+    "action-confirm-outside-stages": (
+        "actions[0].confirm",
+        "lists production, where this action is not offered (its stages: development)",
+    ),
+    "action-confirm-not-boolean": (
+        "actions[0].confirm",
+        "must be true, false or a list of stages (ask first only there), not a string",
+    ),
+    "action-timeout-too-long": ("actions[0].timeout_seconds", "must be between 1 and 86400 (it is 90000)"),
     "addon-default-off-not-toggleable": (
         "addons[0].default_enabled",
         "only a toggleable add-on can be off by default (set toggleable: true)",

@@ -54,7 +54,8 @@ class Command(BaseCommand):
 
         start_from_settings()
         emulator = self._start_emulator_if_needed()
-        worker = EmbeddedWorker(celery_app)
+        # Four threads: a running template action holds one until its command ends.
+        worker = EmbeddedWorker(celery_app, concurrency=4)
         watcher = gateway = None
         try:
             worker.start()
