@@ -433,10 +433,12 @@ class ClusterWatcher:
         )
         unchanged = []
         drifting: list[tuple[int, list[str]]] = []
+        deployments = list(deployments)
+        builds = statuses.builds_nodes(deployments)  # one query for the batch
         for deployment in deployments:
             observation = self.cache.observation(deployment.pk, deployment.namespace)
             expectation = deployment.expectation(cluster, deployment.active_operations)
-            tree = compute_status(expectation, observation, now=now, grace=grace)
+            tree = compute_status(expectation, observation, now=now, grace=grace, builds=builds[deployment.pk])
             if tree.get("drift"):
                 drifting.append((deployment.pk, tree["drift"]))
             key = statuses.comparable(tree)

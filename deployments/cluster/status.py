@@ -480,7 +480,7 @@ def _service_item(
     if expect.deleting:
         return item(PROGRESS, "being removed", f"{len(serving)}/0")
     if workload is None and service.awaiting_build:
-        return item(YELLOW, "waiting for the first build", "0")
+        return {**item(YELLOW, "waiting for the first build", "0"), "awaiting_build": True}
     if workload is None:
         # Not applied yet: the first apply, or a change that adds it (a first rollout) still to be applied.
         if not expect.applied or intent or not expect.up_to_date:
@@ -610,8 +610,13 @@ def compute_status(
     now: datetime,
     grace: timedelta,
     previous: Mapping | None = None,
+    builds: Mapping | None = None,
 ) -> dict:
     """The status tree of one deployment. ``previous`` (the last tree) carries "since" forward.
+
+    ``builds``: the Builds node, computed from the deployment's Build rows
+    (`deployments.builds.status.builds_node`); None for a deployment that builds nothing.
+    Its effect on the overall health is `apply_builds`'s.
 
     ``settled`` says whether the cluster shows the desired state of ``generation`` in
     full (every service rolled out and ready, or disabled with nothing running): what
@@ -627,7 +632,7 @@ def compute_status(
         running = f"{_plural(len(pods), 'pod')}, {sum(1 for p in pods if p['stopping'])} stopping"
     nodes = {
         "storage": _node(storage, "No storage", f"{_plural(len(storage), 'volume')} bound"),
-        "builds": _node([], "No builds: the template's images run as they are", ""),
+        "builds": dict(builds) if builds else _node([], "No builds: the template's images run as they are", ""),
         "containers": _node(
             pods,
             "Nothing runs: the deployment is disabled" if not expect.enabled else "No containers running",
@@ -650,6 +655,8 @@ def compute_status(
         and nodes["storage"]["health"] not in (RED,)
     )
     tree = {
+        # What the cluster alone says; `apply_builds` derives the overall health from it and the builds.
+        "base": {"health": health, "reason": reason},
         "health": health,
         "reason": reason,
         "nodes": nodes,
@@ -659,7 +666,36 @@ def compute_status(
         "settled": settled,
         "drift": drift,
     }
-    return carry_since(tree, previous, now)
+    return carry_since(apply_builds(tree, nodes["builds"], deleting=expect.deleting), previous, now)
+
+
+def apply_builds(tree: Mapping, builds: Mapping, *, deleting: bool = False) -> dict:
+    """``tree`` with ``builds`` as its Builds node, and the overall health the builds make of
+    what the cluster says (``tree["base"]``; the tree's own health for a tree stored without one).
+
+    A failed newest build of a component (the node red, the component in ``builds["failed"]``):
+    - while an older build of it serves, the deployment is yellow with the build's reason (a
+      deployment otherwise green), the last good version keeps serving;
+    - while no build of it ever succeeded (its service waits for the first build), nothing can
+      run it: red with the build's reason.
+    Builds queued or running change nothing: the deployment serves what it served. Nothing
+    changes an unknown, disabled, in-progress or deleting deployment's health. Pure.
+    """
+    tree = {**tree, "nodes": {**(tree.get("nodes") or {}), "builds": dict(builds)}}
+    base = tree.get("base") or {"health": tree.get("health") or GREEN, "reason": tree.get("reason") or ""}
+    tree["base"] = base
+    health, reason = base["health"], base["reason"]
+    failed = set(builds.get("failed") or ())
+    if builds.get("health") == RED and failed and not deleting and health in (GREEN, YELLOW, RED):
+        services = ((tree["nodes"].get("services") or {}).get("items")) or []
+        awaiting = [s for s in services if s.get("awaiting_build") and s["key"] in failed]
+        if awaiting:
+            names = ", ".join(s["name"] for s in awaiting)
+            health, reason = RED, f"{builds['reason']}; {names} cannot run until a build succeeds"
+        elif health == GREEN:
+            health, reason = YELLOW, f"{builds['reason']}; the last good version keeps serving"
+    tree["health"], tree["reason"] = health, reason
+    return tree
 
 
 PUBLIC_INGRESS = "public"  # the Ingress of a deployment's public hosts (manifests)
@@ -737,7 +773,8 @@ def _overall(
         return RED, f"The namespace {expect.namespace} is missing from the cluster"
     if (observed.namespace.get("status") or {}).get("phase") == "Terminating":
         return YELLOW, f"The namespace {expect.namespace} is being deleted"
-    order = ("services", "storage", "containers", "builds")
+    # The Builds node counts apart (`apply_builds`): a build under way changes nothing of what serves.
+    order = ("services", "storage", "containers")
     # A failing pod while its service still serves is an issue, not an outage: the
     # services say whether anything is down, the containers at most that something is wrong.
     colours = {name: nodes[name]["health"] for name in order}
@@ -791,7 +828,8 @@ def carry_since(tree: dict, previous: Mapping | None, now: datetime) -> dict:
     old_nodes = previous.get("nodes") or {}
     for name, node in tree["nodes"].items():
         old_node = old_nodes.get(name) or {}
-        node["since"] = old_node.get("since", stamp) if same(old_node, node) else stamp
+        # A node that knows since when it is so (Builds: when its deciding build finished) says so itself.
+        node["since"] = old_node.get("since", stamp) if same(old_node, node) else node.get("since") or stamp
         old_items = {item["key"]: item for item in old_node.get("items") or []}
         for item in node["items"]:
             old_item = old_items.get(item["key"])

@@ -513,3 +513,132 @@ def test_row_a_certificate_that_failed_is_yellow_with_the_issuers_message_and_no
     )
     unmanaged = status(replace(observed(), certificates=[failed], tls_managed=False))
     assert unmanaged["health"] == "green" and unmanaged["tls"] == {} and unmanaged["tls_managed"] is False
+
+
+# ----------------------------------------------------------------------------- builds (issue 12)
+
+SHA_GOOD, SHA_BAD = "a" * 40, "b" * 40
+
+
+def build_row(number: int, state: str, *, sha: str = SHA_BAD, message: str = "", step: int = 0) -> dict:
+    """A Build row as `statuses.builds_nodes` reads it (newest first by number)."""
+    at = o.NOW - timedelta(minutes=10 - number)
+    return {
+        "id": number,
+        "component": "app",
+        "state": state,
+        "step": step,
+        "steps": 5 if step else 0,
+        "step_text": f"[{step}/5] RUN pip install" if step else "",
+        "message": message,
+        "commit_sha": sha,
+        "commit_message": "",
+        "simulated": False,
+        "run_url": "",
+        "requested_at": at,
+        "started_at": at,
+        "finished_at": at + timedelta(minutes=1) if state in ("succeeded", "failed", "cancelled") else None,
+    }
+
+
+def builds(*rows: dict) -> dict:
+    from deployments.builds.status import builds_node
+
+    newest_first = sorted(rows, key=lambda r: r["id"], reverse=True)
+    return builds_node(
+        newest_first, buildable=["app"], deployed_commit=SHA_GOOD, log_url=lambda i: f"/b/{i}", stage_mode="build"
+    )
+
+
+def with_builds(observation: Observation, node: dict, expect: Expectation = EXPECT, *, previous=None) -> dict:
+    return compute_status(expect, observation, now=o.NOW, grace=GRACE, previous=previous, builds=node)
+
+
+GOOD = build_row(1, "succeeded", sha=SHA_GOOD)
+FAILED = build_row(2, "failed", message="pip install: exit code: 1")
+FAILURE = f"Build of app at {SHA_BAD[:7]} failed: pip install: exit code: 1"
+
+
+def awaiting_expectation() -> Expectation:
+    return expecting(services=(replace(APP, awaiting_build=True), DB))
+
+
+def without_app() -> Observation:
+    return observed([], app=False)
+
+
+def test_row_a_build_running_while_the_last_good_version_serves_changes_nothing():
+    tree = with_builds(observed(), builds(GOOD, build_row(2, "running", step=3)))
+    assert (tree["health"], tree["reason"]) == ("green", "All services ready")
+    assert tree["nodes"]["builds"]["reason"] == f"Building app at {SHA_BAD[:7]}, step 3/5: [3/5] RUN pip install"
+
+
+def test_row_a_failed_later_build_is_yellow_with_its_reason_while_the_last_good_version_serves():
+    tree = with_builds(observed(), builds(GOOD, FAILED))
+    assert (tree["health"], tree["reason"]) == ("yellow", f"{FAILURE}; the last good version keeps serving")
+    assert (tree["nodes"]["builds"]["health"], tree["nodes"]["builds"]["reason"]) == ("red", FAILURE)
+    # What the cluster alone says is kept, so the builds' effect can be derived again from the stored tree.
+    assert tree["base"] == {"health": "green", "reason": "All services ready"}
+    assert tree["settled"]  # the running version is rolled out and ready: operations may end
+
+
+def test_row_a_failed_later_build_leaves_a_worse_or_own_state_alone():
+    crashing_db = observed(pods_of_db=[o.pod("postgres-0", "postgres", kind="addon", ready=False)])
+    yellow = with_builds(crashing_db, builds(GOOD, FAILED))
+    assert yellow["health"] == "yellow" and yellow["reason"].startswith("PostgreSQL")
+    down = with_builds(observed([crashing("app-a"), crashing("app-b")], app=serving(ready=0)), builds(GOOD, FAILED))
+    assert down["health"] == "red" and "CrashLoopBackOff" in down["reason"]
+    pods = [o.pod("app-new-a", "app", created=o.FRESH), o.pod("app-a", "app"), o.pod("app-b", "app", deleting=True)]
+    restart = observed(pods, app=serving(updated=1, total=3))
+    restarting = with_builds(restart, builds(GOOD, FAILED), expecting(intent=asked(S.RESTART)))
+    assert restarting["health"] == "progress" and restarting["reason"].startswith("Restarting")
+    deleting = with_builds(Observation(), builds(GOOD, FAILED), expecting(deleting=True, intent=asked(S.DELETE)))
+    assert deleting["health"] == "progress" and deleting["reason"].startswith("Deleting")
+    disabled = with_builds(
+        observed([], app=serving(replicas=0, ready=0), pods_of_db=[], db=db_set(replicas=0, ready=0)),
+        builds(GOOD, FAILED),
+        expecting(enabled=False),
+    )
+    assert disabled["health"] == "disabled"
+
+
+def test_row_waiting_for_the_first_build_is_yellow_and_red_once_it_failed_with_nothing_to_run():
+    waiting = with_builds(without_app(), builds(build_row(1, "running", step=2)), awaiting_expectation())
+    assert (waiting["health"], waiting["reason"]) == ("yellow", "Django: waiting for the first build")
+    failed = with_builds(without_app(), builds(FAILED), awaiting_expectation())
+    assert (failed["health"], failed["reason"]) == ("red", f"{FAILURE}; Django cannot run until a build succeeds")
+
+
+def test_transition_serving_to_a_failed_build_and_back_when_a_newer_one_succeeds():
+    green = with_builds(observed(), builds(GOOD))
+    failed = with_builds(observed(), builds(GOOD, FAILED), previous=green)
+    assert (green["health"], failed["health"]) == ("green", "yellow")
+    assert failed["nodes"]["builds"]["since"] == FAILED["finished_at"].isoformat()  # since the build failed
+    retry = with_builds(observed(), builds(GOOD, FAILED, build_row(3, "running", step=1)), previous=failed)
+    assert retry["health"] == "green"  # a newer build of the component decides: under way, the last good serves
+    again = with_builds(observed(), builds(GOOD, FAILED, build_row(3, "succeeded", sha=SHA_GOOD)), previous=retry)
+    assert (again["health"], again["nodes"]["builds"]["health"]) == ("green", "green")
+
+
+def test_transition_first_build_failed_red_to_yellow_when_built_again_then_green_once_it_runs():
+    red = with_builds(without_app(), builds(FAILED), awaiting_expectation())
+    retry = with_builds(without_app(), builds(FAILED, build_row(3, "queued")), awaiting_expectation(), previous=red)
+    assert (red["health"], retry["health"]) == ("red", "yellow")
+    built = with_builds(observed(), builds(FAILED, build_row(3, "succeeded", sha=SHA_GOOD)), previous=retry)
+    assert built["health"] == "green"
+
+
+def test_the_builds_effect_derived_again_from_a_stored_tree_is_the_computed_one():
+    """What `statuses.status_builds_refresh` does when a build row moves: no cluster observation needed."""
+    stored = with_builds(observed(), builds(GOOD))
+    computed = with_builds(observed(), builds(GOOD, FAILED))
+    derived = S.carry_since(S.apply_builds(stored, builds(GOOD, FAILED)), stored, o.NOW)
+    assert (derived["health"], derived["reason"], derived["nodes"]) == (
+        computed["health"],
+        computed["reason"],
+        {**stored["nodes"], "builds": computed["nodes"]["builds"]},
+    )
+    assert S.apply_builds(derived, builds(GOOD))["health"] == "green"  # and back
+    # A tree stored before the builds counted (no "base"): its own health is what the cluster said.
+    old = {k: v for k, v in stored.items() if k != "base"}
+    assert S.apply_builds(old, builds(GOOD, FAILED))["health"] == "yellow"
