@@ -53,6 +53,8 @@ INFORMERS = (
     ("Job", L.OWNED_SELECTOR),
     ("Ingress", L.OWNED_SELECTOR),
     ("Service", L.OWNED_SELECTOR),
+    # The cluster's endpointslice-controller copies a Service's labels (ours) onto its slices.
+    ("EndpointSlice", L.OWNED_SELECTOR),
     ("Certificate", None),
 )
 # The same drift is corrected at most this often per deployment: the reconcile needs a moment to
@@ -170,6 +172,8 @@ class ObjectCache:
                 observation.jobs.append(obj)
             elif kind == "Service":
                 observation.services.append(obj)
+            elif kind == "EndpointSlice":
+                observation.endpoint_slices.append(obj)
         return observation
 
     def deployments(self) -> set[int]:

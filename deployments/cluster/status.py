@@ -110,6 +110,7 @@ class Observation:
     certificates: list[dict] = field(default_factory=list)
     jobs: list[dict] = field(default_factory=list)
     services: list[dict] = field(default_factory=list)  # Kubernetes Services
+    endpoint_slices: list[dict] = field(default_factory=list)  # discovery.k8s.io/v1, by the cluster's controller
     # The kinds the observer lists and watches: what is missing is only missing when it was looked for.
     watched: frozenset[str] = frozenset()
     tls_managed: bool = True  # False: the cluster has no certificate API (no cert-manager)
@@ -715,10 +716,37 @@ def _drift(expect: Expectation, observed: Observation, services: list[dict]) -> 
     return found
 
 
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # set by the cluster's endpointslice-controller
+
+
+def _without_endpoints(observed: Observation, service_id: str, now: datetime, grace: timedelta) -> bool:
+    """Whether the Service ``service_id`` routes to no ready endpoint although its pods serve, for
+    longer than ``grace``: since its newest ready pod turned ready, and since the Service exists (the
+    cluster's controller lags a pod's readiness by a moment). Only when EndpointSlices are watched."""
+    if "EndpointSlice" not in observed.watched:
+        return False
+    service = next((s for s in observed.services if s["metadata"]["name"] == service_id), None)
+    if service is None or service["metadata"].get("deletionTimestamp"):
+        return False  # a deleted Service is drift, said so elsewhere
+    for item in observed.endpoint_slices:
+        if _labels(item).get(SERVICE_NAME_LABEL) != service_id:
+            continue
+        if any((e.get("conditions") or {}).get("ready") for e in item.get("endpoints") or ()):
+            return False
+    moments = [_time(service["metadata"].get("creationTimestamp"))]
+    for pod in observed.pods:
+        if _labels(pod).get(L.SERVICE) == service_id and _pod_ready(pod):
+            became_ready = (_condition(pod, "Ready") or {}).get("lastTransitionTime")
+            moments.append(_time(became_ready or pod["metadata"].get("creationTimestamp")))
+    latest = max((m for m in moments if m is not None), default=None)
+    return latest is not None and now - latest > grace
+
+
 def _edge_problems(
     observed: Observation, services: list[dict], tls: Mapping[str, str], now: datetime, grace: timedelta
 ) -> None:
-    """Public services whose pods serve but whose edge does not: no ingress address, a failed certificate."""
+    """Public services whose pods serve but whose edge does not: no ready endpoint behind the Service
+    (red: nothing reaches the app), no ingress address, a failed certificate."""
     ingress = next((i for i in observed.ingresses if i["metadata"]["name"] == PUBLIC_INGRESS), None)
     admitted = bool(((ingress or {}).get("status") or {}).get("loadBalancer", {}).get("ingress"))
     for item in services:
@@ -727,7 +755,13 @@ def _edge_problems(
         host = item["hosts"][0]
         states = [(h, tls.get(h, "")) for h in item["hosts"]]
         failed = next((f"TLS for {h} {state}" for h, state in states if state.startswith("failed")), "")
-        if ingress is not None and not admitted and _age(ingress, now) > grace:
+        if _without_endpoints(observed, item["key"], now, grace):
+            item["health"], item["settled"] = RED, False
+            item["reason"] = (
+                f"{item['name']} down: no ready endpoint behind {host}: the Service {item['key']} "
+                f"routes to none of its {item['ready'].split('/')[0]} ready pods"
+            )
+        elif ingress is not None and not admitted and _age(ingress, now) > grace:
             item["health"], item["reason"] = YELLOW, f"{item['name']}: no ingress controller has admitted {host}"
         elif failed:
             item["health"], item["reason"] = YELLOW, f"{item['name']}: {failed}"

@@ -642,3 +642,65 @@ def test_the_builds_effect_derived_again_from_a_stored_tree_is_the_computed_one(
     # A tree stored before the builds counted (no "base"): its own health is what the cluster said.
     old = {k: v for k, v in stored.items() if k != "base"}
     assert S.apply_builds(old, builds(GOOD, FAILED))["health"] == "yellow"
+
+
+# ----------------------------------------------------------------------------- Services and EndpointSlices
+
+
+def endpoint_slice(service: str, *ready: bool) -> dict:
+    """A slice as the cluster's endpointslice-controller writes it: one endpoint per pod."""
+    return {
+        "kind": "EndpointSlice",
+        "metadata": {"name": f"{service}-x7k2p", "labels": {"kubernetes.io/service-name": service}},
+        "addressType": "IPv4",
+        "endpoints": [
+            {"addresses": [f"10.1.0.{i}"], "conditions": {"ready": r, "serving": r, "terminating": False}}
+            for i, r in enumerate(ready)
+        ],
+    }
+
+
+def behind_services(slices: list[dict], *, app_pods=None, created=o.OLD) -> Observation:
+    services = [
+        {"kind": "Service", "metadata": {"name": name, "creationTimestamp": created}} for name in ("app", "postgres")
+    ]
+    watched = frozenset({"Service", "EndpointSlice"})
+    return replace(observed(app_pods), services=services, endpoint_slices=slices, watched=watched)
+
+
+def test_row_a_public_host_whose_service_has_no_ready_endpoint_is_red_past_the_grace():
+    routed = behind_services([endpoint_slice("app", True, True), endpoint_slice("postgres", True)])
+    assert status(routed)["health"] == "green"
+    # The pods serve, but the Service reaches none of them (its selector or port was changed by hand, say).
+    tree = status(behind_services([endpoint_slice("app", False, False), endpoint_slice("postgres", True)]))
+    assert (tree["health"], tree["reason"]) == (
+        "red",
+        "Django down: no ready endpoint behind app.apps.example.com: "
+        "the Service app routes to none of its 2 ready pods",
+    )
+    assert not tree["settled"]
+    assert status(behind_services([endpoint_slice("postgres", True)]))["health"] == "red"  # no slice at all
+    # An internal add-on without endpoints is not a public host.
+    assert status(behind_services([endpoint_slice("app", True, True)]))["health"] == "green"
+
+
+def test_row_no_ready_endpoint_yet_is_not_red_within_the_grace_nor_when_slices_are_not_watched():
+    # Pods that turned ready a moment ago: the cluster's controller has not caught up yet.
+    fresh = [o.pod("app-a", "app", created=o.FRESH), o.pod("app-b", "app", created=o.FRESH)]
+    assert status(behind_services([endpoint_slice("postgres", True)], app_pods=fresh))["health"] == "green"
+    # A Service created a moment ago.
+    assert status(behind_services([endpoint_slice("postgres", True)], created=o.FRESH))["health"] == "green"
+    unwatched = replace(behind_services([]), watched=frozenset({"Service"}))
+    assert status(unwatched)["health"] == "green"
+
+
+def test_transition_no_ready_endpoint_and_back_when_the_service_routes_again():
+    routed = status(behind_services([endpoint_slice("app", True, True), endpoint_slice("postgres", True)]))
+    cut = status(
+        behind_services([endpoint_slice("app", False, False), endpoint_slice("postgres", True)]), previous=routed
+    )
+    assert (routed["health"], cut["health"]) == ("green", "red")
+    later = o.NOW + timedelta(seconds=5)
+    one = [endpoint_slice("app", True, False), endpoint_slice("postgres", True)]
+    back = status(behind_services(one), previous=cut, now=later)
+    assert back["health"] == "green" and back["since"] == later.isoformat()
