@@ -277,6 +277,29 @@ def _pull_words(c: Mapping) -> str:
     return f"{reason}: the image registry refused the pull of {image}: check REGISTRY credentials"
 
 
+OOM_WINDOW = timedelta(minutes=10)  # OOM kills are counted over this window
+
+
+def oom_kills(container: Mapping, seen: Iterable[str], now: datetime) -> list[str]:
+    """When the container was OOM-killed within OOM_WINDOW: ``seen`` (what earlier trees recorded of
+    it) and its last termination, if the kernel's OOM killer ended it. A pod's status holds only the
+    last termination, so the count is kept from tree to tree. Oldest first."""
+    last = (container.get("lastState") or {}).get("terminated") or {}
+    moments = set(seen)
+    if last.get("reason") == "OOMKilled" and last.get("finishedAt"):
+        moments.add(last["finishedAt"])
+    return sorted(m for m in moments if (at := _time(m)) is not None and now - at <= OOM_WINDOW)
+
+
+def _oom_words(c: Mapping, expect: Expectation) -> str:
+    limit = f"its {expect.memory_limit} limit" if expect.memory_limit else "its memory limit"
+    if c["oom_known"]:
+        count = f"{_plural(len(c['oom_kills']), 'time')} in {int(OOM_WINDOW.total_seconds() // 60)} min"
+    else:  # first seen now: of its restarts, only the last is known to be an OOM kill
+        count = f"(last of {_plural(c['restarts'], 'restart')})"
+    return f"{c['name']}: OOMKilled: used more than {limit} {count}; pick a larger size"
+
+
 def _pod_faults(pod: Mapping, containers: list[dict], expect: Expectation) -> list[str]:
     """What the cluster says is wrong with a pod, in words a person can act on: empty when nothing is."""
     faults = []
@@ -301,10 +324,7 @@ def _pod_faults(pod: Mapping, containers: list[dict], expect: Expectation) -> li
                 "check the project's repository, the branch and its credentials"
             )
         elif failing and c["last_reason"] == "OOMKilled":
-            limit = f"its {expect.memory_limit} limit" if expect.memory_limit else "its memory limit"
-            faults.append(
-                f"{c['name']}: OOMKilled: used more than {limit} {_plural(c['restarts'], 'time')}; pick a larger size"
-            )
+            faults.append(_oom_words(c, expect))
         elif c["detail"] == "CrashLoopBackOff" or c["detail"] in _CONFIG_ERRORS:
             faults.append(f"{prefix}: {c['detail']}{suffix}")
         elif failing and c["restarts"]:
@@ -323,8 +343,17 @@ def _readiness_words(pod: Mapping, service: ExpectedService | None, now: datetim
     return f"running, readiness check{port} failing{for_how_long}"
 
 
-def _pod_item(pod: dict, service: ExpectedService | None, expect: Expectation, now: datetime, grace: timedelta) -> dict:
+def _pod_item(
+    pod: dict,
+    service: ExpectedService | None,
+    expect: Expectation,
+    now: datetime,
+    grace: timedelta,
+    previous: Mapping | None = None,
+) -> dict:
+    """One pod as a Containers item; ``previous``: its item in the last tree (what it remembers)."""
     meta = pod["metadata"]
+    remembered = (previous or {}).get("oom_kills") or {}
     status = pod.get("status") or {}
     phase = status.get("phase", "Pending")
     ready = _pod_ready(pod)
@@ -351,6 +380,8 @@ def _pod_item(pod: dict, service: ExpectedService | None, expect: Expectation, n
                     "last_reason": ((cs.get("lastState") or {}).get("terminated") or {}).get("reason", ""),
                     "message": ((cs.get("state") or {}).get("waiting") or {}).get("message", ""),
                     "image": cs.get("image", ""),
+                    "oom_kills": oom_kills(cs, remembered.get(cs["name"], ()), now),
+                    "oom_known": previous is not None,
                 }
             )
     faults = _pod_faults(pod, containers, expect)
@@ -389,7 +420,8 @@ def _pod_item(pod: dict, service: ExpectedService | None, expect: Expectation, n
         fault=bool(faults),
         revision=_labels(pod).get("controller-revision-hash", ""),
         restarts=sum(c["restarts"] for c in containers),
-        containers=containers,
+        containers=[{k: v for k, v in c.items() if k not in ("oom_kills", "oom_known")} for c in containers],
+        oom_kills={c["name"]: c["oom_kills"] for c in containers if c["oom_kills"]},
     )
 
 
@@ -623,7 +655,13 @@ def compute_status(
     full (every service rolled out and ready, or disabled with nothing running): what
     an operation waits for before it succeeds.
     """
-    pods = [_pod_item(pod, _service(expect, pod), expect, now, grace) for pod in sorted(observed.pods, key=_pod_order)]
+    seen = {
+        item["key"]: item for item in ((previous or {}).get("nodes") or {}).get("containers", {}).get("items") or ()
+    }
+    pods = [
+        _pod_item(pod, _service(expect, pod), expect, now, grace, seen.get(pod["metadata"]["name"]))
+        for pod in sorted(observed.pods, key=_pod_order)
+    ]
     storage = _storage_items(expect, observed, now, grace)
     services = _service_items(expect, observed, pods, now, grace)
     tls = certificate_states(observed) if observed.tls_managed else {}

@@ -223,7 +223,7 @@ def test_row_an_operation_past_its_grace_without_a_fault_is_yellow_saying_so():
                     )
                 ],
             ),
-            "app: OOMKilled: used more than its 4 GiB limit 3 times; pick a larger size",
+            "app: OOMKilled: used more than its 4 GiB limit (last of 3 restarts); pick a larger size",
         ),
         (
             o.pod(
@@ -704,3 +704,26 @@ def test_transition_no_ready_endpoint_and_back_when_the_service_routes_again():
     one = [endpoint_slice("app", True, False), endpoint_slice("postgres", True)]
     back = status(behind_services(one), previous=cut, now=later)
     assert back["health"] == "green" and back["since"] == later.isoformat()
+
+
+def oom_killed(restarts: int, finished: timedelta) -> Observation:
+    """The app's one pod, OOM-killed ``restarts`` times, the last one ``finished`` before NOW."""
+    app = o.container("app", state=o.running(), ready=False, restarts=restarts, last_exit=137, last_reason="OOMKilled")
+    app["lastState"]["terminated"]["finishedAt"] = (o.NOW - finished).isoformat()
+    return observed([o.pod("app-a", "app", ready=False, containers=[app])], app=serving(ready=0))
+
+
+def test_it_counts_oom_kills_in_a_ten_minute_window_from_tree_to_tree():
+    """A pod's status holds only its last termination: the trees remember the earlier ones."""
+    first = status(oom_killed(1, timedelta(minutes=9)))
+    assert first["reason"] == "app: OOMKilled: used more than its 4 GiB limit (last of 1 restart); pick a larger size"
+    second = status(oom_killed(2, timedelta(minutes=5)), previous=first)
+    third = status(oom_killed(3, timedelta(minutes=1)), previous=second)
+    assert third["reason"] == "app: OOMKilled: used more than its 4 GiB limit 3 times in 10 min; pick a larger size"
+    # Two minutes on, the first kill is more than ten minutes old: it no longer counts.
+    later = status(oom_killed(3, timedelta(minutes=1)), previous=third, now=o.NOW + timedelta(minutes=2))
+    assert "limit 2 times in 10 min" in later["reason"]
+    # Healed (running and ready again): no fault, whatever it remembers.
+    app = o.container("app", state=o.running(), ready=True, restarts=3, last_exit=137, last_reason="OOMKilled")
+    healed = status(observed([o.pod("app-a", "app", containers=[app]), o.pod("app-b", "app")]), previous=later)
+    assert healed["health"] == "green"
