@@ -28,6 +28,21 @@ import time
 
 from benchmarks import _common as bench
 
+COMMIT, DIGEST = "c" * 40, "sha256:" + "b" * 64
+
+
+def built(deployment):
+    """Staging runs nothing until its components are built: report them built, as an external CI
+    does through the build services (the rollout records the images as desired state)."""
+    from django.test import override_settings
+
+    from deployments.builds import services as builds
+
+    with override_settings(BUILD_RUNNER="external"):
+        for build in builds.builds_request(deployment=deployment, trigger="api", commit_sha=COMMIT):
+            builds.build_succeeded(build_id=build.pk, digest=DIGEST)
+    return deployment
+
 
 class Churn(bench.ChurnLoop):
     """Normal operations at random, as users ask for them; each applied as the worker would."""
@@ -52,8 +67,10 @@ class Churn(bench.ChurnLoop):
             action = "create"
         deployment = Deployment.objects.get(pk=random.choice(list(self.live)))
         if action == "create":
-            deployment = services.deployment_create(
-                project=self.project, name=f"c{next(self.names):05d}", stage="staging", actor=self.actor
+            deployment = built(
+                services.deployment_create(
+                    project=self.project, name=f"c{next(self.names):05d}", stage="staging", actor=self.actor
+                )
             )
             self.live[deployment.pk] = deployment
         elif action == "delete":
@@ -129,7 +146,7 @@ injected; every status read every 0.2 s: red and yellow spells counted.""",
         bench.setup_django(emulator.url)
         team, users = bench.make_team_and_users(1)
         project = bench.make_project(team, "static-nginx")
-        deployments = bench.create_deployments(project, args.deployments, actor=users[0])
+        deployments = [built(d) for d in bench.create_deployments(project, args.deployments, actor=users[0])]
         bench.flush_redis()  # no worker runs here: the churn applies directly, as the worker's task would
         ids = [d.pk for d in deployments]
         bench.reconcile_all(ids)

@@ -197,11 +197,17 @@ class Cluster:
             return None
 
     def list(
-        self, kind: str, *, namespace: str | None = None, label_selector: str | None = None
+        self,
+        kind: str,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
     ) -> tuple[list[dict], str]:
         """(items, the list's resourceVersion). Items get their ``kind`` and ``apiVersion`` filled in."""
         resource = RESOURCES[kind]
-        data = self.request("GET", resource.path(namespace), query={"labelSelector": label_selector})
+        query = {"labelSelector": label_selector, "fieldSelector": field_selector}
+        data = self.request("GET", resource.path(namespace), query=query)
         items = data.get("items") or []
         for item in items:
             item.setdefault("kind", kind)
@@ -252,6 +258,7 @@ class Cluster:
         *,
         resource_version: str,
         label_selector: str | None = None,
+        field_selector: str | None = None,
         timeout_seconds: int = 300,
         stop: threading.Event | None = None,
         on_connected=None,
@@ -270,6 +277,7 @@ class Cluster:
                 "watch": "true",
                 "resourceVersion": resource_version,
                 "labelSelector": label_selector,
+                "fieldSelector": field_selector,
                 "timeoutSeconds": timeout_seconds,
                 "allowWatchBookmarks": "true",
             },

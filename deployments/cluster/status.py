@@ -111,6 +111,7 @@ class Observation:
     jobs: list[dict] = field(default_factory=list)
     services: list[dict] = field(default_factory=list)  # Kubernetes Services
     endpoint_slices: list[dict] = field(default_factory=list)  # discovery.k8s.io/v1, by the cluster's controller
+    events: list[dict] = field(default_factory=list)  # the kubelet's probe failures of our pods (Unhealthy)
     # The kinds the observer lists and watches: what is missing is only missing when it was looked for.
     watched: frozenset[str] = frozenset()
     tls_managed: bool = True  # False: the cluster has no certificate API (no cert-manager)
@@ -300,8 +301,58 @@ def _oom_words(c: Mapping, expect: Expectation) -> str:
     return f"{c['name']}: OOMKilled: used more than {limit} {count}; pick a larger size"
 
 
-def _pod_faults(pod: Mapping, containers: list[dict], expect: Expectation) -> list[str]:
-    """What the cluster says is wrong with a pod, in words a person can act on: empty when nothing is."""
+LIVENESS_FAILED = "Liveness probe failed"
+
+
+def _probe_port(pod: Mapping, container: str, probe: str) -> int | str | None:
+    """The port a container's probe checks (a named one resolved against its ports), if it has one."""
+    for spec in (pod.get("spec") or {}).get("containers") or ():
+        if spec.get("name") != container:
+            continue
+        action = (spec.get(probe) or {}).get("httpGet") or (spec.get(probe) or {}).get("tcpSocket") or {}
+        port = action.get("port")
+        for declared in spec.get("ports") or ():
+            if isinstance(port, str) and declared.get("name") == port:
+                return declared.get("containerPort")
+        return port
+    return None
+
+
+def _liveness_words(pod: Mapping, c: Mapping, events: Iterable[Mapping]) -> str:
+    """ "app: Liveness probe failed on :8000 for 60 s (HTTP probe failed with statuscode: 500), killed
+    2 times" when the kubelet said so (its Unhealthy events); "" otherwise."""
+    field_path = f"spec.containers{{{c['name']}}}"
+    failed = [
+        e
+        for e in events
+        if e.get("reason") == "Unhealthy"
+        and str(e.get("message", "")).startswith(LIVENESS_FAILED)
+        and (e.get("involvedObject") or {}).get("fieldPath", field_path) == field_path
+    ]
+    if not failed:
+        return ""
+    message = str(failed[-1]["message"])[len(LIVENESS_FAILED) :].lstrip(": ").strip()
+    port = _probe_port(pod, c["name"], "livenessProbe")
+    where = f" on :{port}" if port else ""
+    probe = next(
+        (
+            s.get("livenessProbe") or {}
+            for s in (pod.get("spec") or {}).get("containers") or ()
+            if s.get("name") == c["name"]
+        ),
+        {},
+    )
+    # What the kubelet waited for before each kill: failureThreshold probes, periodSeconds apart.
+    seconds = int(probe.get("periodSeconds") or 10) * int(probe.get("failureThreshold") or 3)
+    detail = f" ({message})" if message else ""
+    kills = f", killed {_plural(c['restarts'], 'time')}" if c["restarts"] else ""
+    return f"{c['name']}: Liveness probe failed{where} for {seconds} s{detail}{kills}"
+
+
+def _pod_faults(pod: Mapping, containers: list[dict], expect: Expectation, events: Iterable[Mapping] = ()) -> list[str]:
+    """What the cluster says is wrong with a pod, in words a person can act on: empty when nothing is.
+    ``events``: the pod's Unhealthy events (probe failures only events tell)."""
+    events = list(events)
     faults = []
     if unschedulable := _unschedulable(pod):
         faults.append(_scheduling_words(unschedulable, expect))
@@ -325,6 +376,8 @@ def _pod_faults(pod: Mapping, containers: list[dict], expect: Expectation) -> li
             )
         elif failing and c["last_reason"] == "OOMKilled":
             faults.append(_oom_words(c, expect))
+        elif failing and not c["init"] and (liveness := _liveness_words(pod, c, events)):
+            faults.append(liveness)
         elif c["detail"] == "CrashLoopBackOff" or c["detail"] in _CONFIG_ERRORS:
             faults.append(f"{prefix}: {c['detail']}{suffix}")
         elif failing and c["restarts"]:
@@ -350,8 +403,10 @@ def _pod_item(
     now: datetime,
     grace: timedelta,
     previous: Mapping | None = None,
+    events: Iterable[Mapping] = (),
 ) -> dict:
-    """One pod as a Containers item; ``previous``: its item in the last tree (what it remembers)."""
+    """One pod as a Containers item; ``previous``: its item in the last tree (what it remembers);
+    ``events``: its Unhealthy events."""
     meta = pod["metadata"]
     remembered = (previous or {}).get("oom_kills") or {}
     status = pod.get("status") or {}
@@ -384,7 +439,7 @@ def _pod_item(
                     "oom_known": previous is not None,
                 }
             )
-    faults = _pod_faults(pod, containers, expect)
+    faults = _pod_faults(pod, containers, expect, events)
     stopping = bool(meta.get("deletionTimestamp"))
     if stopping:
         # Ours to stop (a rollout, a restart, a disable, a delete): progress, never an alarm.
@@ -658,8 +713,19 @@ def compute_status(
     seen = {
         item["key"]: item for item in ((previous or {}).get("nodes") or {}).get("containers", {}).get("items") or ()
     }
+    events: dict[str, list[dict]] = {}
+    for event in sorted(observed.events, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or ""):
+        events.setdefault((event.get("involvedObject") or {}).get("uid", ""), []).append(event)
     pods = [
-        _pod_item(pod, _service(expect, pod), expect, now, grace, seen.get(pod["metadata"]["name"]))
+        _pod_item(
+            pod,
+            _service(expect, pod),
+            expect,
+            now,
+            grace,
+            seen.get(pod["metadata"]["name"]),
+            events.get(pod["metadata"].get("uid", ""), ()),
+        )
         for pod in sorted(observed.pods, key=_pod_order)
     ]
     storage = _storage_items(expect, observed, now, grace)

@@ -727,3 +727,44 @@ def test_it_counts_oom_kills_in_a_ten_minute_window_from_tree_to_tree():
     app = o.container("app", state=o.running(), ready=True, restarts=3, last_exit=137, last_reason="OOMKilled")
     healed = status(observed([o.pod("app-a", "app", containers=[app]), o.pod("app-b", "app")]), previous=later)
     assert healed["health"] == "green"
+
+
+def liveness_killed(*, events: bool = True) -> Observation:
+    """The app's pod, killed by the kubelet twice for a failed liveness probe (exit 137), as it reports it."""
+    app = o.container("app", state=o.waiting("CrashLoopBackOff"), ready=False, restarts=2, last_exit=137)
+    pod = o.pod("app-a", "app", ready=False, containers=[app])
+    pod["metadata"]["uid"] = "uid-app-a"
+    probe = {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 10, "failureThreshold": 6}
+    pod["spec"] = {
+        "containers": [{"name": "app", "ports": [{"name": "http", "containerPort": 8000}], "livenessProbe": probe}]
+    }
+    unhealthy = {
+        "kind": "Event",
+        "metadata": {"name": "app-a.1", "namespace": "shop-dev-abc123"},
+        "involvedObject": {"kind": "Pod", "name": "app-a", "uid": "uid-app-a", "fieldPath": "spec.containers{app}"},
+        "reason": "Unhealthy",
+        "type": "Warning",
+        "message": "Liveness probe failed: HTTP probe failed with statuscode: 500",
+        "count": 12,
+        "lastTimestamp": o.FRESH,
+    }
+    return replace(observed([pod], app=serving(ready=0)), events=[unhealthy] if events else [])
+
+
+def test_row_a_failed_liveness_probe_says_so_with_its_port_and_for_how_long():
+    tree = status(liveness_killed())
+    assert (tree["health"], tree["reason"]) == (
+        "red",
+        "app: Liveness probe failed on :8000 for 60 s (HTTP probe failed with statuscode: 500), killed 2 times",
+    )
+    # Without the kubelet's events it is the crash loop it looks like.
+    assert status(liveness_killed(events=False))["reason"].startswith(
+        "app: CrashLoopBackOff, 2 restarts, last exit 137"
+    )
+    # Healed: the same events (kept for an hour) say nothing of a container that runs and is ready.
+    ok = replace(
+        liveness_killed(),
+        pods=[o.pod("app-a", "app"), o.pod("app-b", "app"), db_pod()],
+        workloads=[serving(), db_set()],
+    )
+    assert status(ok, previous=tree)["health"] == "green"
