@@ -8,7 +8,8 @@ PostgreSQL and Redis with the shipped status settings (STATUS_GRACE_SECONDS 120)
 Churn for ``--duration`` seconds, one action every ``--pause`` seconds on a random
 deployment, through the services users call and what the worker's tasks call:
 restarts, environment changes, disable, enable, deletes (and creates keeping the
-population steady). No fault is injected, so any red is a false red.
+population steady), and builds of a new commit rolling out (reported as an external CI does;
+staging runs only what was built). No fault is injected, so any red is a false red.
 
 Measured: every stored status is read every 0.2 s; a deployment seen red counts one
 false red per red spell, a deployment seen yellow one false "Degraded" spell. Also:
@@ -28,6 +29,21 @@ import time
 
 from benchmarks import _common as bench
 
+COMMIT, DIGEST = "c" * 40, "sha256:" + "b" * 64
+
+
+def built(deployment, commit: str = COMMIT, digest: str = DIGEST):
+    """Staging runs nothing until its components are built: report them built, as an external CI
+    does through the build services (the rollout records the images as desired state)."""
+    from django.test import override_settings
+
+    from deployments.builds import services as builds
+
+    with override_settings(BUILD_RUNNER="external"):
+        for build in builds.builds_request(deployment=deployment, trigger="api", commit_sha=commit):
+            builds.build_succeeded(build_id=build.pk, digest=digest)
+    return deployment
+
 
 class Churn(bench.ChurnLoop):
     """Normal operations at random, as users ask for them; each applied as the worker would."""
@@ -38,28 +54,33 @@ class Churn(bench.ChurnLoop):
         self.live = {d.pk: d for d in deployments}
         self.target = len(deployments)
         self.names = itertools.count(len(deployments))
-        self.counts = dict.fromkeys(("restart", "env", "disable", "enable", "create", "delete"), 0)
+        self.counts = dict.fromkeys(("restart", "env", "disable", "enable", "create", "delete", "build"), 0)
 
     def step(self) -> None:
         from deployments import services
         from deployments.lifecycle import reconcile_run
         from deployments.models import Deployment
 
-        action = random.choices(list(self.counts), weights=[3, 3, 1, 1, 1, 1])[0]
+        action = random.choices(list(self.counts), weights=[3, 3, 1, 1, 1, 1, 2])[0]
         if action == "create" and len(self.live) >= self.target + 3:
             action = "delete"
         if action == "delete" and len(self.live) <= self.target - 3:
             action = "create"
         deployment = Deployment.objects.get(pk=random.choice(list(self.live)))
         if action == "create":
-            deployment = services.deployment_create(
-                project=self.project, name=f"c{next(self.names):05d}", stage="staging", actor=self.actor
+            deployment = built(
+                services.deployment_create(
+                    project=self.project, name=f"c{next(self.names):05d}", stage="staging", actor=self.actor
+                )
             )
             self.live[deployment.pk] = deployment
         elif action == "delete":
             self.live.pop(deployment.pk)
             operation = services.deployment_delete(deployment=deployment, actor=self.actor)
             self.delete_later(operation.pk)
+        elif action == "build":
+            # A push built by CI: a new commit's image rolls out (the build's own effect on health included).
+            built(deployment, commit=f"{random.getrandbits(160):040x}", digest=f"sha256:{random.getrandbits(256):064x}")
         elif action == "restart":
             services.deployment_restart(deployment=deployment, actor=self.actor)
         elif action == "env":
@@ -129,7 +150,7 @@ injected; every status read every 0.2 s: red and yellow spells counted.""",
         bench.setup_django(emulator.url)
         team, users = bench.make_team_and_users(1)
         project = bench.make_project(team, "static-nginx")
-        deployments = bench.create_deployments(project, args.deployments, actor=users[0])
+        deployments = [built(d) for d in bench.create_deployments(project, args.deployments, actor=users[0])]
         bench.flush_redis()  # no worker runs here: the churn applies directly, as the worker's task would
         ids = [d.pk for d in deployments]
         bench.reconcile_all(ids)
@@ -158,7 +179,9 @@ injected; every status read every 0.2 s: red and yellow spells counted.""",
         for colour in ("red", "yellow"):
             for example in observer.examples[colour]:
                 print(f"  {colour}: {example}")
-        table.add("churn actions (restart/env/disable/enable/create/delete)", "/".join(map(str, churn.counts.values())))
+        table.add(
+            "churn actions (restart/env/disable/enable/create/delete/build)", "/".join(map(str, churn.counts.values()))
+        )
         table.add("status reads (every 0.2 s, all deployments)", str(observer.reads))
         table.add("false red spells", str(observer.spells["red"]), "0", observer.spells["red"] == 0)
         yellow = observer.spells["yellow"]

@@ -2,7 +2,8 @@
 
 - `crash()` / `heal()`: containers of matching pods crash-loop (CrashLoopBackOff) or recover;
   `oom()` is a crash the kernel's OOM killer causes (exit 137, reason OOMKilled); a crash of an
-  init container (`containers=["clone"]`, exit 128) is how a failed `git clone` looks.
+  init container (`containers=["clone"]`, exit 128) is how a failed `git clone` looks;
+  `liveness_failure()` is the kubelet killing a container whose liveness probe fails.
 - `image_pull_error()`: matching containers cannot pull their image (ErrImagePull, ImagePullBackOff).
 - `unschedulable()`: matching pods stay Pending, the scheduler saying why (FailedScheduling).
 - `fail_requests()`: the API answers with an error Status (500, 503, 429 with Retry-After, ...);
@@ -44,6 +45,7 @@ class CrashRule:
     exit_code: int
     containers: frozenset[str] | None
     reason: str = "Error"  # the terminated state's reason: "Error", or "OOMKilled"
+    liveness: str = ""  # the kubelet kills it for this failed liveness probe ("" = it crashes by itself)
 
     def matches(self, pod: dict, container: str | None) -> bool:
         meta = pod["metadata"]
@@ -190,6 +192,19 @@ class Faults:
     def oom(self, namespace: str | None, selector: dict | str | None = None, containers: list[str] | None = None):
         """Containers of matching pods are killed for exceeding their memory limit, again and again."""
         self.crash(namespace, selector, exit_code=137, containers=containers, reason="OOMKilled")
+
+    def liveness_failure(
+        self,
+        namespace: str | None,
+        selector: dict | str | None = None,
+        containers: list[str] | None = None,
+        message: str = "HTTP probe failed with statuscode: 500",
+    ) -> None:
+        """Matching containers run but never turn ready, and their liveness probe fails: the kubelet
+        reports it (Unhealthy: "Liveness probe failed: <message>", aggregated with a count), kills the
+        container ("failed liveness probe, will be restarted"; exit 137) and restarts it, in
+        CrashLoopBackOff between the kills, as a real node does."""
+        self._add(namespace, selector, containers, CrashRule, exit_code=137, reason="Error", liveness=message)
 
     def image_pull_error(
         self,

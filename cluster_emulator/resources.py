@@ -196,6 +196,7 @@ RESOURCES: tuple[Resource, ...] = (
         generation=True,
         subresources=("status",),
     ),
+    _r("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True, generation=False),
     _r("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", True, short_names=("netpol",), generation=True),
     _r(
         "cert-manager.io",
@@ -235,6 +236,7 @@ REPLICASETS = _BY_KEY["replicasets.apps"]
 JOBS = _BY_KEY["jobs.batch"]
 INGRESSES = _BY_KEY["ingresses.networking.k8s.io"]
 NETWORKPOLICIES = _BY_KEY["networkpolicies.networking.k8s.io"]
+ENDPOINTSLICES = _BY_KEY["endpointslices.discovery.k8s.io"]
 CERTIFICATES = _BY_KEY["certificates.cert-manager.io"]
 POD_METRICS = _BY_PATH[("metrics.k8s.io", "v1beta1", "pods")]
 NODE_METRICS = _BY_PATH[("metrics.k8s.io", "v1beta1", "nodes")]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import re
 
 import jsonschema
@@ -19,6 +20,7 @@ from .resources import (
     CERTIFICATES,
     CONFIGMAPS,
     DEPLOYMENTS,
+    ENDPOINTSLICES,
     INGRESSES,
     JOBS,
     NAMESPACES,
@@ -687,6 +689,66 @@ def _network_policy(obj, old):
     return causes
 
 
+_ADDRESS_TYPES = ("FQDN", "IPv4", "IPv6")
+_SLICE_PROTOCOLS = ("SCTP", "TCP", "UDP")
+
+
+def _too_many(field: str, count: int, limit: int) -> Cause:
+    return Cause(field, "FieldValueTooMany", f"Too many: {count}: must have at most {limit} items")
+
+
+def _endpoint_slice(obj, old):
+    """pkg/apis/discovery/validation: the address type (immutable), each endpoint's addresses, the ports."""
+    causes = []
+    kind = obj.get("addressType")
+    if not kind:
+        causes.append(required("addressType"))
+    elif kind not in _ADDRESS_TYPES:
+        causes.append(unsupported("addressType", kind, list(_ADDRESS_TYPES)))
+    if old is not None and old.get("addressType") != kind:
+        causes.append(invalid("addressType", kind, "field is immutable"))
+    endpoints = obj.get("endpoints") or []
+    if len(endpoints) > 1000:
+        causes.append(
+            Cause("endpoints", "FieldValueTooMany", f"Too many: {len(endpoints)}: must have at most 1000 items")
+        )
+    for i, endpoint in enumerate(endpoints):
+        field = f"endpoints[{i}].addresses"
+        addresses = endpoint.get("addresses") or []
+        if not addresses:
+            causes.append(required(field, "must contain at least 1 address"))
+        elif len(addresses) > 100:
+            causes.append(_too_many(field, len(addresses), 100))
+        for j, address in enumerate(addresses):
+            if kind in ("IPv4", "IPv6"):
+                try:
+                    parsed = ipaddress.ip_address(address)
+                except ValueError:
+                    parsed = None
+                if parsed is None or parsed.version != int(kind[-1]):
+                    causes.append(invalid(f"{field}[{j}]", address, f"must be a valid {kind} address"))
+    ports = obj.get("ports") or []
+    if len(ports) > 100:
+        causes.append(_too_many("ports", len(ports), 100))
+    names = set()
+    for i, port in enumerate(ports):
+        name = port.get("name") or ""
+        if name and not _DNS1123_LABEL.match(name):
+            causes.append(invalid(f"ports[{i}].name", name, MSG_LABEL))
+        elif name in names:
+            causes.append(duplicate(f"ports[{i}].name", name))
+        names.add(name)
+        protocol = port.get("protocol")
+        if protocol is None:
+            causes.append(required(f"ports[{i}].protocol"))
+        elif protocol not in _SLICE_PROTOCOLS:
+            causes.append(unsupported(f"ports[{i}].protocol", protocol, list(_SLICE_PROTOCOLS)))
+        number = port.get("port")
+        if isinstance(number, int) and not 1 <= number <= 65535:
+            causes.append(invalid(f"ports[{i}].port", number, "must be between 1 and 65535, inclusive"))
+    return causes
+
+
 _CHECKS = {
     PODS.key: _pod,
     DEPLOYMENTS.key: _deployment,
@@ -700,4 +762,5 @@ _CHECKS = {
     INGRESSES.key: _ingress,
     NAMESPACES.key: _namespace,
     NETWORKPOLICIES.key: _network_policy,
+    ENDPOINTSLICES.key: _endpoint_slice,
 }

@@ -11,17 +11,15 @@ from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.http import Http404
-from django.urls import reverse
 from django.utils import timezone
 
 from deployments import charts, cpu
 from deployments.actions import selectors as action_selectors
 from deployments.builds.models import Build
-from deployments.builds.status import builds_node, with_builds
 from deployments.cluster.connection import cluster_settings
 from deployments.cluster.environment import resolve_environment, secret_variables
 from deployments.cluster.manifests import ManifestError, public_hosts
-from deployments.cluster.status import NODE_TITLES, NODES
+from deployments.cluster.status import NODE_TITLES, NODES, apply_builds
 from deployments.models import (
     ActivityEntry,
     Deployment,
@@ -35,6 +33,7 @@ from deployments.models import (
 )
 from deployments.ssh import selectors as ssh_selectors
 from deployments.ssh.naming import replica_of, ssh_user_for
+from deployments.statuses import builds_nodes
 
 
 def projects_of_team(team: Team):
@@ -167,50 +166,18 @@ def _placeholder_tree(deployment: Deployment) -> dict:
 
 
 def status_tree(deployment: Deployment) -> dict:
-    """The stored tree (the watcher's), with the Builds node computed from the build rows now."""
+    """The stored tree (the watcher's, its Builds node kept current by the build services). Before the
+    first one, a placeholder with the Builds node read from the rows."""
     status = getattr(deployment, "status", None)
-    tree = status.tree if status is not None and status.tree else _placeholder_tree(deployment)
-    tree = with_builds(tree, deployment_builds_node(deployment))
+    if status is not None and status.tree:
+        tree = status.tree
+    else:
+        deleting = deployment.state == DeploymentState.DELETING
+        tree = apply_builds(_placeholder_tree(deployment), builds_nodes([deployment])[deployment.pk], deleting=deleting)
     if deployment.state == DeploymentState.DELETING and not str(tree.get("reason", "")).startswith("Deleting"):
         # Until the watcher has seen the deletion: progress, never an alarm.
         tree = {**tree, "health": Health.PROGRESS, "reason": "Deleting: asking the cluster to remove the namespace"}
     return tree
-
-
-def deployment_builds_node(deployment: Deployment) -> dict:
-    """The Builds node of ``deployment``: one query for its newest builds."""
-    from deployments.builds.services import buildable_components
-
-    # Enough rows to find each component's newest build, whatever the others did meanwhile.
-    rows = Build.objects.filter(deployment=deployment).values(*BUILD_FIELDS)[:BUILDS_READ]
-    return builds_node(
-        rows,
-        buildable=buildable_components(deployment),
-        deployed_commit=deployment.built_commit,
-        log_url=lambda build_id: reverse("build_log", args=[deployment.pk, build_id]),
-        stage_mode=deployment.mode,
-    )
-
-
-BUILDS_READ = 50
-
-
-BUILD_FIELDS = (
-    "id",
-    "component",
-    "state",
-    "step",
-    "steps",
-    "step_text",
-    "message",
-    "commit_sha",
-    "commit_message",
-    "simulated",
-    "run_url",
-    "requested_at",
-    "started_at",
-    "finished_at",
-)
 
 
 def _builds_possible(deployment: Deployment) -> bool:

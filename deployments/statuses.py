@@ -5,20 +5,31 @@ writes it under a row lock, so any number of watchers can run: each reads the
 previous tree inside the lock and carries "since" forward from it. A status
 that did not change is not written and not published. Each call reads a fixed
 number of rows, whatever the number of deployments.
+
+Builds are rows, not cluster objects: the Builds node is read from them with
+the rest of the tree, and `status_builds_refresh` re-derives the stored tree
+when a build row moves (the build services call it on commit), so every view
+(the project list, the team's counts, the page) reads the same health.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
+from django.urls import reverse
 from django.utils import timezone
 
 from deployments import events, progress
+from deployments.builds.models import Build
+from deployments.builds.status import builds_node
 from deployments.cluster.connection import cluster_settings
-from deployments.cluster.status import Observation, compute_status, stale_status
+from deployments.cluster.status import Observation, apply_builds, carry_since, compute_status, stale_status
 from deployments.models import Deployment, DeploymentState, DeploymentStatus
 from diploi_site.tracing import trace
 
@@ -39,18 +50,22 @@ def comparable(tree: dict) -> dict:
     return strip(tree)
 
 
+def _live_deployment(deployment_id: int) -> Deployment | None:
+    return (
+        Deployment.objects.select_related("project__team", "template_version")
+        # The parsed spec is cached per version: its source and data are not needed.
+        .defer("template_version__spec_data", "template_version__source")
+        .filter(pk=deployment_id)
+        .exclude(state=DeploymentState.DELETED)
+        .first()
+    )
+
+
 def status_store(deployment_id: int, observation: Observation, *, now: datetime | None = None) -> bool:
     """Recompute and store one deployment's status. True when it changed (and was published)."""
     now = now or timezone.now()
     with transaction.atomic():
-        deployment = (
-            Deployment.objects.select_related("project__team", "template_version")
-            # The parsed spec is cached per version: its source and data are not needed.
-            .defer("template_version__spec_data", "template_version__source")
-            .filter(pk=deployment_id)
-            .exclude(state__in=(DeploymentState.DELETED,))
-            .first()
-        )
+        deployment = _live_deployment(deployment_id)
         if deployment is None:
             return False
         status, _ = DeploymentStatus.objects.select_for_update().get_or_create(deployment_id=deployment_id)
@@ -62,6 +77,7 @@ def status_store(deployment_id: int, observation: Observation, *, now: datetime 
             grace=timedelta(seconds=settings.STATUS_GRACE_SECONDS),
             previous=status.tree or None,
             app_grace=timedelta(seconds=settings.APP_STATUS_GRACE_SECONDS),
+            builds=builds_nodes([deployment])[deployment.pk],
         )
         trace("computed", deployment_id)
         changed = comparable(tree) != comparable(status.tree or {}) or status.observed_at is None
@@ -81,6 +97,96 @@ def status_store(deployment_id: int, observation: Observation, *, now: datetime 
         # An operation waiting for what this tree shows ends now (or says what it waits for).
         progress.operations_settle(deployment_id, tree, now=now, deployment=deployment)
     return True
+
+
+def status_builds_refresh(deployment_id: int, *, now: datetime | None = None) -> bool:
+    """The stored status of one deployment with its Builds node read from the build rows again, and
+    the overall health re-derived (`apply_builds`) from what the cluster said last. Does not publish:
+    the build services that call it (on commit) publish right after. Idempotent; True when it changed.
+    Nothing is written before the watcher stored a first status (the page shows the rows meanwhile)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        deployment = _live_deployment(deployment_id)
+        if deployment is None:
+            return False
+        status = DeploymentStatus.objects.select_for_update().filter(deployment_id=deployment_id).first()
+        if status is None or not status.tree:
+            return False
+        node = builds_nodes([deployment])[deployment.pk]
+        deleting = deployment.state == DeploymentState.DELETING
+        tree = carry_since(apply_builds(status.tree, node, deleting=deleting), status.tree, now)
+        if comparable(tree) == comparable(status.tree):
+            return False
+        status.tree = tree
+        status.health = tree["health"]
+        status.reason = tree["reason"][:300]
+        status.since = datetime.fromisoformat(tree["since"])
+        status.save(update_fields=["tree", "health", "reason", "since", "updated_at"])
+    return True
+
+
+def status_builds_changed(deployment) -> None:
+    """A build row of ``deployment`` moved: on commit, the stored status follows it, then live pages are
+    told (on_commit callbacks run in order). Call inside the transaction that moved the row."""
+    deployment_id = deployment.pk
+
+    def refresh() -> None:
+        # Best effort: should it fail, the watcher's next pass over the deployment reads the rows too.
+        status_builds_refresh(deployment_id)
+
+    transaction.on_commit(refresh, robust=True)
+    events.publish_deployment_changed(deployment)
+
+
+BUILDS_READ = 50  # per deployment: enough rows to find each component's newest build, whatever the others did
+
+BUILD_FIELDS = (
+    "id",
+    "deployment_id",
+    "component",
+    "state",
+    "step",
+    "steps",
+    "step_text",
+    "message",
+    "commit_sha",
+    "commit_message",
+    "simulated",
+    "run_url",
+    "requested_at",
+    "started_at",
+    "finished_at",
+)
+
+
+def builds_nodes(deployments: Iterable[Deployment]) -> dict[int, dict]:
+    """The Builds node of each of ``deployments``: one query for those that build (none when none
+    does), at most BUILDS_READ newest rows each, whatever the number of deployments."""
+    from deployments.builds.services import buildable_components
+
+    deployments = {d.pk: (d, buildable_components(d)) for d in deployments}
+    by_deployment: dict[int, list[dict]] = {pk: [] for pk, (_, components) in deployments.items() if components}
+    if by_deployment:
+        newest_first = [F("requested_at").desc(), F("pk").desc()]
+        rows = (
+            Build.objects.filter(deployment_id__in=by_deployment)
+            .annotate(rank=Window(RowNumber(), partition_by=[F("deployment_id")], order_by=newest_first))
+            .filter(rank__lte=BUILDS_READ)
+            .order_by("deployment_id", *newest_first)
+            .values(*BUILD_FIELDS)
+        )
+        for row in rows:
+            by_deployment[row["deployment_id"]].append(row)
+    return {
+        pk: builds_node(
+            by_deployment.get(pk, ()),
+            buildable=components,
+            deployed_commit=deployment.built_commit,
+            log_url=lambda build_id, pk=pk: reverse("build_log", args=[pk, build_id]),
+            stage_mode=deployment.mode,
+        )
+        for pk, (deployment, components) in deployments.items()
+    }
 
 
 def status_mark_stale(*, since: datetime, error: str, now: datetime | None = None) -> int:

@@ -55,8 +55,14 @@ INFORMERS = (
     ("Job", L.OWNED_SELECTOR),
     ("Ingress", L.OWNED_SELECTOR),
     ("Service", L.OWNED_SELECTOR),
+    # The cluster's endpointslice-controller copies a Service's labels (ours) onto its slices.
+    ("EndpointSlice", L.OWNED_SELECTOR),
     ("Certificate", None),
+    # The kubelet's probe failures (liveness, readiness), which only events tell: matched by namespace.
+    ("Event", None),
 )
+# Kinds listed and watched with a field selector as well (the server filters; events are many).
+FIELD_SELECTORS = {"Event": "involvedObject.kind=Pod,reason=Unhealthy"}
 # The same drift is corrected at most this often per deployment: the reconcile needs a moment to
 # restore it, and the watcher sees the drift until then.
 DRIFT_CORRECT_SECONDS = 15
@@ -110,8 +116,9 @@ class ObjectCache:
             for obj in old:
                 self._forget(obj)
             for obj in items:
-                self._store(obj)
-                touched.add(self.deployment_of(obj))
+                if self._wanted(obj):
+                    self._store(obj)
+                    touched.add(self.deployment_of(obj))
         return {d for d in touched if d is not None}
 
     def apply(self, event: WatchEvent) -> int | None:
@@ -120,9 +127,13 @@ class ObjectCache:
             owner = self.deployment_of(obj)
             if event.type == "DELETED":
                 self._forget(obj)
-            else:
+            elif self._wanted(obj):
                 self._store(obj)
             return owner
+
+    def _wanted(self, obj: dict) -> bool:
+        """Events are kept for our namespaces only: a cluster's others are none of our business."""
+        return obj["kind"] != "Event" or self.deployment_of(obj) is not None
 
     def _store(self, obj: dict) -> None:
         key = _key(obj)
@@ -172,6 +183,10 @@ class ObjectCache:
                 observation.jobs.append(obj)
             elif kind == "Service":
                 observation.services.append(obj)
+            elif kind == "EndpointSlice":
+                observation.endpoint_slices.append(obj)
+            elif kind == "Event":
+                observation.events.append(obj)
         return observation
 
     def deployments(self) -> set[int]:
@@ -253,18 +268,20 @@ class ClusterWatcher:
     # --- informers -----------------------------------------------------------------------
     def _inform(self, kind: str, selector: str | None) -> None:
         cluster = self.cluster_factory()
+        fields = FIELD_SELECTORS.get(kind)
         resource_version: str | None = None
         failures = 0
         while not self.stop_event.is_set():
             try:
                 if resource_version is None:
-                    items, resource_version = cluster.list(kind, label_selector=selector)
+                    items, resource_version = cluster.list(kind, label_selector=selector, field_selector=fields)
                     self._mark_dirty(self.cache.replace(kind, items))
                     self._succeeded(kind)
                 for event in cluster.watch(
                     kind,
                     resource_version=resource_version,
                     label_selector=selector,
+                    field_selector=fields,
                     timeout_seconds=WATCH_TIMEOUT_SECONDS,
                     stop=self.stop_event,
                     on_connected=lambda: self._succeeded(kind),
@@ -441,11 +458,15 @@ class ClusterWatcher:
             report.deployment_id: report.as_observed()
             for report in AppStatusReport.objects.filter(deployment_id__in=deployment_ids)
         }
+        deployments = list(deployments)
+        builds = statuses.builds_nodes(deployments)  # one query for the batch
         for deployment in deployments:
             observation = self.cache.observation(deployment.pk, deployment.namespace)
             observation.app_status = reports.get(deployment.pk)
             expectation = deployment.expectation(cluster, deployment.active_operations)
-            tree = compute_status(expectation, observation, now=now, grace=grace, app_grace=app_grace)
+            tree = compute_status(
+                expectation, observation, now=now, grace=grace, app_grace=app_grace, builds=builds[deployment.pk]
+            )
             if tree.get("drift"):
                 drifting.append((deployment.pk, tree["drift"]))
             key = statuses.comparable(tree)

@@ -22,6 +22,7 @@ from ..registry import Registry
 from ..resources import (
     CERTIFICATES,
     DEPLOYMENTS,
+    ENDPOINTSLICES,
     EVENTS,
     INGRESSES,
     JOBS,
@@ -38,6 +39,7 @@ from ..store import DELETED, MODIFIED, Change, Store
 from ..timing import Timing
 from ..util import controller_of
 from .base import Context, Key
+from .endpoints import EndpointSliceController
 from .events import EventRecorder
 from .jobs import JobController
 from .namespaces import GarbageCollector, NamespaceController, ensure_namespace_defaults
@@ -56,6 +58,9 @@ _OWNERS = {
     "Ingress": INGRESSES,
 }
 _GC, _PV_RELEASE, _EVENTS_TTL = "gc", "pv-release", "events-ttl"
+# Pods, Services and the slices themselves all change what a namespace's EndpointSlices hold.
+_ENDPOINTS = "endpoints"
+_ENDPOINT_INPUTS = {PODS.key, SERVICES.key, ENDPOINTSLICES.key}
 
 __all__ = ["ControllerManager", "ensure_namespace_defaults"]
 
@@ -87,6 +92,7 @@ class ControllerManager:
             INGRESSES.key: IngressController(self.ctx).reconcile,
             CERTIFICATES.key: CertificateController(self.ctx).reconcile,
             SERVICES.key: ServiceController(self.ctx).reconcile,
+            _ENDPOINTS: EndpointSliceController(self.ctx).reconcile,
             _GC: GarbageCollector(self.ctx).reconcile,
             _PV_RELEASE: lambda _ns, name: self.claims.volume_released(name),
             _EVENTS_TTL: self._purge_events,
@@ -165,6 +171,8 @@ class ControllerManager:
             keys.append((CERTIFICATES.key, namespace, name))
         if namespace and change.type == DELETED:
             keys.append((NAMESPACES.key, "", namespace))
+        if namespace and resource.key in _ENDPOINT_INPUTS:
+            keys.append((_ENDPOINTS, namespace, ""))
         with self._cond:
             for key in keys:
                 self._queue[key] = None

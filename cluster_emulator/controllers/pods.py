@@ -460,6 +460,21 @@ class PodController:
     def _crash(self, pod: dict, sim: PodSim, c: ContainerSim, now_: float) -> None:
         timing = self.ctx.timing
         meta = pod["metadata"]
+        rule = self.ctx.faults.crash_rule(pod, c.name)
+        if rule is not None and rule.liveness and not c.init:
+            # The kubelet's probe failed failureThreshold times in a row: it says so, then kills it.
+            field_path = f"spec.containers{{{c.name}}}"
+            for _ in range(_failure_threshold(pod, c.name)):
+                self.ctx.events.record(
+                    pod, "Warning", "Unhealthy", f"Liveness probe failed: {rule.liveness}", field_path=field_path
+                )
+            self.ctx.events.record(
+                pod,
+                "Normal",
+                "Killing",
+                f"Container {c.name} failed liveness probe, will be restarted",
+                field_path=field_path,
+            )
         terminated = {
             "exitCode": c.crash_code,
             "reason": c.crash_reason,
@@ -616,3 +631,11 @@ def _has_condition(obj: dict, type_: str, status: str) -> bool:
     return any(
         c.get("type") == type_ and c.get("status") == status for c in (obj.get("status") or {}).get("conditions") or ()
     )
+
+
+def _failure_threshold(pod: dict, container: str) -> int:
+    """How many failed liveness probes in a row the kubelet waits for (the probe's, else 3)."""
+    for spec in (pod.get("spec") or {}).get("containers") or ():
+        if spec.get("name") == container:
+            return int((spec.get("livenessProbe") or {}).get("failureThreshold") or 3)
+    return 3

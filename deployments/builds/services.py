@@ -6,7 +6,8 @@ from), so two reporters, a redelivered task or a cancel racing a success
 never move a build backwards; a change that no longer applies raises
 `BuildStateConflict` (a `ValidationError`), one that was already made returns
 the build unchanged (idempotent). Each writes an audit row and tells live
-pages on commit. A succeeded build may roll the deployment out (`rollout`).
+pages on commit, after the stored status followed the row (`statuses.status_builds_changed`).
+A succeeded build may roll the deployment out (`rollout`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from deployments import events
+from deployments import events, statuses
 from deployments.builds.commits import CommitUnresolved, resolve_branch_head
 from deployments.builds.models import COMMIT_SHA, DIGEST, Build
 from deployments.cluster.manifests import ManifestError
@@ -154,7 +155,7 @@ def builds_request(
         for build in builds:
             if build.runner == Build.Runner.CLUSTER:
                 _send_runner(build.pk)
-        events.publish_deployment_changed(deployment)
+        statuses.status_builds_changed(deployment)
     return builds
 
 
@@ -217,7 +218,7 @@ def build_started(*, build_id: int, run_url: str = "", external_id: str = "") ->
             deployment=build.deployment,
             build=build.pk,
         )
-    events.publish_deployment_changed(build.deployment)
+    statuses.status_builds_changed(build.deployment)
     return build
 
 
@@ -234,7 +235,7 @@ def build_progress(*, build_id: int, step: int, steps: int, text: str) -> Build:
     if build.state == Build.State.QUEUED:
         fields.update(state=Build.State.RUNNING, started_at=timezone.now())
     _move(build, from_states=Build.ACTIVE, **fields)
-    events.publish_deployment_changed(build.deployment)
+    statuses.status_builds_changed(build.deployment)
     return build
 
 
@@ -270,7 +271,7 @@ def build_succeeded(*, build_id: int, digest: str) -> Build:
         digest=digest,
     )
     rollout(deployment_id=build.deployment_id)
-    events.publish_deployment_changed(build.deployment)
+    statuses.status_builds_changed(build.deployment)
     return build
 
 
@@ -298,7 +299,7 @@ def build_failed(*, build_id: int, message: str) -> Build:
         deployment=build.deployment,
         build=build.pk,
     )
-    events.publish_deployment_changed(build.deployment)
+    statuses.status_builds_changed(build.deployment)
     return build
 
 
@@ -312,7 +313,7 @@ def build_cancel(*, build_id: int, reason: str) -> Build:
     if build.state in Build.FINISHED:
         raise _conflict(build, "cancelled")
     _cancel(build, (str(reason or "").strip() or "Cancelled")[:2000])
-    events.publish_deployment_changed(build.deployment)
+    statuses.status_builds_changed(build.deployment)
     return build
 
 
@@ -493,4 +494,6 @@ def builds_cancel_all(*, deployment: Deployment, reason: str) -> list[int]:
     for build in Build.objects.select_for_update().filter(deployment=deployment, state__in=Build.ACTIVE):
         _cancel(build, reason)
         cancelled.append(build.pk)
+    if cancelled:
+        statuses.status_builds_changed(deployment)
     return cancelled

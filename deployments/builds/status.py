@@ -1,9 +1,12 @@
 """The status tree's Builds node, from Build rows (as plain dicts). Pure.
 
-The watcher computes the other nodes from the cluster; builds are rows, so the
-node is computed when a page (or a live fragment) reads the tree, and is never
-older than the row. A failed newest build of a component is red here, and the
-deployment yellow with its reason: the last good build keeps serving.
+The node is part of the stored status (`deployments.statuses`): computed with
+the rest of the tree by the watcher, and again whenever a build row moves
+(`statuses.status_builds_refresh`), so the project list, the team's counts and
+the page all read one health. A failed newest build of a component is red here
+(its component in ``failed``); what that makes of the deployment is
+`cluster.status.apply_builds`'s: yellow while the last good build serves, red
+while there is none.
 """
 
 from __future__ import annotations
@@ -104,16 +107,5 @@ def builds_node(
         ),
         None,
     )
-    return {"health": health, "reason": reason, "items": items, "since": since}
-
-
-def with_builds(tree: Mapping, node: dict) -> dict:
-    """The tree with its Builds node replaced, and the overall health and reason adjusted: a failed build
-    makes a serving deployment yellow with the build's reason (never red: the last good build serves)."""
-    tree = {**tree, "nodes": {**(tree.get("nodes") or {}), "builds": node}}
-    if node["health"] == RED and tree.get("health") in (GREEN, YELLOW, None):
-        first_build = "waiting for the first build" in (tree.get("reason") or "")
-        if tree.get("health") == GREEN or first_build or tree.get("health") is None:
-            tree["health"] = worst([tree.get("health") or GREEN, YELLOW])
-            tree["reason"] = node["reason"]
-    return tree
+    failed = sorted(component for component, item in newest.items() if item["state"] == "failed")
+    return {"health": health, "reason": reason, "items": items, "since": since, "failed": failed}

@@ -207,11 +207,8 @@ class Cluster:
     ) -> tuple[list[dict], str]:
         """(items, the list's resourceVersion). Items get their ``kind`` and ``apiVersion`` filled in."""
         resource = RESOURCES[kind]
-        data = self.request(
-            "GET",
-            resource.path(namespace),
-            query={"labelSelector": label_selector, "fieldSelector": field_selector},
-        )
+        query = {"labelSelector": label_selector, "fieldSelector": field_selector}
+        data = self.request("GET", resource.path(namespace), query=query)
         items = data.get("items") or []
         for item in items:
             item.setdefault("kind", kind)

@@ -40,6 +40,7 @@ RESOURCES = {
         Resource("ReplicaSet", "apps", "v1", "replicasets"),
         Resource("Job", "batch", "v1", "jobs"),
         Resource("Ingress", "networking.k8s.io", "v1", "ingresses"),
+        Resource("EndpointSlice", "discovery.k8s.io", "v1", "endpointslices"),
         Resource("NetworkPolicy", "networking.k8s.io", "v1", "networkpolicies"),
         Resource("Certificate", "cert-manager.io", "v1", "certificates"),
         Resource("PodMetrics", "metrics.k8s.io", "v1beta1", "pods"),
@@ -52,5 +53,3 @@ PRUNABLE_KINDS = (
     "Ingress", "StatefulSet", "Deployment", "NetworkPolicy", "Service", "Secret", "ConfigMap", "ResourceQuota",
     "LimitRange",
 )  # fmt: skip
-# What the watcher follows to compute status.
-WATCHED_KINDS = ("Pod", "PersistentVolumeClaim", "StatefulSet", "Deployment", "Job", "Ingress", "Certificate")

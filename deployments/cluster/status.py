@@ -116,6 +116,8 @@ class Observation:
     certificates: list[dict] = field(default_factory=list)
     jobs: list[dict] = field(default_factory=list)
     services: list[dict] = field(default_factory=list)  # Kubernetes Services
+    endpoint_slices: list[dict] = field(default_factory=list)  # discovery.k8s.io/v1, by the cluster's controller
+    events: list[dict] = field(default_factory=list)  # the kubelet's probe failures of our pods (Unhealthy)
     # The kinds the observer lists and watches: what is missing is only missing when it was looked for.
     watched: frozenset[str] = frozenset()
     tls_managed: bool = True  # False: the cluster has no certificate API (no cert-manager)
@@ -285,8 +287,81 @@ def _pull_words(c: Mapping) -> str:
     return f"{reason}: the image registry refused the pull of {image}: check REGISTRY credentials"
 
 
-def _pod_faults(pod: Mapping, containers: list[dict], expect: Expectation) -> list[str]:
-    """What the cluster says is wrong with a pod, in words a person can act on: empty when nothing is."""
+OOM_WINDOW = timedelta(minutes=10)  # OOM kills are counted over this window
+
+
+def oom_kills(container: Mapping, seen: Iterable[str], now: datetime) -> list[str]:
+    """When the container was OOM-killed within OOM_WINDOW: ``seen`` (what earlier trees recorded of
+    it) and its last termination, if the kernel's OOM killer ended it. A pod's status holds only the
+    last termination, so the count is kept from tree to tree. Oldest first."""
+    last = (container.get("lastState") or {}).get("terminated") or {}
+    moments = set(seen)
+    if last.get("reason") == "OOMKilled" and last.get("finishedAt"):
+        moments.add(last["finishedAt"])
+    return sorted(m for m in moments if (at := _time(m)) is not None and now - at <= OOM_WINDOW)
+
+
+def _oom_words(c: Mapping, expect: Expectation) -> str:
+    limit = f"its {expect.memory_limit} limit" if expect.memory_limit else "its memory limit"
+    if c["oom_known"]:
+        count = f"{_plural(len(c['oom_kills']), 'time')} in {int(OOM_WINDOW.total_seconds() // 60)} min"
+    else:  # first seen now: of its restarts, only the last is known to be an OOM kill
+        count = f"(last of {_plural(c['restarts'], 'restart')})"
+    return f"{c['name']}: OOMKilled: used more than {limit} {count}; pick a larger size"
+
+
+LIVENESS_FAILED = "Liveness probe failed"
+
+
+def _probe_port(pod: Mapping, container: str, probe: str) -> int | str | None:
+    """The port a container's probe checks (a named one resolved against its ports), if it has one."""
+    for spec in (pod.get("spec") or {}).get("containers") or ():
+        if spec.get("name") != container:
+            continue
+        action = (spec.get(probe) or {}).get("httpGet") or (spec.get(probe) or {}).get("tcpSocket") or {}
+        port = action.get("port")
+        for declared in spec.get("ports") or ():
+            if isinstance(port, str) and declared.get("name") == port:
+                return declared.get("containerPort")
+        return port
+    return None
+
+
+def _liveness_words(pod: Mapping, c: Mapping, events: Iterable[Mapping]) -> str:
+    """ "app: Liveness probe failed on :8000 for 60 s (HTTP probe failed with statuscode: 500), killed
+    2 times" when the kubelet said so (its Unhealthy events); "" otherwise."""
+    field_path = f"spec.containers{{{c['name']}}}"
+    failed = [
+        e
+        for e in events
+        if e.get("reason") == "Unhealthy"
+        and str(e.get("message", "")).startswith(LIVENESS_FAILED)
+        and (e.get("involvedObject") or {}).get("fieldPath", field_path) == field_path
+    ]
+    if not failed:
+        return ""
+    message = str(failed[-1]["message"])[len(LIVENESS_FAILED) :].lstrip(": ").strip()
+    port = _probe_port(pod, c["name"], "livenessProbe")
+    where = f" on :{port}" if port else ""
+    probe = next(
+        (
+            s.get("livenessProbe") or {}
+            for s in (pod.get("spec") or {}).get("containers") or ()
+            if s.get("name") == c["name"]
+        ),
+        {},
+    )
+    # What the kubelet waited for before each kill: failureThreshold probes, periodSeconds apart.
+    seconds = int(probe.get("periodSeconds") or 10) * int(probe.get("failureThreshold") or 3)
+    detail = f" ({message})" if message else ""
+    kills = f", killed {_plural(c['restarts'], 'time')}" if c["restarts"] else ""
+    return f"{c['name']}: Liveness probe failed{where} for {seconds} s{detail}{kills}"
+
+
+def _pod_faults(pod: Mapping, containers: list[dict], expect: Expectation, events: Iterable[Mapping] = ()) -> list[str]:
+    """What the cluster says is wrong with a pod, in words a person can act on: empty when nothing is.
+    ``events``: the pod's Unhealthy events (probe failures only events tell)."""
+    events = list(events)
     faults = []
     if unschedulable := _unschedulable(pod):
         faults.append(_scheduling_words(unschedulable, expect))
@@ -309,10 +384,9 @@ def _pod_faults(pod: Mapping, containers: list[dict], expect: Expectation) -> li
                 "check the project's repository, the branch and its credentials"
             )
         elif failing and c["last_reason"] == "OOMKilled":
-            limit = f"its {expect.memory_limit} limit" if expect.memory_limit else "its memory limit"
-            faults.append(
-                f"{c['name']}: OOMKilled: used more than {limit} {_plural(c['restarts'], 'time')}; pick a larger size"
-            )
+            faults.append(_oom_words(c, expect))
+        elif failing and not c["init"] and (liveness := _liveness_words(pod, c, events)):
+            faults.append(liveness)
         elif c["detail"] == "CrashLoopBackOff" or c["detail"] in _CONFIG_ERRORS:
             faults.append(f"{prefix}: {c['detail']}{suffix}")
         elif failing and c["restarts"]:
@@ -331,8 +405,19 @@ def _readiness_words(pod: Mapping, service: ExpectedService | None, now: datetim
     return f"running, readiness check{port} failing{for_how_long}"
 
 
-def _pod_item(pod: dict, service: ExpectedService | None, expect: Expectation, now: datetime, grace: timedelta) -> dict:
+def _pod_item(
+    pod: dict,
+    service: ExpectedService | None,
+    expect: Expectation,
+    now: datetime,
+    grace: timedelta,
+    previous: Mapping | None = None,
+    events: Iterable[Mapping] = (),
+) -> dict:
+    """One pod as a Containers item; ``previous``: its item in the last tree (what it remembers);
+    ``events``: its Unhealthy events."""
     meta = pod["metadata"]
+    remembered = (previous or {}).get("oom_kills") or {}
     status = pod.get("status") or {}
     phase = status.get("phase", "Pending")
     ready = _pod_ready(pod)
@@ -359,9 +444,11 @@ def _pod_item(pod: dict, service: ExpectedService | None, expect: Expectation, n
                     "last_reason": ((cs.get("lastState") or {}).get("terminated") or {}).get("reason", ""),
                     "message": ((cs.get("state") or {}).get("waiting") or {}).get("message", ""),
                     "image": cs.get("image", ""),
+                    "oom_kills": oom_kills(cs, remembered.get(cs["name"], ()), now),
+                    "oom_known": previous is not None,
                 }
             )
-    faults = _pod_faults(pod, containers, expect)
+    faults = _pod_faults(pod, containers, expect, events)
     stopping = bool(meta.get("deletionTimestamp"))
     if stopping:
         # Ours to stop (a rollout, a restart, a disable, a delete): progress, never an alarm.
@@ -397,7 +484,8 @@ def _pod_item(pod: dict, service: ExpectedService | None, expect: Expectation, n
         fault=bool(faults),
         revision=_labels(pod).get("controller-revision-hash", ""),
         restarts=sum(c["restarts"] for c in containers),
-        containers=containers,
+        containers=[{k: v for k, v in c.items() if k not in ("oom_kills", "oom_known")} for c in containers],
+        oom_kills={c["name"]: c["oom_kills"] for c in containers if c["oom_kills"]},
     )
 
 
@@ -489,7 +577,7 @@ def _service_item(
     if expect.deleting:
         return item(PROGRESS, "being removed", f"{len(serving)}/0")
     if workload is None and service.awaiting_build:
-        return item(YELLOW, "waiting for the first build", "0")
+        return {**item(YELLOW, "waiting for the first build", "0"), "awaiting_build": True}
     if workload is None:
         # Not applied yet: the first apply, or a change that adds it (a first rollout) still to be applied.
         if not expect.applied or intent or not expect.up_to_date:
@@ -686,15 +774,37 @@ def compute_status(
     grace: timedelta,
     previous: Mapping | None = None,
     app_grace: timedelta | None = None,
+    builds: Mapping | None = None,
 ) -> dict:
     """The status tree of one deployment. ``previous`` (the last tree) carries "since" forward.
     ``app_grace``: how long the app's status may stay unknown before it is yellow (default ``grace``).
+
+    ``builds``: the Builds node, computed from the deployment's Build rows
+    (`deployments.builds.status.builds_node`); None for a deployment that builds nothing.
+    Its effect on the overall health is `apply_builds`'s.
 
     ``settled`` says whether the cluster shows the desired state of ``generation`` in
     full (every service rolled out and ready, or disabled with nothing running): what
     an operation waits for before it succeeds.
     """
-    pods = [_pod_item(pod, _service(expect, pod), expect, now, grace) for pod in sorted(observed.pods, key=_pod_order)]
+    seen = {
+        item["key"]: item for item in ((previous or {}).get("nodes") or {}).get("containers", {}).get("items") or ()
+    }
+    events: dict[str, list[dict]] = {}
+    for event in sorted(observed.events, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or ""):
+        events.setdefault((event.get("involvedObject") or {}).get("uid", ""), []).append(event)
+    pods = [
+        _pod_item(
+            pod,
+            _service(expect, pod),
+            expect,
+            now,
+            grace,
+            seen.get(pod["metadata"]["name"]),
+            events.get(pod["metadata"].get("uid", ""), ()),
+        )
+        for pod in sorted(observed.pods, key=_pod_order)
+    ]
     storage = _storage_items(expect, observed, now, grace)
     services = _service_items(expect, observed, pods, now, grace)
     tls = certificate_states(observed) if observed.tls_managed else {}
@@ -707,7 +817,7 @@ def compute_status(
         running = f"{_plural(len(pods), 'pod')}, {sum(1 for p in pods if p['stopping'])} stopping"
     nodes = {
         "storage": _node(storage, "No storage", f"{_plural(len(storage), 'volume')} bound"),
-        "builds": _node([], "No builds: the template's images run as they are", ""),
+        "builds": dict(builds) if builds else _node([], "No builds: the template's images run as they are", ""),
         "containers": _node(
             pods,
             "Nothing runs: the deployment is disabled" if not expect.enabled else "No containers running",
@@ -731,6 +841,8 @@ def compute_status(
         and nodes["storage"]["health"] not in (RED,)
     )
     tree = {
+        # What the cluster alone says; `apply_builds` derives the overall health from it and the builds.
+        "base": {"health": health, "reason": reason},
         "health": health,
         "reason": reason,
         "nodes": nodes,
@@ -740,7 +852,36 @@ def compute_status(
         "settled": settled,
         "drift": drift,
     }
-    return carry_since(tree, previous, now)
+    return carry_since(apply_builds(tree, nodes["builds"], deleting=expect.deleting), previous, now)
+
+
+def apply_builds(tree: Mapping, builds: Mapping, *, deleting: bool = False) -> dict:
+    """``tree`` with ``builds`` as its Builds node, and the overall health the builds make of
+    what the cluster says (``tree["base"]``; the tree's own health for a tree stored without one).
+
+    A failed newest build of a component (the node red, the component in ``builds["failed"]``):
+    - while an older build of it serves, the deployment is yellow with the build's reason (a
+      deployment otherwise green), the last good version keeps serving;
+    - while no build of it ever succeeded (its service waits for the first build), nothing can
+      run it: red with the build's reason.
+    Builds queued or running change nothing: the deployment serves what it served. Nothing
+    changes an unknown, disabled, in-progress or deleting deployment's health. Pure.
+    """
+    tree = {**tree, "nodes": {**(tree.get("nodes") or {}), "builds": dict(builds)}}
+    base = tree.get("base") or {"health": tree.get("health") or GREEN, "reason": tree.get("reason") or ""}
+    tree["base"] = base
+    health, reason = base["health"], base["reason"]
+    failed = set(builds.get("failed") or ())
+    if builds.get("health") == RED and failed and not deleting and health in (GREEN, YELLOW, RED):
+        services = ((tree["nodes"].get("services") or {}).get("items")) or []
+        awaiting = [s for s in services if s.get("awaiting_build") and s["key"] in failed]
+        if awaiting:
+            names = ", ".join(s["name"] for s in awaiting)
+            health, reason = RED, f"{builds['reason']}; {names} cannot run until a build succeeds"
+        elif health == GREEN:
+            health, reason = YELLOW, f"{builds['reason']}; the last good version keeps serving"
+    tree["health"], tree["reason"] = health, reason
+    return tree
 
 
 PUBLIC_INGRESS = "public"  # the Ingress of a deployment's public hosts (manifests)
@@ -768,10 +909,37 @@ def _drift(expect: Expectation, observed: Observation, services: list[dict]) -> 
     return found
 
 
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"  # set by the cluster's endpointslice-controller
+
+
+def _without_endpoints(observed: Observation, service_id: str, now: datetime, grace: timedelta) -> bool:
+    """Whether the Service ``service_id`` routes to no ready endpoint although its pods serve, for
+    longer than ``grace``: since its newest ready pod turned ready, and since the Service exists (the
+    cluster's controller lags a pod's readiness by a moment). Only when EndpointSlices are watched."""
+    if "EndpointSlice" not in observed.watched:
+        return False
+    service = next((s for s in observed.services if s["metadata"]["name"] == service_id), None)
+    if service is None or service["metadata"].get("deletionTimestamp"):
+        return False  # a deleted Service is drift, said so elsewhere
+    for item in observed.endpoint_slices:
+        if _labels(item).get(SERVICE_NAME_LABEL) != service_id:
+            continue
+        if any((e.get("conditions") or {}).get("ready") for e in item.get("endpoints") or ()):
+            return False
+    moments = [_time(service["metadata"].get("creationTimestamp"))]
+    for pod in observed.pods:
+        if _labels(pod).get(L.SERVICE) == service_id and _pod_ready(pod):
+            became_ready = (_condition(pod, "Ready") or {}).get("lastTransitionTime")
+            moments.append(_time(became_ready or pod["metadata"].get("creationTimestamp")))
+    latest = max((m for m in moments if m is not None), default=None)
+    return latest is not None and now - latest > grace
+
+
 def _edge_problems(
     observed: Observation, services: list[dict], tls: Mapping[str, str], now: datetime, grace: timedelta
 ) -> None:
-    """Public services whose pods serve but whose edge does not: no ingress address, a failed certificate."""
+    """Public services whose pods serve but whose edge does not: no ready endpoint behind the Service
+    (red: nothing reaches the app), no ingress address, a failed certificate."""
     ingress = next((i for i in observed.ingresses if i["metadata"]["name"] == PUBLIC_INGRESS), None)
     admitted = bool(((ingress or {}).get("status") or {}).get("loadBalancer", {}).get("ingress"))
     for item in services:
@@ -780,7 +948,13 @@ def _edge_problems(
         host = item["hosts"][0]
         states = [(h, tls.get(h, "")) for h in item["hosts"]]
         failed = next((f"TLS for {h} {state}" for h, state in states if state.startswith("failed")), "")
-        if ingress is not None and not admitted and _age(ingress, now) > grace:
+        if _without_endpoints(observed, item["key"], now, grace):
+            item["health"], item["settled"] = RED, False
+            item["reason"] = (
+                f"{item['name']} down: no ready endpoint behind {host}: the Service {item['key']} "
+                f"routes to none of its {item['ready'].split('/')[0]} ready pods"
+            )
+        elif ingress is not None and not admitted and _age(ingress, now) > grace:
             item["health"], item["reason"] = YELLOW, f"{item['name']}: no ingress controller has admitted {host}"
         elif failed:
             item["health"], item["reason"] = YELLOW, f"{item['name']}: {failed}"
@@ -826,7 +1000,8 @@ def _overall(
         return RED, f"The namespace {expect.namespace} is missing from the cluster"
     if (observed.namespace.get("status") or {}).get("phase") == "Terminating":
         return YELLOW, f"The namespace {expect.namespace} is being deleted"
-    order = ("services", "storage", "containers", "builds")
+    # The Builds node counts apart (`apply_builds`): a build under way changes nothing of what serves.
+    order = ("services", "storage", "containers")
     # A failing pod while its service still serves is an issue, not an outage: the
     # services say whether anything is down, the containers at most that something is wrong.
     colours = {name: nodes[name]["health"] for name in order}
@@ -887,7 +1062,8 @@ def carry_since(tree: dict, previous: Mapping | None, now: datetime) -> dict:
     old_nodes = previous.get("nodes") or {}
     for name, node in tree["nodes"].items():
         old_node = old_nodes.get(name) or {}
-        node["since"] = old_node.get("since", stamp) if same(old_node, node) else stamp
+        # A node that knows since when it is so (Builds: when its deciding build finished) says so itself.
+        node["since"] = old_node.get("since", stamp) if same(old_node, node) else node.get("since") or stamp
         old_items = {item["key"]: item for item in old_node.get("items") or []}
         for item in node["items"]:
             old_item = old_items.get(item["key"])

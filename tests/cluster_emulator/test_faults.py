@@ -187,16 +187,37 @@ def test_it_fails_a_job_whose_pods_keep_crashing(emulator, batch, core, namespac
     emulator.faults.heal(namespace)
 
 
-def test_it_kills_containers_for_their_memory_as_the_oom_killer_does(emulator, apps, core, namespace):
+def first_kill(apps, core, namespace: str, inject, what: str):
+    """The web Deployment under the fault ``inject`` applies: its container's status once killed once."""
     apply(apps.patch_namespaced_deployment, "web", namespace, body=deployment("web", namespace))
-    emulator.faults.oom(namespace, selector={"diploi.io/component": "web"})
+    inject(namespace, selector={"diploi.io/component": "web"})
 
-    def oom_killed():
+    def killed():
         status = pods_of(core, namespace, WEB)[0].status.container_statuses[0]
         return status.restart_count >= 1 and status.last_state.terminated and status
 
-    status = eventually(oom_killed, message="an OOM kill")
+    return eventually(killed, message=what)
+
+
+def test_it_kills_containers_for_their_memory_as_the_oom_killer_does(emulator, apps, core, namespace):
+    status = first_kill(apps, core, namespace, emulator.faults.oom, "an OOM kill")
     assert (status.last_state.terminated.reason, status.last_state.terminated.exit_code) == ("OOMKilled", 137)
+    emulator.faults.heal(namespace, selector={"diploi.io/component": "web"})
+    eventually(lambda: ready(pods_of(core, namespace, WEB)[0]), message="healed")
+
+
+def test_it_kills_containers_whose_liveness_probe_fails_as_a_kubelet_does(emulator, apps, core, namespace):
+    status = first_kill(apps, core, namespace, emulator.faults.liveness_failure, "a kill for the failed probe")
+    assert status.last_state.terminated.exit_code == 137 and not status.ready
+    pod = pods_of(core, namespace, WEB)[0]
+    events = core.list_namespaced_event(namespace, field_selector=f"involvedObject.name={pod.metadata.name}").items
+    unhealthy = next(e for e in events if e.reason == "Unhealthy")
+    assert (unhealthy.type, unhealthy.message) == (
+        "Warning",
+        "Liveness probe failed: HTTP probe failed with statuscode: 500",
+    )
+    assert unhealthy.count == 3 and unhealthy.involved_object.field_path == "spec.containers{web}"
+    assert any(e.reason == "Killing" and "failed liveness probe, will be restarted" in e.message for e in events)
     emulator.faults.heal(namespace, selector={"diploi.io/component": "web"})
     eventually(lambda: ready(pods_of(core, namespace, WEB)[0]), message="healed")
 

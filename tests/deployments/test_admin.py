@@ -94,7 +94,11 @@ def deployment(create):
                         },
                     ],
                 },  # fmt: skip
-                "builds": {"health": "green", "reason": "Code cloned", "items": []},
+                "builds": {
+                    "health": "green",
+                    "reason": "No builds: development runs the code cloned from Git",
+                    "items": [],
+                },
                 "containers": {"health": "yellow", "reason": "api: readiness probe failing", "items": []},
                 "services": {"health": "red", "reason": "api has no ready endpoint", "items": []},
             },
@@ -159,7 +163,7 @@ def test_it_shows_the_status_tree_operations_and_secret_names_on_the_change_page
 
     page = response.content.decode()
     assert "api is starting" in page  # health, reason
-    # The Builds node comes from the build rows, not the stored tree: development builds nothing.
+    # The stored tree, as the watcher wrote it (its Builds node included: development builds nothing).
     for reason in (
         "2 volumes bound",
         "No builds: development runs the code cloned from Git",

@@ -71,3 +71,24 @@ def test_a_workload_scaled_by_hand_is_scaled_back(live, hand):
         what="the replicas restored",
     )
     wait_for(lambda: DeploymentStatus.objects.get(deployment=live).health == "green", timeout=30, what="green")
+
+
+def test_a_service_that_routes_to_no_ready_pod_is_red_and_green_again_once_it_does(live, hand):
+    """The pods serve, but the Service's selector was changed by hand: nothing reaches the public host."""
+    core = client.CoreV1Api(hand)
+    selector = core.read_namespaced_service("web", live.namespace).spec.selector
+    key = sorted(selector)[0]
+
+    def status():
+        return DeploymentStatus.objects.filter(deployment=live).values_list("health", "reason").first()
+
+    def broken_and_red() -> bool:
+        # The hand keeps it broken: a reconcile of the create still under way may apply it again once.
+        if core.read_namespaced_service("web", live.namespace).spec.selector[key] != "nobody":
+            core.patch_namespaced_service("web", live.namespace, {"spec": {"selector": {key: "nobody"}}})
+        return status()[0] == "red"
+
+    wait_for(broken_and_red, timeout=30, what="red")
+    assert "no ready endpoint behind" in status()[1] and "the Service web routes to none" in status()[1]
+    core.patch_namespaced_service("web", live.namespace, {"spec": {"selector": {key: selector[key]}}})
+    wait_for(lambda: status()[0] == "green", timeout=30, what="green again")

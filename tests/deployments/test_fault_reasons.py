@@ -29,6 +29,10 @@ def inject_oom(emulator, namespace):
     emulator.faults.oom(namespace, APP, containers=["app"])
 
 
+def inject_liveness_failure(emulator, namespace):
+    emulator.faults.liveness_failure(namespace, APP, containers=["app"])
+
+
 def inject_clone_failure(emulator, namespace):
     emulator.faults.crash(namespace, APP, exit_code=128, containers=["clone"])
 
@@ -50,8 +54,13 @@ def inject_clone_failure(emulator, namespace):
         ),
         ("development", inject_oom, "app: OOMKilled: used more than its 512 MiB limit"),
         ("development", inject_clone_failure, "Init: git clone failed: repository not found or no access"),
+        (
+            "development",
+            inject_liveness_failure,
+            "app: Liveness probe failed on :8000 for 60 s (HTTP probe failed with statuscode: 500), killed",
+        ),
     ],
-    ids=["crash", "image-pull", "unschedulable", "oom", "clone"],
+    ids=["crash", "image-pull", "unschedulable", "oom", "clone", "liveness"],
 )
 def test_a_fault_shows_its_reason_within_the_grace_period(
     emulator, make_project, developer, settings, stage, inject, reason

@@ -7,12 +7,14 @@ import time
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.test import Client
+from django.urls import reverse
 
 from deployments import services
 from deployments.builds import services as builds
 from deployments.builds.models import Build
 from deployments.cluster.connection import get_cluster
-from deployments.models import ActivityEntry, Deployment
+from deployments.models import ActivityEntry, Deployment, DeploymentStatus
 from diploi_site.asgi import application
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("close_thread_connections")]
@@ -30,6 +32,16 @@ async def receive_until(socket, wanted, *, timeout: float = 60) -> list[str]:
         if all(part in message for part in wanted):
             return seen
     raise AssertionError(f"never saw {wanted}")
+
+
+def listed(user, deployment: Deployment) -> dict[str, str]:
+    """The project page and the team's project list, as ``user`` sees them."""
+    client = Client()
+    client.force_login(user)
+    return {
+        "project": client.get(reverse("project", args=[deployment.project_id])).content.decode(),
+        "team": client.get(reverse("projects")).content.decode(),
+    }
 
 
 def app_image(deployment: Deployment) -> str:
@@ -73,6 +85,11 @@ async def test_staging_builds_rolls_out_the_digest_turns_green_and_a_failed_buil
     assert (health, reason.strip().startswith(failure)) == ("yellow", True)
     # The last good build keeps serving.
     assert await sync_to_async(app_image)(deployment) == f"{build.image}@{build.digest}"
+    # The stored status says so too: the project's deployments and the team's counts agree with the page.
+    status = await sync_to_async(DeploymentStatus.objects.get)(deployment=deployment)
+    assert (status.health, status.reason.startswith(failure)) == ("yellow", True)
+    lists = await sync_to_async(listed)(owner, deployment)
+    assert failure in lists["project"] and "1 degraded" in lists["team"] and "failing" not in lists["team"]
     actions = await sync_to_async(list)(
         ActivityEntry.objects.filter(deployment=deployment).values_list("action", flat=True)
     )

@@ -223,7 +223,7 @@ def test_row_an_operation_past_its_grace_without_a_fault_is_yellow_saying_so():
                     )
                 ],
             ),
-            "app: OOMKilled: used more than its 4 GiB limit 3 times; pick a larger size",
+            "app: OOMKilled: used more than its 4 GiB limit (last of 3 restarts); pick a larger size",
         ),
         (
             o.pod(
@@ -517,3 +517,258 @@ def test_row_a_certificate_that_failed_is_yellow_with_the_issuers_message_and_no
     )
     unmanaged = status(replace(observed(), certificates=[failed], tls_managed=False))
     assert unmanaged["health"] == "green" and unmanaged["tls"] == {} and unmanaged["tls_managed"] is False
+
+
+# ----------------------------------------------------------------------------- builds (issue 12)
+
+SHA_GOOD, SHA_BAD = "a" * 40, "b" * 40
+
+
+def build_row(number: int, state: str, *, sha: str = SHA_BAD, message: str = "", step: int = 0) -> dict:
+    """A Build row as `statuses.builds_nodes` reads it (newest first by number)."""
+    at = o.NOW - timedelta(minutes=10 - number)
+    return {
+        "id": number,
+        "component": "app",
+        "state": state,
+        "step": step,
+        "steps": 5 if step else 0,
+        "step_text": f"[{step}/5] RUN pip install" if step else "",
+        "message": message,
+        "commit_sha": sha,
+        "commit_message": "",
+        "simulated": False,
+        "run_url": "",
+        "requested_at": at,
+        "started_at": at,
+        "finished_at": at + timedelta(minutes=1) if state in ("succeeded", "failed", "cancelled") else None,
+    }
+
+
+def builds(*rows: dict) -> dict:
+    from deployments.builds.status import builds_node
+
+    newest_first = sorted(rows, key=lambda r: r["id"], reverse=True)
+    return builds_node(
+        newest_first, buildable=["app"], deployed_commit=SHA_GOOD, log_url=lambda i: f"/b/{i}", stage_mode="build"
+    )
+
+
+def with_builds(observation: Observation, node: dict, expect: Expectation = EXPECT, *, previous=None) -> dict:
+    return compute_status(expect, observation, now=o.NOW, grace=GRACE, previous=previous, builds=node)
+
+
+GOOD = build_row(1, "succeeded", sha=SHA_GOOD)
+FAILED = build_row(2, "failed", message="pip install: exit code: 1")
+FAILURE = f"Build of app at {SHA_BAD[:7]} failed: pip install: exit code: 1"
+
+
+def awaiting_expectation() -> Expectation:
+    return expecting(services=(replace(APP, awaiting_build=True), DB))
+
+
+def without_app() -> Observation:
+    return observed([], app=False)
+
+
+def test_row_a_build_running_while_the_last_good_version_serves_changes_nothing():
+    tree = with_builds(observed(), builds(GOOD, build_row(2, "running", step=3)))
+    assert (tree["health"], tree["reason"]) == ("green", "All services ready")
+    assert tree["nodes"]["builds"]["reason"] == f"Building app at {SHA_BAD[:7]}, step 3/5: [3/5] RUN pip install"
+
+
+def test_row_a_failed_later_build_is_yellow_with_its_reason_while_the_last_good_version_serves():
+    tree = with_builds(observed(), builds(GOOD, FAILED))
+    assert (tree["health"], tree["reason"]) == ("yellow", f"{FAILURE}; the last good version keeps serving")
+    assert (tree["nodes"]["builds"]["health"], tree["nodes"]["builds"]["reason"]) == ("red", FAILURE)
+    # What the cluster alone says is kept, so the builds' effect can be derived again from the stored tree.
+    assert tree["base"] == {"health": "green", "reason": "All services ready"}
+    assert tree["settled"]  # the running version is rolled out and ready: operations may end
+
+
+def test_row_a_failed_later_build_leaves_a_worse_or_own_state_alone():
+    crashing_db = observed(pods_of_db=[o.pod("postgres-0", "postgres", kind="addon", ready=False)])
+    yellow = with_builds(crashing_db, builds(GOOD, FAILED))
+    assert yellow["health"] == "yellow" and yellow["reason"].startswith("PostgreSQL")
+    down = with_builds(observed([crashing("app-a"), crashing("app-b")], app=serving(ready=0)), builds(GOOD, FAILED))
+    assert down["health"] == "red" and "CrashLoopBackOff" in down["reason"]
+    pods = [o.pod("app-new-a", "app", created=o.FRESH), o.pod("app-a", "app"), o.pod("app-b", "app", deleting=True)]
+    restart = observed(pods, app=serving(updated=1, total=3))
+    restarting = with_builds(restart, builds(GOOD, FAILED), expecting(intent=asked(S.RESTART)))
+    assert restarting["health"] == "progress" and restarting["reason"].startswith("Restarting")
+    deleting = with_builds(Observation(), builds(GOOD, FAILED), expecting(deleting=True, intent=asked(S.DELETE)))
+    assert deleting["health"] == "progress" and deleting["reason"].startswith("Deleting")
+    disabled = with_builds(
+        observed([], app=serving(replicas=0, ready=0), pods_of_db=[], db=db_set(replicas=0, ready=0)),
+        builds(GOOD, FAILED),
+        expecting(enabled=False),
+    )
+    assert disabled["health"] == "disabled"
+
+
+def test_row_waiting_for_the_first_build_is_yellow_and_red_once_it_failed_with_nothing_to_run():
+    waiting = with_builds(without_app(), builds(build_row(1, "running", step=2)), awaiting_expectation())
+    assert (waiting["health"], waiting["reason"]) == ("yellow", "Django: waiting for the first build")
+    failed = with_builds(without_app(), builds(FAILED), awaiting_expectation())
+    assert (failed["health"], failed["reason"]) == ("red", f"{FAILURE}; Django cannot run until a build succeeds")
+
+
+def test_transition_serving_to_a_failed_build_and_back_when_a_newer_one_succeeds():
+    green = with_builds(observed(), builds(GOOD))
+    failed = with_builds(observed(), builds(GOOD, FAILED), previous=green)
+    assert (green["health"], failed["health"]) == ("green", "yellow")
+    assert failed["nodes"]["builds"]["since"] == FAILED["finished_at"].isoformat()  # since the build failed
+    retry = with_builds(observed(), builds(GOOD, FAILED, build_row(3, "running", step=1)), previous=failed)
+    assert retry["health"] == "green"  # a newer build of the component decides: under way, the last good serves
+    again = with_builds(observed(), builds(GOOD, FAILED, build_row(3, "succeeded", sha=SHA_GOOD)), previous=retry)
+    assert (again["health"], again["nodes"]["builds"]["health"]) == ("green", "green")
+
+
+def test_transition_first_build_failed_red_to_yellow_when_built_again_then_green_once_it_runs():
+    red = with_builds(without_app(), builds(FAILED), awaiting_expectation())
+    retry = with_builds(without_app(), builds(FAILED, build_row(3, "queued")), awaiting_expectation(), previous=red)
+    assert (red["health"], retry["health"]) == ("red", "yellow")
+    built = with_builds(observed(), builds(FAILED, build_row(3, "succeeded", sha=SHA_GOOD)), previous=retry)
+    assert built["health"] == "green"
+
+
+def test_the_builds_effect_derived_again_from_a_stored_tree_is_the_computed_one():
+    """What `statuses.status_builds_refresh` does when a build row moves: no cluster observation needed."""
+    stored = with_builds(observed(), builds(GOOD))
+    computed = with_builds(observed(), builds(GOOD, FAILED))
+    derived = S.carry_since(S.apply_builds(stored, builds(GOOD, FAILED)), stored, o.NOW)
+    assert (derived["health"], derived["reason"], derived["nodes"]) == (
+        computed["health"],
+        computed["reason"],
+        {**stored["nodes"], "builds": computed["nodes"]["builds"]},
+    )
+    assert S.apply_builds(derived, builds(GOOD))["health"] == "green"  # and back
+    # A tree stored before the builds counted (no "base"): its own health is what the cluster said.
+    old = {k: v for k, v in stored.items() if k != "base"}
+    assert S.apply_builds(old, builds(GOOD, FAILED))["health"] == "yellow"
+
+
+# ----------------------------------------------------------------------------- Services and EndpointSlices
+
+
+def endpoint_slice(service: str, *ready: bool) -> dict:
+    """A slice as the cluster's endpointslice-controller writes it: one endpoint per pod."""
+    return {
+        "kind": "EndpointSlice",
+        "metadata": {"name": f"{service}-x7k2p", "labels": {"kubernetes.io/service-name": service}},
+        "addressType": "IPv4",
+        "endpoints": [
+            {"addresses": [f"10.1.0.{i}"], "conditions": {"ready": r, "serving": r, "terminating": False}}
+            for i, r in enumerate(ready)
+        ],
+    }
+
+
+def behind_services(slices: list[dict], *, app_pods=None, created=o.OLD) -> Observation:
+    services = [
+        {"kind": "Service", "metadata": {"name": name, "creationTimestamp": created}} for name in ("app", "postgres")
+    ]
+    watched = frozenset({"Service", "EndpointSlice"})
+    return replace(observed(app_pods), services=services, endpoint_slices=slices, watched=watched)
+
+
+def test_row_a_public_host_whose_service_has_no_ready_endpoint_is_red_past_the_grace():
+    routed = behind_services([endpoint_slice("app", True, True), endpoint_slice("postgres", True)])
+    assert status(routed)["health"] == "green"
+    # The pods serve, but the Service reaches none of them (its selector or port was changed by hand, say).
+    tree = status(behind_services([endpoint_slice("app", False, False), endpoint_slice("postgres", True)]))
+    assert (tree["health"], tree["reason"]) == (
+        "red",
+        "Django down: no ready endpoint behind app.apps.example.com: "
+        "the Service app routes to none of its 2 ready pods",
+    )
+    assert not tree["settled"]
+    assert status(behind_services([endpoint_slice("postgres", True)]))["health"] == "red"  # no slice at all
+    # An internal add-on without endpoints is not a public host.
+    assert status(behind_services([endpoint_slice("app", True, True)]))["health"] == "green"
+
+
+def test_row_no_ready_endpoint_yet_is_not_red_within_the_grace_nor_when_slices_are_not_watched():
+    # Pods that turned ready a moment ago: the cluster's controller has not caught up yet.
+    fresh = [o.pod("app-a", "app", created=o.FRESH), o.pod("app-b", "app", created=o.FRESH)]
+    assert status(behind_services([endpoint_slice("postgres", True)], app_pods=fresh))["health"] == "green"
+    # A Service created a moment ago.
+    assert status(behind_services([endpoint_slice("postgres", True)], created=o.FRESH))["health"] == "green"
+    unwatched = replace(behind_services([]), watched=frozenset({"Service"}))
+    assert status(unwatched)["health"] == "green"
+
+
+def test_transition_no_ready_endpoint_and_back_when_the_service_routes_again():
+    routed = status(behind_services([endpoint_slice("app", True, True), endpoint_slice("postgres", True)]))
+    cut = status(
+        behind_services([endpoint_slice("app", False, False), endpoint_slice("postgres", True)]), previous=routed
+    )
+    assert (routed["health"], cut["health"]) == ("green", "red")
+    later = o.NOW + timedelta(seconds=5)
+    one = [endpoint_slice("app", True, False), endpoint_slice("postgres", True)]
+    back = status(behind_services(one), previous=cut, now=later)
+    assert back["health"] == "green" and back["since"] == later.isoformat()
+
+
+def oom_killed(restarts: int, finished: timedelta) -> Observation:
+    """The app's one pod, OOM-killed ``restarts`` times, the last one ``finished`` before NOW."""
+    app = o.container("app", state=o.running(), ready=False, restarts=restarts, last_exit=137, last_reason="OOMKilled")
+    app["lastState"]["terminated"]["finishedAt"] = (o.NOW - finished).isoformat()
+    return observed([o.pod("app-a", "app", ready=False, containers=[app])], app=serving(ready=0))
+
+
+def test_it_counts_oom_kills_in_a_ten_minute_window_from_tree_to_tree():
+    """A pod's status holds only its last termination: the trees remember the earlier ones."""
+    first = status(oom_killed(1, timedelta(minutes=9)))
+    assert first["reason"] == "app: OOMKilled: used more than its 4 GiB limit (last of 1 restart); pick a larger size"
+    second = status(oom_killed(2, timedelta(minutes=5)), previous=first)
+    third = status(oom_killed(3, timedelta(minutes=1)), previous=second)
+    assert third["reason"] == "app: OOMKilled: used more than its 4 GiB limit 3 times in 10 min; pick a larger size"
+    # Two minutes on, the first kill is more than ten minutes old: it no longer counts.
+    later = status(oom_killed(3, timedelta(minutes=1)), previous=third, now=o.NOW + timedelta(minutes=2))
+    assert "limit 2 times in 10 min" in later["reason"]
+    # Healed (running and ready again): no fault, whatever it remembers.
+    app = o.container("app", state=o.running(), ready=True, restarts=3, last_exit=137, last_reason="OOMKilled")
+    healed = status(observed([o.pod("app-a", "app", containers=[app]), o.pod("app-b", "app")]), previous=later)
+    assert healed["health"] == "green"
+
+
+def liveness_killed(*, events: bool = True) -> Observation:
+    """The app's pod, killed by the kubelet twice for a failed liveness probe (exit 137), as it reports it."""
+    app = o.container("app", state=o.waiting("CrashLoopBackOff"), ready=False, restarts=2, last_exit=137)
+    pod = o.pod("app-a", "app", ready=False, containers=[app])
+    pod["metadata"]["uid"] = "uid-app-a"
+    probe = {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 10, "failureThreshold": 6}
+    pod["spec"] = {
+        "containers": [{"name": "app", "ports": [{"name": "http", "containerPort": 8000}], "livenessProbe": probe}]
+    }
+    unhealthy = {
+        "kind": "Event",
+        "metadata": {"name": "app-a.1", "namespace": "shop-dev-abc123"},
+        "involvedObject": {"kind": "Pod", "name": "app-a", "uid": "uid-app-a", "fieldPath": "spec.containers{app}"},
+        "reason": "Unhealthy",
+        "type": "Warning",
+        "message": "Liveness probe failed: HTTP probe failed with statuscode: 500",
+        "count": 12,
+        "lastTimestamp": o.FRESH,
+    }
+    return replace(observed([pod], app=serving(ready=0)), events=[unhealthy] if events else [])
+
+
+def test_row_a_failed_liveness_probe_says_so_with_its_port_and_for_how_long():
+    tree = status(liveness_killed())
+    assert (tree["health"], tree["reason"]) == (
+        "red",
+        "app: Liveness probe failed on :8000 for 60 s (HTTP probe failed with statuscode: 500), killed 2 times",
+    )
+    # Without the kubelet's events it is the crash loop it looks like.
+    assert status(liveness_killed(events=False))["reason"].startswith(
+        "app: CrashLoopBackOff, 2 restarts, last exit 137"
+    )
+    # Healed: the same events (kept for an hour) say nothing of a container that runs and is ready.
+    ok = replace(
+        liveness_killed(),
+        pods=[o.pod("app-a", "app"), o.pod("app-b", "app"), db_pod()],
+        workloads=[serving(), db_set()],
+    )
+    assert status(ok, previous=tree)["health"] == "green"
