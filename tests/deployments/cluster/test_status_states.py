@@ -666,7 +666,8 @@ def endpoint_slice(service: str, *ready: bool) -> dict:
 
 def behind_services(slices: list[dict], *, app_pods=None, created=o.OLD) -> Observation:
     services = [
-        {"kind": "Service", "metadata": {"name": name, "creationTimestamp": created}} for name in ("app", "postgres")
+        {"kind": "Service", "metadata": {"name": name, "creationTimestamp": created}}
+        for name in ("app", "postgres", "postgres-headless")
     ]
     watched = frozenset({"Service", "EndpointSlice"})
     return replace(observed(app_pods), services=services, endpoint_slices=slices, watched=watched)

@@ -261,7 +261,10 @@ def test_the_code_volume_holds_what_the_clone_step_fetched(emulator, make_projec
     assert lines[0].endswith(f"/{namespace}/pods/{pod}/app")  # the component's code path, in the pod's directory
     assert ".git" in lines and "manage.py" in lines
     assert "print('the real project')" in lines
-    assert lines[-1].startswith(f"{lines[0]}/.venv/bin:")  # the template's PATH, /app translated
+    # The template's PATH, /app translated, after the emulator's labelled stand-ins for image programs.
+    path = lines[-1].split(":")
+    assert path[0].endswith("/.stand-ins")
+    assert path[1] == f"{lines[0]}/.venv/bin"
 
 
 @pytest.mark.django_db(transaction=True)
