@@ -212,6 +212,12 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# --- Redis key space --------------------------------------------------------------
+# Several users of one Redis database (parallel test workers: pytest-xdist names each in
+# PYTEST_XDIST_WORKER, and the Diploi processes a worker's tests start inherit it) keep apart by
+# a key space: it names the channel prefix, the Celery queue and every key of Celery's transport.
+REDIS_KEYSPACE = env_str("REDIS_KEYSPACE", os.environ.get("PYTEST_XDIST_WORKER", ""))
+
 # --- Channels -------------------------------------------------------------------
 if REDIS_URL:
     # Redis pub/sub ignores database numbers: the prefix keeps installations
@@ -222,7 +228,7 @@ if REDIS_URL:
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [env_str("CHANNELS_REDIS_URL", REDIS_URL)],
-                "prefix": env_str("CHANNELS_PREFIX", f"diploi{_redis_db}"),
+                "prefix": env_str("CHANNELS_PREFIX", f"diploi{_redis_db}{REDIS_KEYSPACE}"),
             },
         }
     }
@@ -238,7 +244,7 @@ CELERY_TASK_IGNORE_RESULT = True  # the UI reads operation rows, never results
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "diploi")
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", f"diploi-{REDIS_KEYSPACE}" if REDIS_KEYSPACE else "diploi")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A worker that cannot reach the broker tries again 2 s, 4 s, ... 20 s later, then exits with
 # status 1 for its supervisor to restart it (Celery's default, 100 attempts, is most of an hour).
@@ -253,6 +259,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 5,
     "socket_timeout": 10,
 }
+if REDIS_KEYSPACE:
+    # Also the keys all queues share (unacknowledged messages, bindings, fanout channels).
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = f"{REDIS_KEYSPACE}:"
 # Our LOGGING (plain or JSON lines, with deployment and operation ids) applies in the worker too.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_SERIALIZER = "json"

@@ -171,16 +171,19 @@ FAST_STATUS = {
 
 
 @pytest.fixture
-def watcher(transactional_db, emulator, tmp_path, settings):
-    """The cluster watcher: a `watch_cluster` process when scaled out (CI), else a thread."""
-    for name, value in FAST_STATUS.items():
+def watcher(transactional_db, emulator, tmp_path, settings, request):
+    """The cluster watcher: a `watch_cluster` process when scaled out (CI), else a thread.
+
+    A test may shorten its timings further with ``@pytest.mark.stack_env(NAME="seconds")``.
+    """
+    marker = request.node.get_closest_marker("stack_env")
+    env = {**FAST_STATUS, **(marker.kwargs if marker else {})}
+    for name, value in env.items():
         setattr(settings, name, int(value))
     if os.environ.get("REDIS_URL"):
         from tests.stack import DiploiProcess
 
-        process = DiploiProcess.watcher(
-            kube_api_url=emulator.url, log=tmp_path / "watcher.log", env=FAST_STATUS
-        ).start()
+        process = DiploiProcess.watcher(kube_api_url=emulator.url, log=tmp_path / "watcher.log", env=env).start()
         yield process
         process.stop()
     else:

@@ -37,7 +37,7 @@ def test_it_runs_several_emulators_and_stops_them_cleanly():
     finally:
         first.stop()
         second.stop()
-    eventually(lambda: _emulator_threads() <= baseline, timeout=5, message="emulator threads gone")
+    eventually(lambda: _emulator_threads() <= baseline, timeout=20, message="emulator threads gone")
     for emu in (first, second):
         with socket.socket() as sock:
             sock.bind((emu.host, emu.port))  # the port was released

@@ -148,7 +148,7 @@ def test_it_sends_bookmarks_when_asked(own_emulator):
 def test_it_ends_the_stream_after_timeout_seconds(core, namespace):
     started = time.monotonic()
     assert list(watch.Watch().stream(core.list_namespaced_secret, namespace, timeout_seconds=1)) == []
-    assert 0.9 < time.monotonic() - started < 3
+    assert 0.9 < time.monotonic() - started < 10  # ended by the server near 1 s, with room for a loaded machine
 
 
 def test_it_watches_all_namespaces(core, namespace):

@@ -16,7 +16,7 @@ async def test_it_sends_a_member_the_project_list_on_connect(make_member, team):
     comm.scope["user"] = user
     connected, _ = await comm.connect()
     assert connected
-    message = await comm.receive_from(timeout=5)
+    message = await comm.receive_from(timeout=30)
     assert 'id="project-list"' in message
     assert 'hx-swap-oob="true"' in message
     await comm.disconnect()
@@ -57,7 +57,7 @@ async def _connect_to_project(user, project, page: int = 1) -> WebsocketCommunic
     comm.scope["user"] = user
     connected, _ = await comm.connect()
     assert connected
-    first = await comm.receive_from(timeout=5)
+    first = await comm.receive_from(timeout=30)
     assert 'id="deployment-list" hx-swap-oob="true"' in first
     return comm
 
@@ -69,7 +69,7 @@ async def test_a_change_to_one_deployment_sends_only_its_row(make_member, make_p
 
     await database_sync_to_async(_turn_red)(deployments["d001"], "web: CrashLoopBackOff, 5 restarts")
 
-    message = await comm.receive_from(timeout=5)
+    message = await comm.receive_from(timeout=30)
     assert message.startswith(f'<tr id="deployment-row-{deployments["d001"].pk}"')
     assert 'hx-swap-oob="true"' in message and "web: CrashLoopBackOff, 5 restarts" in message
     assert "deployment-list" not in message and "d000" not in message
@@ -87,7 +87,7 @@ async def test_a_new_or_renamed_deployment_sends_the_whole_list(make_member, mak
 
     await database_sync_to_async(rename)(deployments["d000"], "zz-last")
 
-    message = await comm.receive_from(timeout=5)
+    message = await comm.receive_from(timeout=30)
     assert 'id="deployment-list" hx-swap-oob="true"' in message
     assert message.index('data-deployment="d001"') < message.index('data-deployment="zz-last"')
     await comm.disconnect()
@@ -102,7 +102,7 @@ async def test_a_change_on_another_page_sends_nothing(make_member, make_project)
     assert await comm.receive_nothing(timeout=1)
 
     await database_sync_to_async(_turn_red)(deployments["d099"], "on page one")
-    message = await comm.receive_from(timeout=5)
+    message = await comm.receive_from(timeout=30)
     assert message.startswith(f'<tr id="deployment-row-{deployments["d099"].pk}"') and "on page one" in message
     await comm.disconnect()
 

@@ -269,7 +269,7 @@ def test_it_creates_and_lands_on_the_overview_at_once_without_calling_the_cluste
     deployment = Deployment.objects.get()
     assert response.status_code == 302
     assert response["Location"] == reverse("deployment", args=[deployment.pk])
-    assert elapsed < 2
+    assert elapsed < 4  # well under the 5 s any cluster request would stall
     assert not any(ns["metadata"]["name"] == deployment.namespace for ns in emulator.snapshot().get("namespaces", []))
     assert callbacks, "the reconcile is enqueued once the transaction commits"
     assert deployment.stage == "development" and deployment.branch == "main"

@@ -69,11 +69,11 @@ async def test_a_change_in_one_project_sends_only_its_card(make_member, team, ca
     comm = WebsocketCommunicator(application, f"/ws/teams/{team.pk}/", headers=ORIGIN)
     comm.scope["user"] = user
     assert (await comm.connect())[0]
-    assert 'id="project-list"' in await comm.receive_from(timeout=5)
+    assert 'id="project-list"' in await comm.receive_from(timeout=30)
 
     await database_sync_to_async(_turn_red)(projects[7])
 
-    message = await comm.receive_from(timeout=5)
+    message = await comm.receive_from(timeout=30)
     assert message.startswith(f'<li class="card project-card" id="project-card-{projects[7].pk}" hx-swap-oob="true"')
     assert "1 failing" in message
     assert "project-list" not in message and "P0008" not in message
@@ -94,8 +94,8 @@ async def test_a_user_beyond_the_socket_cap_is_refused_with_a_reason(make_member
         return comm
 
     first, second = await open_one(), await open_one()
-    await first.receive_from(timeout=5)
-    await second.receive_from(timeout=5)
+    await first.receive_from(timeout=30)
+    await second.receive_from(timeout=30)
     third = await open_one()
     assert await third.receive_output(timeout=5) == {
         "type": "websocket.close",
@@ -105,11 +105,11 @@ async def test_a_user_beyond_the_socket_cap_is_refused_with_a_reason(make_member
 
     await first.disconnect()
     fourth = await open_one()
-    assert 'id="project-list"' in await fourth.receive_from(timeout=5)
+    assert 'id="project-list"' in await fourth.receive_from(timeout=30)
     other = await database_sync_to_async(make_member)(Role.VIEWER)  # the cap is per user
     comm = WebsocketCommunicator(application, f"/ws/teams/{team.pk}/", headers=ORIGIN)
     comm.scope["user"] = other
     assert (await comm.connect())[0]
-    assert 'id="project-list"' in await comm.receive_from(timeout=5)
+    assert 'id="project-list"' in await comm.receive_from(timeout=30)
     for open_comm in (second, fourth, comm):
         await open_comm.disconnect()

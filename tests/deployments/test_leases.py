@@ -47,7 +47,7 @@ def test_a_lease_whose_process_stopped_renewing_is_taken_over(deployment, short_
     thread.start()
     holding.wait(10)
     try:
-        wait_for(lambda: _takes(deployment, "task-2"), timeout=5, what="the expired lease to be taken over")
+        wait_for(lambda: _takes(deployment, "task-2"), timeout=20, what="the expired lease to be taken over")
     finally:
         done.set()
         thread.join(10)

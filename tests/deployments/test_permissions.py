@@ -528,7 +528,7 @@ async def test_it_refuses_a_websocket_to_someone_outside_the_team(ws_world, grou
 async def test_it_sends_a_member_the_fragment_at_once(ws_world, group):
     communicator, connected, _ = await _connect(_groups(ws_world)[group], ws_world.users["viewer"])
     assert connected
-    message = await communicator.receive_from(timeout=5)
+    message = await communicator.receive_from(timeout=30)
     assert FRAGMENTS[group] in message
     assert 'hx-swap-oob="true"' in message
     await communicator.disconnect()
@@ -547,7 +547,7 @@ async def test_it_sends_a_member_the_fragment_at_once(ws_world, group):
 async def test_it_stops_sending_to_a_member_removed_from_the_team(ws_world, group):
     communicator, connected, _ = await _connect(_groups(ws_world)[group], ws_world.users["viewer"])
     assert connected
-    await communicator.receive_from(timeout=5)
+    await communicator.receive_from(timeout=30)
 
     await database_sync_to_async(Membership.objects.filter(user=ws_world.users["viewer"]).delete)()
     await sync_to_async(services.deployment_restart)(deployment=ws_world.deployment, actor=ws_world.users["admin"])

@@ -160,7 +160,7 @@ def test_resolving_stops_early_however_many_doublings(deployment):
             deployment.spec, "production", generated=deployment.generated_secrets, overrides=overrides, present={"app"}
         )
 
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 5  # without the early stop it would never end
 
 
 # ----------------------------------------------------------------------------- 7: repository credentials

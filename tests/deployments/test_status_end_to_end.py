@@ -102,14 +102,17 @@ async def test_a_restart_stays_progress_then_green_and_succeeds_only_after_the_r
             return True
 
         await page.until(ended_and_what_the_status_said, what="the restart to end")
+        # The green row is written before its fragment reaches the page (the watcher pushes it over
+        # the channel layer after its commit): under load the operation's end can be read first.
+        await page.until(lambda: page.seen[-1:] == ["green"], what="the page to show green")
     assert succeeded_while == [(Operation.Status.SUCCEEDED, "green", True)]
     assert "red" not in page.seen, page.seen
-    assert "progress" in page.seen, page.seen  # the rollout showed as progress ...
-    assert page.seen[-1] == "green"  # ... then green
+    assert "progress" in page.seen, page.seen  # the rollout showed as progress, then green
     restart = await sync_to_async(Operation.objects.get)(pk=restart.pk)
     assert restart.message == "Restarted: every pod was replaced and the new ones are ready"
 
 
+@pytest.mark.stack_env(OPERATION_TIMEOUT_SECONDS="15")  # 30 s in the others: it waits for all of it
 async def test_a_change_that_crash_loops_fails_its_operation_with_the_reason(
     worker, watcher, emulator, make_project, make_member
 ):
@@ -125,7 +128,7 @@ async def test_a_change_that_crash_loops_fails_its_operation_with_the_reason(
         await page.until(operation_ended(change.pk), timeout=90, what="the change to fail")
     change = await sync_to_async(Operation.objects.get)(pk=change.pk)
     assert change.status == Operation.Status.FAILED
-    assert change.message.startswith("Did not take effect within 30 s: app: CrashLoopBackOff"), change.message
+    assert change.message.startswith("Did not take effect within 15 s: app: CrashLoopBackOff"), change.message
     assert "red" in page.seen  # the cluster said something is wrong
 
 

@@ -86,7 +86,9 @@ def test_it_converges_after_the_worker_is_killed_in_the_middle_of_a_reconcile(
     from tests.stack import DiploiProcess
 
     celery_app.control.purge()
-    fast = {"CELERY_VISIBILITY_TIMEOUT": "3"}
+    # Redelivered 3 s after the kill (at the next check for unacknowledged messages, every 10 s);
+    # the dead worker's lease lapses 5 s after its last renewal (15 s by default).
+    fast = {"CELERY_VISIBILITY_TIMEOUT": "3", "DEPLOYMENT_LEASE_SECONDS": "5"}
     first = DiploiProcess.worker(kube_api_url=emulator.url, log=tmp_path / "worker1.log", env=fast).start()
     emulator.faults.hang(30, path_contains="/statefulsets/")  # the reconcile stalls mid-apply
     deployment = services.deployment_create(

@@ -72,7 +72,7 @@ async def test_it_counts_open_websockets(make_project, developer):
     before = await open_sockets()
     connected, _ = await communicator.connect()
     assert connected
-    await communicator.receive_from(timeout=5)
+    await communicator.receive_from(timeout=30)
     assert await open_sockets() == before + 1
     await communicator.disconnect()
     assert await open_sockets() == before

@@ -78,6 +78,25 @@ def test_it_uses_postgres_and_redis_when_configured(tmp_path):
     assert broker == "redis://127.0.0.1:6379/14"
 
 
+def test_a_redis_keyspace_names_the_channel_prefix_the_queue_and_celerys_keys(tmp_path):
+    show = (
+        "print(settings.CHANNEL_LAYERS['default']['CONFIG']['prefix'], settings.CELERY_TASK_DEFAULT_QUEUE,"
+        " settings.CELERY_BROKER_TRANSPORT_OPTIONS.get('global_keyprefix'))"
+    )
+    alone = {"PYTEST_XDIST_WORKER": "", "REDIS_KEYSPACE": ""}
+    result = run_django(show, dict(PRODUCTION_ENV, **alone), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["diploi14", "diploi", "None"]
+
+    # A parallel test worker, and every process its tests start, keeps to its own.
+    result = run_django(show, dict(PRODUCTION_ENV, PYTEST_XDIST_WORKER="gw3"), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["diploi14gw3", "diploi-gw3", "gw3:"]
+
+    result = run_django(show, dict(PRODUCTION_ENV, REDIS_KEYSPACE="blue", PYTEST_XDIST_WORKER="gw3"), tmp_path)
+    assert result.stdout.split() == ["diploi14blue", "diploi-blue", "blue:"]
+
+
 def test_it_passes_the_deployment_checklist_with_production_settings(tmp_path):
     env = dict(PRODUCTION_ENV, DATABASE_URL="postgres://postgres@127.0.0.1:5432/diploi")
     clean = {k: v for k, v in os.environ.items() if k not in CONFIGURING_VARIABLES}

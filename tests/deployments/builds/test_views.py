@@ -122,11 +122,11 @@ async def test_a_subscribed_page_gets_the_builds_node_when_a_build_moves(make_me
     comm.scope["user"] = user
     connected, _ = await comm.connect()
     assert connected
-    while 'id="status-tree"' not in (await comm.receive_from(timeout=5)):
+    while 'id="status-tree"' not in (await comm.receive_from(timeout=30)):
         pass
     await database_sync_to_async(builds.build_progress)(build_id=build.pk, step=2, steps=5, text="[2/5] WORKDIR /app")
     for _ in range(10):
-        message = await comm.receive_from(timeout=5)
+        message = await comm.receive_from(timeout=30)
         if "step 2/5: [2/5] WORKDIR /app" in message:
             break
     else:

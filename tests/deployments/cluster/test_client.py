@@ -205,7 +205,7 @@ def test_interrupting_one_callers_watches_leaves_the_others_open(cluster):
     assert not readers["mine"].is_alive() and not failures  # mine ended quietly
 
     cluster.apply(render(target(), CLUSTER)[0])  # a namespace: theirs still reads
-    wait_for(lambda: "ADDED" in seen["theirs"], timeout=5, what="theirs to see the new namespace")
+    wait_for(lambda: "ADDED" in seen["theirs"], timeout=20, what="theirs to see the new namespace")
     stops["theirs"].set()
     cluster.interrupt_watches()
     readers["theirs"].join(5)
@@ -304,7 +304,7 @@ def test_a_429_says_how_long_to_wait_and_the_process_waits_that_long(emulator, m
     started = time.monotonic()
     with pytest.raises(errors.ClusterUnavailable) as throttled:
         send()
-    assert time.monotonic() - started < 1  # answered at once: the client does not sleep on it itself
+    assert time.monotonic() - started < 2  # answered at once: the client does not sleep the 2 s itself
     assert throttled.value.retryable and throttled.value.retry_after == 2
     assert throttled.value.message.startswith(
         "The Kubernetes API is throttling Diploi's requests (429, retry after 2 s)"
@@ -314,7 +314,7 @@ def test_a_429_says_how_long_to_wait_and_the_process_waits_that_long(emulator, m
         send()
     assert 0 < waiting.value.retry_after <= 2
     assert len(emulator.faults.answered()) == 1
-    wait_for(lambda: send(), timeout=5, interval=0.2, what="the request to go through after Retry-After")
+    wait_for(lambda: send(), timeout=20, interval=0.2, what="the request to go through after Retry-After")
     assert time.monotonic() - started >= 2
     cluster.close()
 

@@ -183,7 +183,7 @@ async def test_a_chatty_container_is_skipped_not_buffered_and_other_sockets_go_o
         text = "\n".join(f"noise {chunk * 1000 + n}" for n in range(1000))
         emulator.logs.write(chatty.deployment.namespace, chatty_pod, chatty.component, 0, text)
     emulator.logs.write(quiet.deployment.namespace, quiet_pod, quiet.component, 0, "a quiet line")
-    await receive_until(calm, lambda lines: any(line[2] == "a quiet line" for line in lines), timeout=5)
+    await receive_until(calm, lambda lines: any(line[2] == "a quiet line" for line in lines), timeout=20)
     received, skipped = 0, 0
     while True:
         message = json.loads(await loud.receive_from(timeout=10))

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import socket
 import sys
+import time
 
 import asyncssh
 import pytest
@@ -168,13 +169,14 @@ async def test_a_half_open_connection_is_dropped_by_keepalives(start_gateway, se
     try:
         conn = await connect(gateway, target.ssh_user, str(key_path), keepalive_interval=0)
         process = await conn.create_process("sleep 60")
-        await asyncio.sleep(0.5)
         open_rows = SSHSession.objects.open()
-        assert await sync_to_async(open_rows.count)() == 1
+        deadline = time.monotonic() + 30
+        while await sync_to_async(open_rows.count)() != 1:
+            assert time.monotonic() < deadline, "the session was never recorded open"
+            await asyncio.sleep(0.05)
         frozen.set()
-        for _ in range(100):
-            if not await sync_to_async(open_rows.exists)():
-                break
+        deadline = time.monotonic() + 30
+        while await sync_to_async(open_rows.exists)() and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         ended = await sync_to_async(SSHSession.objects.get)()
         assert ended.ended_at is not None

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import os
 import subprocess
+import time
 import urllib.request
 
 import pytest
@@ -75,9 +76,13 @@ async def test_a_shell_gets_a_pty_with_term_and_resizes(gateway, registered, run
         seen = await until(b"24 80")
         assert b"/dev/pts/" in seen and b"TERM=xterm-256color" in seen
         process.change_terminal_size(120, 40)
-        await asyncio.sleep(0.2)
-        process.stdin.write(b"stty size\n")
-        await until(b"40 120")
+        # The resize travels apart from stdin (its own exec channel): ask until the shell sees it.
+        deadline = time.monotonic() + 30
+        seen = b""
+        while b"40 120" not in seen:
+            assert time.monotonic() < deadline, f"the shell never saw the resize: {seen!r}"
+            process.stdin.write(b'stty size; echo "SIZ""ED"\n')  # the echoed line does not say SIZED
+            seen = await until(b"SIZED")
         process.stdin.write(b"exit 7\n")
         assert (await asyncio.wait_for(process.wait(), 15)).exit_status == 7
 
