@@ -6,7 +6,9 @@ On every (re)connect the current state is sent, so a page is never stale.
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import time
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
@@ -17,9 +19,9 @@ from django.http import Http404
 from django.template.loader import render_to_string
 
 from deployments import events, selectors
-from deployments.access import deployment_for, membership_for, project_for
-from deployments.models import Deployment, DeploymentState, Role
-from diploi_site.metrics import WEBSOCKETS
+from deployments.access import deployment_for, live_deployment, membership_for, project_for
+from deployments.models import Deployment, DeploymentState, Membership, Role
+from diploi_site.metrics import FRAGMENT_RENDERS, FRAGMENT_SENDS, WEBSOCKETS
 from diploi_site.tracing import trace
 
 CLOSE_TOO_MANY = 4429
@@ -68,6 +70,43 @@ async def take_socket(consumer: AsyncWebsocketConsumer) -> bool:
     return True
 
 
+class SharedRenders:
+    """One render of a change for every socket of this process that shows the same thing.
+
+    A deployment page's fragments depend on the deployment, the tab and the viewer's role (its
+    buttons), nothing else: no user name, no CSRF token, no request. So the sockets that got the
+    same change message (its ``change`` id) and show the same tab with the same role await one
+    render, started by the first of them once the change was committed, rather than one each.
+    A render is kept KEEP_SECONDS after it ended, for sockets that handle the message later.
+    Sockets check their own access before they join (`DeploymentConsumer.deployment_changed`).
+    """
+
+    KEEP_SECONDS = 2.0
+
+    def __init__(self):
+        self._renders: dict[tuple, tuple[float, asyncio.Task]] = {}
+
+    async def render(self, key: tuple, render, *, page: str) -> tuple[float, str | None]:
+        """(when the render started, its result) for ``key``, rendering with ``render`` if nobody has."""
+        entry = self._renders.get(key)
+        if entry is None:
+            loop = asyncio.get_running_loop()
+            FRAGMENT_RENDERS.labels(page).inc()
+            entry = (time.monotonic(), loop.create_task(sync_to_async(render)()))
+            self._renders[key] = entry
+            entry[1].add_done_callback(lambda _: loop.call_later(self.KEEP_SECONDS, self._forget, key, entry))
+        started, task = entry
+        # Shielded: a socket that closes while it waits must not cancel the others' render.
+        return started, await asyncio.shield(task)
+
+    def _forget(self, key: tuple, entry) -> None:
+        if self._renders.get(key) is entry:
+            del self._renders[key]
+
+
+shared_renders = SharedRenders()
+
+
 # The fragments each deployment tab shows live (the Options tab's forms are
 # never replaced under someone typing: only its header is live).
 TAB_FRAGMENTS = {
@@ -97,6 +136,8 @@ class FragmentConsumer(AsyncWebsocketConsumer):
     group: str | None = None
     page_kind = ""  # the metric's label
     counted_user: int | None = None
+    # When the render whose fragments this socket sent last started: never send an older one after it.
+    sent_from = float("-inf")
 
     async def connect(self):
         allowed = await sync_to_async(self.authorize)()
@@ -125,12 +166,22 @@ class FragmentConsumer(AsyncWebsocketConsumer):
         """Send what `render` (by default `self.render`) returns: None closes the socket
         (access lost), an empty string sends nothing. ``traced``: the deployment whose
         change this is, for the benchmarks' stage timestamps (`diploi_site.tracing`)."""
+        started = time.monotonic()
+        FRAGMENT_RENDERS.labels(self.page_kind).inc()
         html = await sync_to_async(render or self.render)()
+        await self.send_rendered(started, html, traced=traced)
+
+    async def send_rendered(self, started: float, html: str | None, *, traced: int | None = None):
+        """Send a render that started at ``started`` (as `push` does), unless this socket already sent
+        one that started later: that one read the database after this one, so it is at least as new,
+        and an older status must never overwrite a newer one on the page."""
         trace("rendered", traced)
         if html is None:
             await self.close(code=4410)
-        elif html:
+        elif html and started >= self.sent_from:
+            self.sent_from = started
             await self.send(text_data=html)
+            FRAGMENT_SENDS.labels(self.page_kind).inc()
             trace("sent", traced)
 
     def authorize(self) -> bool:
@@ -269,28 +320,56 @@ class DeploymentConsumer(FragmentConsumer):
         self.tab = tab if tab in TAB_FRAGMENTS else "overview"
         self.group = events.deployment_group(self.deployment_id)
         try:
-            deployment_for(self.scope["user"], self.deployment_id)
+            deployment, _ = deployment_for(self.scope["user"], self.deployment_id)
         except (Http404, PermissionDenied):
             return False
+        self.team_id = deployment.project.team_id
         return True
 
     async def deployment_changed(self, message):
         trace("consumer", self.deployment_id)
-        await self.push(traced=self.deployment_id)
+        change = message.get("change")
+        # Access is checked again for every change, by each socket: a member removed from the team
+        # stops receiving; the role picks the render this socket may share.
+        role = await sync_to_async(self._role)()
+        if change is None or role is None:
+            await self.push(traced=self.deployment_id)  # on its own (no access: closes or says deleted)
+            return
+        started, html = await shared_renders.render(
+            (self.deployment_id, self.tab, role, change),
+            lambda: render_tab(self.deployment_id, self.tab, role),
+            page=self.page_kind,
+        )
+        await self.send_rendered(started, html, traced=self.deployment_id)
+
+    def _role(self) -> str | None:
+        membership = membership_for(self.scope["user"], self.team_id)
+        return membership.role if membership is not None else None
 
     def render(self) -> str | None:
-        # Access is checked again on every push: a member removed from the team stops receiving.
-        try:
-            deployment, membership = deployment_for(self.scope["user"], self.deployment_id)
-        except (Http404, PermissionDenied):
+        role = self._role()
+        if role is None:
             gone = Deployment.objects.filter(pk=self.deployment_id, state=DeploymentState.DELETED).exists()
-            return self._deleted_notice() if gone else None
-        context = selectors.deployment_context(deployment, membership, tab=self.tab)
-        context["oob"] = True
-        return "".join(render_to_string(name, context) for name in TAB_FRAGMENTS[self.tab])
+            return deleted_notice(self.deployment_id) if gone else None
+        return render_tab(self.deployment_id, self.tab, role)
 
-    def _deleted_notice(self) -> str:
-        return render_to_string("deployments/_deleted_notice.html", {"deployment_id": self.deployment_id})
+
+def render_tab(deployment_id: int, tab: str, role: str) -> str | None:
+    """A deployment tab's live fragments as any member with ``role`` sees them: the same for each
+    of them (`SharedRenders`). The deleted notice once it is deleted; None when it cannot be seen."""
+    deployment = live_deployment(deployment_id)
+    if deployment is None:
+        gone = Deployment.objects.filter(pk=deployment_id, state=DeploymentState.DELETED).exists()
+        return deleted_notice(deployment_id) if gone else None
+    # The role is all the context takes of the membership: a row of that role stands for any member's.
+    member = Membership(team_id=deployment.project.team_id, role=role)
+    context = selectors.deployment_context(deployment, member, tab=tab)
+    context["oob"] = True
+    return "".join(render_to_string(name, context) for name in TAB_FRAGMENTS[tab])
+
+
+def deleted_notice(deployment_id: int) -> str:
+    return render_to_string("deployments/_deleted_notice.html", {"deployment_id": deployment_id})
 
 
 class NotFoundConsumer(AsyncWebsocketConsumer):
