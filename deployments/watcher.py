@@ -471,7 +471,7 @@ class ClusterWatcher:
         deployments = (
             Deployment.objects.filter(pk__in=deployment_ids)
             .exclude(state=DeploymentState.DELETED)
-            .select_related("template_version")
+            .select_related("project__team", "template_version")
             .defer("template_version__spec_data", "template_version__source")
             # The operations under way word the progress: one query for the whole batch.
             .prefetch_related(
@@ -497,7 +497,8 @@ class ClusterWatcher:
             if remembered and remembered[0] == key and time.monotonic() - remembered[1] < REMEMBER_SECONDS:
                 unchanged.append(deployment.pk)
                 continue
-            statuses.status_store(deployment.pk, observation, now=now)
+            # The row just read goes along: the store reads only the status row, under its lock.
+            statuses.status_store(deployment.pk, observation, now=now, deployment=deployment)
             self._written[deployment.pk] = (key, time.monotonic())
         for deployment_id, drift in drifting:
             self._correct_drift(deployment_id, drift)
