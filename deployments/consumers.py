@@ -7,6 +7,7 @@ On every (re)connect the current state is sent, so a page is never stale.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from urllib.parse import parse_qs
@@ -23,6 +24,8 @@ from deployments.access import deployment_for, live_deployment, membership_for, 
 from deployments.models import Deployment, DeploymentState, Membership, Role
 from diploi_site.metrics import FRAGMENT_RENDERS, FRAGMENT_SENDS, WEBSOCKETS
 from diploi_site.tracing import trace
+
+logger = logging.getLogger(__name__)
 
 CLOSE_TOO_MANY = 4429
 
@@ -326,9 +329,35 @@ class DeploymentConsumer(FragmentConsumer):
         self.team_id = deployment.project.team_id
         return True
 
+    # The change id of the newest message, and whether it is still to be shown (`_catch_up`).
+    _latest: str | None = None
+    _behind = False
+    _catching_up: asyncio.Task | None = None
+
     async def deployment_changed(self, message):
         trace("consumer", self.deployment_id)
-        change = message.get("change")
+        self._latest, self._behind = message.get("change"), True
+        if self._catching_up is None or self._catching_up.done():
+            self._catching_up = asyncio.create_task(self._catch_up())
+
+    async def _catch_up(self) -> None:
+        """Render until the page shows the newest change. The messages that arrive during a render
+        cost one render after it, not one each: a burst of changes never queues renders of states
+        that are already gone, and the last one is always shown."""
+        try:
+            while self._behind:
+                self._behind = False
+                await self._show(self._latest)
+        except Exception:
+            logger.exception("live fragments of deployment %s failed", self.deployment_id)
+            await self.close(code=1011)
+
+    async def disconnect(self, code):
+        if self._catching_up is not None:
+            self._catching_up.cancel()
+        await super().disconnect(code)
+
+    async def _show(self, change: str | None) -> None:
         # Access is checked again for every change, by each socket: a member removed from the team
         # stops receiving; the role picks the render this socket may share.
         role = await sync_to_async(self._role)()
