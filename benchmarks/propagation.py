@@ -253,7 +253,7 @@ STAGES = (
     ("committed", "writing the status and committing"),
     ("published", "to the start of the publish (on-commit)"),
     ("consumer", "pub/sub to the page's consumer"),
-    ("rendered", "the consumer's re-read and render"),
+    ("rendered", "the consumer's access check, re-read and render (or a wait for one)"),
     ("sent", "handing the frame to daphne"),
 )
 

@@ -81,7 +81,7 @@ class SharedRenders:
     same change message (its ``change`` id) and show the same tab with the same role await one
     render, started by the first of them once the change was committed, rather than one each.
     A render is kept KEEP_SECONDS after it ended, for sockets that handle the message later.
-    Sockets check their own access before they join (`DeploymentConsumer.deployment_changed`).
+    Sockets check their own access before they join (`DeploymentConsumer._show`).
     """
 
     KEEP_SECONDS = 2.0
