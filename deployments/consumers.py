@@ -78,33 +78,68 @@ class SharedRenders:
 
     A deployment page's fragments depend on the deployment, the tab and the viewer's role (its
     buttons), nothing else: no user name, no CSRF token, no request. So the sockets that got the
-    same change message (its ``change`` id) and show the same tab with the same role await one
-    render, started by the first of them once the change was committed, rather than one each.
-    A render is kept KEEP_SECONDS after it ended, for sockets that handle the message later.
-    Sockets check their own access before they join (`DeploymentConsumer._show`).
+    same change message (its ``change`` id) for the same tab join one batch: in a single call on
+    Django's thread, started once the change was committed, the batch reads the memberships of
+    all its users in one query (access is checked again for every change, per user: a member
+    removed from the team gets None and the socket closes), renders once per role present, and
+    gives each user the render of their own role: a viewer never gets a developer's fragment.
+    A socket that comes after the batch started joins a new one. A batch is kept KEEP_SECONDS
+    after it ended, for sockets that handle the message later.
     """
 
     KEEP_SECONDS = 2.0
 
     def __init__(self):
-        self._renders: dict[tuple, tuple[float, asyncio.Task]] = {}
+        self._batches: dict[tuple, _Batch] = {}
 
-    async def render(self, key: tuple, render, *, page: str) -> tuple[float, str | None]:
-        """(when the render started, its result) for ``key``, rendering with ``render`` if nobody has."""
-        entry = self._renders.get(key)
-        if entry is None:
+    async def render(self, deployment_id: int, tab: str, change: str, user_id: int) -> tuple[float, str | None]:
+        """(when the render started, ``user_id``'s fragments or None when they may not see them)."""
+        key = (deployment_id, tab, change)
+        batch = self._batches.get(key)
+        if batch is None or batch.started is not None:
+            if batch is not None and batch.task.done() and user_id in batch.results:
+                return batch.started, batch.results[user_id]
+            batch = self._batches[key] = _Batch(deployment_id, tab)
             loop = asyncio.get_running_loop()
-            FRAGMENT_RENDERS.labels(page).inc()
-            entry = (time.monotonic(), loop.create_task(sync_to_async(render)()))
-            self._renders[key] = entry
-            entry[1].add_done_callback(lambda _: loop.call_later(self.KEEP_SECONDS, self._forget, key, entry))
-        started, task = entry
+            batch.task = loop.create_task(sync_to_async(batch.run)())
+            batch.task.add_done_callback(lambda _: loop.call_later(self.KEEP_SECONDS, self._forget, key, batch))
+        batch.users.add(user_id)
         # Shielded: a socket that closes while it waits must not cancel the others' render.
-        return started, await asyncio.shield(task)
+        await asyncio.shield(batch.task)
+        if user_id not in batch.results:  # joined while the batch was starting: on its own, at once
+            return await self.render(deployment_id, tab, change, user_id)
+        return batch.started, batch.results[user_id]
 
-    def _forget(self, key: tuple, entry) -> None:
-        if self._renders.get(key) is entry:
-            del self._renders[key]
+    def _forget(self, key: tuple, batch) -> None:
+        if self._batches.get(key) is batch:
+            del self._batches[key]
+
+
+class _Batch:
+    def __init__(self, deployment_id: int, tab: str):
+        self.deployment_id, self.tab = deployment_id, tab
+        self.users: set[int] = set()
+        self.started: float | None = None
+        self.results: dict[int, str | None] = {}
+        self.task: asyncio.Task
+
+    def run(self) -> None:
+        """On Django's thread: every user's fragments, one render per role."""
+        self.started = time.monotonic()  # from now on, sockets join a new batch
+        users = frozenset(self.users)
+        deployment = live_deployment(self.deployment_id)
+        if deployment is None:
+            gone = Deployment.objects.filter(pk=self.deployment_id, state=DeploymentState.DELETED).exists()
+            self.results = dict.fromkeys(users, deleted_notice(self.deployment_id) if gone else None)
+            return
+        roles = dict(
+            Membership.objects.filter(team_id=deployment.project.team_id, user_id__in=users).values_list(
+                "user_id", "role"
+            )
+        )
+        rendered = {role: render_tab(deployment, self.tab, role) for role in set(roles.values())}
+        FRAGMENT_RENDERS.labels(DeploymentConsumer.page_kind).inc(len(rendered))
+        self.results = {user: rendered[roles[user]] if user in roles else None for user in users}
 
 
 shared_renders = SharedRenders()
@@ -323,10 +358,9 @@ class DeploymentConsumer(FragmentConsumer):
         self.tab = tab if tab in TAB_FRAGMENTS else "overview"
         self.group = events.deployment_group(self.deployment_id)
         try:
-            deployment, _ = deployment_for(self.scope["user"], self.deployment_id)
+            deployment_for(self.scope["user"], self.deployment_id)
         except (Http404, PermissionDenied):
             return False
-        self.team_id = deployment.project.team_id
         return True
 
     # The change id of the newest message, and whether it is still to be shown (`_catch_up`).
@@ -358,38 +392,25 @@ class DeploymentConsumer(FragmentConsumer):
         await super().disconnect(code)
 
     async def _show(self, change: str | None) -> None:
-        # Access is checked again for every change, by each socket: a member removed from the team
-        # stops receiving; the role picks the render this socket may share.
-        role = await sync_to_async(self._role)()
-        if change is None or role is None:
-            await self.push(traced=self.deployment_id)  # on its own (no access: closes or says deleted)
+        if change is None:
+            await self.push(traced=self.deployment_id)  # a message from elsewhere: rendered on its own
             return
-        started, html = await shared_renders.render(
-            (self.deployment_id, self.tab, role, change),
-            lambda: render_tab(self.deployment_id, self.tab, role),
-            page=self.page_kind,
-        )
+        started, html = await shared_renders.render(self.deployment_id, self.tab, change, self.scope["user"].pk)
         await self.send_rendered(started, html, traced=self.deployment_id)
 
-    def _role(self) -> str | None:
-        membership = membership_for(self.scope["user"], self.team_id)
-        return membership.role if membership is not None else None
-
     def render(self) -> str | None:
-        role = self._role()
-        if role is None:
+        # Access is checked again on every push: a member removed from the team stops receiving.
+        try:
+            deployment, membership = deployment_for(self.scope["user"], self.deployment_id)
+        except (Http404, PermissionDenied):
             gone = Deployment.objects.filter(pk=self.deployment_id, state=DeploymentState.DELETED).exists()
             return deleted_notice(self.deployment_id) if gone else None
-        return render_tab(self.deployment_id, self.tab, role)
+        return render_tab(deployment, self.tab, membership.role)
 
 
-def render_tab(deployment_id: int, tab: str, role: str) -> str | None:
+def render_tab(deployment: Deployment, tab: str, role: str) -> str:
     """A deployment tab's live fragments as any member with ``role`` sees them: the same for each
-    of them (`SharedRenders`). The deleted notice once it is deleted; None when it cannot be seen."""
-    deployment = live_deployment(deployment_id)
-    if deployment is None:
-        gone = Deployment.objects.filter(pk=deployment_id, state=DeploymentState.DELETED).exists()
-        return deleted_notice(deployment_id) if gone else None
+    of them (`SharedRenders`). ``deployment`` as `access.live_deployment` reads it."""
     # The role is all the context takes of the membership: a row of that role stands for any member's.
     member = Membership(team_id=deployment.project.team_id, role=role)
     context = selectors.deployment_context(deployment, member, tab=tab)
