@@ -253,7 +253,7 @@ STAGES = (
     ("committed", "writing the status and committing"),
     ("published", "to the start of the publish (on-commit)"),
     ("consumer", "pub/sub to the page's consumer"),
-    ("rendered", "the consumer's re-read and render"),
+    ("rendered", "the consumer's access check, re-read and render (or a wait for one)"),
     ("sent", "handing the frame to daphne"),
 )
 
@@ -485,9 +485,10 @@ data-health shows the new health (not green / green). {args.concurrency} deploym
         project = bench.make_project(team, "static-nginx")
         start = time.monotonic()
         deployments = bench.create_deployments(project, args.deployments, actor=users[0])
+        ids = [d.pk for d in deployments]
+        bench.report_builds(ids)
         # The save hook queued reconcile tasks; no worker runs here: apply them directly instead.
         bench.flush_redis()
-        ids = [d.pk for d in deployments]
         bench.reconcile_all(ids)
         print(f"  created and applied {len(ids)} deployments in {time.monotonic() - start:.1f}s")
         args.trace_file = str(bench.LOG_DIR / "trace.log")

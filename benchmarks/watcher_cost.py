@@ -96,6 +96,7 @@ class Churn(bench.ChurnLoop):
         if action == "restart":
             deployment = random.choice(list(self.live.values()))
             services.deployment_restart(deployment=deployment, actor=self.actor)
+            bench.report_builds([deployment.pk])
             reconcile_run(deployment.pk, owner="bench-churn")
         elif action == "crash":
             deployment = random.choice(list(self.live.values()))
@@ -110,6 +111,7 @@ class Churn(bench.ChurnLoop):
             deployment = services.deployment_create(
                 project=self.project, name=f"c{next(self.names):05d}", stage="staging", actor=self.actor
             )
+            bench.report_builds([deployment.pk])
             reconcile_run(deployment.pk, owner="bench-churn")
             self.live[deployment.pk] = deployment
         elif action == "delete":
@@ -162,8 +164,9 @@ def memory_over_churn(args, emulator: bench.EmulatorProcess, table: bench.Table)
         project = bench.make_project(team, "static-nginx")
         start = time.monotonic()
         deployments = bench.create_deployments(project, args.deployments, actor=users[0])
-        bench.flush_redis()  # no worker here: the reconciles are run directly
         ids = [d.pk for d in deployments]
+        bench.report_builds(ids)
+        bench.flush_redis()  # no worker here: the reconciles are run directly
         bench.reconcile_all(ids)
         print(f"  created and applied {len(ids)} deployments in {time.monotonic() - start:.1f}s")
         watcher = bench.start_watcher(bench.base_env(emulator.url, **bench.env_dict(args)))

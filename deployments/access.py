@@ -53,14 +53,19 @@ def project_for(user, project_id: int, role: str = Role.VIEWER) -> tuple[Project
     return project, membership
 
 
-def deployment_for(user, deployment_id: int, role: str = Role.VIEWER) -> tuple[Deployment, Membership]:
-    """A live deployment if ``user``'s team owns it and their role is at least ``role``; else 404/403."""
-    deployment = (
+def live_deployment(deployment_id: int) -> Deployment | None:
+    """The deployment with what its pages show of its project, unless deleted (no access check)."""
+    return (
         Deployment.objects.live()
         .select_related("project__team", "project__template", "template_version")
         .filter(pk=deployment_id)
         .first()
     )
+
+
+def deployment_for(user, deployment_id: int, role: str = Role.VIEWER) -> tuple[Deployment, Membership]:
+    """A live deployment if ``user``'s team owns it and their role is at least ``role``; else 404/403."""
+    deployment = live_deployment(deployment_id)
     if deployment is None:
         raise Http404("No such deployment.")
     membership = require_role(membership_for(user, deployment.project.team_id), role)

@@ -6,7 +6,10 @@ On every (re)connect the current state is sent, so a page is never stale.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
+import time
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
@@ -17,10 +20,12 @@ from django.http import Http404
 from django.template.loader import render_to_string
 
 from deployments import events, selectors
-from deployments.access import deployment_for, membership_for, project_for
-from deployments.models import Deployment, DeploymentState, Role
-from diploi_site.metrics import WEBSOCKETS
+from deployments.access import deployment_for, live_deployment, membership_for, project_for
+from deployments.models import Deployment, DeploymentState, Membership, Role
+from diploi_site.metrics import FRAGMENT_RENDERS, FRAGMENT_SENDS, WEBSOCKETS
 from diploi_site.tracing import trace
+
+logger = logging.getLogger(__name__)
 
 CLOSE_TOO_MANY = 4429
 
@@ -68,6 +73,78 @@ async def take_socket(consumer: AsyncWebsocketConsumer) -> bool:
     return True
 
 
+class SharedRenders:
+    """One render of a change for every socket of this process that shows the same thing.
+
+    A deployment page's fragments depend on the deployment, the tab and the viewer's role (its
+    buttons), nothing else: no user name, no CSRF token, no request. So the sockets that got the
+    same change message (its ``change`` id) for the same tab join one batch: in a single call on
+    Django's thread, started once the change was committed, the batch reads the memberships of
+    all its users in one query (access is checked again for every change, per user: a member
+    removed from the team gets None and the socket closes), renders once per role present, and
+    gives each user the render of their own role: a viewer never gets a developer's fragment.
+    A socket that comes after the batch started joins a new one. A batch is kept KEEP_SECONDS
+    after it ended, for sockets that handle the message later.
+    """
+
+    KEEP_SECONDS = 2.0
+
+    def __init__(self):
+        self._batches: dict[tuple, _Batch] = {}
+
+    async def render(self, deployment_id: int, tab: str, change: str, user_id: int) -> tuple[float, str | None]:
+        """(when the render started, ``user_id``'s fragments or None when they may not see them)."""
+        key = (deployment_id, tab, change)
+        batch = self._batches.get(key)
+        if batch is None or batch.started is not None:
+            if batch is not None and batch.task.done() and user_id in batch.results:
+                return batch.started, batch.results[user_id]
+            batch = self._batches[key] = _Batch(deployment_id, tab)
+            loop = asyncio.get_running_loop()
+            batch.task = loop.create_task(sync_to_async(batch.run)())
+            batch.task.add_done_callback(lambda _: loop.call_later(self.KEEP_SECONDS, self._forget, key, batch))
+        batch.users.add(user_id)
+        # Shielded: a socket that closes while it waits must not cancel the others' render.
+        await asyncio.shield(batch.task)
+        if user_id not in batch.results:  # joined while the batch was starting: on its own, at once
+            return await self.render(deployment_id, tab, change, user_id)
+        return batch.started, batch.results[user_id]
+
+    def _forget(self, key: tuple, batch) -> None:
+        if self._batches.get(key) is batch:
+            del self._batches[key]
+
+
+class _Batch:
+    def __init__(self, deployment_id: int, tab: str):
+        self.deployment_id, self.tab = deployment_id, tab
+        self.users: set[int] = set()
+        self.started: float | None = None
+        self.results: dict[int, str | None] = {}
+        self.task: asyncio.Task
+
+    def run(self) -> None:
+        """On Django's thread: every user's fragments, one render per role."""
+        self.started = time.monotonic()  # from now on, sockets join a new batch
+        users = frozenset(self.users)
+        deployment = live_deployment(self.deployment_id)
+        if deployment is None:
+            gone = Deployment.objects.filter(pk=self.deployment_id, state=DeploymentState.DELETED).exists()
+            self.results = dict.fromkeys(users, deleted_notice(self.deployment_id) if gone else None)
+            return
+        roles = dict(
+            Membership.objects.filter(team_id=deployment.project.team_id, user_id__in=users).values_list(
+                "user_id", "role"
+            )
+        )
+        rendered = {role: render_tab(deployment, self.tab, role) for role in set(roles.values())}
+        FRAGMENT_RENDERS.labels(DeploymentConsumer.page_kind).inc(len(rendered))
+        self.results = {user: rendered[roles[user]] if user in roles else None for user in users}
+
+
+shared_renders = SharedRenders()
+
+
 # The fragments each deployment tab shows live (the Options tab's forms are
 # never replaced under someone typing: only its header is live).
 TAB_FRAGMENTS = {
@@ -99,6 +176,8 @@ class FragmentConsumer(AsyncWebsocketConsumer):
     group: str | None = None
     page_kind = ""  # the metric's label
     counted_user: int | None = None
+    # When the render whose fragments this socket sent last started: never send an older one after it.
+    sent_from = float("-inf")
 
     async def connect(self):
         allowed = await sync_to_async(self.authorize)()
@@ -127,12 +206,22 @@ class FragmentConsumer(AsyncWebsocketConsumer):
         """Send what `render` (by default `self.render`) returns: None closes the socket
         (access lost), an empty string sends nothing. ``traced``: the deployment whose
         change this is, for the benchmarks' stage timestamps (`diploi_site.tracing`)."""
+        started = time.monotonic()
+        FRAGMENT_RENDERS.labels(self.page_kind).inc()
         html = await sync_to_async(render or self.render)()
+        await self.send_rendered(started, html, traced=traced)
+
+    async def send_rendered(self, started: float, html: str | None, *, traced: int | None = None):
+        """Send a render that started at ``started`` (as `push` does), unless this socket already sent
+        one that started later: that one read the database after this one, so it is at least as new,
+        and an older status must never overwrite a newer one on the page."""
         trace("rendered", traced)
         if html is None:
             await self.close(code=4410)
-        elif html:
+        elif html and started >= self.sent_from:
+            self.sent_from = started
             await self.send(text_data=html)
+            FRAGMENT_SENDS.labels(self.page_kind).inc()
             trace("sent", traced)
 
     def authorize(self) -> bool:
@@ -276,9 +365,40 @@ class DeploymentConsumer(FragmentConsumer):
             return False
         return True
 
+    # The change id of the newest message, and whether it is still to be shown (`_catch_up`).
+    _latest: str | None = None
+    _behind = False
+    _catching_up: asyncio.Task | None = None
+
     async def deployment_changed(self, message):
         trace("consumer", self.deployment_id)
-        await self.push(traced=self.deployment_id)
+        self._latest, self._behind = message.get("change"), True
+        if self._catching_up is None or self._catching_up.done():
+            self._catching_up = asyncio.create_task(self._catch_up())
+
+    async def _catch_up(self) -> None:
+        """Render until the page shows the newest change. The messages that arrive during a render
+        cost one render after it, not one each: a burst of changes never queues renders of states
+        that are already gone, and the last one is always shown."""
+        try:
+            while self._behind:
+                self._behind = False
+                await self._show(self._latest)
+        except Exception:
+            logger.exception("live fragments of deployment %s failed", self.deployment_id)
+            await self.close(code=1011)
+
+    async def disconnect(self, code):
+        if self._catching_up is not None:
+            self._catching_up.cancel()
+        await super().disconnect(code)
+
+    async def _show(self, change: str | None) -> None:
+        if change is None:
+            await self.push(traced=self.deployment_id)  # a message from elsewhere: rendered on its own
+            return
+        started, html = await shared_renders.render(self.deployment_id, self.tab, change, self.scope["user"].pk)
+        await self.send_rendered(started, html, traced=self.deployment_id)
 
     def render(self) -> str | None:
         # Access is checked again on every push: a member removed from the team stops receiving.
@@ -286,13 +406,22 @@ class DeploymentConsumer(FragmentConsumer):
             deployment, membership = deployment_for(self.scope["user"], self.deployment_id)
         except (Http404, PermissionDenied):
             gone = Deployment.objects.filter(pk=self.deployment_id, state=DeploymentState.DELETED).exists()
-            return self._deleted_notice() if gone else None
-        context = selectors.deployment_context(deployment, membership, tab=self.tab)
-        context["oob"] = True
-        return "".join(render_to_string(name, context) for name in TAB_FRAGMENTS[self.tab])
+            return deleted_notice(self.deployment_id) if gone else None
+        return render_tab(deployment, self.tab, membership.role)
 
-    def _deleted_notice(self) -> str:
-        return render_to_string("deployments/_deleted_notice.html", {"deployment_id": self.deployment_id})
+
+def render_tab(deployment: Deployment, tab: str, role: str) -> str:
+    """A deployment tab's live fragments as any member with ``role`` sees them: the same for each
+    of them (`SharedRenders`). ``deployment`` as `access.live_deployment` reads it."""
+    # The role is all the context takes of the membership: a row of that role stands for any member's.
+    member = Membership(team_id=deployment.project.team_id, role=role)
+    context = selectors.deployment_context(deployment, member, tab=tab)
+    context["oob"] = True
+    return "".join(render_to_string(name, context) for name in TAB_FRAGMENTS[tab])
+
+
+def deleted_notice(deployment_id: int) -> str:
+    return render_to_string("deployments/_deleted_notice.html", {"deployment_id": deployment_id})
 
 
 class NotFoundConsumer(AsyncWebsocketConsumer):

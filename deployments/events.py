@@ -3,15 +3,51 @@
 Only ids go over the channel layer; consumers re-read what they render.
 """
 
+import asyncio
 import logging
+import os
+import threading
+import uuid
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
 from diploi_site.tracing import trace
 
 logger = logging.getLogger(__name__)
+
+# How long a send may take before the sender gives up waiting (the send itself goes on).
+SEND_TIMEOUT_SECONDS = 5
+
+
+class Publisher:
+    """One event loop per process, on a thread of its own, that every synchronous send goes through.
+
+    `async_to_sync` would start a new loop (and a new thread) for each send, and the channel layer
+    keeps its Redis connection per loop: each change paid a new connection to Redis before its
+    publish. This loop lives as long as the process, so its connection does too. Made again in a
+    forked child (a Celery prefork worker), whose copy of the thread does not run.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid: int | None = None
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid() or self._loop.is_closed():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="channel-layer-sender", daemon=True).start()
+                self._loop, self._pid = loop, os.getpid()
+            return self._loop
+
+    def run(self, coroutine) -> None:
+        """Run ``coroutine`` on the loop and wait for it (at most SEND_TIMEOUT_SECONDS)."""
+        asyncio.run_coroutine_threadsafe(coroutine, self.loop()).result(SEND_TIMEOUT_SECONDS)
+
+
+publisher = Publisher()
 
 
 def team_group(team_id: int) -> str:
@@ -38,7 +74,7 @@ def _send(*messages: tuple[str, dict]) -> None:
             await layer.group_send(group, message)
 
     try:
-        async_to_sync(send_all)()
+        publisher.run(send_all())
     except Exception:
         logger.warning("could not tell %s that they changed", [g for g, _ in messages], exc_info=True)
 
@@ -55,7 +91,7 @@ def publish_deployment_changed(deployment) -> None:
     def send() -> None:
         trace("published", deployment_id)
         _send(
-            (deployment_group(deployment_id), {"type": "deployment.changed", "deployment_id": deployment_id}),
+            (deployment_group(deployment_id), deployment_message(deployment_id)),
             (
                 project_group(project_id),
                 {"type": "project.changed", "project_id": project_id, "deployment_id": deployment_id},
@@ -66,7 +102,12 @@ def publish_deployment_changed(deployment) -> None:
     transaction.on_commit(send)
 
 
+def deployment_message(deployment_id: int) -> dict:
+    """What a deployment's pages are told: its id, and a new ``change`` id for each message, so the
+    sockets of one web process that got the same message can share one render of it."""
+    return {"type": "deployment.changed", "deployment_id": deployment_id, "change": uuid.uuid4().hex}
+
+
 def publish_deployment_page_changed(deployment_id: int) -> None:
     """Tell only the deployment's own pages to re-render (e.g. its live SSH session count), on commit."""
-    message = {"type": "deployment.changed", "deployment_id": deployment_id}
-    transaction.on_commit(lambda: _send((deployment_group(deployment_id), message)))
+    transaction.on_commit(lambda: _send((deployment_group(deployment_id), deployment_message(deployment_id))))

@@ -61,17 +61,25 @@ def _live_deployment(deployment_id: int) -> Deployment | None:
     )
 
 
-def status_store(deployment_id: int, observation: Observation, *, now: datetime | None = None) -> bool:
-    """Recompute and store one deployment's status. True when it changed (and was published)."""
+def status_store(
+    deployment_id: int, observation: Observation, *, now: datetime | None = None, deployment: Deployment | None = None
+) -> bool:
+    """Recompute and store one deployment's status. True when it changed (and was published).
+
+    ``deployment``: the row, when the caller has just read it (not deleted, with its project and
+    team, and its active operations as ``active_operations``): the watcher's batch. The status row
+    is locked and read here either way: it is what several watchers must not both write.
+    """
     now = now or timezone.now()
     with transaction.atomic():
-        deployment = _live_deployment(deployment_id)
+        if deployment is None:
+            deployment = _live_deployment(deployment_id)
         if deployment is None:
             return False
         status, _ = DeploymentStatus.objects.select_for_update().get_or_create(deployment_id=deployment_id)
         trace("locked", deployment_id)
         tree = compute_status(
-            deployment.expectation(cluster_settings()),
+            deployment.expectation(cluster_settings(), getattr(deployment, "active_operations", None)),
             observation,
             now=now,
             grace=timedelta(seconds=settings.STATUS_GRACE_SECONDS),

@@ -3,10 +3,10 @@
 One informer thread per kind lists our objects, then watches from the list's
 resourceVersion: it resumes after a dropped connection and lists again after
 410 Gone. Events update an in-memory cache and mark their deployment dirty;
-a recompute loop coalesces bursts (every `coalesce` seconds each dirty
-deployment is recomputed once) and stores the result (`statuses`). Time alone
-also changes a status (grace periods), so everything is recomputed now and
-then. While the cluster cannot be reached, statuses turn "unknown" after
+a recompute loop recomputes a quiet deployment at once, coalesces what
+follows within a burst (at most one recompute per deployment per `coalesce`)
+and stores the result (`statuses`). Time alone also changes a status (grace
+periods), so everything is recomputed now and then. While the cluster cannot be reached, statuses turn "unknown" after
 STATUS_STALE_SECONDS. One watcher at a time writes statuses (a lease; the
 others stand by, warm). A leased sampler records CPU, and a leased resync loop
 sends again the tasks of pending work that were lost (`sweeper`).
@@ -213,6 +213,10 @@ class ClusterWatcher:
         self.stop_event = threading.Event()
         self._dirty: set[int] = set()
         self._dirty_since: dict[int, float] = {}  # when an event first made it dirty (for the lag metric)
+        # Coalescing per deployment: when its last recompute for an event ended (recompute loop's
+        # thread only), and the deployments held until their window ends (guarded by _dirty_lock).
+        self._recomputed_at: dict[int, float] = {}
+        self._held: dict[int, float] = {}
         self._dirty_lock = threading.Lock()
         self._wake = threading.Event()
         self._failing: dict[str, tuple[float, str]] = {}  # kind -> (since, error)
@@ -343,58 +347,103 @@ class ClusterWatcher:
     def _recompute_loop(self) -> None:
         """Recompute dirty deployments, and now and then all of them, without making events wait.
 
-        Coalescing is on the leading edge: an event after a quiet spell is handled
-        at once, a burst at most once per `coalesce` window. The periodic pass over
-        everything goes in slices, and events that arrive meanwhile join the next slice.
+        Coalescing is per deployment and on the leading edge: the first event of a
+        deployment that was quiet is recomputed at once, whatever the others do; what
+        follows within `coalesce` of its recompute waits for the end of that window, so
+        a burst costs at most one recompute per deployment per window. The periodic
+        pass over everything goes in slices, after the events of the moment.
         """
         last_full = time.monotonic()
-        last_run = 0.0
         pending: list[int] = []
         while not self.stop_event.is_set():
-            idle = 0 if pending else max(0.0, self.recompute_every - (time.monotonic() - last_full))
+            now = time.monotonic()
+            if pending:
+                idle = 0.0
+            else:
+                idle = max(0.0, self.recompute_every - (now - last_full))
+                with self._dirty_lock:
+                    if self._held:  # the earliest end of a burst's window
+                        idle = min(idle, max(0.0, min(self._held.values()) - now))
             if not self._writing:
                 idle = min(idle, STATUS_LEASE_RENEW_SECONDS)  # a standby asks for the lease again soon
             self._wake.wait(idle)
             if self.stop_event.is_set():
                 return
-            wait = self.coalesce - (time.monotonic() - last_run)
-            if wait > 0:
-                time.sleep(wait)
             self._wake.clear()
             if not pending and time.monotonic() - last_full >= self.recompute_every:
                 last_full = time.monotonic()
                 pending = sorted(self.cache.deployments())
             batch: set[int] = set()
+            sliced: set[int] = set()
             try:
                 if not self._writes_statuses():
                     with self._dirty_lock:
                         self._dirty.clear()
                         self._dirty_since.clear()
+                        self._held.clear()
                     pending = []
                     continue
                 self._check_stale()
                 if self._failing and self._stale_marked:
                     pending = []
+                    with self._dirty_lock:  # no window to wait for while nothing is recomputed
+                        self._dirty |= set(self._held)
+                        self._held.clear()
                     continue
-                with self._dirty_lock:
-                    batch, self._dirty = self._dirty, set()
-                    marked = {d: self._dirty_since.pop(d) for d in batch if d in self._dirty_since}
-                for deployment_id in marked:
-                    trace("recompute", deployment_id)
-                batch |= set(pending[:FULL_PASS_SLICE])
+                batch = self._recompute_due()
+                sliced = set(pending[:FULL_PASS_SLICE]) - batch
                 pending = pending[FULL_PASS_SLICE:]
-                self._recompute(batch)
-                last_run = time.monotonic()
-                for since in marked.values():
-                    WATCHER_EVENT_LAG_SECONDS.observe(last_run - since)
+                # The events first, and those arriving meanwhile between two of the slice's
+                # deployments: a change waits for no slice of the periodic pass.
+                self._recompute(sliced, between=self._recompute_due)
             except Exception:
                 logger.exception("recomputing statuses failed")
                 # Each status is written in a transaction of its own, so none is half-written: the
                 # batch is simply recomputed again (on a new connection, should the database have dropped it).
-                self._mark_dirty(batch)
+                self._mark_dirty(batch | sliced)
                 self.stop_event.wait(1)
             finally:
                 close_old_connections()
+
+    def _recompute_due(self) -> set[int]:
+        """Recompute the dirty deployments that are due now (`_take_due`); returns them."""
+        batch, marked = self._take_due()
+        for deployment_id in marked:
+            trace("recompute", deployment_id)
+        try:
+            self._recompute(batch)
+        except Exception:
+            self._mark_dirty(batch)  # tried again once the loop recovers
+            raise
+        done = time.monotonic()
+        self._recomputed_at.update(dict.fromkeys(batch, done))
+        for since in marked.values():
+            WATCHER_EVENT_LAG_SECONDS.observe(done - since)
+        return batch
+
+    def _take_due(self) -> tuple[set[int], dict[int, float]]:
+        """The dirty deployments to recompute now, and when each was first marked dirty.
+
+        A deployment recomputed for an event less than `coalesce` ago is held until that
+        window ends (its events meanwhile are one recompute); any other is due at once.
+        """
+        now = time.monotonic()
+        with self._dirty_lock:
+            for deployment_id in self._dirty:
+                last = self._recomputed_at.get(deployment_id)
+                if last is not None and now - last < self.coalesce:
+                    self._held.setdefault(deployment_id, last + self.coalesce)
+                else:
+                    self._held[deployment_id] = now
+            self._dirty = set()
+            batch = {d for d, due in self._held.items() if due <= now}
+            for deployment_id in batch:
+                del self._held[deployment_id]
+            marked = {d: self._dirty_since.pop(d) for d in batch if d in self._dirty_since}
+        # What ended its window long ago is quiet again: forget it (the map stays as small as a burst).
+        for deployment_id in [d for d, last in self._recomputed_at.items() if now - last >= self.coalesce]:
+            del self._recomputed_at[deployment_id]
+        return batch, marked
 
     def _writes_statuses(self) -> bool:
         """Whether this watcher writes statuses now: it holds the `statuses` lease (renewed every second).
@@ -424,13 +473,15 @@ class ClusterWatcher:
         except Exception:  # noqa: BLE001 - the database may be away: the lease then simply expires
             logger.warning("could not give back the statuses lease", exc_info=True)
 
-    def _recompute(self, deployment_ids: set[int]) -> None:
+    def _recompute(self, deployment_ids: set[int], *, between: Callable[[], object] | None = None) -> None:
         """Compute each status in memory; write (under a row lock) only those that changed.
 
         One query reads the batch's deployments; an unchanged status costs one
         bulk UPDATE of ``observed_at`` for the whole batch. What this watcher
         last wrote is remembered for a while only, so a status another watcher
-        wrote is compared with the database again soon.
+        wrote is compared with the database again soon. ``between``: called
+        before each deployment while events are waiting (the periodic pass lets
+        them go first).
         """
         if not deployment_ids:
             return
@@ -440,7 +491,7 @@ class ClusterWatcher:
         deployments = (
             Deployment.objects.filter(pk__in=deployment_ids)
             .exclude(state=DeploymentState.DELETED)
-            .select_related("template_version")
+            .select_related("project__team", "template_version")
             .defer("template_version__spec_data", "template_version__source")
             # The operations under way word the progress: one query for the whole batch.
             .prefetch_related(
@@ -461,6 +512,8 @@ class ClusterWatcher:
         deployments = list(deployments)
         builds = statuses.builds_nodes(deployments)  # one query for the batch
         for deployment in deployments:
+            if between is not None and self._dirty:
+                between()
             observation = self.cache.observation(deployment.pk, deployment.namespace)
             observation.app_status = reports.get(deployment.pk)
             expectation = deployment.expectation(cluster, deployment.active_operations)
@@ -474,7 +527,8 @@ class ClusterWatcher:
             if remembered and remembered[0] == key and time.monotonic() - remembered[1] < REMEMBER_SECONDS:
                 unchanged.append(deployment.pk)
                 continue
-            statuses.status_store(deployment.pk, observation, now=now)
+            # The row just read goes along: the store reads only the status row, under its lock.
+            statuses.status_store(deployment.pk, observation, now=now, deployment=deployment)
             self._written[deployment.pk] = (key, time.monotonic())
         for deployment_id, drift in drifting:
             self._correct_drift(deployment_id, drift)

@@ -67,6 +67,18 @@ WEBSOCKETS = Gauge(
     multiprocess_mode="livesum",
 )
 
+FRAGMENT_RENDERS = Counter(
+    "diploi_fragment_renders_total",
+    "Live fragments rendered for websocket pages, by page kind (after a change, one render serves "
+    "every socket of the process showing the same deployment tab with the same role).",
+    ["page"],
+)
+FRAGMENT_SENDS = Counter(
+    "diploi_fragment_sends_total",
+    "Live fragments sent to websocket pages, by page kind.",
+    ["page"],
+)
+
 
 class DeploymentHealthCollector(Collector):
     """Live deployments by health, read from the database at each scrape (a single GROUP BY)."""

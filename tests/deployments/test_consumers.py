@@ -117,3 +117,121 @@ async def test_a_member_removed_from_the_team_stops_receiving_the_project(make_m
 
     output = await comm.receive_output(timeout=5)
     assert output == {"type": "websocket.close", "code": 4410}
+
+
+# ----------------------------------------------------------------------------- a deployment page's live fragments
+
+
+def _tree(number: int, health: str = "red") -> dict:
+    since = "2026-12-02T12:00:00+00:00"
+    service = {"key": "web", "name": "Web", "health": health, "reason": f"web: change {number}", "since": since}
+    return {
+        "health": health,
+        "reason": f"change {number}",
+        "since": since,
+        "nodes": {"services": {"health": health, "reason": f"change {number}", "since": since, "items": [service]}},
+        "tls": {},
+    }
+
+
+def _store(deployment, number: int, health: str = "red") -> None:
+    """A new status, published on commit as the watcher's `status_store` does."""
+    with transaction.atomic():
+        tree = _tree(number, health)
+        DeploymentStatus.objects.update_or_create(
+            deployment=deployment, defaults={"health": health, "reason": tree["reason"], "tree": tree}
+        )
+        events.publish_deployment_changed(Deployment.objects.select_related("project").get(pk=deployment.pk))
+
+
+async def _connect_to_deployment(user, deployment, tab: str = "overview") -> WebsocketCommunicator:
+    comm = WebsocketCommunicator(
+        application, f"/ws/deployments/{deployment.pk}/?tab={tab}", headers=[(b"origin", b"http://localhost")]
+    )
+    comm.scope["user"] = user
+    connected, _ = await comm.connect()
+    assert connected
+    assert 'id="deployment-header"' in await comm.receive_from(timeout=5)
+    return comm
+
+
+def _count(metric: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(metric, {"page": "deployment"}) or 0.0
+
+
+async def test_sockets_showing_one_tab_with_one_role_share_a_render_and_roles_get_their_own(make_member, make_project):
+    viewers = [await database_sync_to_async(make_member)(Role.VIEWER) for _ in range(3)]
+    developers = [await database_sync_to_async(make_member)(Role.DEVELOPER) for _ in range(2)]
+    _, deployments = await database_sync_to_async(_project_with_deployments)(make_project, 1)
+    deployment = deployments["d000"]
+    await database_sync_to_async(_store)(deployment, 0)
+    # A viewer connects first, so the first render of the change may well be a viewer's.
+    sockets = {user.username: await _connect_to_deployment(user, deployment) for user in [*viewers, *developers]}
+    renders, sends = _count("diploi_fragment_renders_total"), _count("diploi_fragment_sends_total")
+
+    await database_sync_to_async(_store)(deployment, 1)
+
+    received = {name: await comm.receive_from(timeout=5) for name, comm in sockets.items()}
+    for user in viewers:
+        assert "change 1" in received[user.username]
+        assert 'aria-label="Restart web"' not in received[user.username]  # a developer's button
+    for user in developers:
+        assert "change 1" in received[user.username]
+        assert 'aria-label="Restart web"' in received[user.username]
+    assert received[viewers[0].username] == received[viewers[2].username]
+    # One render per role for the five sockets, each sent its fragment.
+    assert _count("diploi_fragment_renders_total") - renders == 2
+    assert _count("diploi_fragment_sends_total") - sends == 5
+    for comm in sockets.values():
+        await comm.disconnect()
+
+
+async def test_a_socket_demoted_to_viewer_gets_the_viewers_fragment_at_the_next_change(make_member, make_project):
+    developer = await database_sync_to_async(make_member)(Role.DEVELOPER)
+    other = await database_sync_to_async(make_member)(Role.DEVELOPER)
+    _, deployments = await database_sync_to_async(_project_with_deployments)(make_project, 1)
+    deployment = deployments["d000"]
+    await database_sync_to_async(_store)(deployment, 0)
+    demoted, staying = (
+        await _connect_to_deployment(developer, deployment),
+        await _connect_to_deployment(other, deployment),
+    )
+    await database_sync_to_async(Membership.objects.filter(user=developer).update)(role=Role.VIEWER)
+
+    await database_sync_to_async(_store)(deployment, 1)
+
+    assert 'aria-label="Restart web"' not in await demoted.receive_from(timeout=5)
+    assert 'aria-label="Restart web"' in await staying.receive_from(timeout=5)
+    await demoted.disconnect()
+    await staying.disconnect()
+
+
+async def test_a_page_never_shows_an_older_status_after_a_newer_one(make_member, make_project):
+    """Changes committed back to back, faster than pages render: each socket may skip some, but what
+    it shows only moves forward, and it ends on the last one."""
+    import re
+
+    users = [await database_sync_to_async(make_member)(role) for role in (Role.VIEWER, Role.VIEWER, Role.DEVELOPER)]
+    _, deployments = await database_sync_to_async(_project_with_deployments)(make_project, 1)
+    deployment = deployments["d000"]
+    await database_sync_to_async(_store)(deployment, 0)
+    sockets = [await _connect_to_deployment(user, deployment) for user in users]
+
+    last = 30
+    for number in range(1, last + 1):
+        await database_sync_to_async(_store)(deployment, number, "red" if number % 2 else "yellow")
+
+    def number(message: str) -> int:
+        return int(re.search(r'<span class="reason">change (\d+)</span>', message).group(1))
+
+    for comm in sockets:
+        shown = []
+        while not shown or shown[-1] != last:
+            shown.append(number(await comm.receive_from(timeout=10)))
+        while not await comm.receive_nothing(timeout=0.5):  # renders of earlier messages that read the last
+            shown.append(number(await comm.receive_from(timeout=5)))
+        assert shown == sorted(shown), shown
+        assert shown[-1] == last
+        await comm.disconnect()

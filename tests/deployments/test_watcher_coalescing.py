@@ -1,0 +1,72 @@
+"""The watcher's coalescing (issue 17): a quiet deployment's first event is recomputed at once,
+whatever other deployments do; what follows within its window waits for the window's end.
+
+The window is long here (COALESCE seconds) so that the order of things, not a tight timing, is
+what the tests check: load can only make a status later, never earlier than its window allows.
+"""
+
+import time
+
+import pytest
+
+from deployments import lifecycle, services
+from deployments.cluster.connection import get_cluster
+from deployments.models import DeploymentStatus
+from deployments.watcher import ClusterWatcher
+from tests.support import built, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+COALESCE = 4.0
+WEB = {"diploi.io/service": "web"}
+
+
+@pytest.fixture
+def pair(make_project, developer, emulator, settings):
+    settings.STATUS_GRACE_SECONDS = 60  # nothing turns red for the time that passes
+    project = make_project("static-nginx")
+    deployments = [
+        built(services.deployment_create(project=project, name=name, stage="production", actor=developer))
+        for name in ("first", "second")
+    ]
+    for deployment in deployments:
+        lifecycle.reconcile_run(deployment.pk, owner="test")
+    return deployments
+
+
+@pytest.fixture
+def watcher(pair):
+    watcher = ClusterWatcher(get_cluster, coalesce=COALESCE, recompute_every=600, resync_every=3600).start()
+    wait_for(lambda: all(health(d) == "green" for d in pair), timeout=30, what="both green")
+    # Their first statuses were recomputed for the first list: let that window end (quiet again).
+    time.sleep(COALESCE + 0.5)
+    yield watcher
+    watcher.stop()
+
+
+def health(deployment) -> str | None:
+    status = DeploymentStatus.objects.filter(deployment=deployment).first()
+    return status and status.health
+
+
+def test_a_quiet_deployment_is_recomputed_at_once_while_another_is_in_a_burst(watcher, pair, emulator):
+    first, second = pair
+    emulator.faults.crash(first.namespace, selector=WEB)
+    wait_for(lambda: health(first) != "green", timeout=COALESCE * 0.75, what="the first deployment's change")
+    # The first one is inside its window now; the second one was quiet all along.
+    crashed = time.monotonic()
+    emulator.faults.crash(second.namespace, selector=WEB)
+    wait_for(lambda: health(second) != "green", timeout=COALESCE * 0.75, what="the second deployment's change")
+    assert time.monotonic() - crashed < COALESCE * 0.75
+
+
+def test_what_follows_within_the_window_waits_for_its_end_and_is_not_lost(watcher, pair, emulator):
+    first, _ = pair
+    emulator.faults.crash(first.namespace, selector=WEB)
+    wait_for(lambda: health(first) != "green", timeout=COALESCE * 0.75, interval=0.02, what="the change")
+    changed = time.monotonic()
+    emulator.faults.heal(first.namespace, selector=WEB)  # the pod turns ready again: inside the window
+
+    wait_for(lambda: health(first) == "green", timeout=COALESCE + 20, interval=0.02, what="green again")
+    # Held until the window of the recompute that showed the crash ended (polling lag aside: 0.5 s).
+    assert time.monotonic() - changed >= COALESCE - 0.5
