@@ -356,6 +356,54 @@ class LogStream:
             self._stop.set()
 
 
+@dataclass
+class Output:
+    """What one bounded run of a command printed (`command_output`), and why it stopped."""
+
+    source: Source
+    lines: list[str]
+    stopped: str
+    failed: bool = False  # it never ran: `stopped` says why
+
+
+async def command_output(*, namespace: str, source: Source, max_lines: int, seconds: float) -> Output:
+    """Run ``source.command`` once in its container (its own exec, not a shared run) and keep what it
+    prints, stdout and stderr together, until it exits, has printed ``max_lines`` lines or has run for
+    ``seconds``, whichever comes first. For a download. Not idempotent: each call runs the command."""
+    lines, splitter, stream = [], _Lines(), None
+    stopped, failed = f"stopped after {seconds:g} s", False
+    try:
+        async with asyncio.timeout(seconds):
+            stream = await exec_open(
+                namespace=namespace,
+                pod=source.pod,
+                container=source.container,
+                command=list(source.command),
+                tty=False,
+                stdin=False,
+            )
+            while len(lines) < max_lines:
+                item = await stream.read()
+                if item is None:
+                    lines += splitter.rest()
+                    if stream.failure:
+                        stopped, failed = stream.failure, not lines
+                    else:
+                        stopped = f"the command exited with status {stream.exit_status}"
+                    break
+                lines += splitter.feed(item[1])
+            else:
+                stopped = f"stopped at {max_lines} lines"
+    except TimeoutError:
+        lines += splitter.rest()
+    except errors.ClusterError as error:
+        stopped, failed = str(error), True
+    finally:
+        if stream is not None:
+            await stream.close()
+    return Output(source, lines[:max_lines], stopped, failed)
+
+
 def _after(lines: list[LogLine], last: str) -> list[LogLine] | None:
     """What a command printed after the last of ``lines`` whose text is ``last`` (None if none is)."""
     for index in range(len(lines) - 1, -1, -1):

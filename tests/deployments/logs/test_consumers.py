@@ -14,6 +14,7 @@ from deployments.cluster import labels
 from deployments.cluster.connection import get_cluster
 from deployments.models import Role
 from diploi_site.asgi import application
+from tests.deployments.logs.conftest import with_log_source
 from tests.support import alive, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("close_thread_connections")]
@@ -197,23 +198,6 @@ async def test_a_chatty_container_is_skipped_not_buffered_and_other_sockets_go_o
     assert skipped > 0  # the window held, and the page was told how much it missed
     for comm in (loud, calm):
         await comm.disconnect()
-
-
-def with_log_source(deployment, **source) -> None:
-    """Move the deployment to a new version of its template with one more named log source (as an edit
-    of the template file would make; a version's content never changes)."""
-    import secrets
-
-    from deployments.models import Deployment
-    from templates_catalog.models import TemplateVersion
-
-    current = Deployment.objects.get(pk=deployment.pk).template_version
-    data = dict(current.spec_data)
-    data["logs"] = [*data["logs"], source]
-    version = TemplateVersion.objects.create(
-        template=current.template, version=current.version, digest=secrets.token_hex(32), spec_data=data, source=""
-    )
-    Deployment.objects.filter(pk=deployment.pk).update(template_version=version)
 
 
 async def test_a_named_command_source_runs_through_exec_and_a_reconnect_does_not_repeat_its_tail(
