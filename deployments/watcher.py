@@ -76,6 +76,7 @@ MISSING_API_RETRY_SECONDS = 300
 INFORMER_MAX_BACKOFF_SECONDS = 5
 # One watcher at a time writes statuses; a standby takes over this soon after the writer died.
 STATUS_LEASE_SECONDS = 5
+LEASES = ("statuses", "cpu-sampler", "app-status", "resync")  # what one watcher at a time does
 STATUS_LEASE_RENEW_SECONDS = 1
 
 
@@ -258,8 +259,7 @@ class ClusterWatcher:
         self.cluster_factory().interrupt_watches(self.stop_event)
         for thread in self._threads:
             thread.join(timeout)
-        if self._writing:
-            self._give_back_status_lease()
+        self._give_back_leases()
 
     def run_forever(self) -> None:
         self.start()
@@ -465,13 +465,15 @@ class ClusterWatcher:
         self._writing = held
         return held
 
-    def _give_back_status_lease(self) -> None:
-        """On a clean stop: another watcher (or this one restarted) takes over at once."""
+    def _give_back_leases(self) -> None:
+        """On a clean stop (its threads joined): another watcher (or this one restarted) takes over
+        each job at once instead of waiting for the lease to expire."""
         self._writing = False
         try:
-            Lease.objects.filter(name="statuses", holder=self.name).update(holder="", expires_at=None)
-        except Exception:  # noqa: BLE001 - the database may be away: the lease then simply expires
-            logger.warning("could not give back the statuses lease", exc_info=True)
+            for name in LEASES:
+                Lease.release(name, self.name)
+        except Exception:  # noqa: BLE001 - the database may be away: the leases then simply expire
+            logger.warning("could not give back the leases of watcher %s", self.name, exc_info=True)
 
     def _recompute(self, deployment_ids: set[int], *, between: Callable[[], object] | None = None) -> None:
         """Compute each status in memory; write (under a row lock) only those that changed.

@@ -225,12 +225,13 @@ class LogSource:
     path: str | None = None  # a file in the container; None (and no command) = the container's stdout/stderr
     command: tuple[str, ...] = ()
 
-    def exec_command(self, tail: int) -> tuple[str, ...]:
-        """What to run in the container for this source (empty: read the container's own log)."""
+    def exec_command(self, tail: int, *, follow: bool = True) -> tuple[str, ...]:
+        """What to run in the container for this source (empty: read the container's own log): a file's
+        last ``tail`` lines, then (``follow``) what is added to it."""
         if self.command:
             return self.command
         if self.path:
-            return ("tail", "-n", str(tail), "-F", self.path)
+            return ("tail", "-n", str(tail), "-F", self.path) if follow else ("tail", "-n", str(tail), self.path)
         return ()
 
 

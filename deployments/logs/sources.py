@@ -31,18 +31,26 @@ def named_source(deployment, name: str) -> LogSource:
 
 
 def log_sources(
-    deployment, *, pod: str = "", component: str = "", container: str = "", source: str = ""
+    deployment,
+    *,
+    pod: str = "",
+    component: str = "",
+    container: str = "",
+    source: str = "",
+    file_lines: int = FILE_TAIL,
+    follow: bool = True,
 ) -> list[Source]:
     """The containers to read: ``pod``'s (one replica) or every pod of ``component`` (all replicas),
     ``container`` or the pod's main one (the component's own); or the template's log source named
-    ``source`` (in every pod of its component, or in ``pod``): its container's output, or its file or
-    command run through exec. Only pods carrying this deployment's labels count, so a name from
+    ``source`` (in every pod of its component, or in ``pod``): its container's output, or its file
+    (its last ``file_lines`` lines, then, with ``follow``, what is added) or command run through
+    exec. Only pods carrying this deployment's labels count, so a name from
     another namespace or deployment is refused like a missing one. Asks the cluster (raises
     `ClusterError` when it cannot be asked); raises `BadLogRequest`."""
     command: tuple[str, ...] = ()
     if source:
         entry = named_source(deployment, source)
-        component, container, command = entry.component, "", entry.exec_command(FILE_TAIL)
+        component, container, command = entry.component, "", entry.exec_command(file_lines, follow=follow)
     if not pod and not component:
         raise BadLogRequest("say which pod, component or log source to read")
     pods, _ = get_cluster().list(

@@ -28,11 +28,15 @@ new line; a joiner whose position is older than what the upstream still holds fo
 own instead. The last reader to leave ends the follow.
 
 Command sources (a template's log source naming a command, or a file read with ``tail -F``) run
-through exec (`deployments.cluster.streams`) in an asyncio task instead of a thread. Their lines
-carry no timestamp from the cluster, so each is stamped when it arrives; they count as caught up
-once the command has been quiet for `CATCH_UP_QUIET` seconds. A reconnect runs the command again;
-what it prints first up to the last line the reader had (its text travels in the position) is
-dropped, so a ``tail -F`` does not show its tail twice.
+through exec (`deployments.cluster.streams`) in an asyncio task instead of a thread, shared the same
+way (`_CommandFollow`): one run of the command per pod, container and command for every reader on
+this event loop, keeping its last `window` lines; the last reader to leave stops it. Their lines
+carry no timestamp from the cluster, so each is stamped when it arrives; a run counts as caught up
+once the command has been quiet for `CATCH_UP_QUIET` seconds. A reader joining a run gets the last
+`tail` lines it holds, or (reconnecting) what came after the line its position names. When the run
+does not hold that line (the reader came from an earlier run), it gets what the run printed after
+the last line with the text the reader had last (its text travels in the position), once the run's
+backlog is out, so a ``tail -F`` run anew does not show its tail twice.
 
 `close()` ends every source now (their HTTP responses and exec streams are shut) and is
 idempotent; a consumer calls it when its socket closes.
@@ -212,19 +216,17 @@ class LogStream:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._signalled = False
         self._threads: list[threading.Thread] = []
-        self._tasks: list[asyncio.Task] = []
-        self._execs: list = []
 
     # -- the asyncio side ---------------------------------------------------------------------------
 
     def start(self) -> LogStream:
-        """Open every source (a thread per container log, a task per command). Call from the event
-        loop that reads."""
+        """Open every source (a thread per container log; a command joins its shared run). Call from
+        the event loop that reads."""
         self._loop = asyncio.get_running_loop()
         self._running = len(self.sources)
         for source in self.sources:
             if source.command:
-                self._tasks.append(asyncio.create_task(self._run_command(source)))
+                _HUB.join_command(self, source)
                 continue
             thread = threading.Thread(
                 target=self._follow, args=(source,), name=f"logs-open {self.namespace}/{source.pod}", daemon=True
@@ -260,10 +262,6 @@ class LogStream:
             get_cluster().interrupt_watches(self._stop)
         except errors.ClusterError:
             pass
-        for stream in self._execs:
-            await stream.close()
-        for task in self._tasks:
-            task.cancel()
         self._wake.set()
 
     # -- the reading threads ------------------------------------------------------------------------
@@ -324,74 +322,6 @@ class LogStream:
             reason = "reading the log failed (see the server log)"
         self._source_ended(source, reason)
 
-    # -- the command tasks --------------------------------------------------------------------------
-
-    async def _run_command(self, source: Source) -> None:
-        """Run ``source.command`` in the container and relay its stdout and stderr, line by line."""
-        reason = "the command ended"
-        resume = self.resume.get(source.pod)
-        # A re-run after a reconnect prints its backlog again: hold it until the command is quiet, then
-        # drop what the reader already has (up to the last line it saw).
-        burst: list[str] | None = [] if resume is not None and resume.text else None
-        stream = None
-        try:
-            stream = await exec_open(
-                namespace=self.namespace,
-                pod=source.pod,
-                container=source.container,
-                command=list(source.command),
-                tty=False,
-                stdin=False,
-            )
-            self._execs.append(stream)
-            pending = b""
-            caught_up = False
-            reading = None
-            while not self._stop.is_set():
-                reading = reading or asyncio.ensure_future(stream.read())
-                done, _ = await asyncio.wait({reading}, timeout=None if caught_up else CATCH_UP_QUIET)
-                if not done:  # quiet: the backlog is out
-                    if burst is not None:
-                        self._push_texts(source.pod, _after(burst, resume.text))
-                        burst = None
-                    caught_up = True
-                    self._mark_caught_up(source.pod)
-                    continue
-                item, reading = reading.result(), None
-                if item is None:
-                    break
-                pending += item[1]
-                *complete, pending = pending.split(b"\n")
-                while len(pending) > MAX_LINE:
-                    complete.append(pending[:MAX_LINE])
-                    pending = pending[MAX_LINE:]
-                texts = [raw.decode(errors="replace").removesuffix("\r") for raw in complete]
-                if burst is not None and len(burst) + len(texts) <= self.window:
-                    burst += texts
-                    continue
-                if burst is not None:  # more than a backlog: nothing to match against, relay it all
-                    texts, burst = burst + texts, None
-                self._push_texts(source.pod, texts)
-            if pending:
-                self._push_texts(source.pod, [pending.decode(errors="replace")])
-            if burst:
-                self._push_texts(source.pod, _after(burst, resume.text))
-            if stream.failure:
-                reason = stream.failure
-            elif stream.exit_status is not None:
-                reason = f"the command exited with status {stream.exit_status}"
-        except asyncio.CancelledError:
-            raise
-        except errors.ClusterError as error:
-            reason = str(error)
-        except Exception:  # noqa: BLE001 - a source must always say it ended
-            logger.exception("log command in %s/%s failed", self.namespace, source.pod)
-            reason = "running the command failed (see the server log)"
-        finally:
-            if stream is not None:
-                await stream.close()
-            self._source_ended(source, reason)
-
     # -- shared -------------------------------------------------------------------------------------
 
     def _source_ended(self, source: Source, reason: str) -> None:
@@ -405,11 +335,6 @@ class LogStream:
         with self._lock:
             self._caught_up.append(pod)
         self._signal()
-
-    def _push_texts(self, pod: str, texts: list[str]) -> None:
-        stamp = now_stamp()
-        for text in texts:
-            self._push(LogLine(pod, stamp, text))
 
     def _push(self, line: LogLine) -> None:
         with self._lock:
@@ -431,21 +356,98 @@ class LogStream:
             self._stop.set()
 
 
-def _after(burst: list[str], last: str) -> list[str]:
-    """What a re-run command printed after the reader's last line (all of it if that line is not there)."""
-    for index in range(len(burst) - 1, -1, -1):
-        if burst[index] == last:
-            return burst[index + 1 :]
-    return burst
+@dataclass
+class Output:
+    """What one bounded run of a command printed (`command_output`), and why it stopped."""
+
+    source: Source
+    lines: list[str]
+    stopped: str
+    failed: bool = False  # it never ran: `stopped` says why
+
+
+async def command_output(*, namespace: str, source: Source, max_lines: int, seconds: float) -> Output:
+    """Run ``source.command`` once in its container (its own exec, not a shared run) and keep what it
+    prints, stdout and stderr together, until it exits, has printed ``max_lines`` lines or has run for
+    ``seconds``, whichever comes first. For a download. Not idempotent: each call runs the command."""
+    lines, splitter, stream = [], _Lines(), None
+    stopped, failed = f"stopped after {seconds:g} s", False
+    try:
+        async with asyncio.timeout(seconds):
+            stream = await exec_open(
+                namespace=namespace,
+                pod=source.pod,
+                container=source.container,
+                command=list(source.command),
+                tty=False,
+                stdin=False,
+            )
+            while len(lines) < max_lines:
+                item = await stream.read()
+                if item is None:
+                    lines += splitter.rest()
+                    if stream.failure:
+                        stopped, failed = stream.failure, not lines
+                    else:
+                        stopped = f"the command exited with status {stream.exit_status}"
+                    break
+                lines += splitter.feed(item[1])
+            else:
+                stopped = f"stopped at {max_lines} lines"
+    except TimeoutError:
+        lines += splitter.rest()
+    except errors.ClusterError as error:
+        stopped, failed = str(error), True
+    finally:
+        if stream is not None:
+            await stream.close()
+    return Output(source, lines[:max_lines], stopped, failed)
+
+
+def _after(lines: list[LogLine], last: str) -> list[LogLine] | None:
+    """What a command printed after the last of ``lines`` whose text is ``last`` (None if none is)."""
+    for index in range(len(lines) - 1, -1, -1):
+        if lines[index].text == last:
+            return lines[index + 1 :]
+    return None
+
+
+class _Lines:
+    """A command's output (bytes, in pieces as they come) cut into lines of at most MAX_LINE."""
+
+    def __init__(self):
+        self.pending = b""
+
+    def feed(self, data: bytes) -> list[str]:
+        self.pending += data
+        *complete, self.pending = self.pending.split(b"\n")
+        while len(self.pending) > MAX_LINE:
+            complete.append(self.pending[:MAX_LINE])
+            self.pending = self.pending[MAX_LINE:]
+        return [raw.decode(errors="replace").removesuffix("\r") for raw in complete]
+
+    def rest(self) -> list[str]:
+        rest, self.pending = self.pending, b""
+        return [rest.decode(errors="replace")] if rest else []
 
 
 class _Subscriber:
-    __slots__ = ("stream", "source", "dedupe")
+    """One reader of a shared follow. ``held`` (a command's reader coming from an earlier run) keeps
+    what the run prints until its backlog is out, to find the reader's last line in it."""
 
-    def __init__(self, stream: LogStream, source: Source, dedupe: _Dedupe):
+    __slots__ = ("stream", "source", "dedupe", "held", "last")
+
+    def __init__(self, stream: LogStream, source: Source, dedupe: _Dedupe | None):
         self.stream, self.source, self.dedupe = stream, source, dedupe
+        self.held: list[LogLine] | None = None
+        self.last = ""
 
     def take(self, line: LogLine, key: str | None) -> None:
+        if self.held is not None:
+            self.held.append(line)
+            if len(self.held) > self.stream.window:  # more than a backlog: the reader's line is not coming
+                self.release()
+            return
         if self.dedupe is not None:
             if not self.dedupe.admit(line.stamp, key):
                 return
@@ -453,14 +455,48 @@ class _Subscriber:
                 self.dedupe = None  # from here on every line is new to this reader: no more checks
         self.stream._push(line)
 
+    def release(self) -> None:
+        """The run's backlog is out: relay what came after the reader's last line (all when not found)."""
+        held, self.held = self.held, None
+        after = _after(held, self.last)
+        for line in held if after is None else after:
+            self.stream._push(line)
+
 
 class _Upstream:
-    """One follow of one container's log, relayed to every subscribed `LogStream` (see the module
-    docstring). Its thread resumes by itself after a cut, from the last line it read."""
+    """One shared follow of one source, relayed to every subscribed `LogStream` (see the module
+    docstring): its last WINDOW lines, its readers, and its end."""
 
-    def __init__(self, hub: _Hub, key: tuple, namespace: str, source: Source, dedupe: _Dedupe, from_start: bool):
+    def __init__(self, hub: _Hub, key: tuple, namespace: str, source: Source):
         self.hub, self.key, self.namespace, self.source = hub, key, namespace, source
         self.recent: deque[tuple[LogLine, str | None]] = deque(maxlen=WINDOW)
+        self.subscribers: list[_Subscriber] = []
+        self.stop = threading.Event()
+        self.ended = False
+
+    def halt(self) -> None:
+        """Nobody reads any more (``stop`` is set): end the follow now."""
+        raise NotImplementedError
+
+    def _finish(self, reason: str) -> None:
+        with self.hub.lock:
+            self.ended = True
+            if self.hub.upstreams.get(self.key) is self:
+                del self.hub.upstreams[self.key]
+            subscribers, self.subscribers = self.subscribers, []
+        if not self.stop.is_set():
+            for subscriber in subscribers:
+                if subscriber.held is not None:
+                    subscriber.release()
+                subscriber.stream._source_ended(subscriber.source, reason)
+
+
+class _LogFollow(_Upstream):
+    """One follow of one container's log. Its thread resumes by itself after a cut, from the last line
+    it read."""
+
+    def __init__(self, hub: _Hub, key: tuple, namespace: str, source: Source, dedupe: _Dedupe, from_start: bool):
+        super().__init__(hub, key, namespace, source)
         # `recent` holds every line after `origin` (the creator's position, or the last line it dropped);
         # from_start: the whole log, as the creator's was empty; no backlog: only lines printed from now.
         self.origin = dedupe.key or ""
@@ -469,9 +505,9 @@ class _Upstream:
         self.from_start = from_start
         self.no_backlog = not from_start and dedupe.key is None
         self.position = _Dedupe(dedupe.position())
-        self.subscribers: list[_Subscriber] = []
-        self.stop = threading.Event()
-        self.ended = False
+
+    def halt(self) -> None:
+        threading.Thread(target=_interrupt, args=(self.stop,), daemon=True).start()
 
     def covers(self, dedupe: _Dedupe) -> bool:
         """Whether a reader at ``dedupe``'s position can be served without a gap."""
@@ -527,14 +563,114 @@ class _Upstream:
         except Exception:  # noqa: BLE001 - the readers must always hear that it ended
             logger.exception("log stream of %s/%s failed", self.namespace, self.source.pod)
             reason = "reading the log failed (see the server log)"
+        self._finish(reason)
+
+
+class _CommandFollow(_Upstream):
+    """One run of a command source's command in one container, on one event loop (exec streams are
+    asyncio), relayed to every reader there. It ends with the command; it is not run again by itself."""
+
+    def __init__(self, hub: _Hub, key: tuple, namespace: str, source: Source, loop: asyncio.AbstractEventLoop):
+        super().__init__(hub, key, namespace, source)
+        self.loop = loop
+        self.caught_up = False
+        self.task = loop.create_task(self.run())
+
+    def halt(self) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.task.cancel)
+        except RuntimeError:  # the loop has closed: the task went with it
+            pass
+
+    def add(self, subscriber: _Subscriber, position: Position | None, tail: int | None) -> None:
+        """Called with the hub's lock held: replay what the reader lacks (see the module docstring), then relay."""
+        lines = [line for line, _ in self.recent]
+        start = None if position is None else self._after_position(position)
+        if start is None and (position is None or not position.text):  # a new reader: the last `tail` lines
+            start = 0 if tail is None else max(0, len(lines) - tail)
+        if start is None:
+            subscriber.last, subscriber.held = position.text, list(lines)
+            if self.caught_up:
+                subscriber.release()
+        else:
+            for line in lines[start:]:
+                subscriber.stream._push(line)
+        if self.caught_up:
+            subscriber.stream._mark_caught_up(self.source.pod)
+        self.subscribers.append(subscriber)
+
+    def _after_position(self, position: Position) -> int | None:
+        """Where in `recent` the lines after ``position`` begin; None if this run does not hold its line."""
+        key, seen = stamp_key(position.stamp), 0
+        for index, (line, line_key) in enumerate(self.recent):
+            if line_key == key:
+                seen += 1
+                if seen == position.seen:
+                    return index + 1 if not position.text or line.text == position.text else None
+        return None
+
+    def _publish(self, texts: list[str]) -> None:
+        stamp = now_stamp()
+        key = stamp_key(stamp)
         with self.hub.lock:
-            self.ended = True
-            if self.hub.upstreams.get(self.key) is self:
-                del self.hub.upstreams[self.key]
-            subscribers, self.subscribers = self.subscribers, []
-        if not self.stop.is_set():
+            for text in texts:
+                line = LogLine(self.source.pod, stamp, text)
+                self.recent.append((line, key))
+                for subscriber in self.subscribers:
+                    subscriber.take(line, key)
+
+    def _catch_up(self) -> None:
+        with self.hub.lock:
+            self.caught_up = True
+            subscribers = list(self.subscribers)
             for subscriber in subscribers:
-                subscriber.stream._source_ended(subscriber.source, reason)
+                if subscriber.held is not None:
+                    subscriber.release()
+        for subscriber in subscribers:
+            subscriber.stream._mark_caught_up(self.source.pod)
+
+    async def run(self) -> None:
+        """Run the command and relay its stdout and stderr, line by line, until it ends or nobody reads."""
+        reason = "the command ended"
+        stream = reading = None
+        try:
+            stream = await exec_open(
+                namespace=self.namespace,
+                pod=self.source.pod,
+                container=self.source.container,
+                command=list(self.source.command),
+                tty=False,
+                stdin=False,
+            )
+            lines = _Lines()
+            while not self.stop.is_set():
+                reading = reading or asyncio.ensure_future(stream.read())
+                done, _ = await asyncio.wait({reading}, timeout=None if self.caught_up else CATCH_UP_QUIET)
+                if not done:  # quiet: the backlog is out
+                    self._catch_up()
+                    continue
+                item, reading = reading.result(), None
+                if item is None:
+                    break
+                self._publish(lines.feed(item[1]))
+            self._publish(lines.rest())
+            if stream.failure:
+                reason = stream.failure
+            elif stream.exit_status is not None:
+                reason = f"the command exited with status {stream.exit_status}"
+        except asyncio.CancelledError:
+            self.stop.set()  # halted: the readers left
+        except errors.ClusterError as error:
+            reason = str(error)
+        except Exception:  # noqa: BLE001 - the readers must always hear that it ended
+            logger.exception("log command in %s/%s failed", self.namespace, self.source.pod)
+            reason = "running the command failed (see the server log)"
+        finally:
+            if reading is not None:
+                reading.cancel()
+            if stream is not None:
+                await stream.close()
+            self._finish(reason)
 
 
 class _Hub:
@@ -549,18 +685,31 @@ class _Hub:
         that cannot be done without a gap (the caller follows on its own)."""
         if stream.previous or not stream.follow:
             return False
-        key = (id(get_cluster()), stream.namespace, source.pod, source.container)
+        key = (id(get_cluster()), stream.namespace, source.pod, source.container, ())
         with self.lock:
             if stream._stop.is_set():
                 return True  # closed meanwhile: nothing to relay
             upstream = self.upstreams.get(key)
             if upstream is None or upstream.ended:
-                upstream = self.upstreams[key] = _Upstream(self, key, stream.namespace, source, dedupe, from_start)
+                upstream = self.upstreams[key] = _LogFollow(self, key, stream.namespace, source, dedupe, from_start)
                 threading.Thread(target=upstream.run, name=f"logs {stream.namespace}/{source.pod}", daemon=True).start()
             elif not upstream.covers(dedupe):
                 return False
             upstream.add(_Subscriber(stream, source, dedupe))
         return True
+
+    def join_command(self, stream: LogStream, source: Source) -> None:
+        """Relay the run of ``source``'s command to ``stream`` (starting the run if none is going on
+        this event loop). Call from that loop."""
+        loop = asyncio.get_running_loop()
+        key = (id(get_cluster()), stream.namespace, source.pod, source.container, source.command, id(loop))
+        with self.lock:
+            if stream._stop.is_set():
+                return
+            upstream = self.upstreams.get(key)
+            if upstream is None or upstream.ended:
+                upstream = self.upstreams[key] = _CommandFollow(self, key, stream.namespace, source, loop)
+            upstream.add(_Subscriber(stream, source, None), stream.resume.get(source.pod), stream.tail)
 
     def leave(self, stream: LogStream) -> None:
         """``stream`` reads no more; a follow nobody reads ends."""
@@ -570,14 +719,14 @@ class _Hub:
                 if not upstream.subscribers:
                     upstream.stop.set()
                     del self.upstreams[upstream.key]
-                    threading.Thread(target=self._interrupt, args=(upstream.stop,), daemon=True).start()
+                    upstream.halt()
 
-    @staticmethod
-    def _interrupt(stop: threading.Event) -> None:
-        try:
-            get_cluster().interrupt_watches(stop)
-        except errors.ClusterError:
-            pass
+
+def _interrupt(stop: threading.Event) -> None:
+    try:
+        get_cluster().interrupt_watches(stop)
+    except errors.ClusterError:
+        pass
 
 
 _HUB = _Hub()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
+from asgiref.sync import async_to_sync
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
@@ -15,10 +17,11 @@ from deployments.access import deployment_for
 from deployments.cluster.connection import get_cluster
 from deployments.cluster.errors import ClusterError, Invalid, NotFound
 from deployments.logs.sources import BadLogRequest, log_sources, named_source, named_sources
-from deployments.logs.streams import stamp_key
+from deployments.logs.streams import command_output, stamp_key
 
 DOWNLOAD_DEFAULT = 1000
 DOWNLOAD_MAX = 10000
+COMMAND_DOWNLOAD_SECONDS = 5  # a command source's download: what it prints in this long (a file's: its time limit)
 
 
 def log_choices(tree: dict) -> tuple[list[dict], list[tuple[str, int]]]:
@@ -56,6 +59,7 @@ def deployment_logs(request, deployment_id: int):
         log_components=components,
         wanted=wanted,
         previous=request.GET.get("previous") in ("1", "true"),
+        command_download_seconds=COMMAND_DOWNLOAD_SECONDS,
     )
     return render(request, "deployments/deployment_logs.html", context)
 
@@ -81,7 +85,7 @@ def deployment_logs_download(request, deployment_id: int):
     """As a text file: the last ``lines`` lines (default 1000, at most 10,000), or (with ``since``) what
     was printed since that moment (at most the last 10,000 lines), of a container, of every replica of a
     component (each line naming its pod), or of a named log source printing to the container's output.
-    Not follow: what the cluster holds now."""
+    Not follow: what the cluster holds now. A named file or command source: see `_download_run`."""
     deployment, _ = deployment_for(request.user, deployment_id)
     since = None
     if request.GET.get("since"):
@@ -100,7 +104,12 @@ def deployment_logs_download(request, deployment_id: int):
     name = request.GET.get("source", "")[:253]
     try:
         if name and named_source(deployment, name).exec_command(1):
-            raise BadLogRequest(f"{name!r} is what a command prints while the Logs tab shows it: nothing is stored")
+            if since or previous:
+                raise BadLogRequest(
+                    f"{name!r} is read by running a command: it has no timestamps to start from and no previous "
+                    "container; download its last lines"
+                )
+            return _download_run(request, deployment, name, tail)
         sources = log_sources(
             deployment,
             pod=request.GET.get("pod", "")[:253],
@@ -131,4 +140,34 @@ def deployment_logs_download(request, deployment_id: int):
     label = sources[0].pod if len(sources) == 1 else slugify(request.GET.get("component") or name) or "logs"
     suffix = ("-previous" if previous else "") + ("-since" if since else "")
     response["Content-Disposition"] = f'attachment; filename="{deployment.name}-{label}{suffix}.log"'
+    return response
+
+
+def _download_run(request, deployment, name: str, lines: int) -> HttpResponse:
+    """A named file or command source as a text file, from one run of its own in each running pod (or in
+    ``pod``), all at once: a file's last ``lines`` lines (``tail -n``, not followed), or what a command
+    prints until it exits, has printed ``lines`` lines or has run COMMAND_DOWNLOAD_SECONDS. Lines carry no
+    timestamp (the container writes none); with several pods each line names its pod, pod after pod."""
+    sources = log_sources(deployment, pod=request.GET.get("pod", "")[:253], source=name, file_lines=lines, follow=False)
+
+    async def run_all():
+        return await asyncio.gather(
+            *(
+                command_output(
+                    namespace=deployment.namespace, source=source, max_lines=lines, seconds=COMMAND_DOWNLOAD_SECONDS
+                )
+                for source in sources
+            )
+        )
+
+    outputs = async_to_sync(run_all)()
+    if all(output.failed for output in outputs):
+        reasons = "; ".join(f"{output.source.pod}: {output.stopped}" for output in outputs)
+        return HttpResponseBadRequest(f"{name!r} could not be run: {reasons}", content_type="text/plain")
+    prefix = len(outputs) > 1
+    body = "".join(
+        (f"{output.source.pod} " if prefix else "") + line + "\n" for output in outputs for line in output.lines
+    )
+    response = HttpResponse(body, content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{deployment.name}-{slugify(name) or "logs"}.log"'
     return response

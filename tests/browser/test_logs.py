@@ -147,3 +147,42 @@ def test_the_templates_sources_open_first_and_a_crashed_containers_last_words_ar
     expect(lines).to_contain_text("RuntimeError: simulated crash (an injected fault): exiting with status 1")
     expect(page.locator(".logs-state")).to_have_text("the cluster has no more")
     assert console_errors == []
+
+
+def test_two_pages_share_a_files_run_and_download_its_last_lines(
+    diploi_on_emulator, emulator, page, console_errors, make_project, developer, screenshot_on_failure, tmp_path
+):
+    from tests.deployments.logs.conftest import with_log_source
+
+    url = diploi_on_emulator.url
+    project = make_project("django-postgres")
+    deployment = services.deployment_create(project=project, name="dev", stage="development", actor=developer)
+    wait_for(lambda: Deployment.objects.get(pk=deployment.pk).applied_generation, timeout=60, what="the worker's apply")
+    deployment.refresh_from_db()
+    running_pod(deployment)
+    log_file = tmp_path / "app.log"
+    log_file.write_text("".join(f"request {n}\n" for n in range(1200)))
+    with_log_source(deployment, name="App log", component="app", path=str(log_file))
+    emulator.audit.enable()
+
+    sign_in(page, url, developer.username)
+    other = page.context.new_page()
+    for tab in (page, other):
+        tab.goto(f"{url}/deployments/{deployment.pk}/logs/?source=App%20log")
+        expect(tab.locator(".logs-state")).to_have_text("live: caught up")
+        expect(tab.locator(".logs-lines")).to_contain_text("request 1199")
+    screenshot_on_failure.append(("logs", page.url))
+    with log_file.open("a") as out:
+        out.write("GET /both 200\n")
+    for tab in (page, other):
+        expect(tab.locator(".logs-lines")).to_contain_text("GET /both 200")
+    # One `tail -F` for both pages (the second started from the first's run).
+    assert len([r for r in emulator.audit.records() if r.subresource == "exec"]) == 1
+
+    expect(page.get_by_text("Download gives the file's last 1000 lines")).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the file's last 1000 lines").click()
+    body = open(download.value.path()).read().splitlines()
+    assert len(body) == 1000 and body[0] == "request 201" and body[-1] == "GET /both 200"
+    other.close()
+    assert console_errors == []

@@ -20,6 +20,7 @@ from websockets.sync.client import connect
 from cluster_emulator import ClusterEmulator
 from cluster_emulator.execution import V4, V5
 from tests.conftest import need_service
+from tests.support import alive
 
 from .conftest import apply, eventually, make_namespace, statefulset
 
@@ -330,27 +331,19 @@ def test_it_refuses_a_client_offering_no_channel_protocol(emulator, core, namesp
     )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize("how", ["closes", "sends an unmasked frame"])
 def test_it_kills_the_command_when_the_client_goes_away(emulator, core, namespace, how):
     running_pod(core, namespace)
     with raw_exec(emulator, namespace, ["sh", "-c", "echo $$; exec sleep 60"], [V5], stdout="true", stdin="true") as ws:
         pid = int(ws.recv(timeout=5)[1:])
-        assert _alive(pid)
+        assert alive(pid)
         if how == "closes":
             ws.close()
         else:
             ws.socket.sendall(b"\x82\x02\x00x")  # a binary frame without the mask clients must set
             with pytest.raises(ConnectionClosed):
                 ws.recv(timeout=5)
-    eventually(lambda: not _alive(pid), message=f"process {pid} is gone")
+    eventually(lambda: not alive(pid), message=f"process {pid} is gone")
 
 
 def test_it_ends_the_stream_when_the_container_crashes(emulator, core, namespace):

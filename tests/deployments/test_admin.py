@@ -261,7 +261,7 @@ def test_it_filters_by_stage_health_state_team_and_template_version(
     assert filtered(state__exact="running") == ["prod"]
     assert filtered(project__team__id__exact=str(other_team.pk)) == ["theirs"]
     assert filtered(template_version="old") == ["dev", "prod"]
-    assert "1.0.0 <strong" in admin_client.get(reverse(CHANGELIST), {"template_version": "old"}).content.decode()
+    assert "1.1.0 <strong" in admin_client.get(reverse(CHANGELIST), {"template_version": "old"}).content.decode()
     assert filtered(template_version="current") == ["theirs"]
 
 

@@ -8,8 +8,8 @@ from django.db import connection, connections, transaction
 
 from deployments import lifecycle, services
 from deployments.cluster.connection import get_cluster
-from deployments.models import CpuSample, DeploymentStatus
-from deployments.watcher import ClusterWatcher
+from deployments.models import CpuSample, DeploymentStatus, Lease
+from deployments.watcher import LEASES, ClusterWatcher
 from tests.conftest import need_service
 from tests.support import built, wait_for
 
@@ -120,6 +120,35 @@ def test_it_lets_several_watchers_run_without_corrupting_each_other(watcher, emu
         assert len(times) == len(set(times))  # one sampler at a time
     finally:
         second.stop()
+
+
+def test_a_watcher_that_stops_cleanly_hands_its_leased_jobs_over_at_once(emulator, fast_status, settings, deployment):
+    settings.APP_STATUS_SECONDS = 1
+    settings.APP_STATUS_TIMEOUT_SECONDS = 30  # the app-status lease lasts 3 s + 30 s per batch of silent apps
+
+    def holder(name: str) -> str | None:
+        lease = Lease.objects.filter(name=name).first()
+        return lease and lease.holder
+
+    first = ClusterWatcher(get_cluster, coalesce=0.05, recompute_every=0.5, resync_every=1).start()
+    second = None
+    try:
+        wait_for(lambda: all(holder(name) == first.name for name in LEASES), timeout=20, what="the first holds all")
+        second = ClusterWatcher(get_cluster, coalesce=0.05, recompute_every=0.5, resync_every=1).start()
+        time.sleep(1.5)  # the second asks for every lease meanwhile, and stands by
+        assert all(holder(name) == first.name for name in LEASES)
+
+        first.stop()
+        stopped = time.monotonic()
+
+        assert not Lease.objects.filter(holder=first.name).exists()  # given back, not left to expire
+        wait_for(lambda: all(holder(name) == second.name for name in LEASES), timeout=10, what="the second takes over")
+        took = time.monotonic() - stopped
+        assert took < 10 < Lease.objects.get(name="app-status").expires_at.timestamp() - time.time()  # not expiry
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
 
 
 def test_a_status_locked_elsewhere_does_not_hold_up_the_others(watcher, emulator, deployment, make_project, developer):

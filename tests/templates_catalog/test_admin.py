@@ -17,7 +17,7 @@ def changed_django(loaded_catalog, make_deployment):
     template = Template.objects.get(slug="django-postgres")
     old = make_deployment(template, name="legacy")
     path = loaded_catalog / "django-postgres.yaml"
-    path.write_text(path.read_text().replace('version: "1.0.0"', 'version: "1.1.0"'))
+    path.write_text(path.read_text().replace('version: "1.1.0"', 'version: "1.2.0"'))
     sync_catalog(loaded_catalog)
     template.refresh_from_db()
     new = make_deployment(template, name="fresh")
@@ -32,7 +32,7 @@ def test_it_lists_templates_with_their_state_and_usage(superuser_client, changed
 
     assert response.status_code == 200
     page = response.content.decode()
-    assert "Django + PostgreSQL" in page and "Invalid" in page and "1.1.0" in page
+    assert "Django + PostgreSQL" in page and "Invalid" in page and "1.2.0" in page
     row = next(r for r in response.context["cl"].result_list if r.pk == template.pk)
     assert (row.deployment_count, row.outdated_count) == (2, 1)
 
@@ -55,8 +55,8 @@ def test_it_shows_the_parsed_spec_versions_and_deployments(superuser_client, cha
     page = response.content.decode()
     assert "runs the source" in page and "PostgreSQL 16" in page and "5 GiB" in page  # the parsed spec
     assert "version: must not be empty" in page  # last error
-    assert "1.0.0" in page and "1.1.0" in page  # versions inline
-    assert f"{old.project.slug}/legacy</a> runs 1.0.0" in page  # on an old version
+    assert "1.1.0" in page and "1.2.0" in page  # versions inline
+    assert f"{old.project.slug}/legacy</a> runs 1.1.0" in page  # on an old version
     assert f"{new.project.slug}/fresh" in page
     assert 'name="enabled"' in page and 'name="slug"' not in page  # only `enabled` is editable
 

@@ -66,7 +66,7 @@ def test_it_reports_everything_unchanged_on_a_second_run(catalog_dir):
 def test_it_makes_a_changed_file_the_current_version_and_keeps_the_old_one(loaded_catalog):
     template = Template.objects.get(slug="static-nginx")
     first = template.current_version
-    edit(loaded_catalog / "static-nginx.yaml", 'version: "1.0.0"', 'version: "1.1.0"')
+    edit(loaded_catalog / "static-nginx.yaml", 'version: "1.1.0"', 'version: "1.2.0"')
     edit(loaded_catalog / "static-nginx.yaml", "size: 1Gi", "size: 2Gi")
 
     report = sync_catalog(loaded_catalog)
@@ -74,7 +74,7 @@ def test_it_makes_a_changed_file_the_current_version_and_keeps_the_old_one(loade
     assert statuses(report)["static-nginx"] == "changed"
     assert {s for slug, s in statuses(report).items() if slug != "static-nginx"} == {"unchanged"}
     template.refresh_from_db()
-    assert template.current_version != first and template.current_version.version == "1.1.0"
+    assert template.current_version != first and template.current_version.version == "1.2.0"
     assert template.current_version.spec.component("web").storage[0].size == "2Gi"
     assert set(template.versions.all()) == {first, template.current_version}
 
@@ -85,7 +85,7 @@ def test_it_notes_a_changed_file_that_kept_its_version(loaded_catalog):
     (result,) = [r for r in sync_catalog(loaded_catalog).results if r.slug == "static-nginx"]
 
     assert result.status == SyncStatus.CHANGED
-    assert result.note == "content changed but the version is still 1.0.0; consider raising it"
+    assert result.note == "content changed but the version is still 1.1.0; consider raising it"
 
 
 def test_it_ignores_comments_and_formatting(loaded_catalog):
@@ -114,7 +114,7 @@ def test_it_keeps_the_last_good_version_of_a_broken_file_and_loads_the_others(lo
     good = Template.objects.get(slug="django-postgres").current_version
     edit(loaded_catalog / "django-postgres.yaml", "port: 8000", "port: 80000")
     edit(loaded_catalog / "django-postgres.yaml", "size: 5Gi", "size: lots")
-    edit(loaded_catalog / "nextjs-postgres.yaml", 'version: "1.0.0"', 'version: "1.0.1"')
+    edit(loaded_catalog / "nextjs-postgres.yaml", 'version: "1.1.0"', 'version: "1.1.1"')
 
     report = sync_catalog(loaded_catalog)
 
@@ -123,7 +123,7 @@ def test_it_keeps_the_last_good_version_of_a_broken_file_and_loads_the_others(lo
     assert report.failed
     (failed,) = report.of(SyncStatus.FAILED)
     assert [p.path for p in failed.problems] == ["components[0].port", "components[0].storage.code.size"]
-    assert failed.note == "still serving version 1.0.0"
+    assert failed.note == "still serving version 1.1.0"
     template = Template.objects.get(slug="django-postgres")
     assert template.current_version == good and template.enabled
     assert template.validation == Template.Validation.INVALID
@@ -233,14 +233,14 @@ def test_it_leaves_templates_of_other_directories_alone(loaded_catalog, tmp_path
 def test_it_keeps_deployments_on_the_version_they_were_created_from(loaded_catalog, make_deployment):
     template = Template.objects.get(slug="fastapi-redis")
     old = make_deployment(template)
-    edit(loaded_catalog / "fastapi-redis.yaml", 'version: "1.0.0"', 'version: "1.1.0"')
+    edit(loaded_catalog / "fastapi-redis.yaml", 'version: "1.1.0"', 'version: "1.2.0"')
     sync_catalog(loaded_catalog)
     template.refresh_from_db()
     new = make_deployment(template)
     deleted = make_deployment(template, version=old.template_version, state=DeploymentState.DELETED)
 
     old.refresh_from_db()
-    assert old.template_version.version == "1.0.0"
+    assert old.template_version.version == "1.1.0"
     assert list(template.outdated_deployments()) == [old]
     assert new.uses_current_template and not old.uses_current_template
     assert deleted not in template.outdated_deployments()

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 def new_version(directory, slug: str, version: str) -> Template:
     path = directory / f"{slug}.yaml"
     text = path.read_text()
-    path.write_text(text.replace('version: "1.0.0"', f'version: "{version}"', 1).replace("1.0.0\n", f"{version}\n"))
+    path.write_text(text.replace('version: "1.1.0"', f'version: "{version}"', 1).replace("1.1.0\n", f"{version}\n"))
     sync_catalog(directory)
     return Template.objects.get(slug=slug)
 
@@ -36,7 +36,7 @@ def test_it_finds_deployments_on_old_versions(loaded_catalog, make_deployment):
     nginx = Template.objects.get(slug="static-nginx")
     old_django = make_deployment(django)
     make_deployment(nginx)
-    django = new_version(loaded_catalog, "django-postgres", "1.1.0")
+    django = new_version(loaded_catalog, "django-postgres", "1.2.0")
     make_deployment(django)
     make_deployment(django, version=old_django.template_version, state=DeploymentState.DELETED)
 
@@ -50,7 +50,7 @@ def test_it_counts_deployments_and_outdated_ones(loaded_catalog, make_deployment
     make_deployment(django)
     make_deployment(django)
     make_deployment(django, state=DeploymentState.DELETED)
-    django = new_version(loaded_catalog, "django-postgres", "1.1.0")
+    django = new_version(loaded_catalog, "django-postgres", "1.2.0")
     make_deployment(django)
 
     counts = {t.slug: (t.deployment_count, t.outdated_count) for t in selectors.templates_with_usage()}

@@ -24,7 +24,7 @@ def test_it_prints_one_line_per_template_and_a_summary(catalog_dir):
 
     assert len(lines) == len(SHIPPED_FILES) + 1
     assert [line.split()[:2] for line in lines[:-1]] == [["added", path.stem] for path in SHIPPED_FILES]
-    assert "1.0.0 (" in lines[0]
+    assert "1.1.0 (" in lines[0]
     assert lines[-1] == (
         f"{len(SHIPPED_FILES)} templates: {len(SHIPPED_FILES)} added, 0 changed, 0 unchanged, 0 failed, 0 removed "
         f"({catalog_dir.resolve()})"
@@ -49,7 +49,7 @@ def test_it_prints_problems_and_fails_when_a_file_is_broken(catalog_dir):
         call_command("sync_templates", "--dir", str(catalog_dir), stdout=out)
 
     output = out.getvalue()
-    assert "failed     static-nginx     1 problem; still serving version 1.0.0" in output
+    assert "failed     static-nginx     1 problem; still serving version 1.1.0" in output
     assert "    static-nginx.yaml:" in output and "components[0].port: must be a port between 1 and 65535" in output
     assert "unchanged  django-postgres" in output
     assert "0 added, 0 changed, 3 unchanged, 1 failed, 0 removed" in output

@@ -3,7 +3,6 @@ cancel and timeout (the process really dies), one at a time, confirmation, a los
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from datetime import timedelta
@@ -16,7 +15,7 @@ from django.utils import timezone
 from deployments.actions import pending, runner, services
 from deployments.actions.models import ActionRun
 from deployments.models import ActivityEntry
-from tests.support import wait_for
+from tests.support import alive, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,14 +46,6 @@ def printed_pid(run: ActionRun) -> int:
         return int(match.group(1)) if match else None
 
     return wait_for(pid, timeout=20, what="the command's pid in its output")
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_it_runs_in_the_oldest_ready_pod_and_keeps_stdout_stderr_and_the_exit_status(acting, developer):

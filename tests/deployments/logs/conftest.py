@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 import pytest
 
 from deployments.cluster import labels
 from deployments.cluster.connection import get_cluster
+from deployments.models import Deployment
+from templates_catalog.models import TemplateVersion
 from tests.support import applied_deployment, wait_for
 
 
@@ -46,3 +49,15 @@ def running(emulator, make_project, developer):
         return found
 
     return make
+
+
+def with_log_source(deployment, **source) -> None:
+    """Move the deployment to a new version of its template with one more named log source (as an edit
+    of the template file would make; a version's content never changes)."""
+    current = Deployment.objects.get(pk=deployment.pk).template_version
+    data = dict(current.spec_data)
+    data["logs"] = [*data["logs"], source]
+    version = TemplateVersion.objects.create(
+        template=current.template, version=current.version, digest=secrets.token_hex(32), spec_data=data, source=""
+    )
+    Deployment.objects.filter(pk=deployment.pk).update(template_version=version)

@@ -14,7 +14,8 @@ from deployments.cluster import labels
 from deployments.cluster.connection import get_cluster
 from deployments.models import Role
 from diploi_site.asgi import application
-from tests.support import wait_for
+from tests.deployments.logs.conftest import with_log_source
+from tests.support import alive, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("close_thread_connections")]
 
@@ -199,23 +200,6 @@ async def test_a_chatty_container_is_skipped_not_buffered_and_other_sockets_go_o
         await comm.disconnect()
 
 
-def with_log_source(deployment, **source) -> None:
-    """Move the deployment to a new version of its template with one more named log source (as an edit
-    of the template file would make; a version's content never changes)."""
-    import secrets
-
-    from deployments.models import Deployment
-    from templates_catalog.models import TemplateVersion
-
-    current = Deployment.objects.get(pk=deployment.pk).template_version
-    data = dict(current.spec_data)
-    data["logs"] = [*data["logs"], source]
-    version = TemplateVersion.objects.create(
-        template=current.template, version=current.version, digest=secrets.token_hex(32), spec_data=data, source=""
-    )
-    Deployment.objects.filter(pk=deployment.pk).update(template_version=version)
-
-
 async def test_a_named_command_source_runs_through_exec_and_a_reconnect_does_not_repeat_its_tail(
     running, make_member, tmp_path
 ):
@@ -276,3 +260,73 @@ async def test_a_command_that_ends_says_so_and_a_missing_program_gives_its_reaso
         ended += message.get("ended", [])
     assert len(ended) == 1 and "no-such-program-here" in ended[0][1]
     await comm.disconnect()
+
+
+async def test_viewers_of_a_command_source_share_one_run_that_stops_with_the_last_of_them(
+    running, emulator, developer, make_member, tmp_path
+):
+    found = await sync_to_async(running)()
+    viewer = await sync_to_async(make_member)(Role.VIEWER)
+    log_file, pid_file = tmp_path / "app.log", tmp_path / "pid"
+    log_file.write_text("booted\n")
+    script = f"echo $$ > {pid_file}; exec tail -n 5 -F {log_file}"  # the emulator runs it on this machine
+    await sync_to_async(with_log_source)(
+        found.deployment, name="Tail", component=found.component, command=["sh", "-c", script]
+    )
+
+    def execs() -> int:
+        return len([r for r in emulator.audit.records() if r.subresource == "exec"])
+
+    emulator.audit.enable()
+    before = await sync_to_async(execs)()
+    first, _, _ = await open_logs(developer, found.deployment, "source=Tail")
+    await first.receive_from(timeout=10)  # open
+    assert [line[2] for line in await receive_until_caught_up(first)] == ["booted"]
+    second, _, _ = await open_logs(viewer, found.deployment, "source=Tail")
+    await second.receive_from(timeout=10)  # open
+    # The second viewer's backlog comes from the shared run's window: the command is not run again.
+    assert [line[2] for line in await receive_until_caught_up(second)] == ["booted"]
+    with log_file.open("a") as out:
+        out.write("GET /one 200\n")
+    seen = [await receive_until(comm, lambda lines: bool(lines)) for comm in (first, second)]
+    assert seen[0] == seen[1] and [line[2] for line in seen[0]] == ["GET /one 200"]  # the same line, same stamp
+    assert await sync_to_async(execs)() - before == 1
+    pid = int(pid_file.read_text())
+
+    await first.disconnect()
+    with log_file.open("a") as out:
+        out.write("GET /two 200\n")
+    assert [line[2] for line in await receive_until(second, lambda lines: bool(lines))] == ["GET /two 200"]
+    assert alive(pid)  # one viewer left: the run goes on
+
+    await second.disconnect()
+    await sync_to_async(wait_for)(lambda: not alive(pid), timeout=10, what="the command to stop with the last viewer")
+    assert await sync_to_async(execs)() - before == 1
+
+
+async def test_a_reconnect_to_a_shared_run_resumes_after_its_line_even_when_that_text_repeats(
+    running, developer, make_member, tmp_path
+):
+    found = await sync_to_async(running)()
+    viewer = await sync_to_async(make_member)(Role.VIEWER)
+    log_file = tmp_path / "app.log"
+    log_file.write_text("tick\n")
+    await sync_to_async(with_log_source)(found.deployment, name="Ticks", component=found.component, path=str(log_file))
+    keeper, _, _ = await open_logs(viewer, found.deployment, "source=Ticks")  # keeps the run going
+    await keeper.receive_from(timeout=10)  # open
+    await receive_until_caught_up(keeper)
+    leaver, _, _ = await open_logs(developer, found.deployment, "source=Ticks")
+    await leaver.receive_from(timeout=10)  # open
+    (last,) = await receive_until_caught_up(leaver)
+    await leaver.disconnect()
+    with log_file.open("a") as out:
+        out.write("tick\n")  # the same text as the leaver's last line: only its position tells them apart
+    await receive_until(keeper, lambda lines: bool(lines))
+
+    query = f"source=Ticks&resume={last[0]}@{last[1]}~1~{quote(last[2])}"
+    back, _, _ = await open_logs(developer, found.deployment, query)
+    await back.receive_from(timeout=10)  # open
+    rest = await receive_until_caught_up(back)
+    assert [line[2] for line in rest] == ["tick"] and rest[0][1] != last[1]
+    for comm in (keeper, back):
+        await comm.disconnect()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from deployments.models import Role
+from tests.deployments.logs.conftest import with_log_source
 
 pytestmark = pytest.mark.django_db
 
@@ -117,13 +120,65 @@ def test_the_templates_named_sources_are_the_entries_and_the_first_opens(running
     assert 'data-source="FastAPI"' in body and "<h2>Logs: FastAPI" in body
     body = client.get(f"/deployments/{found.deployment.pk}/logs/?source=Redis%20commands").content.decode()
     assert "What <code>redis-cli monitor</code> prints in redis" in body
-    assert "Download last" not in body  # a command's output is live only
+    assert "Download last" not in body and "Download 5 s of its output" in body  # not the log API's download
 
 
-def test_a_named_source_of_the_containers_output_downloads_and_a_command_does_not(running, developer_client):
+def test_a_named_source_of_the_containers_output_downloads_from_the_log_api(running, developer_client):
     found = running(template="fastapi-redis")
     url = f"/deployments/{found.deployment.pk}/logs.txt"
     response = developer_client.get(f"{url}?source=FastAPI&lines=5")
     assert response.status_code == 200 and "listening" in response.content.decode()
-    response = developer_client.get(f"{url}?source=Redis%20commands")
-    assert response.status_code == 400 and "nothing is stored" in response.content.decode()
+
+
+def test_a_file_source_downloads_the_files_last_lines(running, developer_client, tmp_path):
+    found = running()
+    log_file = tmp_path / "app.log"
+    log_file.write_text("".join(f"request {n}\n" for n in range(1200)))
+    with_log_source(found.deployment, name="App log", component=found.component, path=str(log_file))
+    url = f"/deployments/{found.deployment.pk}/logs.txt?source=App%20log"
+
+    response = developer_client.get(f"{url}&lines=3")
+
+    assert response.status_code == 200
+    assert response.content.decode() == "request 1197\nrequest 1198\nrequest 1199\n"
+    assert response["Content-Disposition"] == f'attachment; filename="{found.deployment.name}-app-log.log"'
+    lines = developer_client.get(url).content.decode().splitlines()  # the default: the last 1000
+    assert len(lines) == 1000 and lines[0] == "request 200"
+    page = developer_client.get(f"/deployments/{found.deployment.pk}/logs/?source=App%20log").content.decode()
+    assert "Download the file's last 1000 lines" in page and "<code>tail -n 1000</code>" in page
+
+
+def test_a_command_source_downloads_what_one_bounded_run_prints(running, developer_client, monkeypatch):
+    from deployments.logs import views
+
+    found = running()
+    for name, command in [
+        ("Once", ["sh", "-c", "echo one; echo two >&2; exit 3"]),
+        ("Endless", ["sh", "-c", "echo start; exec sleep 60"]),
+        ("Chatty", ["sh", "-c", "while :; do echo tick; done"]),
+        ("Missing", ["no-such-program-here"]),
+    ]:
+        with_log_source(found.deployment, name=name, component=found.component, command=command)
+    url = f"/deployments/{found.deployment.pk}/logs.txt?source="
+    monkeypatch.setattr(views, "COMMAND_DOWNLOAD_SECONDS", 1)
+
+    response = developer_client.get(f"{url}Once")
+    assert response.status_code == 200 and response.content.decode() == "one\ntwo\n"  # stdout and stderr
+
+    started = time.monotonic()
+    response = developer_client.get(f"{url}Endless")
+    assert response.status_code == 200 and response.content.decode() == "start\n"
+    assert time.monotonic() - started < 5  # stopped after its second, not after the command's minute
+
+    response = developer_client.get(f"{url}Chatty&lines=10")
+    assert response.status_code == 200 and response.content.decode() == "tick\n" * 10
+
+    response = developer_client.get(f"{url}Missing")
+    assert response.status_code == 400 and "could not be run" in response.content.decode()
+    assert "no-such-program-here" in response.content.decode()
+
+    response = developer_client.get(f"{url}Once&since=2026-12-01T00:00")
+    assert response.status_code == 400 and "no timestamps" in response.content.decode()
+
+    page = developer_client.get(f"/deployments/{found.deployment.pk}/logs/?source=Once").content.decode()
+    assert "Download 1 s of its output" in page and "gives what it prints in 1 s (at most 1000 lines)" in page
