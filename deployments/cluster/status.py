@@ -358,9 +358,61 @@ def _liveness_words(pod: Mapping, c: Mapping, events: Iterable[Mapping]) -> str:
     return f"{c['name']}: Liveness probe failed{where} for {seconds} s{detail}{kills}"
 
 
-def _pod_faults(pod: Mapping, containers: list[dict], expect: Expectation, events: Iterable[Mapping] = ()) -> list[str]:
+READINESS_FAILED = "Readiness probe failed"
+
+
+def _seconds(seconds: float) -> str:
+    """A duration in a reason: coarse (10 s steps, then minutes), so the stored reason holds still."""
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds // 10 * 10} s" if seconds >= 10 else f"{seconds} s"
+    return f"{seconds // 60} min"
+
+
+def _readiness_failure(pod: Mapping, c: Mapping, events: Iterable[Mapping], now: datetime) -> tuple[str, float]:
+    """("app: Readiness probe failed on :8000 for 90 s (HTTP probe failed with statuscode: 503)", how
+    many seconds it has failed) for a running, unready container the kubelet reported failing its
+    readiness probe since the pod last turned unready; ("", 0) otherwise. Events live for an hour:
+    those from before the pod's last Ready transition (a start long ago) say nothing of now."""
+    if c["init"] or c["state"] != "running" or c["ready"]:
+        return "", 0.0
+    field_path = f"spec.containers{{{c['name']}}}"
+    unready_since = _time((_condition(pod, "Ready") or {}).get("lastTransitionTime"))
+    failed = [
+        e
+        for e in events
+        if e.get("reason") == "Unhealthy"
+        and str(e.get("message", "")).startswith(READINESS_FAILED)
+        and (e.get("involvedObject") or {}).get("fieldPath", field_path) == field_path
+        and (
+            unready_since is None
+            or ((last := _time(e.get("lastTimestamp") or e.get("eventTime"))) is not None and last >= unready_since)
+        )
+    ]
+    if not failed:
+        return "", 0.0
+    # Not ready since the condition turned False (the kubelet's failures started a few periods before).
+    since = unready_since or _time(failed[0].get("firstTimestamp") or failed[0].get("eventTime"))
+    seconds = (now - since).total_seconds() if since else 0.0
+    message = str(failed[-1]["message"])[len(READINESS_FAILED) :].lstrip(": ").strip()
+    port = _probe_port(pod, c["name"], "readinessProbe")
+    where = f" on :{port}" if port else ""
+    detail = f" ({message})" if message else ""
+    return f"{c['name']}: Readiness probe failed{where} for {_seconds(seconds)}{detail}", seconds
+
+
+def _pod_faults(
+    pod: Mapping,
+    containers: list[dict],
+    expect: Expectation,
+    events: Iterable[Mapping] = (),
+    *,
+    now: datetime | None = None,
+    grace: timedelta | None = None,
+) -> list[str]:
     """What the cluster says is wrong with a pod, in words a person can act on: empty when nothing is.
-    ``events``: the pod's Unhealthy events (probe failures only events tell)."""
+    ``events``: the pod's Unhealthy events (probe failures only events tell); a readiness probe failing
+    for longer than ``grace`` is a fault (before that, the pod is only not ready yet)."""
     events = list(events)
     faults = []
     if unschedulable := _unschedulable(pod):
@@ -394,14 +446,25 @@ def _pod_faults(pod: Mapping, containers: list[dict], expect: Expectation, event
             faults.append(f"{prefix}: CrashLoopBackOff, {detail}")
         elif failing:
             faults.append(f"{prefix}: {c['detail']}")
+        elif now is not None and grace is not None:
+            words, seconds = _readiness_failure(pod, c, events, now)
+            if words and seconds > grace.total_seconds():
+                faults.append(words)
     return faults
 
 
-def _readiness_words(pod: Mapping, service: ExpectedService | None, now: datetime) -> str:
+def _readiness_words(
+    pod: Mapping, service: ExpectedService | None, now: datetime, containers: list[dict], events: list[Mapping]
+) -> str:
+    """Why a running pod is not ready: the kubelet's readiness failure when it reported one."""
+    for c in containers:
+        words, _ = _readiness_failure(pod, c, events, now)
+        if words:
+            return words
     condition = _condition(pod, "Ready") or {}
     since = _time(condition.get("lastTransitionTime"))
     port = f" on :{service.port}" if service else ""
-    for_how_long = f" for {int((now - since).total_seconds())} s" if since else ""
+    for_how_long = f" for {_seconds((now - since).total_seconds())}" if since else ""
     return f"running, readiness check{port} failing{for_how_long}"
 
 
@@ -448,7 +511,8 @@ def _pod_item(
                     "oom_known": previous is not None,
                 }
             )
-    faults = _pod_faults(pod, containers, expect, events)
+    events = list(events)
+    faults = _pod_faults(pod, containers, expect, events, now=now, grace=grace)
     stopping = bool(meta.get("deletionTimestamp"))
     if stopping:
         # Ours to stop (a rollout, a restart, a disable, a delete): progress, never an alarm.
@@ -470,7 +534,11 @@ def _pod_item(
         if waiting and waiting["init"]:
             step = f"init container {waiting['name']}: {step}"
         elif waiting and waiting["state"] == "running":
-            step = "running, readiness check not passing yet" if young else _readiness_words(pod, service, now)
+            step = (
+                "running, readiness check not passing yet"
+                if young
+                else _readiness_words(pod, service, now, containers, events)
+            )
         health = PROGRESS if young else YELLOW
         reason = f"{meta['name']}: {'starting' if young else 'not ready'} ({step})"
     return _item(

@@ -773,3 +773,105 @@ def test_row_a_failed_liveness_probe_says_so_with_its_port_and_for_how_long():
         workloads=[serving(), db_set()],
     )
     assert status(ok, previous=tree)["health"] == "green"
+
+
+def readiness_failing(
+    name: str = "app-a", *, unready_for: int = 90, created=o.OLD, service: str = "app", kind="component"
+):
+    """A running pod of ``service`` whose readiness probe the kubelet reports failing (Unhealthy), unready
+    for ``unready_for`` seconds, with the event the kubelet aggregates for it."""
+    port = 8000 if service == "app" else 5432
+    app = o.container(service, state=o.running(), ready=False)
+    pod = o.pod(name, service, ready=False, created=created, containers=[app], kind=kind)
+    pod["metadata"]["uid"] = f"uid-{name}"
+    pod["status"]["conditions"][0]["lastTransitionTime"] = (o.NOW - timedelta(seconds=unready_for)).isoformat()
+    probe = {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 5, "failureThreshold": 3}
+    pod["spec"] = {
+        "containers": [{"name": service, "ports": [{"name": "http", "containerPort": port}], "readinessProbe": probe}]
+    }
+    event = {
+        "kind": "Event",
+        "metadata": {"name": f"{name}.2", "namespace": "shop-dev-abc123"},
+        "involvedObject": {
+            "kind": "Pod",
+            "name": name,
+            "uid": f"uid-{name}",
+            "fieldPath": f"spec.containers{{{service}}}",
+        },
+        "reason": "Unhealthy",
+        "type": "Warning",
+        "message": "Readiness probe failed: HTTP probe failed with statuscode: 503",
+        "count": 18,
+        "firstTimestamp": (o.NOW - timedelta(seconds=unready_for - 2)).isoformat(),
+        "lastTimestamp": (o.NOW - timedelta(seconds=1)).isoformat(),
+    }
+    return pod, event
+
+
+ONE_APP = expecting(services=(replace(APP, replicas=1), DB))
+
+
+def test_row_a_readiness_probe_failing_past_the_grace_period_is_red_with_the_kubelets_words():
+    pod, event = readiness_failing(unready_for=90)
+    tree = status(replace(observed([pod], app=serving(replicas=1, ready=0)), events=[event]), ONE_APP)
+    assert (tree["health"], tree["reason"]) == (
+        "red",
+        "app: Readiness probe failed on :8000 for 90 s (HTTP probe failed with statuscode: 503)",
+    )
+    assert tree["nodes"]["containers"]["items"][0]["fault"] is True
+
+
+def test_a_readiness_probe_failing_for_less_than_the_grace_period_is_not_yet_a_fault():
+    pod, event = readiness_failing(unready_for=30)
+    tree = status(replace(observed([pod], app=serving(replicas=1, ready=0)), events=[event]), ONE_APP)
+    item = tree["nodes"]["containers"]["items"][0]
+    assert (item["health"], item["fault"]) == ("yellow", False)
+    assert item["reason"] == (
+        "app-a: not ready (app: Readiness probe failed on :8000 for 30 s (HTTP probe failed with statuscode: 503))"
+    )
+    # Nothing serves the public host and nobody asked for anything: down, in the kubelet's words.
+    assert tree["reason"] == f"Django down: {item['reason']}"
+
+
+def test_a_failing_readiness_probe_on_one_pod_while_the_other_serves_is_yellow():
+    pod, event = readiness_failing(unready_for=90)
+    tree = status(replace(observed([pod, o.pod("app-b", "app")]), events=[event]))
+    assert (tree["health"], tree["reason"]) == (
+        "yellow",
+        "app: Readiness probe failed on :8000 for 90 s (HTTP probe failed with statuscode: 503); 1 of 2 still serving",
+    )
+
+
+def test_a_new_pod_failing_readiness_while_it_starts_is_progress_of_the_restart():
+    # The kubelet reports a starting app's refused connections as readiness failures too: that is the
+    # start, not a fault.
+    pod, event = readiness_failing("app-c", unready_for=4, created=o.FRESH)
+    event["message"] = 'Readiness probe failed: Get "http://10.244.0.12:8000/": connect: connection refused'
+    tree = status(
+        replace(observed([o.pod("app-a", "app"), pod], app=serving(ready=1, updated=1)), events=[event]),
+        expecting(intent=asked(S.RESTART, target="app")),
+    )
+    assert tree["health"] == "progress"
+    assert tree["reason"].startswith("Restarting Django, asked by ana 20 s ago: ")
+
+
+def test_readiness_failures_from_before_the_pod_last_turned_unready_are_not_its_reason():
+    pod, event = readiness_failing(unready_for=90)
+    event["lastTimestamp"] = event["firstTimestamp"] = (o.NOW - timedelta(minutes=30)).isoformat()
+    tree = status(replace(observed([pod], app=serving(replicas=1, ready=0)), events=[event]), ONE_APP)
+    assert tree["reason"] == "Django down: app-a: not ready (running, readiness check on :8000 failing for 90 s)"
+
+
+def test_an_add_on_failing_its_readiness_probe_is_yellow_and_a_healed_one_green_again():
+    pod, event = readiness_failing("postgres-0", unready_for=300, service="postgres", kind="addon")
+    broken = replace(observed(pods_of_db=[pod], db=db_set(ready=0)), events=[event])
+    tree = status(broken)
+    assert (tree["health"], tree["reason"]) == (
+        "yellow",
+        "postgres: Readiness probe failed on :5432 for 5 min (HTTP probe failed with statuscode: 503)",
+    )
+    # Ready again: the same event (kept for an hour) says nothing of it any more.
+    healed = replace(observed(), events=[event])
+    assert status(healed, previous=tree)["health"] == "green"
+    # And back.
+    assert status(broken, previous=status(healed))["health"] == "yellow"
