@@ -270,8 +270,12 @@ def test_it_leaves_pods_no_node_fits_pending_as_the_scheduler_says(emulator, app
     condition = eventually(unschedulable, message="PodScheduled False")
     assert condition.reason == "Unschedulable"
     assert condition.message.startswith("0/1 nodes are available: 1 Insufficient memory.")
-    events = [e for e in core.list_namespaced_event(namespace).items if e.reason == "FailedScheduling"]
-    assert events and events[0].type == "Warning" and events[0].message == condition.message
+    # The scheduler writes the condition, then records its event: wait for the event too.
+    events = eventually(
+        lambda: [e for e in core.list_namespaced_event(namespace).items if e.reason == "FailedScheduling"],
+        message="the FailedScheduling event",
+    )
+    assert events[0].type == "Warning" and events[0].message == condition.message
     assert pods_of(core, namespace, WEB)[0].status.phase == "Pending"
     emulator.faults.heal(namespace, selector={"diploi.io/component": "web"})
     eventually(lambda: ready(pods_of(core, namespace, WEB)[0]), message="scheduled after the heal")
