@@ -255,6 +255,15 @@ def _unschedulable(pod: Mapping) -> str:
     return ""
 
 
+# The scheduler's words for a pod whose claims are not bound yet (or not created yet, by its
+# StatefulSet): every new pod with a volume says so for a moment while the volume is provisioned.
+_CLAIM_WAITS = ("unbound immediate PersistentVolumeClaims", 'persistentvolumeclaim "')
+
+
+def _waits_for_claim(message: str) -> bool:
+    return any(words in message for words in _CLAIM_WAITS)
+
+
 _NODES_AVAILABLE = re.compile(r"(\d+)/(\d+) nodes are available")
 _INSUFFICIENT = re.compile(r"Insufficient (cpu|memory)")
 _DENIED = ("denied", "unauthorized", "authorization failed", "forbidden", "401", "403")
@@ -409,13 +418,16 @@ def _pod_faults(
     *,
     now: datetime | None = None,
     grace: timedelta | None = None,
+    young: bool = False,
 ) -> list[str]:
     """What the cluster says is wrong with a pod, in words a person can act on: empty when nothing is.
     ``events``: the pod's Unhealthy events (probe failures only events tell); a readiness probe failing
-    for longer than ``grace`` is a fault (before that, the pod is only not ready yet)."""
+    for longer than ``grace`` is a fault (before that, the pod is only not ready yet). A ``young``
+    pod waiting for its volume to be bound is not one either (a claim that cannot bind is, later)."""
     events = list(events)
     faults = []
-    if unschedulable := _unschedulable(pod):
+    unschedulable = _unschedulable(pod)
+    if unschedulable and not (young and _waits_for_claim(unschedulable)):
         faults.append(_scheduling_words(unschedulable, expect))
     for c in containers:
         detail = ", ".join(
@@ -512,7 +524,7 @@ def _pod_item(
                 }
             )
     events = list(events)
-    faults = _pod_faults(pod, containers, expect, events, now=now, grace=grace)
+    faults = _pod_faults(pod, containers, expect, events, now=now, grace=grace, young=young)
     stopping = bool(meta.get("deletionTimestamp"))
     if stopping:
         # Ours to stop (a rollout, a restart, a disable, a delete): progress, never an alarm.
@@ -531,7 +543,9 @@ def _pod_item(
     else:
         waiting = next((c for c in containers if not c["ready"]), None)
         step = waiting["detail"] if waiting and waiting["detail"] else phase
-        if waiting and waiting["init"]:
+        if _waits_for_claim(_unschedulable(pod)):
+            step = "waiting for its volume"
+        elif waiting and waiting["init"]:
             step = f"init container {waiting['name']}: {step}"
         elif waiting and waiting["state"] == "running":
             step = (

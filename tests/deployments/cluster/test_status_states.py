@@ -875,3 +875,41 @@ def test_an_add_on_failing_its_readiness_probe_is_yellow_and_a_healed_one_green_
     assert status(healed, previous=tree)["health"] == "green"
     # And back.
     assert status(broken, previous=status(healed))["health"] == "yellow"
+
+
+def waiting_for_its_volume(created: str) -> Observation:
+    """postgres-0 created with its claim, which is not bound yet: the scheduler says so, as a real one
+    does for every new pod with a volume while it is provisioned."""
+    condition = {
+        "type": "PodScheduled",
+        "status": "False",
+        "reason": "Unschedulable",
+        "message": "0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: "
+        "0/1 nodes are available: 1 Preemption is not helpful for scheduling.",
+    }
+    pod = db_pod(ready=False, phase="Pending", containers=[], conditions=[condition], created=created)
+    return observed(
+        pods_of_db=[pod],
+        db=db_set(ready=0, created=created),
+        claims=[o.claim("data-postgres-0", "postgres", phase="Pending", created=created)],
+    )
+
+
+def test_row_a_new_pod_waiting_for_its_volume_is_progress_of_the_create_not_a_scheduling_fault():
+    tree = status(waiting_for_its_volume(o.FRESH), expecting(intent=asked(S.CREATE)))
+    assert tree["health"] == "progress", tree["reason"]
+    pod = tree["nodes"]["containers"]["items"][-1]
+    assert (pod["health"], pod["fault"], pod["reason"]) == (
+        "progress",
+        False,
+        "postgres-0: starting (waiting for its volume)",
+    )
+
+
+def test_row_a_claim_that_cannot_bind_past_the_grace_is_a_fault_in_the_schedulers_words():
+    tree = status(waiting_for_its_volume(o.OLD))
+    assert (tree["health"], tree["reason"]) == (
+        "yellow",
+        "postgres-0: FailedScheduling: 0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims.",
+    )
+    assert tree["nodes"]["storage"]["reason"] == "data-postgres-0 (5Gi) still waiting for a volume"
