@@ -297,6 +297,8 @@ def _pull_words(c: Mapping) -> str:
 
 
 OOM_WINDOW = timedelta(minutes=10)  # OOM kills are counted over this window
+# The kubelet resets a container's crash back-off once it has run this long: no longer a crash loop.
+CRASH_LOOP_RESET = timedelta(minutes=10)
 
 
 def oom_kills(container: Mapping, seen: Iterable[str], now: datetime) -> list[str]:
@@ -340,12 +342,18 @@ def _liveness_words(pod: Mapping, c: Mapping, events: Iterable[Mapping]) -> str:
     """ "app: Liveness probe failed on :8000 for 60 s (HTTP probe failed with statuscode: 500), killed
     2 times" when the kubelet said so (its Unhealthy events); "" otherwise."""
     field_path = f"spec.containers{{{c['name']}}}"
+    # Events live for an hour: only failures during the run that ended last explain its end.
+    run_started = _time(c.get("last_started"))
     failed = [
         e
         for e in events
         if e.get("reason") == "Unhealthy"
         and str(e.get("message", "")).startswith(LIVENESS_FAILED)
         and (e.get("involvedObject") or {}).get("fieldPath", field_path) == field_path
+        and (
+            run_started is None
+            or ((last := _time(e.get("lastTimestamp") or e.get("eventTime"))) is not None and last >= run_started)
+        )
     ]
     if not failed:
         return ""
@@ -435,9 +443,19 @@ def _pod_faults(
         )
         prefix = f"init container {c['name']}" if c["init"] else c["name"]
         suffix = f", {detail}" if detail else ""
+        # Running again after a crash, not ready yet: between two crashes of a loop, unless it has run
+        # longer than the kubelet takes to forget a crash loop (then its readiness says why, not a
+        # crash long ago).
+        running_since = _time(c.get("running_since"))
+        settled_run = (
+            c["state"] == "running"
+            and running_since is not None
+            and now is not None
+            and now - running_since > CRASH_LOOP_RESET
+        )
         failing = (
             c["detail"] == "CrashLoopBackOff"
-            or (c["restarts"] and c["last_termination"] and not c["ready"])
+            or (c["restarts"] and c["last_termination"] and not c["ready"] and not settled_run)
             or (c["init"] and c["state"] == "terminated" and c["detail"] not in ("Completed", "exit 0"))
         )
         if c["detail"] in _IMAGE_ERRORS:
@@ -478,6 +496,9 @@ def _readiness_words(
     port = f" on :{service.port}" if service else ""
     for_how_long = f" for {_seconds((now - since).total_seconds())}" if since else ""
     return f"running, readiness check{port} failing{for_how_long}"
+
+
+_UNSTORED = ("oom_kills", "oom_known", "running_since", "last_started")  # a container's keys kept out of the tree
 
 
 def _pod_item(
@@ -521,6 +542,9 @@ def _pod_item(
                     "image": cs.get("image", ""),
                     "oom_kills": oom_kills(cs, remembered.get(cs["name"], ()), now),
                     "oom_known": previous is not None,
+                    # When it started running now, and when the run that ended last had started.
+                    "running_since": ((cs.get("state") or {}).get("running") or {}).get("startedAt") or "",
+                    "last_started": ((cs.get("lastState") or {}).get("terminated") or {}).get("startedAt") or "",
                 }
             )
     events = list(events)
@@ -566,7 +590,7 @@ def _pod_item(
         fault=bool(faults),
         revision=_labels(pod).get("controller-revision-hash", ""),
         restarts=sum(c["restarts"] for c in containers),
-        containers=[{k: v for k, v in c.items() if k not in ("oom_kills", "oom_known")} for c in containers],
+        containers=[{k: v for k, v in c.items() if k not in _UNSTORED} for c in containers],
         oom_kills={c["name"]: c["oom_kills"] for c in containers if c["oom_kills"]},
     )
 

@@ -219,7 +219,7 @@ def test_row_an_operation_past_its_grace_without_a_fault_is_yellow_saying_so():
                 ready=False,
                 containers=[
                     o.container(
-                        "app", state=o.running(), ready=False, restarts=3, last_exit=137, last_reason="OOMKilled"
+                        "app", state=o.running(o.FRESH), ready=False, restarts=3, last_exit=137, last_reason="OOMKilled"
                     )
                 ],
             ),
@@ -713,8 +713,11 @@ def test_transition_no_ready_endpoint_and_back_when_the_service_routes_again():
 
 def oom_killed(restarts: int, finished: timedelta) -> Observation:
     """The app's one pod, OOM-killed ``restarts`` times, the last one ``finished`` before NOW."""
-    app = o.container("app", state=o.running(), ready=False, restarts=restarts, last_exit=137, last_reason="OOMKilled")
-    app["lastState"]["terminated"]["finishedAt"] = (o.NOW - finished).isoformat()
+    ended = (o.NOW - finished).isoformat()  # and it runs again since
+    app = o.container(
+        "app", state=o.running(ended), ready=False, restarts=restarts, last_exit=137, last_reason="OOMKilled"
+    )
+    app["lastState"]["terminated"]["finishedAt"] = ended
     return observed([o.pod("app-a", "app", ready=False, containers=[app])], app=serving(ready=0))
 
 
@@ -913,3 +916,27 @@ def test_row_a_claim_that_cannot_bind_past_the_grace_is_a_fault_in_the_scheduler
         "postgres-0: FailedScheduling: 0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims.",
     )
     assert tree["nodes"]["storage"]["reason"] == "data-postgres-0 (5Gi) still waiting for a volume"
+
+
+def test_liveness_failures_of_an_earlier_run_do_not_explain_a_later_crash():
+    # Events live for an hour: the kubelet's liveness failures came before the run that crashed now.
+    observation = liveness_killed()
+    pod = observation.pods[0]
+    pod["status"]["containerStatuses"][0]["lastState"]["terminated"]["startedAt"] = (
+        o.NOW - timedelta(seconds=2)
+    ).isoformat()
+    observation.events[0]["lastTimestamp"] = (o.NOW - timedelta(minutes=20)).isoformat()
+    assert status(observation)["reason"].startswith("app: CrashLoopBackOff, 2 restarts, last exit 137")
+
+
+def test_a_container_that_crashed_long_ago_and_fails_its_readiness_now_says_so_not_crash_loop():
+    pod, event = readiness_failing(unready_for=90)
+    app = pod["status"]["containerStatuses"][0]
+    app.update(restartCount=1, lastState={"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": o.OLD}})
+    app["state"] = o.running((o.NOW - timedelta(minutes=30)).isoformat())
+    tree = status(replace(observed([pod], app=serving(replicas=1, ready=0)), events=[event]), ONE_APP)
+    assert tree["reason"] == "app: Readiness probe failed on :8000 for 90 s (HTTP probe failed with statuscode: 503)"
+    # Running again for a moment only, after that crash: still the crash loop it looks like.
+    app["state"] = o.running((o.NOW - timedelta(seconds=20)).isoformat())
+    tree = status(replace(observed([pod], app=serving(replicas=1, ready=0)), events=[event]), ONE_APP)
+    assert tree["reason"].startswith("app: CrashLoopBackOff, 1 restart, last exit 1 (Error)")
