@@ -3,7 +3,8 @@
 - `crash()` / `heal()`: containers of matching pods crash-loop (CrashLoopBackOff) or recover;
   `oom()` is a crash the kernel's OOM killer causes (exit 137, reason OOMKilled); a crash of an
   init container (`containers=["clone"]`, exit 128) is how a failed `git clone` looks;
-  `liveness_failure()` is the kubelet killing a container whose liveness probe fails.
+  `liveness_failure()` is the kubelet killing a container whose liveness probe fails;
+  `readiness_failure()` a container that runs but fails its readiness probe (never killed).
 - `image_pull_error()`: matching containers cannot pull their image (ErrImagePull, ImagePullBackOff).
 - `unschedulable()`: matching pods stay Pending, the scheduler saying why (FailedScheduling).
 - `fail_requests()`: the API answers with an error Status (500, 503, 429 with Retry-After, ...);
@@ -73,6 +74,13 @@ class BuildFailRule:
 @dataclass
 class PullRule(CrashRule):
     """Pulling the image is refused, with the registry's message."""
+
+    message: str = ""
+
+
+@dataclass
+class ReadinessRule(CrashRule):
+    """The container runs, and its readiness probe fails with the kubelet's ``message``."""
 
     message: str = ""
 
@@ -206,6 +214,18 @@ class Faults:
         CrashLoopBackOff between the kills, as a real node does."""
         self._add(namespace, selector, containers, CrashRule, exit_code=137, reason="Error", liveness=message)
 
+    def readiness_failure(
+        self,
+        namespace: str | None,
+        selector: dict | str | None = None,
+        containers: list[str] | None = None,
+        message: str = "HTTP probe failed with statuscode: 503",
+    ) -> None:
+        """Matching containers run but their readiness probe fails (existing ones turn unready): the
+        kubelet reports each failed probe (Unhealthy: "Readiness probe failed: <message>", aggregated
+        with a count) and, unlike a liveness probe, never kills them. Healed, they turn ready again."""
+        self._add(namespace, selector, containers, ReadinessRule, exit_code=0, message=message)
+
     def image_pull_error(
         self,
         namespace: str | None,
@@ -271,6 +291,9 @@ class Faults:
     def crash_rule(self, pod: dict, container: str) -> CrashRule | None:
         """The crash fault a container is under, if any (used by the pod simulation)."""
         return self._rule(CrashRule, pod, container)
+
+    def readiness_rule(self, pod: dict, container: str) -> ReadinessRule | None:
+        return self._rule(ReadinessRule, pod, container)
 
     def pull_rule(self, pod: dict, container: str) -> PullRule | None:
         return self._rule(PullRule, pod, container)

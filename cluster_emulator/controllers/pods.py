@@ -300,7 +300,12 @@ class PodController:
                 return
 
     def _pick_up_faults(self, pod: dict, sim: PodSim, now_: float) -> None:
-        """A crash fault added while a container runs makes it crash soon."""
+        """A crash fault added while a container runs makes it crash soon; a readiness fault makes a
+        ready one fail its next probe."""
+        for c in sim.containers:
+            if c.state == "running" and c.ready and self.ctx.faults.readiness_rule(pod, c.name) is not None:
+                c.ready_due = now_
+                c.due = min(c.due, c.ready_due)
         for c in sim.init + sim.containers:
             if c.state == "running" and c.crash_due == _NEVER:
                 rule = self.ctx.faults.crash_rule(pod, c.name)
@@ -345,7 +350,19 @@ class PodController:
                 self._end_log(pod, c)
                 return
             elif c.ready_due <= now_:
-                c.ready, c.ready_due = True, _NEVER
+                failing = self.ctx.faults.readiness_rule(pod, c.name)
+                if failing is None:
+                    c.ready, c.ready_due = True, _NEVER
+                else:
+                    # The kubelet probes again every period and reports each failure; it never kills.
+                    self.ctx.events.record(
+                        pod,
+                        "Warning",
+                        "Unhealthy",
+                        f"Readiness probe failed: {failing.message}",
+                        field_path=f"spec.containers{{{c.name}}}",
+                    )
+                    c.ready, c.ready_due = False, now_ + timing.crash_backoff
         else:
             c.due = _NEVER
             return

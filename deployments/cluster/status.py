@@ -255,6 +255,15 @@ def _unschedulable(pod: Mapping) -> str:
     return ""
 
 
+# The scheduler's words for a pod whose claims are not bound yet (or not created yet, by its
+# StatefulSet): every new pod with a volume says so for a moment while the volume is provisioned.
+_CLAIM_WAITS = ("unbound immediate PersistentVolumeClaims", 'persistentvolumeclaim "')
+
+
+def _waits_for_claim(message: str) -> bool:
+    return any(words in message for words in _CLAIM_WAITS)
+
+
 _NODES_AVAILABLE = re.compile(r"(\d+)/(\d+) nodes are available")
 _INSUFFICIENT = re.compile(r"Insufficient (cpu|memory)")
 _DENIED = ("denied", "unauthorized", "authorization failed", "forbidden", "401", "403")
@@ -288,6 +297,8 @@ def _pull_words(c: Mapping) -> str:
 
 
 OOM_WINDOW = timedelta(minutes=10)  # OOM kills are counted over this window
+# The kubelet resets a container's crash back-off once it has run this long: no longer a crash loop.
+CRASH_LOOP_RESET = timedelta(minutes=10)
 
 
 def oom_kills(container: Mapping, seen: Iterable[str], now: datetime) -> list[str]:
@@ -331,12 +342,18 @@ def _liveness_words(pod: Mapping, c: Mapping, events: Iterable[Mapping]) -> str:
     """ "app: Liveness probe failed on :8000 for 60 s (HTTP probe failed with statuscode: 500), killed
     2 times" when the kubelet said so (its Unhealthy events); "" otherwise."""
     field_path = f"spec.containers{{{c['name']}}}"
+    # Events live for an hour: only failures during the run that ended last explain its end.
+    run_started = _time(c.get("last_started"))
     failed = [
         e
         for e in events
         if e.get("reason") == "Unhealthy"
         and str(e.get("message", "")).startswith(LIVENESS_FAILED)
         and (e.get("involvedObject") or {}).get("fieldPath", field_path) == field_path
+        and (
+            run_started is None
+            or ((last := _time(e.get("lastTimestamp") or e.get("eventTime"))) is not None and last >= run_started)
+        )
     ]
     if not failed:
         return ""
@@ -358,12 +375,67 @@ def _liveness_words(pod: Mapping, c: Mapping, events: Iterable[Mapping]) -> str:
     return f"{c['name']}: Liveness probe failed{where} for {seconds} s{detail}{kills}"
 
 
-def _pod_faults(pod: Mapping, containers: list[dict], expect: Expectation, events: Iterable[Mapping] = ()) -> list[str]:
+READINESS_FAILED = "Readiness probe failed"
+
+
+def _seconds(seconds: float) -> str:
+    """A duration in a reason: coarse (10 s steps, then minutes), so the stored reason holds still."""
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds // 10 * 10} s" if seconds >= 10 else f"{seconds} s"
+    return f"{seconds // 60} min"
+
+
+def _readiness_failure(pod: Mapping, c: Mapping, events: Iterable[Mapping], now: datetime) -> tuple[str, float]:
+    """("app: Readiness probe failed on :8000 for 90 s (HTTP probe failed with statuscode: 503)", how
+    many seconds it has failed) for a running, unready container the kubelet reported failing its
+    readiness probe since the pod last turned unready; ("", 0) otherwise. Events live for an hour:
+    those from before the pod's last Ready transition (a start long ago) say nothing of now."""
+    if c["init"] or c["state"] != "running" or c["ready"]:
+        return "", 0.0
+    field_path = f"spec.containers{{{c['name']}}}"
+    unready_since = _time((_condition(pod, "Ready") or {}).get("lastTransitionTime"))
+    failed = [
+        e
+        for e in events
+        if e.get("reason") == "Unhealthy"
+        and str(e.get("message", "")).startswith(READINESS_FAILED)
+        and (e.get("involvedObject") or {}).get("fieldPath", field_path) == field_path
+        and (
+            unready_since is None
+            or ((last := _time(e.get("lastTimestamp") or e.get("eventTime"))) is not None and last >= unready_since)
+        )
+    ]
+    if not failed:
+        return "", 0.0
+    # Not ready since the condition turned False (the kubelet's failures started a few periods before).
+    since = unready_since or _time(failed[0].get("firstTimestamp") or failed[0].get("eventTime"))
+    seconds = (now - since).total_seconds() if since else 0.0
+    message = str(failed[-1]["message"])[len(READINESS_FAILED) :].lstrip(": ").strip()
+    port = _probe_port(pod, c["name"], "readinessProbe")
+    where = f" on :{port}" if port else ""
+    detail = f" ({message})" if message else ""
+    return f"{c['name']}: Readiness probe failed{where} for {_seconds(seconds)}{detail}", seconds
+
+
+def _pod_faults(
+    pod: Mapping,
+    containers: list[dict],
+    expect: Expectation,
+    events: Iterable[Mapping] = (),
+    *,
+    now: datetime | None = None,
+    grace: timedelta | None = None,
+    young: bool = False,
+) -> list[str]:
     """What the cluster says is wrong with a pod, in words a person can act on: empty when nothing is.
-    ``events``: the pod's Unhealthy events (probe failures only events tell)."""
+    ``events``: the pod's Unhealthy events (probe failures only events tell); a readiness probe failing
+    for longer than ``grace`` is a fault (before that, the pod is only not ready yet). A ``young``
+    pod waiting for its volume to be bound is not one either (a claim that cannot bind is, later)."""
     events = list(events)
     faults = []
-    if unschedulable := _unschedulable(pod):
+    unschedulable = _unschedulable(pod)
+    if unschedulable and not (young and _waits_for_claim(unschedulable)):
         faults.append(_scheduling_words(unschedulable, expect))
     for c in containers:
         detail = ", ".join(
@@ -371,9 +443,19 @@ def _pod_faults(pod: Mapping, containers: list[dict], expect: Expectation, event
         )
         prefix = f"init container {c['name']}" if c["init"] else c["name"]
         suffix = f", {detail}" if detail else ""
+        # Running again after a crash, not ready yet: between two crashes of a loop, unless it has run
+        # longer than the kubelet takes to forget a crash loop (then its readiness says why, not a
+        # crash long ago).
+        running_since = _time(c.get("running_since"))
+        settled_run = (
+            c["state"] == "running"
+            and running_since is not None
+            and now is not None
+            and now - running_since > CRASH_LOOP_RESET
+        )
         failing = (
             c["detail"] == "CrashLoopBackOff"
-            or (c["restarts"] and c["last_termination"] and not c["ready"])
+            or (c["restarts"] and c["last_termination"] and not c["ready"] and not settled_run)
             or (c["init"] and c["state"] == "terminated" and c["detail"] not in ("Completed", "exit 0"))
         )
         if c["detail"] in _IMAGE_ERRORS:
@@ -394,15 +476,29 @@ def _pod_faults(pod: Mapping, containers: list[dict], expect: Expectation, event
             faults.append(f"{prefix}: CrashLoopBackOff, {detail}")
         elif failing:
             faults.append(f"{prefix}: {c['detail']}")
+        elif now is not None and grace is not None:
+            words, seconds = _readiness_failure(pod, c, events, now)
+            if words and seconds > grace.total_seconds():
+                faults.append(words)
     return faults
 
 
-def _readiness_words(pod: Mapping, service: ExpectedService | None, now: datetime) -> str:
+def _readiness_words(
+    pod: Mapping, service: ExpectedService | None, now: datetime, containers: list[dict], events: list[Mapping]
+) -> str:
+    """Why a running pod is not ready: the kubelet's readiness failure when it reported one."""
+    for c in containers:
+        words, _ = _readiness_failure(pod, c, events, now)
+        if words:
+            return words
     condition = _condition(pod, "Ready") or {}
     since = _time(condition.get("lastTransitionTime"))
     port = f" on :{service.port}" if service else ""
-    for_how_long = f" for {int((now - since).total_seconds())} s" if since else ""
+    for_how_long = f" for {_seconds((now - since).total_seconds())}" if since else ""
     return f"running, readiness check{port} failing{for_how_long}"
+
+
+_UNSTORED = ("oom_kills", "oom_known", "running_since", "last_started")  # a container's keys kept out of the tree
 
 
 def _pod_item(
@@ -446,9 +542,13 @@ def _pod_item(
                     "image": cs.get("image", ""),
                     "oom_kills": oom_kills(cs, remembered.get(cs["name"], ()), now),
                     "oom_known": previous is not None,
+                    # When it started running now, and when the run that ended last had started.
+                    "running_since": ((cs.get("state") or {}).get("running") or {}).get("startedAt") or "",
+                    "last_started": ((cs.get("lastState") or {}).get("terminated") or {}).get("startedAt") or "",
                 }
             )
-    faults = _pod_faults(pod, containers, expect, events)
+    events = list(events)
+    faults = _pod_faults(pod, containers, expect, events, now=now, grace=grace, young=young)
     stopping = bool(meta.get("deletionTimestamp"))
     if stopping:
         # Ours to stop (a rollout, a restart, a disable, a delete): progress, never an alarm.
@@ -467,10 +567,16 @@ def _pod_item(
     else:
         waiting = next((c for c in containers if not c["ready"]), None)
         step = waiting["detail"] if waiting and waiting["detail"] else phase
-        if waiting and waiting["init"]:
+        if _waits_for_claim(_unschedulable(pod)):
+            step = "waiting for its volume"
+        elif waiting and waiting["init"]:
             step = f"init container {waiting['name']}: {step}"
         elif waiting and waiting["state"] == "running":
-            step = "running, readiness check not passing yet" if young else _readiness_words(pod, service, now)
+            step = (
+                "running, readiness check not passing yet"
+                if young
+                else _readiness_words(pod, service, now, containers, events)
+            )
         health = PROGRESS if young else YELLOW
         reason = f"{meta['name']}: {'starting' if young else 'not ready'} ({step})"
     return _item(
@@ -484,7 +590,7 @@ def _pod_item(
         fault=bool(faults),
         revision=_labels(pod).get("controller-revision-hash", ""),
         restarts=sum(c["restarts"] for c in containers),
-        containers=[{k: v for k, v in c.items() if k not in ("oom_kills", "oom_known")} for c in containers],
+        containers=[{k: v for k, v in c.items() if k not in _UNSTORED} for c in containers],
         oom_kills={c["name"]: c["oom_kills"] for c in containers if c["oom_kills"]},
     )
 

@@ -270,8 +270,12 @@ def test_it_leaves_pods_no_node_fits_pending_as_the_scheduler_says(emulator, app
     condition = eventually(unschedulable, message="PodScheduled False")
     assert condition.reason == "Unschedulable"
     assert condition.message.startswith("0/1 nodes are available: 1 Insufficient memory.")
-    events = [e for e in core.list_namespaced_event(namespace).items if e.reason == "FailedScheduling"]
-    assert events and events[0].type == "Warning" and events[0].message == condition.message
+    # The scheduler writes the condition, then records its event: wait for the event too.
+    events = eventually(
+        lambda: [e for e in core.list_namespaced_event(namespace).items if e.reason == "FailedScheduling"],
+        message="the FailedScheduling event",
+    )
+    assert events[0].type == "Warning" and events[0].message == condition.message
     assert pods_of(core, namespace, WEB)[0].status.phase == "Pending"
     emulator.faults.heal(namespace, selector={"diploi.io/component": "web"})
     eventually(lambda: ready(pods_of(core, namespace, WEB)[0]), message="scheduled after the heal")
@@ -297,3 +301,27 @@ def test_it_fails_an_init_container_as_a_failed_git_clone_does(emulator, core, n
     init = eventually(clone_failing, message="the clone init container failing")
     assert init.last_state.terminated.exit_code == 128
     assert core.read_namespaced_pod("dev", namespace).status.phase == "Pending"
+
+
+def test_it_fails_readiness_probes_as_a_kubelet_reports_them_and_never_kills(emulator, apps, core, namespace):
+    apply(apps.patch_namespaced_deployment, "web", namespace, body=deployment("web", namespace))
+    eventually(lambda: ready(pods_of(core, namespace, WEB)[0]), message="ready first")
+    emulator.faults.readiness_failure(namespace, selector={"diploi.io/component": "web"})
+
+    def unready_and_reported():
+        pod = pods_of(core, namespace, WEB)[0]
+        events = core.list_namespaced_event(
+            namespace, field_selector=f"involvedObject.name={pod.metadata.name},reason=Unhealthy"
+        ).items
+        return not ready(pod) and events and events[0].count >= 2 and (pod, events[0])
+
+    pod, unhealthy = eventually(unready_and_reported, message="unready, the failed probes reported")
+    assert (unhealthy.type, unhealthy.message) == (
+        "Warning",
+        "Readiness probe failed: HTTP probe failed with statuscode: 503",
+    )
+    assert unhealthy.involved_object.field_path == "spec.containers{web}"
+    status = pod.status.container_statuses[0]
+    assert (status.restart_count, bool(status.state.running)) == (0, True)
+    emulator.faults.heal(namespace, selector={"diploi.io/component": "web"})
+    eventually(lambda: ready(pods_of(core, namespace, WEB)[0]), message="ready again after the heal")

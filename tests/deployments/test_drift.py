@@ -92,3 +92,20 @@ def test_a_service_that_routes_to_no_ready_pod_is_red_and_green_again_once_it_do
     assert "no ready endpoint behind" in status()[1] and "the Service web routes to none" in status()[1]
     core.patch_namespaced_service("web", live.namespace, {"spec": {"selector": {key: selector[key]}}})
     wait_for(lambda: status()[0] == "green", timeout=30, what="green again")
+
+
+def test_an_image_changed_by_hand_is_changed_back(live, hand):
+    apps = client.AppsV1Api(hand)
+    container = apps.read_namespaced_deployment("web", live.namespace).spec.template.spec.containers[0]
+    wanted = container.image
+    patch = {"spec": {"template": {"spec": {"containers": [{"name": container.name, "image": "nginx:1.0-hand"}]}}}}
+    apps.patch_namespaced_deployment("web", live.namespace, patch)
+
+    wait_for(lambda: corrected(live), timeout=30, what="the drift to be corrected")
+    assert f"the image of {container.name} was changed to nginx:1.0-hand by hand" in corrected(live)[0]
+    wait_for(
+        lambda: apps.read_namespaced_deployment("web", live.namespace).spec.template.spec.containers[0].image == wanted,
+        timeout=30,
+        what="the image restored",
+    )
+    wait_for(lambda: DeploymentStatus.objects.get(deployment=live).health == "green", timeout=30, what="green")

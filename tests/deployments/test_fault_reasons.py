@@ -33,6 +33,10 @@ def inject_liveness_failure(emulator, namespace):
     emulator.faults.liveness_failure(namespace, APP, containers=["app"])
 
 
+def inject_readiness_failure(emulator, namespace):
+    emulator.faults.readiness_failure(namespace, APP, containers=["app"])
+
+
 def inject_clone_failure(emulator, namespace):
     emulator.faults.crash(namespace, APP, exit_code=128, containers=["clone"])
 
@@ -59,8 +63,13 @@ def inject_clone_failure(emulator, namespace):
             inject_liveness_failure,
             "app: Liveness probe failed on :8000 for 60 s (HTTP probe failed with statuscode: 500), killed",
         ),
+        (
+            "production",
+            inject_readiness_failure,
+            "app: Readiness probe failed on :8000 for ",
+        ),
     ],
-    ids=["crash", "image-pull", "unschedulable", "oom", "clone", "liveness"],
+    ids=["crash", "image-pull", "unschedulable", "oom", "clone", "liveness", "readiness"],
 )
 def test_a_fault_shows_its_reason_within_the_grace_period(
     emulator, make_project, developer, settings, stage, inject, reason

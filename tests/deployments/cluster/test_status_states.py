@@ -219,7 +219,7 @@ def test_row_an_operation_past_its_grace_without_a_fault_is_yellow_saying_so():
                 ready=False,
                 containers=[
                     o.container(
-                        "app", state=o.running(), ready=False, restarts=3, last_exit=137, last_reason="OOMKilled"
+                        "app", state=o.running(o.FRESH), ready=False, restarts=3, last_exit=137, last_reason="OOMKilled"
                     )
                 ],
             ),
@@ -713,8 +713,11 @@ def test_transition_no_ready_endpoint_and_back_when_the_service_routes_again():
 
 def oom_killed(restarts: int, finished: timedelta) -> Observation:
     """The app's one pod, OOM-killed ``restarts`` times, the last one ``finished`` before NOW."""
-    app = o.container("app", state=o.running(), ready=False, restarts=restarts, last_exit=137, last_reason="OOMKilled")
-    app["lastState"]["terminated"]["finishedAt"] = (o.NOW - finished).isoformat()
+    ended = (o.NOW - finished).isoformat()  # and it runs again since
+    app = o.container(
+        "app", state=o.running(ended), ready=False, restarts=restarts, last_exit=137, last_reason="OOMKilled"
+    )
+    app["lastState"]["terminated"]["finishedAt"] = ended
     return observed([o.pod("app-a", "app", ready=False, containers=[app])], app=serving(ready=0))
 
 
@@ -773,3 +776,167 @@ def test_row_a_failed_liveness_probe_says_so_with_its_port_and_for_how_long():
         workloads=[serving(), db_set()],
     )
     assert status(ok, previous=tree)["health"] == "green"
+
+
+def readiness_failing(
+    name: str = "app-a", *, unready_for: int = 90, created=o.OLD, service: str = "app", kind="component"
+):
+    """A running pod of ``service`` whose readiness probe the kubelet reports failing (Unhealthy), unready
+    for ``unready_for`` seconds, with the event the kubelet aggregates for it."""
+    port = 8000 if service == "app" else 5432
+    app = o.container(service, state=o.running(), ready=False)
+    pod = o.pod(name, service, ready=False, created=created, containers=[app], kind=kind)
+    pod["metadata"]["uid"] = f"uid-{name}"
+    pod["status"]["conditions"][0]["lastTransitionTime"] = (o.NOW - timedelta(seconds=unready_for)).isoformat()
+    probe = {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 5, "failureThreshold": 3}
+    pod["spec"] = {
+        "containers": [{"name": service, "ports": [{"name": "http", "containerPort": port}], "readinessProbe": probe}]
+    }
+    event = {
+        "kind": "Event",
+        "metadata": {"name": f"{name}.2", "namespace": "shop-dev-abc123"},
+        "involvedObject": {
+            "kind": "Pod",
+            "name": name,
+            "uid": f"uid-{name}",
+            "fieldPath": f"spec.containers{{{service}}}",
+        },
+        "reason": "Unhealthy",
+        "type": "Warning",
+        "message": "Readiness probe failed: HTTP probe failed with statuscode: 503",
+        "count": 18,
+        "firstTimestamp": (o.NOW - timedelta(seconds=unready_for - 2)).isoformat(),
+        "lastTimestamp": (o.NOW - timedelta(seconds=1)).isoformat(),
+    }
+    return pod, event
+
+
+ONE_APP = expecting(services=(replace(APP, replicas=1), DB))
+
+
+def test_row_a_readiness_probe_failing_past_the_grace_period_is_red_with_the_kubelets_words():
+    pod, event = readiness_failing(unready_for=90)
+    tree = status(replace(observed([pod], app=serving(replicas=1, ready=0)), events=[event]), ONE_APP)
+    assert (tree["health"], tree["reason"]) == (
+        "red",
+        "app: Readiness probe failed on :8000 for 90 s (HTTP probe failed with statuscode: 503)",
+    )
+    assert tree["nodes"]["containers"]["items"][0]["fault"] is True
+
+
+def test_a_readiness_probe_failing_for_less_than_the_grace_period_is_not_yet_a_fault():
+    pod, event = readiness_failing(unready_for=30)
+    tree = status(replace(observed([pod], app=serving(replicas=1, ready=0)), events=[event]), ONE_APP)
+    item = tree["nodes"]["containers"]["items"][0]
+    assert (item["health"], item["fault"]) == ("yellow", False)
+    assert item["reason"] == (
+        "app-a: not ready (app: Readiness probe failed on :8000 for 30 s (HTTP probe failed with statuscode: 503))"
+    )
+    # Nothing serves the public host and nobody asked for anything: down, in the kubelet's words.
+    assert tree["reason"] == f"Django down: {item['reason']}"
+
+
+def test_a_failing_readiness_probe_on_one_pod_while_the_other_serves_is_yellow():
+    pod, event = readiness_failing(unready_for=90)
+    tree = status(replace(observed([pod, o.pod("app-b", "app")]), events=[event]))
+    assert (tree["health"], tree["reason"]) == (
+        "yellow",
+        "app: Readiness probe failed on :8000 for 90 s (HTTP probe failed with statuscode: 503); 1 of 2 still serving",
+    )
+
+
+def test_a_new_pod_failing_readiness_while_it_starts_is_progress_of_the_restart():
+    # The kubelet reports a starting app's refused connections as readiness failures too: that is the
+    # start, not a fault.
+    pod, event = readiness_failing("app-c", unready_for=4, created=o.FRESH)
+    event["message"] = 'Readiness probe failed: Get "http://10.244.0.12:8000/": connect: connection refused'
+    tree = status(
+        replace(observed([o.pod("app-a", "app"), pod], app=serving(ready=1, updated=1)), events=[event]),
+        expecting(intent=asked(S.RESTART, target="app")),
+    )
+    assert tree["health"] == "progress"
+    assert tree["reason"].startswith("Restarting Django, asked by ana 20 s ago: ")
+
+
+def test_readiness_failures_from_before_the_pod_last_turned_unready_are_not_its_reason():
+    pod, event = readiness_failing(unready_for=90)
+    event["lastTimestamp"] = event["firstTimestamp"] = (o.NOW - timedelta(minutes=30)).isoformat()
+    tree = status(replace(observed([pod], app=serving(replicas=1, ready=0)), events=[event]), ONE_APP)
+    assert tree["reason"] == "Django down: app-a: not ready (running, readiness check on :8000 failing for 90 s)"
+
+
+def test_an_add_on_failing_its_readiness_probe_is_yellow_and_a_healed_one_green_again():
+    pod, event = readiness_failing("postgres-0", unready_for=300, service="postgres", kind="addon")
+    broken = replace(observed(pods_of_db=[pod], db=db_set(ready=0)), events=[event])
+    tree = status(broken)
+    assert (tree["health"], tree["reason"]) == (
+        "yellow",
+        "postgres: Readiness probe failed on :5432 for 5 min (HTTP probe failed with statuscode: 503)",
+    )
+    # Ready again: the same event (kept for an hour) says nothing of it any more.
+    healed = replace(observed(), events=[event])
+    assert status(healed, previous=tree)["health"] == "green"
+    # And back.
+    assert status(broken, previous=status(healed))["health"] == "yellow"
+
+
+def waiting_for_its_volume(created: str) -> Observation:
+    """postgres-0 created with its claim, which is not bound yet: the scheduler says so, as a real one
+    does for every new pod with a volume while it is provisioned."""
+    condition = {
+        "type": "PodScheduled",
+        "status": "False",
+        "reason": "Unschedulable",
+        "message": "0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: "
+        "0/1 nodes are available: 1 Preemption is not helpful for scheduling.",
+    }
+    pod = db_pod(ready=False, phase="Pending", containers=[], conditions=[condition], created=created)
+    return observed(
+        pods_of_db=[pod],
+        db=db_set(ready=0, created=created),
+        claims=[o.claim("data-postgres-0", "postgres", phase="Pending", created=created)],
+    )
+
+
+def test_row_a_new_pod_waiting_for_its_volume_is_progress_of_the_create_not_a_scheduling_fault():
+    tree = status(waiting_for_its_volume(o.FRESH), expecting(intent=asked(S.CREATE)))
+    assert tree["health"] == "progress", tree["reason"]
+    pod = tree["nodes"]["containers"]["items"][-1]
+    assert (pod["health"], pod["fault"], pod["reason"]) == (
+        "progress",
+        False,
+        "postgres-0: starting (waiting for its volume)",
+    )
+
+
+def test_row_a_claim_that_cannot_bind_past_the_grace_is_a_fault_in_the_schedulers_words():
+    tree = status(waiting_for_its_volume(o.OLD))
+    assert (tree["health"], tree["reason"]) == (
+        "yellow",
+        "postgres-0: FailedScheduling: 0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims.",
+    )
+    assert tree["nodes"]["storage"]["reason"] == "data-postgres-0 (5Gi) still waiting for a volume"
+
+
+def test_liveness_failures_of_an_earlier_run_do_not_explain_a_later_crash():
+    # Events live for an hour: the kubelet's liveness failures came before the run that crashed now.
+    observation = liveness_killed()
+    pod = observation.pods[0]
+    pod["status"]["containerStatuses"][0]["lastState"]["terminated"]["startedAt"] = (
+        o.NOW - timedelta(seconds=2)
+    ).isoformat()
+    observation.events[0]["lastTimestamp"] = (o.NOW - timedelta(minutes=20)).isoformat()
+    assert status(observation)["reason"].startswith("app: CrashLoopBackOff, 2 restarts, last exit 137")
+
+
+def test_a_container_that_crashed_long_ago_and_fails_its_readiness_now_says_so_not_crash_loop():
+    pod, event = readiness_failing(unready_for=90)
+    app = pod["status"]["containerStatuses"][0]
+    app.update(restartCount=1, lastState={"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": o.OLD}})
+    app["state"] = o.running((o.NOW - timedelta(minutes=30)).isoformat())
+    tree = status(replace(observed([pod], app=serving(replicas=1, ready=0)), events=[event]), ONE_APP)
+    assert tree["reason"] == "app: Readiness probe failed on :8000 for 90 s (HTTP probe failed with statuscode: 503)"
+    # Running again for a moment only, after that crash: still the crash loop it looks like.
+    app["state"] = o.running((o.NOW - timedelta(seconds=20)).isoformat())
+    tree = status(replace(observed([pod], app=serving(replicas=1, ready=0)), events=[event]), ONE_APP)
+    assert tree["reason"].startswith("app: CrashLoopBackOff, 1 restart, last exit 1 (Error)")
