@@ -284,11 +284,11 @@ def branch_followers(*, project: Project, branch: str) -> list[Deployment]:
     return [d for d in following.select_related("project__team", "template_version") if buildable_components(d)]
 
 
-def push_received(*, project: Project, branch: str, commit_sha: str) -> list[Build]:
-    """A signed push of ``commit_sha`` to ``branch``: request the builds of every staging or
-    production deployment following that branch. Idempotent per commit: a component that already
-    has a queued, running or successful build of this commit (GitHub redelivers; a CI may have
-    reported it first) is not built again."""
+def push_received(*, project: Project, branch: str, commit_sha: str, commit_message: str = "") -> list[Build]:
+    """A signed push of ``commit_sha`` (its message ``commit_message``) to ``branch``: request the
+    builds of every staging or production deployment following that branch. Idempotent per commit:
+    a component that already has a queued, running or successful build of this commit (GitHub
+    redelivers; a CI may have reported it first) is not built again."""
     requested: list[Build] = []
     for deployment in branch_followers(project=project, branch=branch):
         built = set(
@@ -299,7 +299,11 @@ def push_received(*, project: Project, branch: str, commit_sha: str) -> list[Bui
         missing = [c for c in buildable_components(deployment) if c not in built]
         if missing:
             requested += builds_request(
-                deployment=deployment, trigger=Build.Trigger.PUSH, commit_sha=commit_sha, components=missing
+                deployment=deployment,
+                trigger=Build.Trigger.PUSH,
+                commit_sha=commit_sha,
+                commit_message=commit_message,
+                components=missing,
             )
     return requested
 
