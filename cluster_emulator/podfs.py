@@ -61,6 +61,15 @@ class ContainerView:
                 return str(target) + value[len(mount.rstrip("/")) :]
         return value
 
+    def translate_within(self, script: str) -> str:
+        """``script`` with every path under a volume mount (``/mount/…``) rewritten, wherever it appears."""
+        for mount, target in sorted(self.mounts.items(), key=lambda item: -len(item[0])):
+            prefix = mount.rstrip("/") + "/"
+            if prefix != "/":
+                replacement = f"{target}/"
+                script = re.sub(rf"(?<![\w./-]){re.escape(prefix)}", lambda _, r=replacement: r, script)
+        return script
+
 
 class PodFiles:
     """Creates and removes the directories of emulated pods. Thread-safe."""
@@ -177,6 +186,8 @@ class PodFiles:
         """Run an init container's command here (paths in its volumes translated): (failed, its output)."""
         view = self._container_view(pod, init)
         argv = [view.translate(str(part)) for part in (init.get("command") or []) + (init.get("args") or [])]
+        if argv[:2] == ["sh", "-c"] and len(argv) > 2:
+            argv[2] = view.translate_within(argv[2])  # a script naming its mounts (the clone's credentials)
         try:
             # The pod's own command, as its init container would run it (as the emulator's user).
             result = subprocess.run(

@@ -297,7 +297,7 @@ class Deployment(models.Model):
     def render_target(self, *, with_credentials: bool = False) -> RenderTarget:
         """Everything the manifests need, as a plain value (no ORM beyond this point).
 
-        ``with_credentials``: include the project's deploy key (a query and an unsealing), as what is
+        ``with_credentials``: include the project's deploy key and token (queries and an unsealing), as what is
         applied must; hosts, expectations and other reads do without."""
         return RenderTarget(
             deployment_id=self.pk,
@@ -322,16 +322,15 @@ class Deployment(models.Model):
         )
 
     def git_credentials(self) -> GitCredentials | None:
-        """The project's deploy key for clone steps, or None. Raises ManifestError when it cannot be
-        unsealed (the encryption key changed): applying then fails for good, saying so."""
+        """The project's deploy key and HTTPS token for clone steps, or None. Raises ManifestError
+        when one cannot be unsealed (the encryption key changed): applying then fails for good, saying so."""
         from deployments.ci.sealing import UnsealError
-        from deployments.ci.services import deploy_key_private_text
+        from deployments.ci.services import repository_credentials
 
         try:
-            private_key = deploy_key_private_text(self.project)
+            return repository_credentials(self.project)
         except UnsealError as error:
             raise ManifestError(str(error)) from error
-        return GitCredentials(ssh_private_key=private_key) if private_key else None
 
     def present_addons(self):
         return self.spec.addons_for(self.stage, self.enabled_addon_ids())

@@ -38,8 +38,8 @@ class Commit:
 
 
 def resolve_branch_head(repository: str, branch: str, *, credentials: GitCredentials | None = None) -> Commit:
-    """The commit ``branch`` of ``repository`` points at now (over SSH with the project's deploy key,
-    ``credentials``, when it has one). Raises `CommitUnresolved` with a message a person can act on;
+    """The commit ``branch`` of ``repository`` points at now (with the project's deploy key or HTTPS
+    token, ``credentials``, when it has them). Raises `CommitUnresolved` with a message a person can act on;
     on the emulator an unreachable repository gives a simulated commit."""
     try:
         return Commit(_ls_remote(repository, branch, credentials))
@@ -55,7 +55,8 @@ def resolve_branch_head(repository: str, branch: str, *, credentials: GitCredent
 def _ssh_environment(credentials: GitCredentials | None):
     """Environment variables for git: never a prompt (no terminal, no askpass, ssh in batch mode: a
     git@… repository fails at once instead of asking about its host key); with credentials, ssh uses
-    the deploy key from a private temporary directory (mode 0700, the key 0600), removed afterwards."""
+    the deploy key and git's askpass the HTTPS token, from a private temporary directory (mode 0700,
+    the files 0600), removed afterwards."""
     environment = {
         **os.environ,
         "GIT_TERMINAL_PROMPT": "0",
@@ -68,18 +69,36 @@ def _ssh_environment(credentials: GitCredentials | None):
         return
     directory = Path(tempfile.mkdtemp(prefix="diploi-git-"))
     try:
-        key, known_hosts = directory / "key", directory / "known_hosts"
-        key.touch(mode=0o600)
-        key.write_text(credentials.ssh_private_key)
-        known_hosts.write_text("\n".join(credentials.known_hosts) + "\n")
-        environment["GIT_SSH_COMMAND"] = (
-            f"ssh -i {shlex.quote(str(key))} -o IdentitiesOnly=yes "
-            f"-o UserKnownHostsFile={shlex.quote(str(known_hosts))} "
-            f"-o StrictHostKeyChecking=accept-new {SSH_OPTIONS}"
-        )
+        if credentials.ssh_private_key:
+            key, known_hosts = directory / "key", directory / "known_hosts"
+            key.touch(mode=0o600)
+            key.write_text(credentials.ssh_private_key)
+            known_hosts.write_text("\n".join(credentials.known_hosts) + "\n")
+            environment["GIT_SSH_COMMAND"] = (
+                f"ssh -i {shlex.quote(str(key))} -o IdentitiesOnly=yes "
+                f"-o UserKnownHostsFile={shlex.quote(str(known_hosts))} "
+                f"-o StrictHostKeyChecking=accept-new {SSH_OPTIONS}"
+            )
+        if credentials.https_token:
+            environment["GIT_ASKPASS"] = str(_askpass(directory, credentials))
         yield environment
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _askpass(directory: Path, credentials: GitCredentials) -> Path:
+    """A GIT_ASKPASS program in ``directory`` answering git's user name and password prompts from
+    files beside it (mode 0600): the token is in no argument and no environment variable."""
+    username, token, program = directory / "username", directory / "token", directory / "askpass"
+    for path, text in ((username, credentials.https_username), (token, credentials.https_token)):
+        path.touch(mode=0o600)
+        path.write_text(text)
+    program.write_text(
+        "#!/bin/sh\n"
+        f'case "$1" in\n  Username*) cat {shlex.quote(str(username))} ;;\n  *) cat {shlex.quote(str(token))} ;;\nesac\n'
+    )
+    program.chmod(0o700)
+    return program
 
 
 def _ls_remote(repository: str, branch: str, credentials: GitCredentials | None = None) -> str:

@@ -106,10 +106,10 @@ def build_run(build_id: int, *, owner: str) -> str:
             cluster.apply(manifests.namespace(config))
             cluster.apply(manifests.network_policy(config))
             # The clone's credentials exist before its pod does; once the Job exists, it owns them.
-            if secret := manifests.git_secret(target, config):
+            for secret in manifests.git_secrets(target, config):
                 cluster.apply(secret)
             created = cluster.apply(manifests.job(target, config))
-            if secret := manifests.git_secret(target, config, job_uid=(created or {}).get("metadata", {}).get("uid")):
+            for secret in manifests.git_secrets(target, config, job_uid=(created or {}).get("metadata", {}).get("uid")):
                 cluster.apply(secret)
             Build.objects.filter(pk=build.pk).update(job_name=manifests.job_name(build.pk))
         try:

@@ -64,10 +64,12 @@ def builds_request(
     trigger: str,
     triggered_by=None,
     commit_sha: str | None = None,
+    commit_message: str = "",
     components: list[str] | None = None,
 ) -> list[Build]:
-    """Queue one build per component (default: every built component) of ``commit_sha``, or of the
-    branch head resolved now (`git ls-remote`). A newer build cancels the deployment's older queued or
+    """Queue one build per component (default: every built component) of ``commit_sha`` (whose
+    message, when the caller knows it, is ``commit_message``), or of the branch head resolved now
+    (`git ls-remote`, which tells no message). A newer build cancels the deployment's older queued or
     running build of the same component. Cluster builds are sent to the worker on commit.
 
     Raises ValidationError when the deployment has nothing to build, a component is unknown, the
@@ -102,7 +104,7 @@ def builds_request(
             raise ValidationError(f"There is no built component “{unknown[0]}” (built: {', '.join(buildable)}).")
         if problems := branch_problems(deployment.branch):
             raise ValidationError(problems)
-        message, simulated = "", False
+        message, simulated = commit_message.strip(), False
         if commit_sha is None:
             try:
                 commit = resolve_branch_head(

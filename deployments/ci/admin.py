@@ -1,4 +1,4 @@
-"""Operators see which projects have a build token, a webhook secret or a deploy key, and can revoke
+"""Operators see which projects have a build token, a webhook secret, a deploy key or an HTTPS token, and can revoke
 them (through the services, audited). Never a secret: tokens are hashes, the rest stays sealed."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 
 from deployments.admin import ReadOnlyAdmin
 from deployments.ci import services
-from deployments.ci.models import BuildToken, DeployKey, WebhookSecret
+from deployments.ci.models import BuildToken, DeployKey, RepositoryToken, WebhookSecret
 
 
 class _RevocableAdmin(ReadOnlyAdmin):
@@ -49,3 +49,10 @@ class DeployKeyAdmin(_RevocableAdmin):
     list_display = ("project", "fingerprint", "created_by", "created_at")
     fields = ("project", "fingerprint", "public_key", "created_by", "created_at")
     revoke = staticmethod(services.deploy_key_delete)
+
+
+@admin.register(RepositoryToken)
+class RepositoryTokenAdmin(_RevocableAdmin):
+    list_display = ("project", "hint", "username", "created_by", "created_at")
+    fields = ("project", "hint", "username", "created_by", "created_at")
+    revoke = staticmethod(services.repository_token_delete)

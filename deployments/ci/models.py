@@ -1,5 +1,6 @@
 """A project's secrets for building: the CI's build token, the push webhook's secret and the
-deploy key clone steps use for a private repository. One of each per project; rotating replaces it.
+deploy key or HTTPS token clone steps use for a private repository. One of each per project; rotating
+replaces it.
 
 Each is shown in full once, when created (the deploy key's public half stays visible: it is not a
 secret). How each is stored, and why, is in `deployments.ci.sealing`.
@@ -51,3 +52,19 @@ class DeployKey(models.Model):
 
     def __str__(self) -> str:
         return f"Deploy key {self.fingerprint} of {self.project}"
+
+
+class RepositoryToken(models.Model):
+    """A token an https:// repository takes as its password (a GitHub fine-grained token with read
+    access to contents, a GitLab deploy token, a Bitbucket access token), sealed. Clone steps get
+    it from a Secret through ``GIT_ASKPASS``, never in the URL."""
+
+    project = models.OneToOneField("deployments.Project", on_delete=models.CASCADE, related_name="repository_token")
+    username = models.CharField(max_length=100, help_text="The user name the host wants with the token.")
+    sealed_token = models.TextField(help_text="The token, sealed with SECRETS_ENCRYPTION_KEY.")
+    hint = models.CharField(max_length=16, help_text="The token's first characters, to tell tokens apart.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Repository token {self.hint}… of {self.project}"

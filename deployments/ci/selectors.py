@@ -1,5 +1,6 @@
 """What the project settings page shows of a project's builds: the runner, the secrets' existence
-(never their values), the webhook address, the deploy key's public half and the workflow file."""
+(never their values), the webhook address, the deploy key's public half, the HTTPS token's hint and
+the workflow file."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.urls import reverse
 
-from deployments.ci.models import BuildToken, DeployKey, WebhookSecret
+from deployments.ci.models import BuildToken, DeployKey, RepositoryToken, WebhookSecret
 from deployments.ci.workflow import WORKFLOW_PATH, built_components, github_workflow
 from deployments.models import BuildRunner, Membership, Project, Role
 
@@ -34,6 +35,7 @@ class CiOverview:
     webhook: WebhookSecret | None
     webhook_url: str
     deploy_key: DeployKey | None
+    repository_token: RepositoryToken | None
     api_url: str
     workflow_path: str
     workflow: str
@@ -53,6 +55,7 @@ def ci_overview(request, project: Project, membership: Membership) -> CiOverview
         webhook=WebhookSecret.objects.filter(project=project).first(),
         webhook_url=public_url(request, reverse("github_push_hook", args=[project.slug])),
         deploy_key=DeployKey.objects.filter(project=project).first(),
+        repository_token=RepositoryToken.objects.filter(project=project).first(),
         api_url=api_url,
         workflow_path=WORKFLOW_PATH,
         workflow=github_workflow(spec=spec, api_url=api_url, registry_host=registry_host()) if spec else "",

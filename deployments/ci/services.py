@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 
 from cryptography.hazmat.primitives import serialization
@@ -19,8 +20,9 @@ from django.utils import timezone
 
 from deployments.builds.models import Build
 from deployments.builds.services import build_started, buildable_components, builds_request, runner_for
-from deployments.ci.models import BuildToken, DeployKey, WebhookSecret
+from deployments.ci.models import BuildToken, DeployKey, RepositoryToken, WebhookSecret
 from deployments.ci.sealing import seal, signature_matches, token_digest, unseal
+from deployments.cluster import git
 from deployments.dispatch import send_on_commit
 from deployments.models import BuildRunner, Deployment, DeploymentState, Operation, Project, record_activity
 
@@ -165,6 +167,66 @@ def deploy_key_private_text(project: Project) -> str | None:
     return unseal(row.sealed_private_key) if row else None
 
 
+# ----------------------------------------------------------------------------- repository token
+
+# What a host's token looks like: printable ASCII without spaces (GitHub's ghp_/github_pat_, GitLab's
+# glpat-, Bitbucket's); a newline would end what GIT_ASKPASS prints early.
+_TOKEN = re.compile(r"^[\x21-\x7e]{8,1000}$")
+_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
+
+
+@transaction.atomic
+def repository_token_set(*, project: Project, token: str, username: str, actor) -> RepositoryToken:
+    """Store ``token`` (sealed) as the password clone steps give an https:// repository of
+    ``project``, with ``username`` (default ``x-access-token``, which GitHub takes), replacing any
+    older one, and roll it out to every live deployment's clone steps. Raises ValidationError per
+    field and writes nothing on bad input. Not idempotent: each call replaces the token."""
+    token, username = token.strip(), username.strip() or git.DEFAULT_HTTPS_USERNAME
+    errors = {}
+    if not _TOKEN.match(token):
+        errors["token"] = "A token is 8 to 1000 printable characters without spaces."  # noqa: S105 - a message
+    if not _USERNAME.match(username):
+        errors["username"] = "A user name is up to 100 letters, digits and . _ @ + - characters."
+    if errors:
+        raise ValidationError(errors)
+    replaced = RepositoryToken.objects.filter(project=project).delete()[0] > 0
+    row = RepositoryToken.objects.create(
+        project=project, username=username, sealed_token=seal(token), hint=token[:4], created_by=_actor(actor)
+    )
+    record_activity(
+        action="ci.repository_token_replaced" if replaced else "ci.repository_token_created",
+        message=f"HTTPS token {row.hint}… for {username} {'replaced the previous one' if replaced else 'stored'}",
+        actor=actor,
+        project=project,
+    )
+    _roll_out_credentials(project, actor, "Repository credentials changed")
+    return row
+
+
+@transaction.atomic
+def repository_token_delete(*, project: Project, actor) -> None:
+    """Remove ``project``'s HTTPS token (and so its Secret from every deployment). Idempotent."""
+    if RepositoryToken.objects.filter(project=project).delete()[0]:
+        record_activity(
+            action="ci.repository_token_deleted", message="HTTPS token removed", actor=actor, project=project
+        )
+        _roll_out_credentials(project, actor, "Repository credentials removed")
+
+
+def repository_credentials(project: Project) -> git.GitCredentials | None:
+    """The project's deploy key and HTTPS token in clear, for the Secrets clone steps mount; None
+    without either. Raises UnsealError when one cannot be unsealed."""
+    private_key = deploy_key_private_text(project)
+    token = RepositoryToken.objects.filter(project=project).first()
+    if private_key is None and token is None:
+        return None
+    if token is None:
+        return git.GitCredentials(ssh_private_key=private_key)
+    return git.GitCredentials(
+        ssh_private_key=private_key, https_token=unseal(token.sealed_token), https_username=token.username
+    )
+
+
 def _roll_out_credentials(project: Project, actor, message: str) -> None:
     """Every live development deployment of ``project`` (the ones that clone in their namespace) gets
     a new desired generation (its credentials Secret changes) and a reconcile, sent on commit. Builds
@@ -222,11 +284,11 @@ def branch_followers(*, project: Project, branch: str) -> list[Deployment]:
     return [d for d in following.select_related("project__team", "template_version") if buildable_components(d)]
 
 
-def push_received(*, project: Project, branch: str, commit_sha: str) -> list[Build]:
-    """A signed push of ``commit_sha`` to ``branch``: request the builds of every staging or
-    production deployment following that branch. Idempotent per commit: a component that already
-    has a queued, running or successful build of this commit (GitHub redelivers; a CI may have
-    reported it first) is not built again."""
+def push_received(*, project: Project, branch: str, commit_sha: str, commit_message: str = "") -> list[Build]:
+    """A signed push of ``commit_sha`` (its message ``commit_message``) to ``branch``: request the
+    builds of every staging or production deployment following that branch. Idempotent per commit:
+    a component that already has a queued, running or successful build of this commit (GitHub
+    redelivers; a CI may have reported it first) is not built again."""
     requested: list[Build] = []
     for deployment in branch_followers(project=project, branch=branch):
         built = set(
@@ -237,7 +299,11 @@ def push_received(*, project: Project, branch: str, commit_sha: str) -> list[Bui
         missing = [c for c in buildable_components(deployment) if c not in built]
         if missing:
             requested += builds_request(
-                deployment=deployment, trigger=Build.Trigger.PUSH, commit_sha=commit_sha, components=missing
+                deployment=deployment,
+                trigger=Build.Trigger.PUSH,
+                commit_sha=commit_sha,
+                commit_message=commit_message,
+                components=missing,
             )
     return requested
 

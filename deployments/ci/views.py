@@ -1,7 +1,7 @@
 """The project settings page's build section: thin views over `deployments.ci.services`.
 
 Admins manage the secrets and the runner; developers see that they exist, the webhook address,
-the deploy key's public half and the workflow file. A new token or secret is in the POST's own
+the deploy key's public half, the HTTPS token's hint and the workflow file. A new token or secret is in the POST's own
 response, once (no redirect, no session, not cacheable): Diploi keeps no way to show it again.
 """
 
@@ -77,6 +77,30 @@ def ci_deploy_key(request, project_id: int):
         services.deploy_key_delete(project=project, actor=request.user)
     elif _action(request) == "generate":
         services.deploy_key_generate(project=project, actor=request.user)
+    else:
+        return _page(request, project, membership, status=400, error="Unknown action.")
+    return _page(request, project, membership)
+
+
+@login_required
+@require_POST
+@never_cache
+def ci_repository_token(request, project_id: int):
+    """Store or remove the HTTPS token clone steps give an https:// repository. The token is never
+    shown again, not even in the form after an error."""
+    project, membership = project_for(request.user, project_id, Role.ADMIN)
+    if _action(request) == "delete":
+        services.repository_token_delete(project=project, actor=request.user)
+    elif _action(request) == "set":
+        try:
+            services.repository_token_set(
+                project=project,
+                token=request.POST.get("token", ""),
+                username=request.POST.get("username", ""),
+                actor=request.user,
+            )
+        except ValidationError as error:
+            return _page(request, project, membership, status=400, error=" ".join(error.messages))
     else:
         return _page(request, project, membership, status=400, error="Unknown action.")
     return _page(request, project, membership)

@@ -65,7 +65,7 @@ class BuildTarget:
     dockerfile: str
     context: str
     image: str  # registry/path, tagged with the commit on push
-    git_credentials: git.GitCredentials | None = None  # the project's deploy key, for the clone
+    git_credentials: git.GitCredentials | None = None  # the project's deploy key or token, for the clone
 
 
 @dataclass(frozen=True)
@@ -230,7 +230,13 @@ def job(target: BuildTarget, settings: BuildSettings) -> dict:
         ],
     }
     if target.git_credentials is not None:
-        git.with_credentials(clone, pod_spec["volumes"], secret_name=git.build_secret_name(target.build_id))
+        git.with_credentials(
+            clone,
+            pod_spec["volumes"],
+            target.git_credentials,
+            secret_name=git.build_secret_name(target.build_id),
+            https_secret_name=git.build_https_secret_name(target.build_id),
+        )
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -244,16 +250,19 @@ def job(target: BuildTarget, settings: BuildSettings) -> dict:
     }
 
 
-def git_secret(target: BuildTarget, settings: BuildSettings, *, job_uid: str | None = None) -> dict | None:
-    """The build's copy of the project's deploy key, or None without one. Given the Job's uid, the
-    Secret is owned by the Job: the garbage collector deletes it with the Job (retention, cancel)."""
+def git_secrets(target: BuildTarget, settings: BuildSettings, *, job_uid: str | None = None) -> list[dict]:
+    """The build's copies of the project's deploy key and HTTPS token (none without them). Given the
+    Job's uid, they are owned by the Job: the garbage collector deletes them with it (retention, cancel)."""
     if target.git_credentials is None:
-        return None
+        return []
     metadata: dict = {"namespace": settings.namespace, "labels": build_labels(target)}
     if job_uid:
         metadata["ownerReferences"] = [
             {"apiVersion": "batch/v1", "kind": "Job", "name": job_name(target.build_id), "uid": job_uid}
         ]
-    secret = git.credentials_secret(target.git_credentials, metadata)
-    secret["metadata"]["name"] = git.build_secret_name(target.build_id)
-    return secret
+    return git.credentials_secrets(
+        target.git_credentials,
+        metadata,
+        secret_name=git.build_secret_name(target.build_id),
+        https_secret_name=git.build_https_secret_name(target.build_id),
+    )

@@ -109,7 +109,7 @@ class RenderTarget:
     image_overrides: Mapping[str, str] = field(default_factory=dict)
     restart_marks: Mapping[str, str] = field(default_factory=dict)  # service id or "*" -> ISO time
     built_images: Mapping[str, str] = field(default_factory=dict)  # component -> registry/path@sha256:…
-    git_credentials: git.GitCredentials | None = None  # the project's deploy key, for clone steps
+    git_credentials: git.GitCredentials | None = None  # the project's deploy key or token, for clone steps
     generation: int = 0  # the desired generation rendered; written on workloads when set
 
     @property
@@ -401,7 +401,7 @@ def _source_workload(target, component, storage, claims, annotations, cluster) -
     }
     volumes: list[dict] = []
     if target.git_credentials is not None:
-        git.with_credentials(clone, volumes)
+        git.with_credentials(clone, volumes, target.git_credentials)
     mounts = [{"name": code.name, "mountPath": component.code_path, "subPath": "code"}]
     mounts += [{"name": v.name, "mountPath": v.path} for v in storage if v.name != code.name]
     init_containers = [clone]
@@ -549,9 +549,9 @@ def render(target: RenderTarget, cluster: ClusterSettings) -> list[dict]:
     for addon in addons:
         objects.append(env_secret(target, addon.id, "addon", environment[addon.id]))
     # Only a development deployment clones in its namespace; a build clones in the builds namespace,
-    # with its own copy (`cluster.builds.git_secret`).
+    # with its own copy (`cluster.builds.git_secrets`).
     if target.git_credentials is not None and target.mode == "source":
-        objects.append(git.credentials_secret(target.git_credentials, _meta(git.SECRET_NAME, target)))
+        objects += git.credentials_secrets(target.git_credentials, _meta(git.SECRET_NAME, target))
     workloads = [addon_workload(target, addon, environment[addon.id], cluster) for addon in addons]
     # A component built from the repository runs nothing until its first build succeeded (never the
     # template's base image, which holds none of the app's code): its workload is not rendered yet.

@@ -228,6 +228,7 @@ ROWS = [
             ("ci_build_token", {"action": "rotate"}),
             ("ci_webhook_secret", {"action": "rotate"}),
             ("ci_deploy_key", {"action": "generate"}),
+            ("ci_repository_token", {"action": "set", "token": "ghp_permissionsTable1"}),
             ("ci_build_runner", {"build_runner": "external"}),
         )
     ),

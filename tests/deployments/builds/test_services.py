@@ -178,3 +178,46 @@ def test_the_sweeper_sends_a_lost_cluster_build_again_and_leaves_external_ones_a
     assert build.due_at > timezone.now()  # due again: the copy it sent has time to start
     Build.objects.filter(pk=build.pk).update(runner="external")
     assert "build" not in Sweeper().sweep(now=later + timedelta(hours=1))
+
+
+@pytest.fixture
+def two_built_components(catalog, built_project):
+    """The project's template, with a second component (``worker``) built from the same repository."""
+    import copy
+
+    from templates_catalog.models import TemplateVersion
+    from templates_catalog.spec import TemplateSpec
+
+    entry = catalog["django-postgres"]
+    data = entry.current_version.spec.to_dict()
+    worker = copy.deepcopy(next(c for c in data["components"] if c["id"] == "app"))
+    worker.update(id="worker", name="Worker", public=[])
+    data["components"] = [*data["components"], worker]
+    TemplateSpec.from_dict(data)  # still a well-formed spec
+    entry.current_version = TemplateVersion.objects.create(
+        template=entry, version="9.9-worker", digest="with-a-worker", spec_data=data, source="# with a worker"
+    )
+    entry.save(update_fields=["current_version"])
+    return built_project
+
+
+def test_every_component_runs_the_same_commit_never_a_mix(two_built_components, repository, developer):
+    staging = services.deployment_create(project=two_built_components, name="staging", stage="staging", actor=developer)
+    app, worker = (Build.objects.get(deployment=staging, component=c) for c in ("app", "worker"))
+    assert app.commit_sha == worker.commit_sha == repository.first
+
+    builds.build_succeeded(build_id=app.pk, digest=DIGEST_A)
+    staging.refresh_from_db()
+    assert staging.built_images == {}  # the worker of that commit is not built yet: nothing runs
+    builds.build_succeeded(build_id=worker.pk, digest=DIGEST_B)
+    staging.refresh_from_db()
+    first_images = {"app": f"{app.image}@{DIGEST_A}", "worker": f"{worker.image}@{DIGEST_B}"}
+    assert (staging.built_commit, staging.built_images) == (repository.first, first_images)
+
+    repository.commit("second")
+    new_app, new_worker = builds.builds_request(deployment=staging, trigger="deploy_latest", triggered_by=developer)
+    builds.build_succeeded(build_id=new_app.pk, digest="sha256:" + "c" * 64)
+    builds.build_failed(build_id=new_worker.pk, message="RUN pip install: exit code 1")
+    staging.refresh_from_db()
+    # The new app without its worker would be a mix of two commits: both stay on the first.
+    assert (staging.built_commit, staging.built_images) == (repository.first, first_images)

@@ -60,3 +60,13 @@ def ssh_git_server(tmp_path):
     server = SshGitServer(tmp_path / "sshd").start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def http_git_server(tmp_path):
+    from tests.deployments.ci.httpgit import HttpGitServer
+
+    (tmp_path / "http").mkdir()
+    server = HttpGitServer(tmp_path / "http", username="x-access-token", token="ghp_privateTokenValue42").start()
+    yield server
+    server.stop()

@@ -16,6 +16,19 @@ def _git(*args: str, cwd: Path) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
+def seed_repository(repository: Path) -> str:
+    """A bare repository at ``repository`` whose branch main holds one commit (a Dockerfile); its SHA."""
+    root = repository.parent
+    _git("init", "-q", "--bare", "-b", "main", str(repository), cwd=root)
+    work = root / "work"
+    _git("clone", "-q", str(repository), str(work), cwd=root)
+    (work / "Dockerfile").write_text("FROM python:3.12-slim\n")
+    _git("add", "-A", cwd=work)
+    _git("-c", "user.email=dev@example.com", "-c", "user.name=Dev", "commit", "-q", "-m", "private", cwd=work)
+    _git("push", "-q", "origin", "HEAD:main", cwd=work)
+    return _git("rev-parse", "HEAD", cwd=work)
+
+
 class SshGitServer:
     def __init__(self, root: Path):
         self.root = root
@@ -54,14 +67,7 @@ class SshGitServer:
         raise AssertionError(f"sshd did not start: {(self.root / 'sshd.log').read_text()}")
 
     def _seed(self) -> None:
-        _git("init", "-q", "--bare", "-b", "main", str(self.repository), cwd=self.root)
-        work = self.root / "work"
-        _git("clone", "-q", str(self.repository), str(work), cwd=self.root)
-        (work / "Dockerfile").write_text("FROM python:3.12-slim\n")
-        _git("add", "-A", cwd=work)
-        _git("-c", "user.email=dev@example.com", "-c", "user.name=Dev", "commit", "-q", "-m", "private", cwd=work)
-        _git("push", "-q", "origin", "HEAD:main", cwd=work)
-        self.head = _git("rev-parse", "HEAD", cwd=work)
+        self.head = seed_repository(self.repository)
 
     def authorize(self, public_key: str) -> None:
         self.authorized.write_text(public_key + "\n")

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from deployments.ci import services
-from deployments.ci.models import BuildToken, DeployKey, WebhookSecret
+from deployments.ci.models import BuildToken, DeployKey, RepositoryToken, WebhookSecret
 from deployments.ci.sealing import unseal
 from deployments.models import ActivityEntry
 
@@ -23,8 +23,11 @@ def test_the_admin_shows_no_secret_and_revokes_through_the_services(superuser_cl
     secret = services.webhook_secret_rotate(project=project, actor=admin_member)
     key = services.deploy_key_generate(project=project, actor=admin_member)
     private = unseal(key.sealed_private_key).splitlines()[1]
+    https = services.repository_token_set(
+        project=project, token="ghp_repositoryToken1", username="", actor=admin_member
+    )
 
-    for model, row in (("buildtoken", None), ("webhooksecret", None), ("deploykey", key)):
+    for model, row in (("buildtoken", None), ("webhooksecret", None), ("deploykey", key), ("repositorytoken", https)):
         listing = superuser_client.get(f"/admin/ci/{model}/")
         assert listing.status_code == 200
         pages = [listing.content.decode()]
@@ -32,6 +35,7 @@ def test_the_admin_shows_no_secret_and_revokes_through_the_services(superuser_cl
             pages.append(superuser_client.get(f"/admin/ci/{model}/{row.pk}/change/").content.decode())
         for page in pages:
             assert token not in page and secret not in page and private not in page
+            assert "ghp_repositoryToken1" not in page
             assert WebhookSecret.objects.get(project=project).sealed not in page
 
     response = superuser_client.post(
@@ -44,3 +48,6 @@ def test_the_admin_shows_no_secret_and_revokes_through_the_services(superuser_cl
     assert ActivityEntry.objects.filter(project=project, action="ci.build_token_revoked").exists()
     superuser_client.post("/admin/ci/deploykey/", {"action": "revoke_selected", "_selected_action": [key.pk]})
     assert not DeployKey.objects.exists()
+    superuser_client.post("/admin/ci/repositorytoken/", {"action": "revoke_selected", "_selected_action": [https.pk]})
+    assert not RepositoryToken.objects.exists()
+    assert ActivityEntry.objects.filter(project=project, action="ci.repository_token_deleted").exists()

@@ -134,12 +134,13 @@ def followed(external_project, admin_member):
     return staging, production
 
 
-def push(project, branch: str, sha: str, *, event="push"):
+def push(project, branch: str, sha: str, *, event="push", **more):
     from deployments.ci.models import WebhookSecret
     from deployments.ci.sealing import unseal
 
     secret = unseal(WebhookSecret.objects.get(project=project).sealed)
-    body = json.dumps({"ref": f"refs/heads/{branch}", "after": sha, "repository": {"full_name": "acme/shop"}}).encode()
+    payload = {"ref": f"refs/heads/{branch}", "after": sha, "repository": {"full_name": "acme/shop"}, **more}
+    body = json.dumps(payload).encode()
     return deliver(project, body, event=event, signature=sign(secret, body))
 
 
@@ -158,6 +159,22 @@ def test_a_push_to_a_followed_branch_builds_its_deployments_only(external_projec
     # The first build (of the older head) was replaced by the push's.
     assert Build.objects.get(deployment=staging, commit_sha=repository.first).state == "cancelled"
     assert ActivityEntry.objects.filter(deployment=staging, action="build.requested", data__commit=sha).exists()
+
+
+def test_the_pushed_commits_subject_is_the_builds_commit_message(external_project, followed, repository):
+    from deployments.builds.models import Build
+
+    staging, _ = followed
+    sha = repository.commit("second")
+    head = {"id": sha, "message": "Fix the checkout page\n\nThe total was off by one cent."}
+    (build,) = push(external_project, "main", sha, head_commit=head).json()["builds"]
+    assert Build.objects.get(pk=build["id"]).commit_message == "Fix the checkout page"
+    # A head_commit that is not the pushed one (or no message) says nothing.
+    other = repository.commit("third")
+    (build,) = push(external_project, "main", other, head_commit={"id": sha, "message": "x"}).json()["builds"]
+    assert Build.objects.get(pk=build["id"]).commit_message == ""
+    (build,) = push(external_project, "main", repository.commit("4th"), head_commit={"message": 5}).json()["builds"]
+    assert Build.objects.get(pk=build["id"]).commit_message == ""
 
 
 def test_a_redelivered_push_requests_nothing_again(external_project, followed, repository):

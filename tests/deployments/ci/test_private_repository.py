@@ -58,7 +58,7 @@ def test_the_clone_step_script_clones_the_private_repository_with_the_mounted_ke
     (mount / git.PRIVATE_KEY).write_text(unseal(DeployKey.objects.get(project=private_project).sealed_private_key))
     (mount / git.KNOWN_HOSTS).write_text("\n".join(git.PUBLISHED_HOST_KEYS) + "\n")
     (mount / git.PRIVATE_KEY).chmod(0o444)
-    script = (git.SSH_PRELUDE + CLONE_SCRIPT).replace(git.MOUNT, str(mount)).replace(git.WORK, str(work))
+    script = (git.CREDENTIALS_PRELUDE + CLONE_SCRIPT).replace(git.MOUNT, str(mount)).replace(git.WORK, str(work))
 
     result = subprocess.run(
         ["sh", "-c", script, str(code), "main", ssh_git_server.url], capture_output=True, text=True, timeout=60
@@ -94,7 +94,7 @@ def test_a_build_job_mounts_its_own_copy_of_the_key_owned_by_the_job(
     assert base64.b64decode(secret["data"][git.PRIVATE_KEY]).decode() == private
     pod = job["spec"]["template"]["spec"]
     clone = pod["initContainers"][0]
-    assert clone["command"][2].startswith(git.SSH_PRELUDE)
+    assert clone["command"][2].startswith(git.CREDENTIALS_PRELUDE)
     assert private not in str(job) and ssh_git_server.url in clone["command"]
     assert {"name": "git-credentials", "secret": {"secretName": secret["metadata"]["name"], "defaultMode": 0o444}} in (
         pod["volumes"]

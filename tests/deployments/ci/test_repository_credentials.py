@@ -54,7 +54,7 @@ def test_with_a_key_the_clone_step_mounts_it_from_a_secret_never_an_argument():
     assert secret["type"] == "kubernetes.io/ssh-auth"
     assert base64.b64decode(secret["data"]["ssh-privatekey"]).decode() == KEY.ssh_private_key
     assert "github.com ssh-ed25519" in base64.b64decode(secret["data"]["known_hosts"]).decode()
-    assert clone["command"][2] == git.SSH_PRELUDE + CLONE_SCRIPT
+    assert clone["command"][2] == git.CREDENTIALS_PRELUDE + CLONE_SCRIPT
     assert clone["command"][3:] == ["/workspace", "main", "https://github.com/acme/shop.git"]
     assert {"name": "git-credentials", "mountPath": git.MOUNT, "readOnly": True} in clone["volumeMounts"]
     assert {"name": "git-credentials", "secret": {"secretName": "git-credentials", "defaultMode": 0o444}} in pod[
@@ -83,7 +83,7 @@ def test_the_prelude_gives_git_a_private_copy_of_the_key(tmp_path):
     (mount / "ssh-privatekey").write_text(KEY.ssh_private_key)
     (mount / "known_hosts").write_text("github.com ssh-ed25519 AAAA\n")
     (mount / "ssh-privatekey").chmod(0o444)
-    script = git.SSH_PRELUDE.replace(git.MOUNT, str(mount)).replace(git.WORK, str(work))
+    script = git.CREDENTIALS_PRELUDE.replace(git.MOUNT, str(mount)).replace(git.WORK, str(work))
     result = subprocess.run(
         ["sh", "-c", script + 'printf "%s" "$GIT_SSH_COMMAND"'], capture_output=True, text=True, check=True
     )

@@ -78,3 +78,28 @@ def test_builds_get_their_own_namespace_labelled_ours_and_privileged_for_pod_sec
     assert labels["pod-security.kubernetes.io/enforce"] == "privileged"
     job_labels = builds.job(TARGET, SETTINGS)["metadata"]["labels"]
     assert job_labels["diploi.io/deployment"] == "3" and job_labels["diploi.io/build"] == "12"
+
+
+def test_every_build_object_with_a_key_and_a_token_is_valid_for_a_real_api_server():
+    import dataclasses
+
+    import kubernetes_validate
+
+    from deployments.cluster import git
+    from tests.deployments.cluster.test_manifests import KUBERNETES_VERSION
+
+    credentials = git.GitCredentials(ssh_private_key="-----BEGIN OPENSSH PRIVATE KEY-----\nx\n", https_token="ghp_x1")
+    target = dataclasses.replace(TARGET, git_credentials=credentials)
+    objects = [builds.namespace(SETTINGS), builds.network_policy(SETTINGS), builds.job(target, SETTINGS)]
+    objects += builds.git_secrets(target, SETTINGS, job_uid="8d1c6b62-1d7e-4b8e-9d8e-1f0c1a2b3c4d")
+    assert [o["kind"] for o in objects] == ["Namespace", "NetworkPolicy", "Job", "Secret", "Secret"]
+    for obj in objects:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+
+
+def test_the_default_builder_is_a_pinned_rootless_buildkit():
+    import re
+
+    from django.conf import settings
+
+    assert re.fullmatch(r"moby/buildkit:v\d+\.\d+\.\d+-rootless", settings.BUILDKIT_IMAGE)
