@@ -261,6 +261,16 @@ class ClusterWatcher:
             thread.join(timeout)
         self._give_back_leases()
 
+    def is_quiet(self, deployment_id: int) -> bool:
+        """Whether the deployment has no event waiting to be recomputed and no coalescing window
+        open: its next event is recomputed at once."""
+        now = time.monotonic()
+        with self._dirty_lock:
+            if deployment_id in self._dirty or deployment_id in self._held:
+                return False
+            last = self._recomputed_at.get(deployment_id)
+        return last is None or now - last >= self.coalesce
+
     def run_forever(self) -> None:
         self.start()
         try:

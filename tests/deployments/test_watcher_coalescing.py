@@ -38,10 +38,19 @@ def pair(make_project, developer, emulator, settings):
 def watcher(pair):
     watcher = ClusterWatcher(get_cluster, coalesce=COALESCE, recompute_every=600, resync_every=3600).start()
     wait_for(lambda: all(health(d) == "green" for d in pair), timeout=30, what="both green")
-    # Their first statuses were recomputed for the first list: let that window end (quiet again).
-    time.sleep(COALESCE + 0.5)
+    # Their first statuses were recomputed for the first list, and the events that trail a start
+    # (a loaded machine spreads them out) open windows of their own: wait until both stayed quiet
+    # for a second.
+    wait_for(lambda: quiet_for_a_second(watcher, pair), timeout=60, interval=0.1, what="both quiet")
     yield watcher
     watcher.stop()
+
+
+def quiet_for_a_second(watcher, deployments) -> bool:
+    if not all(watcher.is_quiet(d.pk) for d in deployments):
+        return False
+    time.sleep(1)
+    return all(watcher.is_quiet(d.pk) for d in deployments)
 
 
 def health(deployment) -> str | None:
