@@ -14,7 +14,7 @@ import itertools
 import threading
 from collections.abc import Callable
 
-from . import defaults, errors, merge, schema, validation
+from . import defaults, errors, merge, pod_security, schema, validation
 from .resources import (
     CERTIFICATES,
     DEPLOYMENTS,
@@ -141,6 +141,9 @@ class Registry:
                     meta.get("name", ""),
                     f'error looking up service account {namespace}/{account}: serviceaccount "{account}" not found',
                 )
+            reason = pod_security.refusal(obj, pod_security.enforced_level(ns))
+            if reason is not None:
+                raise errors.forbidden_object(resource, meta.get("name", ""), reason)
 
     def _on_create(self, resource: Resource, obj: dict) -> None:
         """Server-side fields set at creation: initial status, allocated IPs and ports."""
