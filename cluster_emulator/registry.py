@@ -14,16 +14,18 @@ import itertools
 import threading
 from collections.abc import Callable
 
-from . import defaults, errors, merge, schema, validation
+from . import defaults, errors, merge, pod_security, quota, schema, validation
 from .resources import (
     CERTIFICATES,
     DEPLOYMENTS,
     INGRESSES,
     JOBS,
+    LIMITRANGES,
     NAMESPACES,
     PODS,
     PVCS,
     REPLICASETS,
+    RESOURCEQUOTAS,
     SERVICEACCOUNTS,
     SERVICES,
     STATEFULSETS,
@@ -141,6 +143,14 @@ class Registry:
                     meta.get("name", ""),
                     f'error looking up service account {namespace}/{account}: serviceaccount "{account}" not found',
                 )
+            reason = pod_security.refusal(obj, pod_security.enforced_level(ns)) or quota.refusal(
+                obj,
+                quotas=self.store.list(RESOURCEQUOTAS, namespace)[0],
+                limit_ranges=self.store.list(LIMITRANGES, namespace)[0],
+                pods=self.store.list(PODS, namespace)[0],
+            )
+            if reason is not None:
+                raise errors.forbidden_object(resource, meta.get("name", ""), reason)
 
     def _on_create(self, resource: Resource, obj: dict) -> None:
         """Server-side fields set at creation: initial status, allocated IPs and ports."""

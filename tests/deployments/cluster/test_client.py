@@ -34,9 +34,7 @@ def spec_of(slug):
 
 @pytest.fixture
 def cluster(emulator):
-    configuration = k8s.Configuration()
-    configuration.host = emulator.url
-    cluster = Cluster(configuration, timeout=5)
+    cluster = Cluster(cluster_configuration(emulator), timeout=5)
     yield cluster
     cluster.close()
 
@@ -73,6 +71,37 @@ def test_it_applies_a_deployment_of_each_stage_and_reapplying_changes_nothing(cl
     again = apply_objects(cluster, render(desired, CLUSTER), deployment_id=7)
     assert again.pruned == []
     assert versions_a_noop_apply_keeps(cluster, desired.namespace) == before
+
+
+SHIPPED = sorted(path.stem for path in CATALOG.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("slug", SHIPPED)
+def test_every_shipped_template_gets_its_pods_past_its_namespaces_pod_security(emulator, cluster, slug):
+    """The emulator enforces Pod Security Admission as a real server does: a container breaking its
+    namespace's level would leave its workload without pods and a FailedCreate event."""
+    core = k8s.CoreV1Api(k8s.ApiClient(cluster_configuration(emulator)))
+    for number, stage in enumerate(spec_of(slug).stages):
+        desired = target(slug, stage, deployment_id=400 + SHIPPED.index(slug) * 10 + number)
+        objects = render(desired, CLUSTER)
+        apply_objects(cluster, objects, deployment_id=desired.deployment_id)
+        wanted = sum(o["spec"]["replicas"] for o in objects if o["kind"] in ("Deployment", "StatefulSet"))
+        wait_for(
+            lambda namespace=desired.namespace, wanted=wanted: len(core.list_namespaced_pod(namespace).items) >= wanted,
+            what=f"{slug} {stage}: {wanted} pods",
+        )
+        refused = [
+            event.message
+            for event in core.list_namespaced_event(desired.namespace).items
+            if event.reason == "FailedCreate" and "PodSecurity" in event.message
+        ]
+        assert refused == []
+
+
+def cluster_configuration(emulator) -> k8s.Configuration:
+    configuration = k8s.Configuration()
+    configuration.host = emulator.url
+    return configuration
 
 
 def test_it_prunes_a_removed_addon_but_keeps_its_storage_until_asked(cluster):
