@@ -289,6 +289,12 @@ class Traces:
         found["watch"] = watches[index]
         return found
 
+    def completed(self, deployment_id: int, sent: float) -> float | None:
+        """When the page's other fragments followed the header sent at ``sent`` (None: sent with it)."""
+        times = self.by_deployment.get(deployment_id, {}).get("completed", [])
+        index = bisect.bisect_left(times, sent)
+        return times[index] if index < len(times) else None
+
 
 def latencies(changes, namespaces, clients: Clients, groups: GroupMessages, begin: float, sweeps, raw, traces):
     """Per Ready change: a dict of its times in ms (total, watcher and web parts, the raw watch's
@@ -332,6 +338,9 @@ def latencies(changes, namespaces, clients: Clients, groups: GroupMessages, begi
                 result[f"stage:{stage}"] = (chain[stage] - previous) * 1000
                 previous = chain[stage]
             result["stage:client"] = (shown - previous) * 1000
+            rest = traces.completed(deployment_id, chain["sent"])
+            if rest is not None:
+                result["rest"] = (rest - chain["sent"]) * 1000
         results.append(result)
     return results, missing
 
@@ -421,6 +430,8 @@ async def measure(url: str, cookies: dict[int, str], emulator, namespaces, args,
         table.add("  stages (events fully traced)", f"{len(traced)} of {len(results)}")
         for stage, what in (*STAGES, ("client", "the frame to the client")):
             table.add(f"    {stage}: {what}, median / p95, ms", spread(_values(results, f"stage:{stage}"), 1))
+        if rest := _values(results, "rest"):
+            table.add("    then the tab's other fragments, after the header: median / p95, ms", spread(rest, 1))
     during = _values(results, "total", during=True)
     outside = _values(results, "total", during=False)
     if floor:

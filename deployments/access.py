@@ -54,10 +54,11 @@ def project_for(user, project_id: int, role: str = Role.VIEWER) -> tuple[Project
 
 
 def live_deployment(deployment_id: int) -> Deployment | None:
-    """The deployment with what its pages show of its project, unless deleted (no access check)."""
+    """The deployment with what its pages show of its project and its stored status, unless deleted
+    (no access check)."""
     return (
         Deployment.objects.live()
-        .select_related("project__team", "project__template", "template_version")
+        .select_related("project__team", "project__template", "template_version", "status")
         .filter(pk=deployment_id)
         .first()
     )

@@ -85,6 +85,10 @@ class SharedRenders:
     gives each user the render of their own role: a viewer never gets a developer's fragment.
     A socket that comes after the batch started joins a new one. A batch is kept KEEP_SECONDS
     after it ended, for sockets that handle the message later.
+
+    The header (the health) is rendered and handed out first, from the few queries it needs;
+    the tab's other fragments follow in a second call, from the same rows: the new health
+    reaches the page without waiting for the charts and the tree.
     """
 
     KEEP_SECONDS = 2.0
@@ -92,27 +96,41 @@ class SharedRenders:
     def __init__(self):
         self._batches: dict[tuple, _Batch] = {}
 
-    async def render(self, deployment_id: int, tab: str, change: str, user_id: int) -> tuple[float, str | None]:
-        """(when the render started, ``user_id``'s fragments or None when they may not see them)."""
+    async def render(self, deployment_id: int, tab: str, change: str, user_id: int) -> tuple[float, Parts]:
+        """(when the render started, ``user_id``'s `Parts`: their header now, the rest to await)."""
         key = (deployment_id, tab, change)
         batch = self._batches.get(key)
         if batch is None or batch.started is not None:
-            if batch is not None and batch.task.done() and user_id in batch.results:
-                return batch.started, batch.results[user_id]
+            if batch is not None and batch.task.done() and user_id in batch.headers:
+                return batch.started, Parts(batch, user_id)
             batch = self._batches[key] = _Batch(deployment_id, tab)
             loop = asyncio.get_running_loop()
-            batch.task = loop.create_task(sync_to_async(batch.run)())
+            batch.headed = loop.create_future()
+            batch.task = loop.create_task(batch.run())
             batch.task.add_done_callback(lambda _: loop.call_later(self.KEEP_SECONDS, self._forget, key, batch))
         batch.users.add(user_id)
         # Shielded: a socket that closes while it waits must not cancel the others' render.
-        await asyncio.shield(batch.task)
-        if user_id not in batch.results:  # joined while the batch was starting: on its own, at once
+        await asyncio.shield(batch.headed)
+        if user_id not in batch.headers:  # joined while the batch was starting: on its own, at once
             return await self.render(deployment_id, tab, change, user_id)
-        return batch.started, batch.results[user_id]
+        return batch.started, Parts(batch, user_id)
 
     def _forget(self, key: tuple, batch) -> None:
         if self._batches.get(key) is batch:
             del self._batches[key]
+
+
+class Parts:
+    """One user's share of a batch: ``header`` (None: they may not see it; then there is no rest),
+    and `rest()`, the tab's other fragments ("" when it has none)."""
+
+    def __init__(self, batch: _Batch, user_id: int):
+        self._batch, self._user = batch, user_id
+        self.header = batch.headers[user_id]
+
+    async def rest(self) -> str:
+        await asyncio.shield(self._batch.task)
+        return self._batch.rests.get(self._user, "")
 
 
 class _Batch:
@@ -120,26 +138,52 @@ class _Batch:
         self.deployment_id, self.tab = deployment_id, tab
         self.users: set[int] = set()
         self.started: float | None = None
-        self.results: dict[int, str | None] = {}
+        self.headers: dict[int, str | None] = {}
+        self.rests: dict[int, str] = {}
+        self._roles: dict[int, str] = {}
+        self._contexts: dict[str, dict] = {}  # per role: the header's context, which the rest goes on from
+        self.headed: asyncio.Future
         self.task: asyncio.Task
 
-    def run(self) -> None:
-        """On Django's thread: every user's fragments, one render per role."""
+    async def run(self) -> None:
+        try:
+            await sync_to_async(self.run_header)()
+        except Exception as error:  # every waiting socket gets it (and closes with 1011)
+            self.headed.set_exception(error)
+            return
+        self.headed.set_result(None)
+        if self._contexts:
+            await sync_to_async(self.run_rest)()
+
+    def run_header(self) -> None:
+        """On Django's thread: every user's header, one render per role."""
         self.started = time.monotonic()  # from now on, sockets join a new batch
         users = frozenset(self.users)
         deployment = live_deployment(self.deployment_id)
         if deployment is None:
             gone = Deployment.objects.filter(pk=self.deployment_id, state=DeploymentState.DELETED).exists()
-            self.results = dict.fromkeys(users, deleted_notice(self.deployment_id) if gone else None)
+            self.headers = dict.fromkeys(users, deleted_notice(self.deployment_id) if gone else None)
             return
         roles = dict(
             Membership.objects.filter(team_id=deployment.project.team_id, user_id__in=users).values_list(
                 "user_id", "role"
             )
         )
-        rendered = {role: render_tab(deployment, self.tab, role) for role in set(roles.values())}
+        rendered = {}
+        for role in set(roles.values()):
+            self._contexts[role] = context = header_context_for(deployment, role)
+            rendered[role] = render_to_string(TAB_FRAGMENTS[self.tab][0], context)
         FRAGMENT_RENDERS.labels(DeploymentConsumer.page_kind).inc(len(rendered))
-        self.results = {user: rendered[roles[user]] if user in roles else None for user in users}
+        self._roles = roles
+        self.headers = {user: rendered[roles[user]] if user in roles else None for user in users}
+
+    def run_rest(self) -> None:
+        """On Django's thread: the tab's other fragments for the users who got a header, per role."""
+        rendered = {}
+        for role, header in self._contexts.items():
+            deployment = header["deployment"]
+            rendered[role] = render_tab(deployment, self.tab, role, header=header, skip_header=True)
+        self.rests = {user: rendered[role] for user, role in self._roles.items() if user in self.headers}
 
 
 shared_renders = SharedRenders()
@@ -397,8 +441,11 @@ class DeploymentConsumer(FragmentConsumer):
         if change is None:
             await self.push(traced=self.deployment_id)  # a message from elsewhere: rendered on its own
             return
-        started, html = await shared_renders.render(self.deployment_id, self.tab, change, self.scope["user"].pk)
-        await self.send_rendered(started, html, traced=self.deployment_id)
+        started, parts = await shared_renders.render(self.deployment_id, self.tab, change, self.scope["user"].pk)
+        await self.send_rendered(started, parts.header, traced=self.deployment_id)
+        if parts.header is not None:
+            await self.send_rendered(started, await parts.rest())
+            trace("completed", self.deployment_id)
 
     def render(self) -> str | None:
         # Access is checked again on every push: a member removed from the team stops receiving.
@@ -410,14 +457,26 @@ class DeploymentConsumer(FragmentConsumer):
         return render_tab(deployment, self.tab, membership.role)
 
 
-def render_tab(deployment: Deployment, tab: str, role: str) -> str:
-    """A deployment tab's live fragments as any member with ``role`` sees them: the same for each
-    of them (`SharedRenders`). ``deployment`` as `access.live_deployment` reads it."""
+def _member(deployment: Deployment, role: str) -> Membership:
     # The role is all the context takes of the membership: a row of that role stands for any member's.
-    member = Membership(team_id=deployment.project.team_id, role=role)
-    context = selectors.deployment_context(deployment, member, tab=tab)
+    return Membership(team_id=deployment.project.team_id, role=role)
+
+
+def header_context_for(deployment: Deployment, role: str) -> dict:
+    """The header's context as any member with ``role`` sees it, swapped out-of-band."""
+    return {**selectors.header_context(deployment, _member(deployment, role)), "oob": True}
+
+
+def render_tab(
+    deployment: Deployment, tab: str, role: str, *, header: dict | None = None, skip_header: bool = False
+) -> str:
+    """A deployment tab's live fragments as any member with ``role`` sees them: the same for each
+    of them (`SharedRenders`). ``deployment`` as `access.live_deployment` reads it; ``header``: its
+    `header_context_for` that role, when read already; ``skip_header``: all but the header (sent)."""
+    context = selectors.deployment_context(deployment, _member(deployment, role), tab=tab, header=header)
     context["oob"] = True
-    return "".join(render_to_string(name, context) for name in TAB_FRAGMENTS[tab])
+    names = TAB_FRAGMENTS[tab][1:] if skip_header else TAB_FRAGMENTS[tab]
+    return "".join(render_to_string(name, context) for name in names)
 
 
 def deleted_notice(deployment_id: int) -> str:

@@ -301,30 +301,39 @@ def pod_connect_commands(deployment: Deployment, ssh: list[dict], tree: dict) ->
     return found
 
 
-def deployment_context(deployment: Deployment, membership: Membership, *, tab: str) -> dict:
-    """Everything a deployment page (and its live fragments) shows."""
-    tree = status_tree(deployment)
-    ssh = ssh_commands(deployment)
-    offered = action_selectors.offered_actions(deployment) if tab in ("overview", "status") else []
-    context = {
+def header_context(deployment: Deployment, membership: Membership) -> dict:
+    """What a deployment page's header (``_deployment_header.html``: the health, the operations under
+    way, the last failure) shows: the part of `deployment_context` a live page gets first."""
+    return {
         "deployment": deployment,
         "project": deployment.project,
-        "spec": deployment.spec,
-        "tab": tab,
-        "tree": tree,
-        "nodes": tree_nodes(tree, pod_connect_commands(deployment, ssh, tree)),
+        "tree": status_tree(deployment),
         "can": Permissions.of(membership),
-        "builds_possible": _builds_possible(deployment),
         "active_operations": list(
             deployment.operations.filter(
                 status__in=(Operation.Status.PENDING, Operation.Status.RUNNING)
             ).select_related("requested_by")[:5]
         ),
-        "actions_by_component": action_selectors.by_component(offered),
         "recent_failure": deployment.operations.filter(status=Operation.Status.FAILED, finished_at__isnull=False)
         .order_by("-finished_at")
         .first(),
     }
+
+
+def deployment_context(deployment: Deployment, membership: Membership, *, tab: str, header: dict | None = None) -> dict:
+    """Everything a deployment page (and its live fragments) shows. ``header``: its `header_context`,
+    when the caller read it already (for the same deployment row and membership)."""
+    context = dict(header or header_context(deployment, membership))
+    tree = context["tree"]
+    ssh = ssh_commands(deployment)
+    offered = action_selectors.offered_actions(deployment) if tab in ("overview", "status") else []
+    context.update(
+        spec=deployment.spec,
+        tab=tab,
+        nodes=tree_nodes(tree, pod_connect_commands(deployment, ssh, tree)),
+        builds_possible=_builds_possible(deployment),
+        actions_by_component=action_selectors.by_component(offered),
+    )
     if tab == "overview":
         now = timezone.now()
         cpu_points = cpu.cpu_series(deployment.pk, now=now)

@@ -102,8 +102,12 @@ def status_store(
         # on_commit callbacks run in order: the commit is stamped before the publish starts.
         transaction.on_commit(lambda: trace("committed", deployment_id))
         events.publish_deployment_changed(deployment)
-        # An operation waiting for what this tree shows ends now (or says what it waits for).
-        progress.operations_settle(deployment_id, tree, now=now, deployment=deployment)
+        # An operation waiting for what this tree shows ends now (or says what it waits for). The
+        # watcher's batch read the operations under way a moment ago: none, nothing to settle (one
+        # query less before the commit). One that starts after that read moves the cluster, whose
+        # events recompute the deployment again; otherwise the sweep (`operations_sweep`) settles it.
+        if getattr(deployment, "active_operations", None) != []:
+            progress.operations_settle(deployment_id, tree, now=now, deployment=deployment)
     return True
 
 

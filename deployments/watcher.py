@@ -31,7 +31,6 @@ from django.utils import timezone
 
 from deployments import cpu, progress, statuses
 from deployments.appstatus import poller as app_status
-from deployments.appstatus.models import AppStatusReport
 from deployments.cluster import errors
 from deployments.cluster import labels as L
 from deployments.cluster.client import Cluster, WatchEvent
@@ -503,7 +502,8 @@ class ClusterWatcher:
         deployments = (
             Deployment.objects.filter(pk__in=deployment_ids)
             .exclude(state=DeploymentState.DELETED)
-            .select_related("project__team", "template_version")
+            # The app's own status report comes in the same query (a join, none for most).
+            .select_related("project__team", "template_version", "app_status")
             .defer("template_version__spec_data", "template_version__source")
             # The operations under way word the progress: one query for the whole batch.
             .prefetch_related(
@@ -517,17 +517,14 @@ class ClusterWatcher:
         unchanged = []
         drifting: list[tuple[int, list[str]]] = []
         app_grace = timedelta(seconds=settings.APP_STATUS_GRACE_SECONDS)
-        reports = {
-            report.deployment_id: report.as_observed()
-            for report in AppStatusReport.objects.filter(deployment_id__in=deployment_ids)
-        }
         deployments = list(deployments)
         builds = statuses.builds_nodes(deployments)  # one query for the batch
         for deployment in deployments:
             if between is not None and self._dirty:
                 between()
             observation = self.cache.observation(deployment.pk, deployment.namespace)
-            observation.app_status = reports.get(deployment.pk)
+            report = getattr(deployment, "app_status", None)
+            observation.app_status = report.as_observed() if report is not None else None
             expectation = deployment.expectation(cluster, deployment.active_operations)
             tree = compute_status(
                 expectation, observation, now=now, grace=grace, app_grace=app_grace, builds=builds[deployment.pk]

@@ -11,7 +11,9 @@ The stages, in order: ``watch`` (the watcher got an event for the deployment),
 ``recompute`` (its dirty batch started), ``locked`` (its status row was locked),
 ``computed``, ``committed`` (a changed status was committed), ``published`` (the
 group message was sent), ``consumer`` (a page's consumer got it), ``rendered``,
-``sent`` (the fragment was written to the socket).
+``sent`` (the fragment was written to the socket): on a deployment page, the header
+with the health, which goes first; ``completed``: the page's other fragments were
+written after it.
 """
 
 from __future__ import annotations

@@ -155,6 +155,16 @@ async def _connect_to_deployment(user, deployment, tab: str = "overview") -> Web
     return comm
 
 
+async def _receive_change(comm: WebsocketCommunicator) -> str:
+    """The frames of one change on an Overview: the header (the health) first, then the other fragments."""
+    header = await comm.receive_from(timeout=5)
+    assert header.startswith('<section id="deployment-header"'), header[:80]
+    rest = await comm.receive_from(timeout=5)
+    assert 'id="deployment-header"' not in rest
+    assert 'id="status-tree"' in rest
+    return header + rest
+
+
 def _count(metric: str) -> float:
     from prometheus_client import REGISTRY
 
@@ -173,7 +183,7 @@ async def test_sockets_showing_one_tab_with_one_role_share_a_render_and_roles_ge
 
     await database_sync_to_async(_store)(deployment, 1)
 
-    received = {name: await comm.receive_from(timeout=5) for name, comm in sockets.items()}
+    received = {name: await _receive_change(comm) for name, comm in sockets.items()}
     for user in viewers:
         assert "change 1" in received[user.username]
         assert 'aria-label="Restart web"' not in received[user.username]  # a developer's button
@@ -181,9 +191,9 @@ async def test_sockets_showing_one_tab_with_one_role_share_a_render_and_roles_ge
         assert "change 1" in received[user.username]
         assert 'aria-label="Restart web"' in received[user.username]
     assert received[viewers[0].username] == received[viewers[2].username]
-    # One render per role for the five sockets, each sent its fragment.
+    # One render per role for the five sockets, each sent its header and then the rest.
     assert _count("diploi_fragment_renders_total") - renders == 2
-    assert _count("diploi_fragment_sends_total") - sends == 5
+    assert _count("diploi_fragment_sends_total") - sends == 10
     for comm in sockets.values():
         await comm.disconnect()
 
@@ -202,8 +212,8 @@ async def test_a_socket_demoted_to_viewer_gets_the_viewers_fragment_at_the_next_
 
     await database_sync_to_async(_store)(deployment, 1)
 
-    assert 'aria-label="Restart web"' not in await demoted.receive_from(timeout=5)
-    assert 'aria-label="Restart web"' in await staying.receive_from(timeout=5)
+    assert 'aria-label="Restart web"' not in await _receive_change(demoted)
+    assert 'aria-label="Restart web"' in await _receive_change(staying)
     await demoted.disconnect()
     await staying.disconnect()
 
@@ -224,14 +234,16 @@ async def test_a_page_never_shows_an_older_status_after_a_newer_one(make_member,
         await database_sync_to_async(_store)(deployment, number, "red" if number % 2 else "yellow")
 
     def number(message: str) -> int:
-        return int(re.search(r'<span class="reason">change (\d+)</span>', message).group(1))
+        shown = int(re.search(r'<span class="reason">change (\d+)</span>', message).group(1))
+        assert f"web: change {shown}" in message  # the tree after the header: the same change
+        return shown
 
     for comm in sockets:
         shown = []
         while not shown or shown[-1] != last:
-            shown.append(number(await comm.receive_from(timeout=10)))
+            shown.append(number(await _receive_change(comm)))
         while not await comm.receive_nothing(timeout=0.5):  # renders of earlier messages that read the last
-            shown.append(number(await comm.receive_from(timeout=5)))
+            shown.append(number(await _receive_change(comm)))
         assert shown == sorted(shown), shown
         assert shown[-1] == last
         await comm.disconnect()

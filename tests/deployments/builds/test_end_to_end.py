@@ -22,15 +22,21 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 HEALTH = re.compile(r'class="deployment-health" data-health="(\w+)">.*?<span class="reason">([^<]*)<', re.S)
 
 
-async def receive_until(socket, wanted, *, timeout: float = 60) -> list[str]:
-    """Fragments until one contains every string of ``wanted``; returns every fragment seen."""
+async def receive_until(socket, wanted, *, timeout: float = 60) -> tuple[list[str], str]:
+    """Fragments until one render shows every string of ``wanted``: every fragment seen, and that render
+    (on connect one frame; for a change, its header first, then a frame with the tab's other fragments)."""
     seen = []
+    header = ""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         message = await socket.receive_from(timeout=deadline - time.monotonic())
         seen.append(message)
-        if all(part in message for part in wanted):
-            return seen
+        if message.startswith('<section id="deployment-header"') and 'id="status-tree"' not in message:
+            header = message  # a change's header: its other fragments follow
+            continue
+        shown, header = header + message, ""
+        if all(part in shown for part in wanted):
+            return seen, shown
     raise AssertionError(f"never saw {wanted}")
 
 
@@ -63,7 +69,7 @@ async def test_staging_builds_rolls_out_the_digest_turns_green_and_a_failed_buil
     connected, _ = await socket.connect()
     assert connected
 
-    seen = await receive_until(socket, ['data-health="green"', "app at", "built, running", "All services ready"])
+    seen, _ = await receive_until(socket, ['data-health="green"', "app at", "built, running", "All services ready"])
     text = "".join(seen)
     assert "queued" in text or "Building app" in text  # it was seen on its way
     build = await sync_to_async(Build.objects.get)(deployment=deployment)
@@ -78,10 +84,10 @@ async def test_staging_builds_rolls_out_the_digest_turns_green_and_a_failed_buil
     )
     assert second.commit_sha == second_commit
     failure = f"Build of app at {second.short_sha} failed"
-    # One message carries the header and the tree: the deployment yellow with the build's reason, the
+    # One render carries the header and the tree: the deployment yellow with the build's reason, the
     # Builds node red for that build.
-    seen = await receive_until(socket, ['data-node="builds" data-health="red"', failure])
-    health, reason = HEALTH.search(seen[-1]).groups()
+    _, shown = await receive_until(socket, ['data-node="builds" data-health="red"', failure])
+    health, reason = HEALTH.search(shown).groups()
     assert (health, reason.strip().startswith(failure)) == ("yellow", True)
     # The last good build keeps serving.
     assert await sync_to_async(app_image)(deployment) == f"{build.image}@{build.digest}"
