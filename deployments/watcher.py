@@ -200,13 +200,13 @@ class ClusterWatcher:
         cluster_factory: Callable[[], Cluster],
         *,
         coalesce: float = 0.05,
-        recompute_every: float = 10.0,
+        recompute_every: float | None = None,
         resync_every: float | None = None,
         name: str | None = None,
     ):
         self.cluster_factory = cluster_factory
         self.coalesce = coalesce
-        self.recompute_every = recompute_every
+        self.recompute_every = recompute_every or settings.STATUS_RECOMPUTE_SECONDS
         self.resync_every = resync_every or settings.SWEEP_SECONDS
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.cache = ObjectCache()

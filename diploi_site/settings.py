@@ -355,6 +355,9 @@ PUBLIC_URL = env_str("PUBLIC_URL").rstrip("/")
 STATUS_GRACE_SECONDS = env_int("STATUS_GRACE_SECONDS", 120)
 STATUS_STALE_SECONDS = env_int("STATUS_STALE_SECONDS", 30)
 CPU_SAMPLE_SECONDS = env_int("CPU_SAMPLE_SECONDS", 10)
+# How often the watcher writing the statuses recomputes every deployment, events or not (grace
+# periods and timeouts expire without any).
+STATUS_RECOMPUTE_SECONDS = env_int("STATUS_RECOMPUTE_SECONDS", 10)
 # The app's own status (the template's status_url), fetched through the API server's service proxy:
 # how often, how long a request may take, how much of an answer is read, how many at once, and how
 # long an app may stay silent before its "status unknown" turns yellow.

@@ -10,6 +10,7 @@ file left the directory is disabled.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections import Counter
@@ -111,13 +112,20 @@ def sync_catalog(directory: Path | None = None) -> SyncReport:
     return report
 
 
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str, filename: str) -> TemplateSpec:
+    """`parse_template`, remembered per (text, file name): it is pure, and its YAML parsing is most of
+    what a sync of unchanged files costs. A spec with problems raises each time (never remembered)."""
+    return parse_template(text, filename)
+
+
 def _sync_file(path: Path) -> SyncResult:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return _record_failure(path, [SpecProblem(path.name, "", f"cannot read the file: {exc}")])
     try:
-        spec = parse_template(text, path.name)
+        spec = _parsed(text, path.name)
     except SpecError as exc:
         return _record_failure(path, exc.problems)
     try:

@@ -167,6 +167,9 @@ FAST_STATUS = {
     "APP_STATUS_GRACE_SECONDS": "2",
     # An operation the cluster never shows done fails this long after its apply (600 s by default).
     "OPERATION_TIMEOUT_SECONDS": "30",
+    # The watcher's full pass, which notices grace periods and timeouts running out (10 s by default):
+    # every second, as the watcher thread of the embedded mode below does it.
+    "STATUS_RECOMPUTE_SECONDS": "1",
 }
 
 

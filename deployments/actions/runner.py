@@ -38,11 +38,13 @@ HEARTBEAT_EVERY = 3.0
 
 # "$@" is the action's argv (never spliced into the script). Its stdin is /dev/null; the watcher
 # reads the exec's stdin (fd 3: an asynchronous list's own stdin is /dev/null) and kills it at EOF.
-# $1 is the grace in seconds between SIGTERM and SIGKILL.
+# $1 is the grace in seconds between SIGTERM and SIGKILL. The watcher holds neither stdout nor
+# stderr: the exec ends once its output closes, and the grace's `sleep`, outliving the killed
+# watcher, would otherwise keep a command that stopped on SIGTERM "running" for the whole grace.
 GUARD = (
     'grace=$1; shift; exec 3<&0; "$@" </dev/null & pid=$!; '
     '( while read -r _ <&3; do :; done; kill -TERM "$pid" 2>/dev/null; '
-    'sleep "$grace"; kill -KILL "$pid" 2>/dev/null ) & watch=$!; '
+    'sleep "$grace"; kill -KILL "$pid" 2>/dev/null ) >/dev/null 2>&1 & watch=$!; '
     'wait "$pid"; code=$?; kill "$watch" 2>/dev/null; exit "$code"'
 )
 

@@ -114,7 +114,7 @@ async def test_a_restart_stays_progress_then_green_and_succeeds_only_after_the_r
     assert restart.message == "Restarted: every pod was replaced and the new ones are ready"
 
 
-@pytest.mark.stack_env(OPERATION_TIMEOUT_SECONDS="15")  # 30 s in the others: it waits for all of it
+@pytest.mark.stack_env(OPERATION_TIMEOUT_SECONDS="8")  # 30 s in the others: it waits for all of it
 async def test_a_change_that_crash_loops_fails_its_operation_with_the_reason(
     worker, watcher, emulator, make_project, make_member
 ):
@@ -130,7 +130,7 @@ async def test_a_change_that_crash_loops_fails_its_operation_with_the_reason(
         await page.until(operation_ended(change.pk), timeout=90, what="the change to fail")
     change = await sync_to_async(Operation.objects.get)(pk=change.pk)
     assert change.status == Operation.Status.FAILED
-    assert change.message.startswith("Did not take effect within 15 s: app: CrashLoopBackOff"), change.message
+    assert change.message.startswith("Did not take effect within 8 s: app: CrashLoopBackOff"), change.message
     assert "red" in page.seen  # the cluster said something is wrong
 
 

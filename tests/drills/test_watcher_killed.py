@@ -69,6 +69,12 @@ def _healths(deployments) -> dict[str, str | None]:
     return {d.name: _health(d) for d in deployments}
 
 
+# Each watcher's periodic pass over every deployment, shortened (10 s by default) so the drill
+# can see several of them come and go without writing.
+RECOMPUTE_SECONDS = 2
+
+
+@pytest.mark.stack_env(STATUS_RECOMPUTE_SECONDS=str(RECOMPUTE_SECONDS))
 def test_statuses_converge_from_the_relist_and_two_watchers_write_each_change_once(
     drill_stack, person, make_project, emulator, status_writes
 ):
@@ -114,7 +120,7 @@ def test_statuses_converge_from_the_relist_and_two_watchers_write_each_change_on
         what=f"the statuses to converge with two watchers ({_healths([*steady, added])})",
     )
     converged = time.monotonic() - changed
-    time.sleep(12)  # a full recompute by each watcher (every 10 s) comes and goes without writing
+    time.sleep(2 * RECOMPUTE_SECONDS + 1)  # full recomputes by each watcher come and go without writing
     writes = status_writes(mark)
     by_deployment: dict[int, list[tuple[str, dict]]] = {}
     for _, deployment_id, health, tree in writes:

@@ -17,6 +17,10 @@ from tests.deployments.logs.conftest import Running
 from tests.support import wait_for
 
 PID_SCRIPT = "import os, time; print('pid', os.getpid(), flush=True); time.sleep(300)"
+DEAF_SCRIPT = (  # a command that ignores SIGTERM: only the SIGKILL after the grace stops it
+    "import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "print('pid', os.getpid(), flush=True); time.sleep(300)"
+)
 
 TEST_ACTIONS = [
     {
@@ -26,6 +30,7 @@ TEST_ACTIONS = [
         "stages": ["development"],
     },
     {"name": "Sleep", "component": "app", "command": ["python3", "-c", PID_SCRIPT], "stages": ["development"]},
+    {"name": "Sleep deaf", "component": "app", "command": ["python3", "-c", DEAF_SCRIPT], "stages": ["development"]},
     {
         "name": "Sleep briefly",
         "component": "app",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -85,20 +86,37 @@ def test_only_the_end_of_a_long_output_is_kept_and_the_whole_is_counted(acting, 
     assert len(run.output.encode()) == 1000 and run.output.endswith("line 1998\nline 1999\n")
 
 
-def test_cancel_kills_the_command_in_the_pod(acting, developer):
+def test_cancel_kills_the_command_in_the_pod(acting, developer, settings):
     found = acting()
     run = start(found, "Sleep", developer)
     thread, outcome = run_in_thread(run)
     pid = printed_pid(run)
     assert alive(pid)
+    cancelled = time.monotonic()
     services.action_run_cancel(run=run, actor=developer)
     thread.join(30)
     assert outcome["state"] == ActionRun.State.CANCELLED
+    # Stopped by the SIGTERM, the run ends then, not once the SIGKILL's grace has passed.
+    assert time.monotonic() - cancelled < settings.ACTION_KILL_GRACE_SECONDS
     run.refresh_from_db()
     assert run.state == ActionRun.State.CANCELLED and run.cancelled_by == developer
     assert run.exit_status == 143  # SIGTERM from the guard, as the pod's shell reports it
     assert f"Cancelled by {developer.username}" in run.message
     wait_for(lambda: not alive(pid), timeout=10, what="the cancelled command gone")
+
+
+def test_a_command_deaf_to_sigterm_is_killed_after_the_grace(acting, developer, settings):
+    settings.ACTION_KILL_GRACE_SECONDS = 1
+    found = acting()
+    run = start(found, "Sleep deaf", developer)
+    thread, outcome = run_in_thread(run)
+    pid = printed_pid(run)
+    services.action_run_cancel(run=run, actor=developer)
+    thread.join(30)
+    assert outcome["state"] == ActionRun.State.CANCELLED
+    run.refresh_from_db()
+    assert run.exit_status == 137  # SIGKILL from the guard, the grace after its SIGTERM
+    wait_for(lambda: not alive(pid), timeout=10, what="the deaf command gone")
 
 
 def test_a_run_past_its_timeout_is_stopped(acting, developer, settings):
