@@ -173,7 +173,12 @@ injected; every status read every 0.2 s: red and yellow spells counted.""",
         from deployments.models import Operation
 
         operations = Operation.objects.exclude(kind="delete_storage")
-        not_succeeded = operations.exclude(status=Operation.Status.SUCCEEDED).count()
+        # A change or restart still queued when the churn deleted its deployment is never applied
+        # (lifecycle.delete_run says so on it): the user's own delete superseded it, nothing failed.
+        from deployments.lifecycle import SUPERSEDED_BY_DELETE
+
+        superseded = operations.filter(status=Operation.Status.FAILED, message=SUPERSEDED_BY_DELETE)
+        not_succeeded = operations.exclude(status=Operation.Status.SUCCEEDED).count() - superseded.count()
         most_attempts = max(operations.values_list("attempts", flat=True), default=0)
         print(f"  churn: {churn.counts}" + (f"; errors: {churn.errors[:3]}" if churn.errors else ""))
         for colour in ("red", "yellow"):
@@ -187,6 +192,7 @@ injected; every status read every 0.2 s: red and yellow spells counted.""",
         yellow = observer.spells["yellow"]
         table.add("yellow (Degraded) spells, no fault", str(yellow), "0", yellow == 0)
         table.add("operations not succeeded", str(not_succeeded), "0", not_succeeded == 0)
+        table.add("  superseded by the deployment's delete (not counted above)", str(superseded.count()))
         table.add("most attempts of one operation", str(most_attempts), "1", most_attempts == 1)
         table.add("churn errors", str(len(churn.errors)), "0", not churn.errors)
     finally:

@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 APPLY_KINDS = (Operation.Kind.CREATE, Operation.Kind.RECONCILE, Operation.Kind.RESTART)
 ACTIVE = (Operation.Status.PENDING, Operation.Status.RUNNING)
+SUPERSEDED_BY_DELETE = "Not applied: the deployment was deleted"  # what a change still queued at a delete says
 
 
 class StillDeleting(Exception):
@@ -224,7 +225,7 @@ def delete_run(operation_id: int, *, owner: str, attempt: int = 1) -> str:
             )
             # What was still asked of the deployment (a change, a restart) will never be applied now.
             Operation.objects.filter(deployment=deployment, status__in=ACTIVE).exclude(pk=operation.pk).update(
-                status=Operation.Status.FAILED, finished_at=now, message="Not applied: the deployment was deleted"
+                status=Operation.Status.FAILED, finished_at=now, message=SUPERSEDED_BY_DELETE
             )
             # Only now, with its Ingress gone from the cluster, may another deployment take its hosts.
             release_hosts(deployment=deployment)

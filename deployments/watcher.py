@@ -21,7 +21,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from django.conf import settings
@@ -92,6 +92,7 @@ class ObjectCache:
         self._objects: dict[tuple[str, str, str], dict] = {}
         self._by_namespace: dict[str, set[tuple[str, str, str]]] = {}
         self._namespace_owner: dict[str, int] = {}
+        self._namespace_of_deployment: dict[int, str] = {}  # the other way round
         self._listed: set[str] = set()  # kinds listed at least once: what is missing of them is missing
         self.missing_apis: set[str] = set()  # kinds the cluster does not serve (no cert-manager)
 
@@ -143,6 +144,7 @@ class ObjectCache:
             owner = (obj["metadata"].get("labels") or {}).get(L.DEPLOYMENT)
             if owner and owner.isdigit():
                 self._namespace_owner[obj["metadata"]["name"]] = int(owner)
+                self._namespace_of_deployment[int(owner)] = obj["metadata"]["name"]
 
     def _forget(self, obj: dict) -> None:
         key = _key(obj)
@@ -154,7 +156,16 @@ class ObjectCache:
             if not keys:
                 del self._by_namespace[namespace]
         if obj["kind"] == "Namespace":
-            self._namespace_owner.pop(namespace, None)
+            owner = self._namespace_owner.pop(namespace, None)
+            if self._namespace_of_deployment.get(owner) == namespace:
+                del self._namespace_of_deployment[owner]
+
+    def observations(self, deployment_ids: Iterable[int]) -> dict[int, Observation]:
+        """`observation` of each of ``deployment_ids`` whose namespace is in the cache (found from the
+        namespace's label), taken now; the others are left out."""
+        with self._lock:
+            namespaces = {d: self._namespace_of_deployment.get(d) for d in deployment_ids}
+        return {d: self.observation(d, namespace) for d, namespace in namespaces.items() if namespace}
 
     def observation(self, deployment_id: int, namespace: str) -> Observation:
         """What the cluster holds of one deployment: a lookup in its namespace, not a scan of everything."""
@@ -499,6 +510,12 @@ class ClusterWatcher:
         now = timezone.now()
         grace = timedelta(seconds=settings.STATUS_GRACE_SECONDS)
         cluster = cluster_settings()
+        # Observe first, read the desired state second: our operations commit the desired state
+        # before they touch the cluster, so what the cluster shows here is never newer than the rows
+        # read next. Read the other way round, a delete, a disable or a restart that committed in
+        # between was seen in the cluster but not in the rows: drift, "scaled to 0 by hand", a
+        # rollout nobody asked for.
+        observed = self.cache.observations(deployment_ids)
         deployments = (
             Deployment.objects.filter(pk__in=deployment_ids)
             .exclude(state=DeploymentState.DELETED)
@@ -522,7 +539,7 @@ class ClusterWatcher:
         for deployment in deployments:
             if between is not None and self._dirty:
                 between()
-            observation = self.cache.observation(deployment.pk, deployment.namespace)
+            observation = observed.get(deployment.pk) or self.cache.observation(deployment.pk, deployment.namespace)
             report = getattr(deployment, "app_status", None)
             observation.app_status = report.as_observed() if report is not None else None
             expectation = deployment.expectation(cluster, deployment.active_operations)
