@@ -42,26 +42,61 @@ def _process_name_restored():
     process._name = before
 
 
+# Plain functions behind the fixtures below, for fixtures of a wider scope (a module's shared rows).
+
+
+def create_user(username: str | None = None, *, password: str = "correct horse battery", **extra):
+    username = username or f"user{next(_counter)}"
+    return get_user_model().objects.create_user(username=username, password=password, **extra)
+
+
+def create_team() -> Team:
+    return Team.objects.create(name="Acme", slug=f"acme-{next(_counter)}")
+
+
+def create_member(team: Team, role: str = Role.DEVELOPER, *, username: str | None = None):
+    user = create_user(username)
+    Membership.objects.create(team=team, user=user, role=role)
+    return user
+
+
+def load_catalog() -> dict:
+    """The shipped templates, loaded as `sync_templates` loads them, by slug."""
+    from templates_catalog.loader import sync_catalog
+    from templates_catalog.models import Template
+
+    report = sync_catalog()
+    assert not report.failed, report.summary()
+    return {template.slug: template for template in Template.objects.select_related("current_version")}
+
+
+def create_project(catalog: dict, team: Team, template: str = "django-postgres", *, slug: str | None = None):
+    from deployments.models import Project
+
+    slug = slug or f"shop{next(_counter)}"
+    return Project.objects.create(
+        team=team,
+        name=slug.capitalize(),
+        slug=slug,
+        template=catalog[template],
+        repository="https://github.com/acme/shop.git",
+    )
+
+
 @pytest.fixture
 def make_user(db):
-    def make(username: str | None = None, *, password: str = "correct horse battery", **extra):
-        username = username or f"user{next(_counter)}"
-        return get_user_model().objects.create_user(username=username, password=password, **extra)
-
-    return make
+    return create_user
 
 
 @pytest.fixture
 def team(db):
-    return Team.objects.create(name="Acme", slug=f"acme-{next(_counter)}")
+    return create_team()
 
 
 @pytest.fixture
 def make_member(make_user, team):
     def make(role: str = Role.DEVELOPER, *, of=None, username: str | None = None):
-        user = make_user(username)
-        Membership.objects.create(team=of or team, user=user, role=role)
-        return user
+        return create_member(of or team, role, username=username)
 
     return make
 
@@ -107,27 +142,13 @@ def emulator(settings):
 @pytest.fixture
 def catalog(db):
     """The shipped templates, loaded as `sync_templates` loads them."""
-    from templates_catalog.loader import sync_catalog
-    from templates_catalog.models import Template
-
-    report = sync_catalog()
-    assert not report.failed, report.summary()
-    return {template.slug: template for template in Template.objects.select_related("current_version")}
+    return load_catalog()
 
 
 @pytest.fixture
 def make_project(catalog, team, make_user):
-    from deployments.models import Project
-
     def make(template: str = "django-postgres", *, slug: str | None = None, of=None):
-        slug = slug or f"shop{next(_counter)}"
-        return Project.objects.create(
-            team=of or team,
-            name=slug.capitalize(),
-            slug=slug,
-            template=catalog[template],
-            repository="https://github.com/acme/shop.git",
-        )
+        return create_project(catalog, of or team, template, slug=slug)
 
     return make
 

@@ -8,25 +8,23 @@ which only serve creating); a developer creates, restarts, edits and reveals
 secrets; an admin also deletes and manages members. A refused request must
 change nothing: no operation, no audit row, no task enqueued, no row touched.
 
-`test_it_has_a_row_for_every_url` fails when a URL is added without a row here.
+`test_it_has_a_row_for_every_url` fails when a URL is added without a row here. The websockets'
+rows are in test_permissions_websockets.py.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
-from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
-from django.test import Client
+from django.db import transaction
+from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from deployments import services
-from deployments.actions.models import ActionRun
-from deployments.builds.models import Build
-from deployments.models import ActivityEntry, Deployment, DeploymentState, Membership, Operation, Project, Role, Team
+from deployments.models import ActivityEntry, Deployment, DeploymentState, Membership, Operation, Project, Role
+from tests.deployments.permission_world import World, build_world, client_for
 
 ROLES = ("anonymous", "outsider", "viewer", "developer", "admin")
 LOGIN = reverse("login")
@@ -35,66 +33,36 @@ LOGIN = reverse("login")
 # ----------------------------------------------------------------------------- the world every row runs in
 
 
-@dataclass
-class World:
-    team: Team
-    project: Project
-    empty_project: Project
-    deployment: Deployment
-    staged: Deployment | None = None  # a production deployment: it builds
-    build: Build | None = None
-    run: ActionRun | None = None  # a queued run of the deployment's "Redis memory usage"
-    users: dict = field(default_factory=dict)
+@pytest.fixture(scope="module")
+def _world_rows(django_db_setup, django_db_blocker):
+    """The world's rows, made once for the module inside a transaction that is rolled back at its end.
+
+    Each test runs in a savepoint of that transaction (pytest-django's `db`), rolled back after it:
+    what one test writes (a restart, a deleted project) never reaches the next, as with Django's
+    `TestCase.setUpTestData`. Transactional tests cannot run inside it: the websocket rows, whose
+    consumers read the rows from other threads, are in test_permissions_websockets.py.
+    """
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+                world = build_world()
+        except BaseException:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+            raise
+    yield world
+    with django_db_blocker.unblock():
+        transaction.set_rollback(True)
+        outer.__exit__(None, None, None)
 
 
 @pytest.fixture
-def world(make_project, make_member, make_user, team, catalog, settings):
-    """A team with a project holding one deployment, an empty project, and one user per role.
-
-    The outsider is an *admin* of another team: being powerful elsewhere grants nothing here.
-    """
-    admin = make_member(Role.ADMIN, username="ada")
-    users = {
-        "anonymous": None,
-        "viewer": make_member(Role.VIEWER, username="vic"),
-        "developer": make_member(Role.DEVELOPER, username="dev"),
-        "admin": admin,
-    }
-    other_team = Team.objects.create(name="Other", slug="other-team")
-    outsider = make_user("olga")
-    Membership.objects.create(team=other_team, user=outsider, role=Role.ADMIN)
-    users["outsider"] = outsider
-    make_project("static-nginx", slug="theirs", of=other_team)
-
-    project = make_project("fastapi-redis", slug="shop")
-    empty_project = make_project("static-nginx", slug="blog")
-    deployment = services.deployment_create(
-        project=project, name="feature-x", stage="development", actor=admin, addons=["redis"]
-    )
-    # On the emulator an unreachable repository gives a simulated commit, so "Deploy latest" builds.
+def world(_world_rows, db, settings):
+    """The module's world, in this test's savepoint; a copy, so that no test sees another's instances."""
     settings.CLUSTER_SIMULATED = True
-    staged = services.deployment_create(
-        project=make_project("static-nginx", slug="site"), name="live", stage="production", actor=admin
-    )
-    return World(
-        team=team,
-        project=project,
-        empty_project=empty_project,
-        deployment=deployment,
-        staged=staged,
-        build=Build.objects.get(deployment=staged),
-        run=ActionRun.objects.create(
-            deployment=deployment, action="Redis memory usage", component="redis", command=["true"], timeout_seconds=60
-        ),
-        users=users,
-    )
-
-
-def client_for(world: World, role: str, **kwargs) -> Client:
-    client = Client(**kwargs)
-    if world.users[role] is not None:
-        client.force_login(world.users[role])
-    return client
+    return copy.deepcopy(_world_rows)
 
 
 def snapshot(world: World) -> dict:
@@ -474,85 +442,3 @@ def test_it_accepts_the_same_post_with_the_token(world):
     response = client.post(reverse("deployment_restart", args=_deployment(world)), {"csrfmiddlewaretoken": token})
     assert response.status_code == 302
     assert world.deployment.operations.filter(kind=Operation.Kind.RESTART).exists()
-
-
-# ----------------------------------------------------------------------------- websockets
-
-
-@pytest.fixture
-def ws_world(transactional_db, world):
-    return world
-
-
-def _groups(world: World) -> dict[str, str]:
-    return {
-        "deployment": f"/ws/deployments/{world.deployment.pk}/",
-        "project": f"/ws/projects/{world.project.pk}/",
-        "team": f"/ws/teams/{world.team.pk}/",
-        "action": f"/ws/deployments/{world.deployment.pk}/actions/{world.run.pk}/",
-    }
-
-
-FRAGMENTS = {
-    "deployment": 'id="deployment-header"',
-    "project": 'id="deployment-list"',
-    "team": 'id="project-list"',
-    "action": 'id="action-run"',
-}
-
-
-async def _connect(path: str, user):
-    from django.contrib.auth.models import AnonymousUser
-
-    from diploi_site.asgi import application
-
-    communicator = WebsocketCommunicator(application, path, headers=[(b"origin", b"http://localhost")])
-    communicator.scope["user"] = user if user is not None else AnonymousUser()
-    connected, code = await communicator.connect()
-    return communicator, connected, code
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("close_thread_connections")
-@pytest.mark.parametrize("group", ["deployment", "project", "team", "action"])
-@pytest.mark.parametrize("role", ["anonymous", "outsider"])
-async def test_it_refuses_a_websocket_to_someone_outside_the_team(ws_world, group, role):
-    communicator, connected, code = await _connect(_groups(ws_world)[group], ws_world.users[role])
-    assert not connected
-    assert code == 4404
-    await communicator.disconnect()
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("close_thread_connections")
-@pytest.mark.parametrize("group", ["deployment", "project", "team", "action"])
-async def test_it_sends_a_member_the_fragment_at_once(ws_world, group):
-    communicator, connected, _ = await _connect(_groups(ws_world)[group], ws_world.users["viewer"])
-    assert connected
-    message = await communicator.receive_from(timeout=30)
-    assert FRAGMENTS[group] in message
-    assert 'hx-swap-oob="true"' in message
-    await communicator.disconnect()
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("close_thread_connections")
-@pytest.mark.parametrize(
-    "group",
-    [
-        "deployment",
-        "project",
-        "team",
-    ],
-)
-async def test_it_stops_sending_to_a_member_removed_from_the_team(ws_world, group):
-    communicator, connected, _ = await _connect(_groups(ws_world)[group], ws_world.users["viewer"])
-    assert connected
-    await communicator.receive_from(timeout=30)
-
-    await database_sync_to_async(Membership.objects.filter(user=ws_world.users["viewer"]).delete)()
-    await sync_to_async(services.deployment_restart)(deployment=ws_world.deployment, actor=ws_world.users["admin"])
-
-    output = await communicator.receive_output(timeout=5)
-    assert output["type"] == "websocket.close"
-    await communicator.disconnect()

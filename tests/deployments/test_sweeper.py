@@ -10,7 +10,7 @@ from deployments.models import Deployment, Operation
 from deployments.sweeper import PendingWork, Sweeper, register, registered
 from tests.support import observed_until_done, wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
@@ -71,6 +71,7 @@ def test_other_kinds_of_work_hook_in(deployment):
     assert "test work" not in {work.name for work in registered()}
 
 
+@pytest.mark.django_db(transaction=True)  # the worker reads the rows on a connection of its own
 def test_a_lost_reconcile_converges_once_sent_again(deployment, request, settings):
     from diploi_site.celery import app as celery_app
 

@@ -18,7 +18,9 @@ from deployments.actions.models import ActionRun
 from deployments.models import ActivityEntry
 from tests.support import alive, wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Transactional only where the runner works in a thread of the test's (its own database connection).
+pytestmark = pytest.mark.django_db
+THREADED = pytest.mark.django_db(transaction=True)
 
 
 def start(found, name: str, developer, **options) -> ActionRun:
@@ -86,6 +88,7 @@ def test_only_the_end_of_a_long_output_is_kept_and_the_whole_is_counted(acting, 
     assert len(run.output.encode()) == 1000 and run.output.endswith("line 1998\nline 1999\n")
 
 
+@THREADED
 def test_cancel_kills_the_command_in_the_pod(acting, developer, settings):
     found = acting()
     run = start(found, "Sleep", developer)
@@ -105,6 +108,7 @@ def test_cancel_kills_the_command_in_the_pod(acting, developer, settings):
     wait_for(lambda: not alive(pid), timeout=10, what="the cancelled command gone")
 
 
+@THREADED
 def test_a_command_deaf_to_sigterm_is_killed_after_the_grace(acting, developer, settings):
     settings.ACTION_KILL_GRACE_SECONDS = 1
     found = acting()
@@ -119,6 +123,7 @@ def test_a_command_deaf_to_sigterm_is_killed_after_the_grace(acting, developer, 
     wait_for(lambda: not alive(pid), timeout=10, what="the deaf command gone")
 
 
+@THREADED
 def test_a_run_past_its_timeout_is_stopped(acting, developer, settings):
     found = acting()
     run = start(found, "Sleep briefly", developer)

@@ -19,7 +19,7 @@ from deployments.watcher import ClusterWatcher
 from diploi_site.asgi import application
 from tests.support import wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
@@ -40,7 +40,8 @@ def deployment(make_project, developer, emulator, fast_app_status):
 
 
 @pytest.fixture
-def watcher(emulator, fast_app_status):
+def watcher(transactional_db, emulator, fast_app_status):
+    """The watcher thread, which reads the rows on a connection of its own: they must be committed."""
     watcher = ClusterWatcher(get_cluster, coalesce=0.05, recompute_every=0.5, resync_every=3600).start()
     yield watcher
     watcher.stop()

@@ -144,7 +144,7 @@ def test_a_build_cancelled_while_it_runs_loses_its_job(slow_builds, settings):
     assert job is None or job["metadata"].get("deletionTimestamp")
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_a_build_past_its_deadline_is_stopped_and_says_so(slow_builds, settings):
     queued, _ = slow_builds
     settings.BUILD_DEADLINE_SECONDS = 1  # the simulated build takes about five

@@ -245,7 +245,7 @@ async def shell(namespace: str, pod: str, script: str) -> str:
     return out[STDOUT].decode()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_the_code_volume_holds_what_the_clone_step_fetched(emulator, make_project, make_member, tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()
@@ -267,7 +267,7 @@ def test_the_code_volume_holds_what_the_clone_step_fetched(emulator, make_projec
     assert path[1] == f"{lines[0]}/.venv/bin"
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_the_code_volume_holds_a_generated_project_when_the_repository_cannot_be_reached(
     emulator, make_project, make_member
 ):
