@@ -49,6 +49,9 @@ _MAX_QUEUE = 16
 _WRITE_LIMIT = 64 * 1024
 _STDIN_CHUNK = 32 * 1024
 _OPEN_TIMEOUT = 15.0
+# Closing waits this long at most for the server's side of the close handshake (it ends the command
+# first): nothing more is read once we close, and a caller (a download, a session ending) should not wait.
+_CLOSE_TIMEOUT = 1.0
 # A dead API server is noticed by TCP keepalive, not websocket pings: a ping's pong
 # waits behind unread frames, so a reader that pauses (a suspended terminal, a slow
 # scp) would otherwise lose its session after ping_timeout.
@@ -322,6 +325,7 @@ async def _open(
             proxy=configuration.proxy or None,
             compression=None,
             open_timeout=_OPEN_TIMEOUT,
+            close_timeout=_CLOSE_TIMEOUT,
             ping_interval=None,
             max_size=_MAX_MESSAGE,
             max_queue=_MAX_QUEUE,

@@ -472,6 +472,7 @@ class GatewaySession(SSHServerStreamSession):
         self._refusal = ""
         self._abort_reason = ""
         self._task: asyncio.Task | None = None
+        self._stderr: asyncssh.SSHWriter | None = None
 
     def exec_requested(self, command: str) -> bool:
         if len(command.encode()) > MAX_COMMAND_BYTES:
@@ -494,11 +495,18 @@ class GatewaySession(SSHServerStreamSession):
         stdin = asyncssh.SSHReader(self, chan)
         stdout = asyncssh.SSHWriter(self, chan)
         stderr = asyncssh.SSHWriter(self, chan, asyncssh.EXTENDED_DATA_STDERR)
+        self._stderr = stderr
         self._task = self._conn.create_task(self._run(stdin, stdout, stderr), stdin.logger)
 
     def abort(self, reason: str) -> None:
         """End this session now (the gateway closes the connection): ``reason`` on stderr, exit status 255."""
         self._abort_reason = reason
+        if self._stderr is not None:
+            # Said and ended at once: the exec's own teardown (closing its stream to the API server)
+            # may take longer than the gateway waits before it closes the connection.
+            bridge.say(self._stderr, reason, tty=self._chan.get_terminal_type() is not None)
+            with contextlib.suppress(Exception):
+                self._chan.exit(bridge.GATEWAY_EXIT)
         if self._task is not None:
             self._task.cancel()
 
@@ -518,7 +526,7 @@ class GatewaySession(SSHServerStreamSession):
         except asyncio.CancelledError:
             if not self._abort_reason:
                 raise
-            bridge.say(stderr, self._abort_reason, tty=tty)
+            # `abort` said why already.
         except Exception:
             logger.exception("SSH session failed")
             bridge.say(stderr, "the gateway failed to run this session (logged)", tty=tty)
