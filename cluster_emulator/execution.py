@@ -37,6 +37,7 @@ STDIN, STDOUT, STDERR, STATUS, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 V5, V4 = "v5.channel.k8s.io", "v4.channel.k8s.io"
 _CHUNK = 32 * 1024
 _DRAIN_AFTER_EXIT = 1.0  # a pty whose background jobs keep it open is drained this long
+HANGUP_GRACE_SECONDS = 1.0  # after the client left: a command still running this long after SIGHUP is killed
 _SETSID = shutil.which("setsid")
 # Without util-linux's setsid: a tiny Python trampoline making the pty the controlling terminal.
 _CTTY_TRAMPOLINE = (
@@ -115,8 +116,10 @@ class ExecSession:
             self._serve_input()
         finally:
             # The client went away (or the stream ended): nothing may outlive it.
+            # A hang-up first, as a terminal closing; what ignores it (started under nohup, say) is
+            # killed soon after, so the closing handshake is not held up.
             self._kill(signal.SIGHUP)
-            waiter.join(timeout=5)
+            waiter.join(timeout=HANGUP_GRACE_SECONDS)
             self._kill(signal.SIGKILL)
             self._close_fds()
 
