@@ -495,7 +495,7 @@ class ClusterWatcher:
         except Exception:  # noqa: BLE001 - the database may be away: the leases then simply expire
             logger.warning("could not give back the leases of watcher %s", self.name, exc_info=True)
 
-    def _recompute(self, deployment_ids: set[int], *, between: Callable[[], object] | None = None) -> None:
+    def _recompute(self, deployment_ids: set[int], *, between: Callable[[], set[int]] | None = None) -> None:
         """Compute each status in memory; write (under a row lock) only those that changed.
 
         One query reads the batch's deployments; an unchanged status costs one
@@ -503,7 +503,8 @@ class ClusterWatcher:
         last wrote is remembered for a while only, so a status another watcher
         wrote is compared with the database again soon. ``between``: called
         before each deployment while events are waiting (the periodic pass lets
-        them go first).
+        them go first); it returns the deployments it recomputed, from a newer
+        snapshot than this batch's, which this batch then leaves alone.
         """
         if not deployment_ids:
             return
@@ -536,9 +537,12 @@ class ClusterWatcher:
         app_grace = timedelta(seconds=settings.APP_STATUS_GRACE_SECONDS)
         deployments = list(deployments)
         builds = statuses.builds_nodes(deployments)  # one query for the batch
+        fresher: set[int] = set()  # recomputed by `between` from a newer snapshot than this batch's
         for deployment in deployments:
             if between is not None and self._dirty:
-                between()
+                fresher |= between()
+            if deployment.pk in fresher:
+                continue
             observation = observed.get(deployment.pk) or self.cache.observation(deployment.pk, deployment.namespace)
             report = getattr(deployment, "app_status", None)
             observation.app_status = report.as_observed() if report is not None else None
