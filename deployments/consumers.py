@@ -83,8 +83,11 @@ class SharedRenders:
     all its users in one query (access is checked again for every change, per user: a member
     removed from the team gets None and the socket closes), renders once per role present, and
     gives each user the render of their own role: a viewer never gets a developer's fragment.
-    A socket that comes after the batch started joins a new one. A batch is kept KEEP_SECONDS
-    after it ended, for sockets that handle the message later.
+
+    A socket that handles the message after the batch started (messages reach sockets spread
+    out under load) reads its own membership, one query, and takes the batch's render of its
+    role, which read the rows after the change committed; only a role the batch did not render
+    starts a new batch. A batch is kept KEEP_SECONDS after it ended, for such late sockets.
 
     The header (the health) is rendered and handed out first, from the few queries it needs;
     the tab's other fragments follow in a second call, from the same rows: the new health
@@ -100,9 +103,12 @@ class SharedRenders:
         """(when the render started, ``user_id``'s `Parts`: their header now, the rest to await)."""
         key = (deployment_id, tab, change)
         batch = self._batches.get(key)
-        if batch is None or batch.started is not None:
-            if batch is not None and batch.task.done() and user_id in batch.headers:
+        if batch is not None and batch.started is not None:
+            await asyncio.shield(batch.headed)
+            if user_id in batch.headers or await sync_to_async(batch.adopt)(user_id):
                 return batch.started, Parts(batch, user_id)
+            batch = None
+        if batch is None:
             batch = self._batches[key] = _Batch(deployment_id, tab)
             loop = asyncio.get_running_loop()
             batch.headed = loop.create_future()
@@ -125,12 +131,12 @@ class Parts:
     and `rest()`, the tab's other fragments ("" when it has none)."""
 
     def __init__(self, batch: _Batch, user_id: int):
-        self._batch, self._user = batch, user_id
+        self._batch, self._role = batch, batch.roles.get(user_id)
         self.header = batch.headers[user_id]
 
     async def rest(self) -> str:
         await asyncio.shield(self._batch.task)
-        return self._batch.rests.get(self._user, "")
+        return self._batch.rests.get(self._role, "")
 
 
 class _Batch:
@@ -139,8 +145,10 @@ class _Batch:
         self.users: set[int] = set()
         self.started: float | None = None
         self.headers: dict[int, str | None] = {}
-        self.rests: dict[int, str] = {}
-        self._roles: dict[int, str] = {}
+        self.roles: dict[int, str] = {}  # the users who got a header, and their role
+        self.rests: dict[str, str] = {}  # per role
+        self._team_id: int | None = None
+        self._rendered: dict[str, str] = {}  # per role: the header
         self._contexts: dict[str, dict] = {}  # per role: the header's context, which the rest goes on from
         self.headed: asyncio.Future
         self.task: asyncio.Task
@@ -157,33 +165,37 @@ class _Batch:
 
     def run_header(self) -> None:
         """On Django's thread: every user's header, one render per role."""
-        self.started = time.monotonic()  # from now on, sockets join a new batch
+        self.started = time.monotonic()  # from now on, sockets come late (`adopt`)
         users = frozenset(self.users)
         deployment = live_deployment(self.deployment_id)
         if deployment is None:
             gone = Deployment.objects.filter(pk=self.deployment_id, state=DeploymentState.DELETED).exists()
             self.headers = dict.fromkeys(users, deleted_notice(self.deployment_id) if gone else None)
             return
-        roles = dict(
-            Membership.objects.filter(team_id=deployment.project.team_id, user_id__in=users).values_list(
-                "user_id", "role"
-            )
-        )
-        rendered = {}
+        self._team_id = deployment.project.team_id
+        roles = dict(Membership.objects.filter(team_id=self._team_id, user_id__in=users).values_list("user_id", "role"))
         for role in set(roles.values()):
             self._contexts[role] = context = header_context_for(deployment, role)
-            rendered[role] = render_to_string(TAB_FRAGMENTS[self.tab][0], context)
-        FRAGMENT_RENDERS.labels(DeploymentConsumer.page_kind).inc(len(rendered))
-        self._roles = roles
-        self.headers = {user: rendered[roles[user]] if user in roles else None for user in users}
+            self._rendered[role] = render_to_string(TAB_FRAGMENTS[self.tab][0], context)
+        FRAGMENT_RENDERS.labels(DeploymentConsumer.page_kind).inc(len(self._rendered))
+        self.roles = roles
+        self.headers = {user: self._rendered[roles[user]] if user in roles else None for user in users}
+
+    def adopt(self, user_id: int) -> bool:
+        """On Django's thread, for a socket that came after the batch started: give it this
+        batch's render of its role (its membership read now), or say False (no such render)."""
+        if self._team_id is None:
+            return False
+        role = Membership.objects.filter(team_id=self._team_id, user_id=user_id).values_list("role", flat=True).first()
+        if role not in self._rendered:
+            return False
+        self.roles[user_id], self.headers[user_id] = role, self._rendered[role]
+        return True
 
     def run_rest(self) -> None:
-        """On Django's thread: the tab's other fragments for the users who got a header, per role."""
-        rendered = {}
+        """On Django's thread: the tab's other fragments, once per role that got a header."""
         for role, header in self._contexts.items():
-            deployment = header["deployment"]
-            rendered[role] = render_tab(deployment, self.tab, role, header=header, skip_header=True)
-        self.rests = {user: rendered[role] for user, role in self._roles.items() if user in self.headers}
+            self.rests[role] = render_tab(header["deployment"], self.tab, role, header=header, skip_header=True)
 
 
 shared_renders = SharedRenders()

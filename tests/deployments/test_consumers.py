@@ -198,6 +198,37 @@ async def test_sockets_showing_one_tab_with_one_role_share_a_render_and_roles_ge
         await comm.disconnect()
 
 
+async def test_a_socket_late_for_a_changes_render_takes_the_render_of_its_role_after_one_membership_read(
+    make_member, make_project, make_user
+):
+    """Under load the change message reaches a process's sockets spread out: the ones after the
+    batch started must not each render again, nor get another role's fragment."""
+    import uuid
+
+    from deployments.consumers import shared_renders
+
+    viewer, late_viewer = [await database_sync_to_async(make_member)(Role.VIEWER) for _ in range(2)]
+    late_developer = await database_sync_to_async(make_member)(Role.DEVELOPER)
+    outsider = await database_sync_to_async(make_user)()
+    _, deployments = await database_sync_to_async(_project_with_deployments)(make_project, 1)
+    deployment = deployments["d000"]
+    await database_sync_to_async(_store)(deployment, 1)
+    change, renders = uuid.uuid4().hex, _count("diploi_fragment_renders_total")
+
+    started, first = await shared_renders.render(deployment.pk, "overview", change, viewer.pk)
+    first_rest = await first.rest()
+    late_started, late = await shared_renders.render(deployment.pk, "overview", change, late_viewer.pk)
+
+    assert (late_started, late.header, await late.rest()) == (started, first.header, first_rest)
+    assert "change 1" in late.header and 'aria-label="Restart web"' not in first_rest
+    assert _count("diploi_fragment_renders_total") - renders == 1
+    _, developers = await shared_renders.render(deployment.pk, "overview", change, late_developer.pk)
+    assert 'aria-label="Restart web"' in await developers.rest()  # a role of its own: rendered for it
+    assert _count("diploi_fragment_renders_total") - renders == 2
+    _, outsiders = await shared_renders.render(deployment.pk, "overview", change, outsider.pk)
+    assert outsiders.header is None and await outsiders.rest() == ""
+
+
 async def test_a_socket_demoted_to_viewer_gets_the_viewers_fragment_at_the_next_change(make_member, make_project):
     developer = await database_sync_to_async(make_member)(Role.DEVELOPER)
     other = await database_sync_to_async(make_member)(Role.DEVELOPER)
