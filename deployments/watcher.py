@@ -3,9 +3,10 @@
 One informer thread per kind lists our objects, then watches from the list's
 resourceVersion: it resumes after a dropped connection and lists again after
 410 Gone. Events update an in-memory cache and mark their deployment dirty;
-a recompute loop recomputes a quiet deployment at once, coalesces what
-follows within a burst (at most one recompute per deployment per `coalesce`)
-and stores the result (`statuses`). Time alone also changes a status (grace
+a recompute loop recomputes a quiet deployment at once (and the cluster's
+reaction to that change, which follows within milliseconds), coalesces the
+rest of a burst (at most one recompute per deployment per `coalesce` after
+those two) and stores the result (`statuses`). Time alone also changes a status (grace
 periods), so everything is recomputed now and then. While the cluster cannot be reached, statuses turn "unknown" after
 STATUS_STALE_SECONDS. One watcher at a time writes statuses (a lease; the
 others stand by, warm). A leased sampler records CPU, and a leased resync loop
@@ -67,6 +68,8 @@ FIELD_SELECTORS = {"Event": "involvedObject.kind=Pod,reason=Unhealthy"}
 DRIFT_CORRECT_SECONDS = 15
 WATCH_TIMEOUT_SECONDS = 240
 ACTIVE_STATUSES = (Operation.Status.PENDING, Operation.Status.RUNNING)
+# Recomputes a deployment may have at once before the rest of a burst waits (`_take_due`).
+COALESCE_BURST = 2
 # The periodic pass over every deployment goes this many at a time, so events never wait behind all of it.
 FULL_PASS_SLICE = 25
 # How long this watcher trusts that the database still holds the status it wrote.
@@ -224,9 +227,10 @@ class ClusterWatcher:
         self.stop_event = threading.Event()
         self._dirty: set[int] = set()
         self._dirty_since: dict[int, float] = {}  # when an event first made it dirty (for the lag metric)
-        # Coalescing per deployment: when its last recompute for an event ended (recompute loop's
-        # thread only), and the deployments held until their window ends (guarded by _dirty_lock).
-        self._recomputed_at: dict[int, float] = {}
+        # Coalescing per deployment (`_take_due`): when its budget of recomputes is whole again
+        # (recompute loop's thread only), and the deployments held until they may be recomputed
+        # (guarded by _dirty_lock).
+        self._budget_full_at: dict[int, float] = {}
         self._held: dict[int, float] = {}
         self._dirty_lock = threading.Lock()
         self._wake = threading.Event()
@@ -272,14 +276,14 @@ class ClusterWatcher:
         self._give_back_leases()
 
     def is_quiet(self, deployment_id: int) -> bool:
-        """Whether the deployment has no event waiting to be recomputed and no coalescing window
-        open: its next event is recomputed at once."""
+        """Whether the deployment has no event waiting to be recomputed and its whole budget of
+        recomputes: its next events are recomputed at once, as a quiet deployment's are."""
         now = time.monotonic()
         with self._dirty_lock:
             if deployment_id in self._dirty or deployment_id in self._held:
                 return False
-            last = self._recomputed_at.get(deployment_id)
-        return last is None or now - last >= self.coalesce
+            full_at = self._budget_full_at.get(deployment_id)
+        return full_at is None or full_at <= now
 
     def run_forever(self) -> None:
         self.start()
@@ -367,11 +371,11 @@ class ClusterWatcher:
     def _recompute_loop(self) -> None:
         """Recompute dirty deployments, and now and then all of them, without making events wait.
 
-        Coalescing is per deployment and on the leading edge: the first event of a
-        deployment that was quiet is recomputed at once, whatever the others do; what
-        follows within `coalesce` of its recompute waits for the end of that window, so
-        a burst costs at most one recompute per deployment per window. The periodic
-        pass over everything goes in slices, after the events of the moment.
+        Coalescing is per deployment and on the leading edge (`_take_due`): the first
+        event of a deployment that was quiet is recomputed at once, whatever the others
+        do, and so is what arrived during that recompute; the rest of a burst waits, at
+        most one recompute per deployment per window. The periodic pass over everything
+        goes in slices, after the events of the moment.
         """
         last_full = time.monotonic()
         pending: list[int] = []
@@ -436,7 +440,10 @@ class ClusterWatcher:
             self._mark_dirty(batch)  # tried again once the loop recovers
             raise
         done = time.monotonic()
-        self._recomputed_at.update(dict.fromkeys(batch, done))
+        for deployment_id in batch:
+            self._budget_full_at[deployment_id] = (
+                max(self._budget_full_at.get(deployment_id, done), done) + self.coalesce
+            )
         for since in marked.values():
             WATCHER_EVENT_LAG_SECONDS.observe(done - since)
         return batch
@@ -444,15 +451,20 @@ class ClusterWatcher:
     def _take_due(self) -> tuple[set[int], dict[int, float]]:
         """The dirty deployments to recompute now, and when each was first marked dirty.
 
-        A deployment recomputed for an event less than `coalesce` ago is held until that
-        window ends (its events meanwhile are one recompute); any other is due at once.
+        Each deployment has a budget of COALESCE_BURST recomputes that refills at one per
+        `coalesce` (a token bucket): a quiet deployment's change and the cluster's reaction to
+        it (a pod turns ready; milliseconds later its Deployment counts it and its EndpointSlice
+        routes to it: what the status needs to say "ready") are both recomputed at once; the
+        rest of a burst is held until the budget allows one more (its events meanwhile are one
+        recompute). A storm costs at most one recompute per deployment per window.
         """
         now = time.monotonic()
+        slack = (COALESCE_BURST - 1) * self.coalesce
         with self._dirty_lock:
             for deployment_id in self._dirty:
-                last = self._recomputed_at.get(deployment_id)
-                if last is not None and now - last < self.coalesce:
-                    self._held.setdefault(deployment_id, last + self.coalesce)
+                full_at = self._budget_full_at.get(deployment_id)
+                if full_at is not None and full_at - now > slack:
+                    self._held.setdefault(deployment_id, full_at - slack)
                 else:
                     self._held[deployment_id] = now
             self._dirty = set()
@@ -460,9 +472,9 @@ class ClusterWatcher:
             for deployment_id in batch:
                 del self._held[deployment_id]
             marked = {d: self._dirty_since.pop(d) for d in batch if d in self._dirty_since}
-        # What ended its window long ago is quiet again: forget it (the map stays as small as a burst).
-        for deployment_id in [d for d, last in self._recomputed_at.items() if now - last >= self.coalesce]:
-            del self._recomputed_at[deployment_id]
+        # A whole budget is what a deployment never recomputed has: forget it (the map stays as small as a burst).
+        for deployment_id in [d for d, full_at in self._budget_full_at.items() if full_at <= now]:
+            del self._budget_full_at[deployment_id]
         return batch, marked
 
     def _writes_statuses(self) -> bool:

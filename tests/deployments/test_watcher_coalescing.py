@@ -1,5 +1,6 @@
 """The watcher's coalescing (issue 17): a quiet deployment's first event is recomputed at once,
-whatever other deployments do; what follows within its window waits for the window's end.
+whatever other deployments do, and so is the next one (the cluster's reaction to the change);
+what follows waits for the window's end.
 
 The window is long here (COALESCE seconds) so that the order of things, not a tight timing, is
 what the tests check: load can only make a status later, never earlier than its window allows.
@@ -53,6 +54,12 @@ def quiet_for_a_second(watcher, deployments) -> bool:
     return all(watcher.is_quiet(d.pk) for d in deployments)
 
 
+def recomputes_for_events() -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("diploi_watcher_event_lag_seconds_count") or 0.0
+
+
 def health(deployment) -> str | None:
     status = DeploymentStatus.objects.filter(deployment=deployment).first()
     return status and status.health
@@ -69,11 +76,28 @@ def test_a_quiet_deployment_is_recomputed_at_once_while_another_is_in_a_burst(wa
     assert time.monotonic() - crashed < COALESCE * 0.75
 
 
+def test_a_change_and_what_follows_it_at_once_are_recomputed_at_once_and_the_rest_waits(watcher, pair, emulator):
+    """A crash loop changes the pod again and again: its first two recomputes come at once, the
+    third only when the budget refilled, one window after the first."""
+    first, _ = pair
+    before = recomputes_for_events()
+    emulator.faults.crash(first.namespace, selector=WEB)
+    wait_for(lambda: recomputes_for_events() - before >= 2, timeout=COALESCE * 0.75, interval=0.01, what="two")
+    two = time.monotonic()
+    time.sleep(COALESCE * 0.5)  # the crash loop restarts the container several times meanwhile
+    assert recomputes_for_events() - before == 2
+    wait_for(lambda: recomputes_for_events() - before >= 3, timeout=COALESCE + 20, interval=0.02, what="a third")
+    assert time.monotonic() - two >= COALESCE * 0.5
+
+
 def test_what_follows_within_the_window_waits_for_its_end_and_is_not_lost(watcher, pair, emulator):
     first, _ = pair
+    before = recomputes_for_events()
     emulator.faults.crash(first.namespace, selector=WEB)
     wait_for(lambda: health(first) != "green", timeout=COALESCE * 0.75, interval=0.02, what="the change")
     changed = time.monotonic()
+    # The crash loop's next change took the second recompute the budget allows at once.
+    wait_for(lambda: recomputes_for_events() - before >= 2, timeout=COALESCE * 0.5, interval=0.01, what="two")
     emulator.faults.heal(first.namespace, selector=WEB)  # the pod turns ready again: inside the window
 
     wait_for(lambda: health(first) == "green", timeout=COALESCE + 20, interval=0.02, what="green again")
