@@ -59,6 +59,9 @@ def live_deployment(deployment_id: int) -> Deployment | None:
     return (
         Deployment.objects.live()
         .select_related("project__team", "project__template", "template_version", "status")
+        # The parsed spec is cached per version (`TemplateVersion.spec`): its source and data are
+        # not read, and not decoded, on every page and live fragment.
+        .defer("template_version__spec_data", "template_version__source")
         .filter(pk=deployment_id)
         .first()
     )

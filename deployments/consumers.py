@@ -13,9 +13,11 @@ import time
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django.db import close_old_connections
 from django.http import Http404
 from django.template.loader import render_to_string
 
@@ -73,6 +75,17 @@ async def take_socket(consumer: AsyncWebsocketConsumer) -> bool:
     return True
 
 
+def on_django_thread(function):
+    """`sync_to_async(function)`, on Django's thread, that first drops the connections there that
+    are too old (DB_CONN_MAX_AGE) or broken, as Django does when a request starts (`dispatch`)."""
+
+    def run(*args, **kwargs):
+        close_old_connections()
+        return function(*args, **kwargs)
+
+    return sync_to_async(run)
+
+
 class SharedRenders:
     """One render of a change for every socket of this process that shows the same thing.
 
@@ -105,7 +118,7 @@ class SharedRenders:
         batch = self._batches.get(key)
         if batch is not None and batch.started is not None:
             await asyncio.shield(batch.headed)
-            if user_id in batch.headers or await sync_to_async(batch.adopt)(user_id):
+            if user_id in batch.headers or await on_django_thread(batch.adopt)(user_id):
                 return batch.started, Parts(batch, user_id)
             batch = None
         if batch is None:
@@ -155,7 +168,7 @@ class _Batch:
 
     async def run(self) -> None:
         try:
-            await sync_to_async(self.run_header)()
+            await on_django_thread(self.run_header)()
         except Exception as error:  # every waiting socket gets it (and closes with 1011)
             self.headed.set_exception(error)
             return
@@ -236,7 +249,7 @@ class FragmentConsumer(AsyncWebsocketConsumer):
     sent_from = float("-inf")
 
     async def connect(self):
-        allowed = await sync_to_async(self.authorize)()
+        allowed = await on_django_thread(self.authorize)()
         if not allowed:
             await self.close(code=4404)
             return
@@ -247,6 +260,16 @@ class FragmentConsumer(AsyncWebsocketConsumer):
         self._counted = WEBSOCKETS.labels(self.page_kind)
         self._counted.inc()
         await self.push()
+
+    async def dispatch(self, message):
+        """As channels dispatches, without its hop to Django's thread before every message to close
+        old connections there: one change reaches many sockets of a process at once, and each hop
+        queued behind the others' on that one thread before the socket could even join its render.
+        What reads the database here goes through `on_django_thread`, which does it on the way."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def disconnect(self, code):
         if counted := getattr(self, "_counted", None):
@@ -264,7 +287,7 @@ class FragmentConsumer(AsyncWebsocketConsumer):
         change this is, for the benchmarks' stage timestamps (`diploi_site.tracing`)."""
         started = time.monotonic()
         FRAGMENT_RENDERS.labels(self.page_kind).inc()
-        html = await sync_to_async(render or self.render)()
+        html = await on_django_thread(render or self.render)()
         await self.send_rendered(started, html, traced=traced)
 
     async def send_rendered(self, started: float, html: str | None, *, traced: int | None = None):
