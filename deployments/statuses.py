@@ -50,6 +50,11 @@ def comparable(tree: dict) -> dict:
     return strip(tree)
 
 
+def tree_changed(previous: dict | None, tree: dict) -> bool:
+    """Whether ``tree`` says anything ``previous`` (the stored tree) did not: more than its stamps."""
+    return comparable(tree) != comparable(previous or {})
+
+
 def _live_deployment(deployment_id: int) -> Deployment | None:
     return (
         Deployment.objects.select_related("project__team", "template_version")
@@ -62,13 +67,22 @@ def _live_deployment(deployment_id: int) -> Deployment | None:
 
 
 def status_store(
-    deployment_id: int, observation: Observation, *, now: datetime | None = None, deployment: Deployment | None = None
+    deployment_id: int,
+    observation: Observation,
+    *,
+    now: datetime | None = None,
+    deployment: Deployment | None = None,
+    computed: tuple[dict | None, dict] | None = None,
 ) -> bool:
     """Recompute and store one deployment's status. True when it changed (and was published).
 
     ``deployment``: the row, when the caller has just read it (not deleted, with its project and
-    team, and its active operations as ``active_operations``): the watcher's batch. The status row
-    is locked and read here either way: it is what several watchers must not both write.
+    team, and its active operations as ``active_operations``): the watcher's batch. ``computed``:
+    (the stored tree the caller read, the tree it computed from it and ``observation``). The status
+    row is locked and read here either way: it is what several writers must not both write. When it
+    still holds the tree the caller read, the caller's tree is stored as it is; otherwise (another
+    watcher, a build's refresh wrote since) it is computed again from the row, and its builds read
+    again.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -78,17 +92,20 @@ def status_store(
             return False
         status, _ = DeploymentStatus.objects.select_for_update().get_or_create(deployment_id=deployment_id)
         trace("locked", deployment_id)
-        tree = compute_status(
-            deployment.expectation(cluster_settings(), getattr(deployment, "active_operations", None)),
-            observation,
-            now=now,
-            grace=timedelta(seconds=settings.STATUS_GRACE_SECONDS),
-            previous=status.tree or None,
-            app_grace=timedelta(seconds=settings.APP_STATUS_GRACE_SECONDS),
-            builds=builds_nodes([deployment])[deployment.pk],
-        )
+        if computed is not None and computed[0] == (status.tree or None):
+            tree = computed[1]
+        else:
+            tree = compute_status(
+                deployment.expectation(cluster_settings(), getattr(deployment, "active_operations", None)),
+                observation,
+                now=now,
+                grace=timedelta(seconds=settings.STATUS_GRACE_SECONDS),
+                previous=status.tree or None,
+                app_grace=timedelta(seconds=settings.APP_STATUS_GRACE_SECONDS),
+                builds=builds_nodes([deployment])[deployment.pk],
+            )
         trace("computed", deployment_id)
-        changed = comparable(tree) != comparable(status.tree or {}) or status.observed_at is None
+        changed = tree_changed(status.tree, tree) or status.observed_at is None
         status.observed_at = now
         status.cluster_error = ""
         if not changed:
@@ -180,13 +197,16 @@ def builds_nodes(deployments: Iterable[Deployment]) -> dict[int, dict]:
     by_deployment: dict[int, list[dict]] = {pk: [] for pk, (_, components) in deployments.items() if components}
     if by_deployment:
         newest_first = [F("requested_at").desc(), F("pk").desc()]
-        rows = (
-            Build.objects.filter(deployment_id__in=by_deployment)
-            .annotate(rank=Window(RowNumber(), partition_by=[F("deployment_id")], order_by=newest_first))
-            .filter(rank__lte=BUILDS_READ)
-            .order_by("deployment_id", *newest_first)
-            .values(*BUILD_FIELDS)
-        )
+        builds = Build.objects.filter(deployment_id__in=by_deployment)
+        if len(by_deployment) == 1:  # a status recomputed for an event: a plain index scan, cheaper to build
+            rows = builds.order_by(*newest_first).values(*BUILD_FIELDS)[:BUILDS_READ]
+        else:
+            rows = (
+                builds.annotate(rank=Window(RowNumber(), partition_by=[F("deployment_id")], order_by=newest_first))
+                .filter(rank__lte=BUILDS_READ)
+                .order_by("deployment_id", *newest_first)
+                .values(*BUILD_FIELDS)
+            )
         for row in rows:
             by_deployment[row["deployment_id"]].append(row)
     return {

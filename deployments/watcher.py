@@ -72,8 +72,6 @@ ACTIVE_STATUSES = (Operation.Status.PENDING, Operation.Status.RUNNING)
 COALESCE_BURST = 2
 # The periodic pass over every deployment goes this many at a time, so events never wait behind all of it.
 FULL_PASS_SLICE = 25
-# How long this watcher trusts that the database still holds the status it wrote.
-REMEMBER_SECONDS = 60
 MISSING_API_RETRY_SECONDS = 300
 INFORMER_MAX_BACKOFF_SECONDS = 5
 # One watcher at a time writes statuses; a standby takes over this soon after the writer died.
@@ -239,7 +237,6 @@ class ClusterWatcher:
         self._cluster_back = threading.Event()  # set when the cluster answers again after an outage
         self._writing = False  # holds the `statuses` lease (see `_writes_statuses`)
         self._lease_checked = -STATUS_LEASE_RENEW_SECONDS
-        self._written: dict[int, tuple[dict, float]] = {}
         self._corrected: dict[int, float] = {}  # deployment -> when its drift was last corrected
         self._threads: list[threading.Thread] = []
 
@@ -492,7 +489,6 @@ class ClusterWatcher:
         held = Lease.acquire("statuses", self.name, STATUS_LEASE_SECONDS)
         if held and not self._writing:
             logger.info("watcher %s writes the statuses now", self.name)
-            self._written.clear()
             self._mark_dirty(self.cache.deployments())
         self._writing = held
         return held
@@ -510,10 +506,12 @@ class ClusterWatcher:
     def _recompute(self, deployment_ids: set[int], *, between: Callable[[], set[int]] | None = None) -> None:
         """Compute each status in memory; write (under a row lock) only those that changed.
 
-        One query reads the batch's deployments; an unchanged status costs one
-        bulk UPDATE of ``observed_at`` for the whole batch. What this watcher
-        last wrote is remembered for a while only, so a status another watcher
-        wrote is compared with the database again soon. ``between``: called
+        One query reads the batch's deployments with their stored statuses; each
+        tree is computed once, from the stored one (which carries its "since"
+        stamps), and compared with it: an unchanged status costs one bulk UPDATE
+        of ``observed_at`` for the whole batch, a changed one is written under
+        its row lock (computed again there only if another writer changed it
+        since). ``between``: called
         before each deployment while events are waiting (the periodic pass lets
         them go first); it returns the deployments it recomputed, from a newer
         snapshot than this batch's, which this batch then leaves alone.
@@ -532,8 +530,8 @@ class ClusterWatcher:
         deployments = (
             Deployment.objects.filter(pk__in=deployment_ids)
             .exclude(state=DeploymentState.DELETED)
-            # The app's own status report comes in the same query (a join, none for most).
-            .select_related("project__team", "template_version", "app_status")
+            # The stored status and the app's own report come in the same query (joins).
+            .select_related("project__team", "template_version", "status", "app_status")
             .defer("template_version__spec_data", "template_version__source")
             # The operations under way word the progress: one query for the whole batch.
             .prefetch_related(
@@ -559,26 +557,29 @@ class ClusterWatcher:
             report = getattr(deployment, "app_status", None)
             observation.app_status = report.as_observed() if report is not None else None
             expectation = deployment.expectation(cluster, deployment.active_operations)
+            stored = getattr(deployment, "status", None)
+            previous = (stored.tree or None) if stored is not None else None
             tree = compute_status(
-                expectation, observation, now=now, grace=grace, app_grace=app_grace, builds=builds[deployment.pk]
+                expectation,
+                observation,
+                now=now,
+                grace=grace,
+                previous=previous,
+                app_grace=app_grace,
+                builds=builds[deployment.pk],
             )
             if tree.get("drift"):
                 drifting.append((deployment.pk, tree["drift"]))
-            key = statuses.comparable(tree)
-            remembered = self._written.get(deployment.pk)
-            if remembered and remembered[0] == key and time.monotonic() - remembered[1] < REMEMBER_SECONDS:
+            if stored is not None and stored.observed_at is not None and not statuses.tree_changed(previous, tree):
                 unchanged.append(deployment.pk)
                 continue
-            # The row just read goes along: the store reads only the status row, under its lock.
-            statuses.status_store(deployment.pk, observation, now=now, deployment=deployment)
-            self._written[deployment.pk] = (key, time.monotonic())
+            # The row and the tree go along: the store locks the status row and writes the tree,
+            # unless another writer changed the row since it was read here.
+            statuses.status_store(deployment.pk, observation, now=now, deployment=deployment, computed=(previous, tree))
         for deployment_id, drift in drifting:
             self._correct_drift(deployment_id, drift)
         if unchanged:
             self._refresh_observed(unchanged, now)
-        gone = set(self._written) - set(self.cache.deployments())
-        for deployment_id in gone:
-            self._written.pop(deployment_id, None)
 
     def _correct_drift(self, deployment_id: int, drift: list[str]) -> None:
         """Level-triggered, like a controller: what we own was lost or changed, so apply it again."""
@@ -611,7 +612,6 @@ class ClusterWatcher:
             moment = timezone.now() - timedelta(seconds=time.time() - since)
             statuses.status_mark_stale(since=moment, error=error)
             self._stale_marked = True
-            self._written.clear()  # the database now holds "unknown", not what we wrote
 
     def _all_live(self) -> set[int]:
         return set(Deployment.objects.live().values_list("pk", flat=True))
