@@ -168,9 +168,17 @@ class ExecSession:
                 if self.process.stderr is not None:
                     streams.append((self.process.stderr.fileno(), STDERR))
         except OSError as exc:
-            self._send_status(internal_error(self._start_error(exc)))
+            with self._lock:
+                reason = self._ended_reason
+            # Ended while it started: its pod's files may be gone already, which is not what to report.
+            why = f"error executing command in container: {reason}" if reason else self._start_error(exc)
+            self._send_status(internal_error(why))
             self.ws.close()
             return None
+        with self._lock:
+            ended = self._ended_reason is not None
+        if ended:  # its pod went while it started (`end` found no process to kill)
+            self._kill(signal.SIGKILL)
         readers = [
             threading.Thread(target=self._pump, args=(fd, channel), name="emulator-exec-out", daemon=True)
             for fd, channel in streams

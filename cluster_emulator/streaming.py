@@ -20,6 +20,8 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import parse_qsl
 
 from . import errors
@@ -61,7 +63,7 @@ class Streams:
         self.exec_allowed = is_loopback(host) or allow_remote_exec
         self.host = host
         self._lock = threading.Lock()
-        # (namespace, pod) -> {session: (the pod's uid, its running containers) when the session began}
+        # (namespace, pod) -> {a session's slot: (the pod's uid, its running containers) when the session began}
         self._sessions: dict[tuple[str, str], dict] = {}
         store.add_listener(self._pod_changed)
 
@@ -113,20 +115,22 @@ class Streams:
             )
         protocol = _negotiate(headers, _EXEC_PROTOCOLS)
         view = self.files.view(pod, container)
-        ws = handler.upgrade(accept_key(headers.get("sec-websocket-key", "")), protocol)
-        session = ExecSession(
-            ws,
-            protocol,
-            view,
-            command,
-            stdin=flags["stdin"],
-            stdout=flags["stdout"],
-            stderr=flags["stderr"],
-            tty=flags["tty"],
-            pod=name,
-            container=container,
-        )
-        self._run(pod, container, session)
+        with self._registered(pod, container) as slot:
+            ws = handler.upgrade(accept_key(headers.get("sec-websocket-key", "")), protocol)
+            session = ExecSession(
+                ws,
+                protocol,
+                view,
+                command,
+                stdin=flags["stdin"],
+                stdout=flags["stdout"],
+                stderr=flags["stderr"],
+                tty=flags["tty"],
+                pod=name,
+                container=container,
+            )
+            slot.attach(session)
+            session.run()
 
     def _portforward(self, handler, pod: dict, query: list[tuple[str, str]], headers: dict[str, str]) -> None:
         ports: list[int] = []
@@ -145,20 +149,37 @@ class Streams:
             raise errors.bad_request("at least one port must be specified")
         _check_running(pod, None)
         protocol = _negotiate(headers, PORTFORWARD_PROTOCOLS, allow_none=True)
-        ws = handler.upgrade(accept_key(headers.get("sec-websocket-key", "")), protocol)
-        self._run(pod, None, PortForwardSession(ws, pod, ports))
-
-    def _run(self, pod: dict, container: str | None, session) -> None:
-        key = (pod["metadata"].get("namespace", ""), pod["metadata"]["name"])
-        with self._lock:
-            self._sessions.setdefault(key, {})[session] = (pod["metadata"].get("uid", ""), _container_runs(pod))
-        try:
+        with self._registered(pod, None) as slot:
+            ws = handler.upgrade(accept_key(headers.get("sec-websocket-key", "")), protocol)
+            session = PortForwardSession(ws, pod, ports)
+            slot.attach(session)
             session.run()
+
+    @contextmanager
+    def _registered(self, pod: dict, container: str | None) -> Iterator[_Slot]:
+        """A place among the pod's sessions, for the session about to start, until it ends.
+
+        Taken before the handshake: what the client does to the pod once it sees the stream open
+        (a delete, say) reaches the session, however late the session's thread runs. What changed
+        since `pod` was read is checked once the place is taken.
+        """
+        meta = pod["metadata"]
+        key = (meta.get("namespace", ""), meta["name"])
+        slot = _Slot(container)
+        uid, runs = meta.get("uid", ""), _container_runs(pod)
+        with self._lock:
+            self._sessions.setdefault(key, {})[slot] = (uid, runs)
+        try:
+            current = self.store.get(PODS, *key)
+            reason = _why_ended(key, current or pod, current is None, uid, runs, container)
+            if reason is not None:
+                slot.end(reason)
+            yield slot
         finally:
             with self._lock:
                 group = self._sessions.get(key)
                 if group is not None:
-                    group.pop(session, None)
+                    group.pop(slot, None)
                     if not group:
                         del self._sessions[key]
 
@@ -181,19 +202,52 @@ class Streams:
             sessions = list(self._sessions.get(key, {}).items())
         if not sessions:
             return
-        ns, name = key
-        now_runs = _container_runs(change.obj)
-        for session, (uid, runs) in sessions:
-            if change.type == DELETED or meta.get("uid") != uid:
-                session.end(f'pod "{ns}/{name}" was deleted')
-            elif meta.get("deletionTimestamp"):
-                session.end(f'pod "{ns}/{name}" is being deleted: its containers were stopped')
-            elif session.container is not None:
-                before = runs.get(session.container)
-                if before is not None and now_runs.get(session.container) != before:
-                    session.end(
-                        f'container "{session.container}" of pod "{ns}/{name}" stopped (it restarted or exited)'
-                    )
+        for slot, (uid, runs) in sessions:
+            reason = _why_ended(key, change.obj, change.type == DELETED, uid, runs, slot.container)
+            if reason is not None:
+                slot.end(reason)
+
+
+class _Slot:
+    """A session's place among its pod's sessions; what ends it before it starts is kept for it."""
+
+    def __init__(self, container: str | None):
+        self.container = container
+        self._session = None
+        self._reason: str | None = None
+        self._lock = threading.Lock()
+
+    def end(self, reason: str) -> None:
+        with self._lock:
+            if self._reason is None:
+                self._reason = reason
+            session = self._session
+        if session is not None:
+            session.end(reason)
+
+    def attach(self, session) -> None:
+        with self._lock:
+            self._session = session
+            reason = self._reason
+        if reason is not None:
+            session.end(reason)
+
+
+def _why_ended(
+    key: tuple[str, str], pod: dict, deleted: bool, uid: str, runs: dict, container: str | None
+) -> str | None:
+    """Why a session begun on the pod `uid` (its containers running as `runs`) ends, seeing `pod`; None: it goes on."""
+    ns, name = key
+    meta = pod["metadata"]
+    if deleted or meta.get("uid") != uid:
+        return f'pod "{ns}/{name}" was deleted'
+    if meta.get("deletionTimestamp"):
+        return f'pod "{ns}/{name}" is being deleted: its containers were stopped'
+    if container is not None:
+        before = runs.get(container)
+        if before is not None and _container_runs(pod).get(container) != before:
+            return f'container "{container}" of pod "{ns}/{name}" stopped (it restarted or exited)'
+    return None
 
 
 def dict_of(query: list[tuple[str, str]]) -> dict[str, str]:

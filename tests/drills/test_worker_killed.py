@@ -2,6 +2,8 @@
 
 import time
 
+import pytest
+
 from deployments.models import ActivityEntry, Deployment, DeploymentState, Operation
 from tests.drills.convergence import unsettled, wait_until_converged
 from tests.support import wait_for
@@ -9,6 +11,8 @@ from tests.support import wait_for
 TAKEOVER_TARGET_SECONDS = 30
 
 
+# The dead worker's leases lapse 5 s after their last renewal (15 s by default).
+@pytest.mark.stack_env(DEPLOYMENT_LEASE_SECONDS="5")
 def test_the_deletes_a_killed_worker_held_complete_without_waiting_for_redelivery(
     drill_stack, private_redis, person, make_project, emulator
 ):

@@ -58,8 +58,12 @@ def test_it_prints_problems_and_fails_when_a_file_is_broken(catalog_dir):
 def test_it_exits_with_status_1_when_a_file_failed(catalog_dir, capsys):
     (catalog_dir / "broken.yaml").write_text("slug: [")
 
+    argv = ["manage.py", "sync_templates", "--dir", str(catalog_dir)]
+    # What `manage.py` runs once Django is set up. Not `ManagementUtility.execute()`: it sets Django
+    # up again, which binds the logging's console handler to this test's captured stderr, closed
+    # after it: every later log line then fails with "I/O operation on closed file".
     with pytest.raises(SystemExit) as exited:
-        ManagementUtility(["manage.py", "sync_templates", "--dir", str(catalog_dir)]).execute()
+        ManagementUtility(argv).fetch_command("sync_templates").run_from_argv(argv)
 
     assert exited.value.code == 1
     captured = capsys.readouterr()
