@@ -17,7 +17,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.http import Http404
 from django.template.loader import render_to_string
 
@@ -75,13 +75,39 @@ async def take_socket(consumer: AsyncWebsocketConsumer) -> bool:
     return True
 
 
+# Django's thread checks its database connection (too old, broken: `close_old_connections`, whose
+# health check is a round trip of its own) at most this often, not before each live render.
+CONNECTION_CHECK_SECONDS = 1.0
+
+
+class _ConnectionChecked(threading.local):
+    at = float("-inf")
+
+
+_connection_checked = _ConnectionChecked()
+
+
 def on_django_thread(function):
-    """`sync_to_async(function)`, on Django's thread, that first drops the connections there that
-    are too old (DB_CONN_MAX_AGE) or broken, as Django does when a request starts (`dispatch`)."""
+    """`sync_to_async(function)` for what reads the database for a live page, on Django's thread.
+
+    The thread's connection is kept sound as Django does when a request starts (`dispatch` does not
+    do it per message here), at most every CONNECTION_CHECK_SECONDS: the check was an eighth of a
+    live header's time. A connection that died since the last check fails the call's first query:
+    it is replaced and the call, which only reads, made once more.
+    """
 
     def run(*args, **kwargs):
-        close_old_connections()
-        return function(*args, **kwargs)
+        if time.monotonic() - _connection_checked.at >= CONNECTION_CHECK_SECONDS:
+            close_old_connections()
+            _connection_checked.at = time.monotonic()
+        try:
+            return function(*args, **kwargs)
+        except (OperationalError, InterfaceError):
+            if connection.in_atomic_block:
+                raise
+            close_old_connections()  # the error marked the connection: closed unless it still answers
+            _connection_checked.at = time.monotonic()
+            return function(*args, **kwargs)
 
     return sync_to_async(run)
 
@@ -174,7 +200,7 @@ class _Batch:
             return
         self.headed.set_result(None)
         if self._contexts:
-            await sync_to_async(self.run_rest)()
+            await on_django_thread(self.run_rest)()
 
     def run_header(self) -> None:
         """On Django's thread: every user's header, one render per role."""

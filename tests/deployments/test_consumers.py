@@ -229,6 +229,47 @@ async def test_a_socket_late_for_a_changes_render_takes_the_render_of_its_role_a
     assert outsiders.header is None and await outsiders.rest() == ""
 
 
+async def test_a_live_page_goes_on_when_its_threads_database_connection_died_between_two_checks(
+    make_member, make_project
+):
+    """The connection is checked at most once a second: one killed just after a check fails the
+    next render's first query, which is then made again on a new connection (the socket stays)."""
+    import asyncio
+
+    from django.db import connection, connections
+
+    from deployments.consumers import on_django_thread
+
+    viewer = await database_sync_to_async(make_member)(Role.VIEWER)
+    _, deployments = await database_sync_to_async(_project_with_deployments)(make_project, 1)
+    deployment = deployments["d000"]
+    await database_sync_to_async(_store)(deployment, 0)
+    comm = await _connect_to_deployment(viewer, deployment)  # checked its thread's connection just now
+
+    def backend_pid() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            return cursor.fetchone()[0]
+
+    def on_a_connection_of_its_own(work):
+        try:
+            return work()
+        finally:
+            connections.close_all()
+
+    def kill(pid: int) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+    pid = await on_django_thread(backend_pid)()
+    await asyncio.to_thread(on_a_connection_of_its_own, lambda: kill(pid))
+    await asyncio.to_thread(on_a_connection_of_its_own, lambda: _store(deployment, 1))
+
+    assert "change 1" in await _receive_change(comm)
+    assert await on_django_thread(backend_pid)() != pid
+    await comm.disconnect()
+
+
 async def test_a_socket_demoted_to_viewer_gets_the_viewers_fragment_at_the_next_change(make_member, make_project):
     developer = await database_sync_to_async(make_member)(Role.DEVELOPER)
     other = await database_sync_to_async(make_member)(Role.DEVELOPER)
