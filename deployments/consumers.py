@@ -17,13 +17,14 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import InterfaceError, OperationalError, close_old_connections, connection
+from django.db import InterfaceError, OperationalError, connection
 from django.http import Http404
 from django.template.loader import render_to_string
 
 from deployments import events, selectors
 from deployments.access import deployment_for, live_deployment, membership_for, project_for
 from deployments.models import Deployment, DeploymentState, Membership, Role
+from diploi_site.database import ConnectionChecks
 from diploi_site.metrics import FRAGMENT_RENDERS, FRAGMENT_SENDS, WEBSOCKETS
 from diploi_site.tracing import trace
 
@@ -75,38 +76,26 @@ async def take_socket(consumer: AsyncWebsocketConsumer) -> bool:
     return True
 
 
-# Django's thread checks its database connection (too old, broken: `close_old_connections`, whose
-# health check is a round trip of its own) at most this often, not before each live render.
-CONNECTION_CHECK_SECONDS = 1.0
-
-
-class _ConnectionChecked(threading.local):
-    at = float("-inf")
-
-
-_connection_checked = _ConnectionChecked()
+_connection_checks = ConnectionChecks()
 
 
 def on_django_thread(function):
     """`sync_to_async(function)` for what reads the database for a live page, on Django's thread.
 
     The thread's connection is kept sound as Django does when a request starts (`dispatch` does not
-    do it per message here), at most every CONNECTION_CHECK_SECONDS: the check was an eighth of a
-    live header's time. A connection that died since the last check fails the call's first query:
-    it is replaced and the call, which only reads, made once more.
+    do it per message here), at most every CONNECTION_CHECK_SECONDS (`diploi_site.database`): the
+    check was an eighth of a live header's time. A connection that died since the last check fails
+    the call's first query: it is replaced and the call, which only reads, made once more.
     """
 
     def run(*args, **kwargs):
-        if time.monotonic() - _connection_checked.at >= CONNECTION_CHECK_SECONDS:
-            close_old_connections()
-            _connection_checked.at = time.monotonic()
+        _connection_checks.check()
         try:
             return function(*args, **kwargs)
         except (OperationalError, InterfaceError):
             if connection.in_atomic_block:
                 raise
-            close_old_connections()  # the error marked the connection: closed unless it still answers
-            _connection_checked.at = time.monotonic()
+            _connection_checks.check(at_once=True)
             return function(*args, **kwargs)
 
     return sync_to_async(run)

@@ -39,6 +39,7 @@ from deployments.cluster.connection import cluster_settings
 from deployments.cluster.status import Observation, compute_status
 from deployments.drift import drift_correct
 from deployments.models import Deployment, DeploymentState, DeploymentStatus, Lease, Operation
+from diploi_site.database import ConnectionChecks
 from diploi_site.metrics import WATCHER_EVENT_LAG_SECONDS
 from diploi_site.tracing import trace
 
@@ -376,6 +377,7 @@ class ClusterWatcher:
         """
         last_full = time.monotonic()
         pending: list[int] = []
+        checks = ConnectionChecks()  # not before each batch: an event's recompute is a few queries
         while not self.stop_event.is_set():
             now = time.monotonic()
             if pending:
@@ -396,6 +398,7 @@ class ClusterWatcher:
                 pending = sorted(self.cache.deployments())
             batch: set[int] = set()
             sliced: set[int] = set()
+            failed = False
             try:
                 if not self._writes_statuses():
                     with self._dirty_lock:
@@ -422,9 +425,10 @@ class ClusterWatcher:
                 # Each status is written in a transaction of its own, so none is half-written: the
                 # batch is simply recomputed again (on a new connection, should the database have dropped it).
                 self._mark_dirty(batch | sliced)
+                failed = True
                 self.stop_event.wait(1)
             finally:
-                close_old_connections()
+                checks.check(at_once=failed)
 
     def _recompute_due(self) -> set[int]:
         """Recompute the dirty deployments that are due now (`_take_due`); returns them."""
