@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Case, Count, OuterRef, Q, Subquery, When
 from django.http import Http404
 from django.utils import timezone
 
@@ -304,20 +304,40 @@ def pod_connect_commands(deployment: Deployment, ssh: list[dict], tree: dict) ->
 def header_context(deployment: Deployment, membership: Membership) -> dict:
     """What a deployment page's header (``_deployment_header.html``: the health, the operations under
     way, the last failure) shows: the part of `deployment_context` a live page gets first."""
+    active, recent_failure = _active_operations_and_last_failure(deployment)
     return {
         "deployment": deployment,
         "project": deployment.project,
         "tree": status_tree(deployment),
         "can": Permissions.of(membership),
-        "active_operations": list(
-            deployment.operations.filter(
-                status__in=(Operation.Status.PENDING, Operation.Status.RUNNING)
-            ).select_related("requested_by")[:5]
-        ),
-        "recent_failure": deployment.operations.filter(status=Operation.Status.FAILED, finished_at__isnull=False)
-        .order_by("-finished_at")
-        .first(),
+        "active_operations": active,
+        "recent_failure": recent_failure,
     }
+
+
+HEADER_ACTIVE_OPERATIONS = 5
+
+
+def _active_operations_and_last_failure(deployment: Deployment) -> tuple[list[Operation], Operation | None]:
+    """The newest HEADER_ACTIVE_OPERATIONS operations under way, and the last one that failed, in one
+    query (the header is on every live change's path): the failure sorts first, then the others."""
+    last_failure = (
+        deployment.operations.filter(status=Operation.Status.FAILED, finished_at__isnull=False)
+        .order_by("-finished_at")
+        .values("pk")[:1]
+    )
+    rows = list(
+        deployment.operations.filter(
+            Q(status__in=(Operation.Status.PENDING, Operation.Status.RUNNING)) | Q(pk=Subquery(last_failure))
+        )
+        .select_related("requested_by")
+        .order_by(Case(When(status=Operation.Status.FAILED, then=0), default=1), "-requested_at", "-pk")[
+            : HEADER_ACTIVE_OPERATIONS + 1
+        ]
+    )
+    failure = rows[0] if rows and rows[0].status == Operation.Status.FAILED else None
+    active = [row for row in rows if row.status != Operation.Status.FAILED][:HEADER_ACTIVE_OPERATIONS]
+    return active, failure
 
 
 def deployment_context(deployment: Deployment, membership: Membership, *, tab: str, header: dict | None = None) -> dict:
