@@ -124,11 +124,14 @@ def test_the_templates_sources_open_first_and_a_crashed_containers_last_words_ar
     app = f"{url}/deployments/{deployment.pk}/logs/?pod={pod}&container=app"
     page.goto(app)
     expect(page.locator(".logs-state")).to_have_text("live: caught up")
-    moment = (datetime.now(UTC) - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S")
-    page.wait_for_timeout(1500)
+    # The next whole second (the field takes seconds): after every line printed so far, however
+    # recently the container started; then a line printed after it.
+    moment = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0)
+    while datetime.now(UTC) <= moment:
+        page.wait_for_timeout(100)
     emulator.logs.write(deployment.namespace, pod, "app", 0, "GET /after-the-moment HTTP/1.1 200")
     expect(page.locator(".logs-lines")).to_contain_text("GET /after-the-moment")
-    page.get_by_label("Download since (UTC)").fill(moment)
+    page.get_by_label("Download since (UTC)").fill(moment.strftime("%Y-%m-%dT%H:%M:%S"))
     with page.expect_download() as download:
         page.get_by_role("button", name="Download").click()
     body = open(download.value.path()).read()
