@@ -248,9 +248,9 @@ async def drive(clients: Clients, emulator: bench.EmulatorProcess, namespaces: d
 STAGES = (
     ("watch", "watch delivery to the watcher (t0 to its watch event)"),
     ("recompute", "waiting to be recomputed (coalescing, other work)"),
-    ("locked", "in-memory compute, reading the row, taking its lock"),
-    ("computed", "computing the status under the lock"),
-    ("committed", "writing the status and committing"),
+    ("locked", "reading the rows, computing, taking the row's lock (or not: compare-and-set)"),
+    ("computed", "computing the status again under the lock (0: not needed)"),
+    ("committed", "writing the status and committing (one UPDATE: compare-and-set)"),
     ("published", "to the start of the publish (on-commit)"),
     ("consumer", "pub/sub to the page's consumer"),
     ("rendered", "the consumer's access check, re-read and render (or a wait for one)"),

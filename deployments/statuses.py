@@ -78,13 +78,15 @@ def status_store(
 
     ``deployment``: the row, when the caller has just read it (not deleted, with its project and
     team, and its active operations as ``active_operations``): the watcher's batch. ``computed``:
-    (the stored tree the caller read, the tree it computed from it and ``observation``). The status
-    row is locked and read here either way: it is what several writers must not both write. When it
-    still holds the tree the caller read, the caller's tree is stored as it is; otherwise (another
-    watcher, a build's refresh wrote since) it is computed again from the row, and its builds read
-    again.
+    (the stored tree the caller read, the tree it computed from it and ``observation``): stored with
+    a compare-and-set when no operation is under way (`_stored_if_unchanged`). Otherwise the status
+    row is locked and read: it is what several writers must not both write. When it still holds the
+    tree the caller read, the caller's tree is stored as it is; otherwise (another watcher, a build's
+    refresh wrote since) it is computed again from the row, and its builds read again.
     """
     now = now or timezone.now()
+    if deployment is not None and computed is not None and _stored_if_unchanged(deployment, *computed, now=now):
+        return True
     with transaction.atomic():
         if deployment is None:
             deployment = _live_deployment(deployment_id)
@@ -125,6 +127,38 @@ def status_store(
         # events recompute the deployment again; otherwise the sweep (`operations_sweep`) settles it.
         if getattr(deployment, "active_operations", None) != []:
             progress.operations_settle(deployment_id, tree, now=now, deployment=deployment)
+    return True
+
+
+def _stored_if_unchanged(deployment: Deployment, previous: dict | None, tree: dict, *, now: datetime) -> bool:
+    """Write ``tree`` in one statement if the status row still holds ``previous``: a compare-and-set,
+    with no transaction, no lock taken and read first. True when written (and published).
+
+    The UPDATE's condition is checked on the row's newest version (it waits for a writer holding
+    the row, then compares again), so it is exactly the locked path's check, two round trips and a
+    commit sooner. Only for the watcher's rows of a deployment with no operation under way: an
+    operation to settle needs the same transaction as the status it waits for (`status_store`'s).
+    False: the row changed since it was read (or holds no status yet): the locked path decides.
+    """
+    if not previous or getattr(deployment, "active_operations", None) != []:
+        return False
+    trace("locked", deployment.pk)
+    trace("computed", deployment.pk)
+    written = DeploymentStatus.objects.filter(
+        deployment_id=deployment.pk, tree=previous, observed_at__isnull=False
+    ).update(
+        tree=tree,
+        health=tree["health"],
+        reason=tree["reason"][:300],
+        since=datetime.fromisoformat(tree["since"]),
+        observed_at=now,
+        cluster_error="",
+        updated_at=timezone.now(),
+    )
+    if not written:
+        return False
+    trace("committed", deployment.pk)
+    events.publish_deployment_changed(deployment)  # on commit: at once, the watcher's UPDATE committed on its own
     return True
 
 

@@ -27,7 +27,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef, Prefetch, prefetch_related_objects
 from django.utils import timezone
 
 from deployments import cpu, progress, statuses
@@ -205,6 +205,22 @@ class ObjectCache:
     def deployments(self) -> set[int]:
         with self._lock:
             return set(self._namespace_owner.values())
+
+
+def _read_active_operations(deployments: list[Deployment]) -> None:
+    """Each deployment's operations under way as ``active_operations`` (they word its progress): one
+    query for those of the batch that have any, none when no operation is under way."""
+    for deployment in deployments:
+        if not deployment.operations_under_way:
+            deployment.active_operations = []
+    prefetch_related_objects(
+        [d for d in deployments if d.operations_under_way],
+        Prefetch(
+            "operations",
+            queryset=Operation.objects.filter(status__in=ACTIVE_STATUSES).select_related("requested_by"),
+            to_attr="active_operations",
+        ),
+    )
 
 
 class ClusterWatcher:
@@ -537,12 +553,10 @@ class ClusterWatcher:
             # The stored status and the app's own report come in the same query (joins).
             .select_related("project__team", "template_version", "status", "app_status")
             .defer("template_version__spec_data", "template_version__source")
-            # The operations under way word the progress: one query for the whole batch.
-            .prefetch_related(
-                Prefetch(
-                    "operations",
-                    queryset=Operation.objects.filter(status__in=ACTIVE_STATUSES).select_related("requested_by"),
-                    to_attr="active_operations",
+            # Whether any operation is under way, in the same query: most deployments have none.
+            .annotate(
+                operations_under_way=Exists(
+                    Operation.objects.filter(deployment=OuterRef("pk"), status__in=ACTIVE_STATUSES)
                 )
             )
         )
@@ -550,6 +564,7 @@ class ClusterWatcher:
         drifting: list[tuple[int, list[str]]] = []
         app_grace = timedelta(seconds=settings.APP_STATUS_GRACE_SECONDS)
         deployments = list(deployments)
+        _read_active_operations(deployments)
         builds = statuses.builds_nodes(deployments)  # one query for the batch
         fresher: set[int] = set()  # recomputed by `between` from a newer snapshot than this batch's
         for deployment in deployments:
