@@ -79,6 +79,9 @@ INFORMER_MAX_BACKOFF_SECONDS = 5
 STATUS_LEASE_SECONDS = 5
 LEASES = ("statuses", "cpu-sampler", "app-status", "resync")  # what one watcher at a time does
 STATUS_LEASE_RENEW_SECONDS = 1
+# An unchanged status's "last observed" stamp is written at most this often: the events' recomputes
+# that change nothing (most of them) then write nothing, and the periodic pass stamps them all.
+OBSERVED_STAMP_EVERY = timedelta(seconds=5)
 
 
 def _key(obj: dict) -> tuple[str, str, str]:
@@ -252,8 +255,8 @@ class ClusterWatcher:
         self._failing: dict[str, tuple[float, str]] = {}  # kind -> (since, error)
         self._stale_marked = False
         self._cluster_back = threading.Event()  # set when the cluster answers again after an outage
-        self._writing = False  # holds the `statuses` lease (see `_writes_statuses`)
-        self._lease_checked = -STATUS_LEASE_RENEW_SECONDS
+        self._writing = False  # holds the `statuses` lease (`_status_lease_loop`)
+        self._lease_until = float("-inf")  # until when (monotonic), counted from before the last renewal
         self._corrected: dict[int, float] = {}  # deployment -> when its drift was last corrected
         self._threads: list[threading.Thread] = []
 
@@ -261,6 +264,7 @@ class ClusterWatcher:
     def start(self) -> ClusterWatcher:
         for kind, selector in INFORMERS:
             self._spawn(f"watch-{kind}", self._inform, kind, selector)
+        self._spawn("status-lease", self._status_lease_loop)
         self._spawn("status", self._recompute_loop)
         self._spawn("cpu", self._cpu_loop)
         self._spawn("app-status", self._app_status_loop)
@@ -403,8 +407,6 @@ class ClusterWatcher:
                 with self._dirty_lock:
                     if self._held:  # the earliest end of a burst's window
                         idle = min(idle, max(0.0, min(self._held.values()) - now))
-            if not self._writing:
-                idle = min(idle, STATUS_LEASE_RENEW_SECONDS)  # a standby asks for the lease again soon
             self._wake.wait(idle)
             if self.stop_event.is_set():
                 return
@@ -495,7 +497,8 @@ class ClusterWatcher:
         return batch, marked
 
     def _writes_statuses(self) -> bool:
-        """Whether this watcher writes statuses now: it holds the `statuses` lease (renewed every second).
+        """Whether this watcher writes statuses now: it holds the `statuses` lease, which its own
+        thread renews (`_status_lease_loop`), so an event's recompute never waits for that round trip.
 
         One writer at a time, because two watchers see each event a few milliseconds apart: the one
         behind would write the status it still believes, an older one, over the newer one just
@@ -503,15 +506,27 @@ class ClusterWatcher:
         informers and caches warm and take over within STATUS_LEASE_SECONDS of the writer's death,
         comparing everything with what the database holds.
         """
-        if time.monotonic() - self._lease_checked < STATUS_LEASE_RENEW_SECONDS:
-            return self._writing
-        self._lease_checked = time.monotonic()
-        held = Lease.acquire("statuses", self.name, STATUS_LEASE_SECONDS)
-        if held and not self._writing:
-            logger.info("watcher %s writes the statuses now", self.name)
-            self._mark_dirty(self.cache.deployments())
-        self._writing = held
-        return held
+        return self._writing and time.monotonic() < self._lease_until
+
+    def _status_lease_loop(self) -> None:
+        """Take or renew the `statuses` lease every STATUS_LEASE_RENEW_SECONDS. A renewal that fails
+        (the database away) leaves the lease held until it expires, as the database sees it."""
+        while not self.stop_event.is_set():
+            asked = time.monotonic()
+            try:
+                held = Lease.acquire("statuses", self.name, STATUS_LEASE_SECONDS)
+            except Exception:
+                logger.warning("watcher %s could not renew its statuses lease", self.name, exc_info=True)
+            else:
+                self._lease_until = asked + STATUS_LEASE_SECONDS if held else float("-inf")
+                became_writer = held and not self._writing
+                self._writing = held
+                if became_writer:
+                    logger.info("watcher %s writes the statuses now", self.name)
+                    self._mark_dirty(self.cache.deployments())  # compared with what the database holds
+            finally:
+                close_old_connections()
+            self.stop_event.wait(max(0.0, STATUS_LEASE_RENEW_SECONDS - (time.monotonic() - asked)))
 
     def _give_back_leases(self) -> None:
         """On a clean stop (its threads joined): another watcher (or this one restarted) takes over
@@ -524,14 +539,14 @@ class ClusterWatcher:
             logger.warning("could not give back the leases of watcher %s", self.name, exc_info=True)
 
     def _recompute(self, deployment_ids: set[int], *, between: Callable[[], set[int]] | None = None) -> None:
-        """Compute each status in memory; write (under a row lock) only those that changed.
+        """Compute each status in memory; write only those that changed (`statuses.status_store`).
 
         One query reads the batch's deployments with their stored statuses; each
         tree is computed once, from the stored one (which carries its "since"
-        stamps), and compared with it: an unchanged status costs one bulk UPDATE
-        of ``observed_at`` for the whole batch, a changed one is written under
-        its row lock (computed again there only if another writer changed it
-        since). ``between``: called
+        stamps), and compared with it: the unchanged statuses cost one bulk UPDATE
+        of ``observed_at`` for the batch (only those stamped OBSERVED_STAMP_EVERY
+        ago or more), a changed one a compare-and-set, or a write under its row
+        lock (computed again there if another writer changed it since). ``between``: called
         before each deployment while events are waiting (the periodic pass lets
         them go first); it returns the deployments it recomputed, from a newer
         snapshot than this batch's, which this batch then leaves alone.
@@ -590,7 +605,8 @@ class ClusterWatcher:
             if tree.get("drift"):
                 drifting.append((deployment.pk, tree["drift"]))
             if stored is not None and stored.observed_at is not None and not statuses.tree_changed(previous, tree):
-                unchanged.append(deployment.pk)
+                if now - stored.observed_at >= OBSERVED_STAMP_EVERY:
+                    unchanged.append(deployment.pk)
                 continue
             # The row and the tree go along: the store locks the status row and writes the tree,
             # unless another writer changed the row since it was read here.

@@ -2,6 +2,7 @@
 
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 from django.db import connection, connections, transaction
@@ -37,6 +38,30 @@ def deployment(make_project, developer, emulator):
     )
     lifecycle.reconcile_run(deployment.pk, owner="test")
     return deployment
+
+
+@contextmanager
+def row_locked_elsewhere(rows):
+    """The row of ``rows`` locked by another connection's transaction for the duration of the block."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with transaction.atomic():
+                rows.select_for_update().get()
+                held.set()
+                release.wait(20)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(5)
+        yield
+    finally:
+        release.set()
+        holder.join(10)
 
 
 def health(deployment) -> str | None:
@@ -161,25 +186,19 @@ def test_a_status_locked_elsewhere_does_not_hold_up_the_others(watcher, emulator
     )
     lifecycle.reconcile_run(other.pk, owner="test")
     wait_for(lambda: health(deployment) == "green" and health(other) == "green", timeout=20, what="both green")
-    held, release = threading.Event(), threading.Event()
-
-    def hold_the_status_row():
-        try:
-            with transaction.atomic():
-                DeploymentStatus.objects.select_for_update().get(deployment=deployment)
-                held.set()
-                release.wait(20)
-        finally:
-            connections.close_all()
-
-    holder = threading.Thread(target=hold_the_status_row)
-    holder.start()
-    try:
-        assert held.wait(5)
+    with row_locked_elsewhere(DeploymentStatus.objects.filter(deployment=deployment)):
         time.sleep(1)  # the periodic pass (every 0.5 s) meets the held row
         emulator.faults.crash(other.namespace, selector={"diploi.io/service": "web"})
         wait_for(lambda: health(other) == "red", timeout=10, what="the other deployment red while a row is held")
-    finally:
-        release.set()
-        holder.join(10)
     assert health(deployment) == "green"
+
+
+def test_a_change_never_waits_for_the_statuses_lease_to_be_renewed(watcher, emulator, deployment):
+    if connection.vendor != "postgresql":
+        need_service("row locks need PostgreSQL (set DATABASE_URL; CI does)")
+    wait_for(lambda: health(deployment) == "green", timeout=20, what="green")
+    with row_locked_elsewhere(Lease.objects.filter(name="statuses")):
+        time.sleep(1.2)  # a renewal (every second) is due meanwhile: it waits for the held row
+        emulator.faults.crash(deployment.namespace, selector={"diploi.io/service": "app"})
+        # Still well within the lease (5 s from the last renewal): the change is written meanwhile.
+        wait_for(lambda: health(deployment) == "red", timeout=3, what="red while the renewal waits")
