@@ -156,15 +156,19 @@ class SharedRenders:
 
 class Parts:
     """One user's share of a batch: ``header`` (None: they may not see it; then there is no rest),
-    and `rest()`, the tab's other fragments ("" when it has none)."""
+    and `rest()`, the tab's other fragments ("" when it has none), or `fragments()`, the same as
+    (template name, html) pairs."""
 
     def __init__(self, batch: _Batch, user_id: int):
         self._batch, self._role = batch, batch.roles.get(user_id)
         self.header = batch.headers[user_id]
 
-    async def rest(self) -> str:
+    async def fragments(self) -> list[tuple[str, str]]:
         await asyncio.shield(self._batch.task)
-        return self._batch.rests.get(self._role, "")
+        return self._batch.rests.get(self._role, [])
+
+    async def rest(self) -> str:
+        return "".join(html for _, html in await self.fragments())
 
 
 class _Batch:
@@ -174,7 +178,7 @@ class _Batch:
         self.started: float | None = None
         self.headers: dict[int, str | None] = {}
         self.roles: dict[int, str] = {}  # the users who got a header, and their role
-        self.rests: dict[str, str] = {}  # per role
+        self.rests: dict[str, list[tuple[str, str]]] = {}  # per role: (template name, html)
         self._team_id: int | None = None
         self._rendered: dict[str, str] = {}  # per role: the header
         self._contexts: dict[str, dict] = {}  # per role: the header's context, which the rest goes on from
@@ -223,7 +227,7 @@ class _Batch:
     def run_rest(self) -> None:
         """On Django's thread: the tab's other fragments, once per role that got a header."""
         for role, header in self._contexts.items():
-            self.rests[role] = render_tab(header["deployment"], self.tab, role, header=header, skip_header=True)
+            self.rests[role] = render_fragments(header["deployment"], self.tab, role, header=header, skip_header=True)
 
 
 shared_renders = SharedRenders()
@@ -459,6 +463,10 @@ class DeploymentConsumer(FragmentConsumer):
             return False
         return True
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._shown: dict[str, str] = {}  # template name -> the html this socket sent of it last
+
     # The change id of the newest message, and whether it is still to be shown (`_catch_up`).
     _latest: str | None = None
     _behind = False
@@ -492,19 +500,38 @@ class DeploymentConsumer(FragmentConsumer):
             await self.push(traced=self.deployment_id)  # a message from elsewhere: rendered on its own
             return
         started, parts = await shared_renders.render(self.deployment_id, self.tab, change, self.scope["user"].pk)
-        await self.send_rendered(started, parts.header, traced=self.deployment_id)
+        header = parts.header if parts.header is None else [(TAB_FRAGMENTS[self.tab][0], parts.header)]
+        await self.send_rendered(started, header, traced=self.deployment_id)
         if parts.header is not None:
-            await self.send_rendered(started, await parts.rest())
+            await self.send_rendered(started, await parts.fragments())
             trace("completed", self.deployment_id)
 
-    def render(self) -> str | None:
+    async def send_rendered(self, started: float, html, *, traced: int | None = None):
+        """As `FragmentConsumer.send_rendered`; a render given as its fragments ((template name, html)
+        pairs) sends only those that differ from what this socket sent of them last. A message that
+        changed nothing the page shows (a reconcile that applied nothing new, a build row's refresh)
+        sends nothing, and a change sends only what it changed: every fragment sent is swapped in
+        whole, and each swap replaces what the user may be about to click (the tree's buttons)."""
+        if not isinstance(html, list):
+            await super().send_rendered(started, html, traced=traced)
+            return
+        if started < self.sent_from:
+            return
+        fresh = [(name, part) for name, part in html if self._shown.get(name) != part]
+        if not fresh:
+            self.sent_from = started  # what this render read, the page shows already
+            return
+        self._shown.update(fresh)
+        await super().send_rendered(started, "".join(part for _, part in fresh), traced=traced)
+
+    def render(self) -> list[tuple[str, str]] | str | None:
         # Access is checked again on every push: a member removed from the team stops receiving.
         try:
             deployment, membership = deployment_for(self.scope["user"], self.deployment_id)
         except (Http404, PermissionDenied):
             gone = Deployment.objects.filter(pk=self.deployment_id, state=DeploymentState.DELETED).exists()
             return deleted_notice(self.deployment_id) if gone else None
-        return render_tab(deployment, self.tab, membership.role)
+        return render_fragments(deployment, self.tab, membership.role)
 
 
 def _member(deployment: Deployment, role: str) -> Membership:
@@ -517,16 +544,17 @@ def header_context_for(deployment: Deployment, role: str) -> dict:
     return {**selectors.header_context(deployment, _member(deployment, role)), "oob": True}
 
 
-def render_tab(
+def render_fragments(
     deployment: Deployment, tab: str, role: str, *, header: dict | None = None, skip_header: bool = False
-) -> str:
-    """A deployment tab's live fragments as any member with ``role`` sees them: the same for each
-    of them (`SharedRenders`). ``deployment`` as `access.live_deployment` reads it; ``header``: its
-    `header_context_for` that role, when read already; ``skip_header``: all but the header (sent)."""
+) -> list[tuple[str, str]]:
+    """A deployment tab's live fragments as any member with ``role`` sees them, as (template name,
+    html) pairs: the same for each of them (`SharedRenders`). ``deployment`` as
+    `access.live_deployment` reads it; ``header``: its `header_context_for` that role, when read
+    already; ``skip_header``: all but the header (sent)."""
     context = selectors.deployment_context(deployment, _member(deployment, role), tab=tab, header=header)
     context["oob"] = True
     names = TAB_FRAGMENTS[tab][1:] if skip_header else TAB_FRAGMENTS[tab]
-    return "".join(render_to_string(name, context) for name in names)
+    return [(name, render_to_string(name, context)) for name in names]
 
 
 def deleted_notice(deployment_id: int) -> str:

@@ -381,6 +381,9 @@ def deployment_context(deployment: Deployment, membership: Membership, *, tab: s
         )
     elif tab == "status":
         context["operations"] = list(deployment.operations.select_related("requested_by")[:20])
+        # Every node open, healthy ones too: on the page and in its live fragments alike, or the
+        # socket's first push would close what the page had just shown open.
+        context["detailed"] = True
     elif tab == "activity":
         context["activity"] = list(
             ActivityEntry.objects.filter(deployment=deployment)

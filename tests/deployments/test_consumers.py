@@ -319,3 +319,48 @@ async def test_a_page_never_shows_an_older_status_after_a_newer_one(make_member,
         assert shown == sorted(shown), shown
         assert shown[-1] == last
         await comm.disconnect()
+
+
+def _publish(deployment) -> None:
+    """A message with nothing changed, as a reconcile that applied nothing new sends it."""
+    with transaction.atomic():
+        events.publish_deployment_changed(Deployment.objects.select_related("project").get(pk=deployment.pk))
+
+
+async def test_a_message_that_changed_nothing_sends_nothing_and_a_change_sends_only_what_changed(
+    make_member, make_project
+):
+    """Every fragment sent is swapped in whole: a tree sent again unchanged replaced the button the
+    user was clicking (the browser test clicking Describe saw it detached)."""
+    viewer = await database_sync_to_async(make_member)(Role.VIEWER)
+    _, deployments = await database_sync_to_async(_project_with_deployments)(make_project, 1)
+    deployment = deployments["d000"]
+    await database_sync_to_async(_store)(deployment, 0)
+    comm = await _connect_to_deployment(viewer, deployment, tab="status")
+
+    await database_sync_to_async(_publish)(deployment)
+    assert await comm.receive_nothing(timeout=2)
+
+    await database_sync_to_async(_store)(deployment, 1)
+    header = await comm.receive_from(timeout=5)
+    assert header.startswith('<section id="deployment-header"') and "change 1" in header
+    rest = await comm.receive_from(timeout=5)
+    assert 'id="status-tree"' in rest and "web: change 1" in rest
+    assert 'id="operations"' not in rest  # the same operations as before: not sent again
+    assert await comm.receive_nothing(timeout=1)
+    await comm.disconnect()
+
+
+def test_the_status_tabs_live_tree_shows_healthy_nodes_open_as_the_page_does(make_member, make_project):
+    """The page shows every node open; its socket's first push closed the healthy ones again, so a
+    click on a node's summary closed or opened it depending on whether that push had arrived."""
+    from deployments.access import live_deployment
+    from deployments.consumers import render_fragments
+
+    _, deployments = _project_with_deployments(make_project, 1)
+    deployment = deployments["d000"]
+    _store(deployment, 0, "green")
+
+    fragments = dict(render_fragments(live_deployment(deployment.pk), "status", Role.VIEWER))
+
+    assert 'data-node="services" data-health="green" open' in fragments["deployments/_status_tree.html"]
