@@ -465,7 +465,9 @@ class DeploymentConsumer(FragmentConsumer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._shown: dict[str, str] = {}  # template name -> the html this socket sent of it last
+        # Template name -> the hash of the html this socket sent of it last (not the html: a socket
+        # holds no copy of its page; 64-bit SipHash, so a collision is not a practical concern).
+        self._shown: dict[str, int] = {}
 
     # The change id of the newest message, and whether it is still to be shown (`_catch_up`).
     _latest: str | None = None
@@ -517,11 +519,11 @@ class DeploymentConsumer(FragmentConsumer):
             return
         if started < self.sent_from:
             return
-        fresh = [(name, part) for name, part in html if self._shown.get(name) != part]
+        fresh = [(name, part) for name, part in html if self._shown.get(name) != hash(part)]
         if not fresh:
             self.sent_from = started  # what this render read, the page shows already
             return
-        self._shown.update(fresh)
+        self._shown.update((name, hash(part)) for name, part in fresh)
         await super().send_rendered(started, "".join(part for _, part in fresh), traced=traced)
 
     def render(self) -> list[tuple[str, str]] | str | None:
