@@ -567,15 +567,19 @@ class Lease(models.Model):
 
     @classmethod
     def acquire(cls, name: str, holder: str, seconds: float) -> bool:
-        """Take or renew the lease (compare-and-set); True when ``holder`` has it now."""
+        """Take or renew the lease (compare-and-set); True when ``holder`` has it now. A renewal is
+        one statement (the watchers renew theirs every second); the row is made on the first ask."""
         now = timezone.now()
-        cls.objects.get_or_create(name=name)
-        taken = (
-            cls.objects.filter(name=name)
-            .filter(Q(expires_at__isnull=True) | Q(expires_at__lt=now) | Q(holder=holder))
-            .update(holder=holder, expires_at=now + timedelta(seconds=seconds))
-        )
-        return bool(taken)
+
+        def claim() -> bool:
+            free_or_ours = Q(expires_at__isnull=True) | Q(expires_at__lt=now) | Q(holder=holder)
+            rows = cls.objects.filter(free_or_ours, name=name)
+            return bool(rows.update(holder=holder, expires_at=now + timedelta(seconds=seconds)))
+
+        if claim():
+            return True
+        _, created = cls.objects.get_or_create(name=name)
+        return created and claim()
 
     @classmethod
     def release(cls, name: str, holder: str) -> bool:
