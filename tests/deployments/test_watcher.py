@@ -10,7 +10,7 @@ from django.db import connection, connections, transaction
 from deployments import lifecycle, services
 from deployments.cluster.connection import get_cluster
 from deployments.models import CpuSample, DeploymentStatus, Lease
-from deployments.watcher import LEASES, ClusterWatcher
+from deployments.watcher import LEASES, STATUS_LEASE_SECONDS, ClusterWatcher
 from tests.conftest import need_service
 from tests.support import built, wait_for
 
@@ -202,3 +202,22 @@ def test_a_change_never_waits_for_the_statuses_lease_to_be_renewed(watcher, emul
         emulator.faults.crash(deployment.namespace, selector={"diploi.io/service": "app"})
         # Still well within the lease (5 s from the last renewal): the change is written meanwhile.
         wait_for(lambda: health(deployment) == "red", timeout=3, what="red while the renewal waits")
+
+
+def test_the_status_writer_keeps_its_lease_while_nothing_happens(emulator, fast_status, deployment):
+    def holder() -> str | None:
+        lease = Lease.objects.filter(name="statuses").first()
+        return lease and lease.holder
+
+    # Nothing is due for 30 s: the writer's lease must not hang on its recompute loop waking up.
+    first = ClusterWatcher(get_cluster, coalesce=0.05, recompute_every=30, resync_every=3600).start()
+    second = None
+    try:
+        wait_for(lambda: health(deployment) == "green" and holder() == first.name, timeout=20, what="green")
+        second = ClusterWatcher(get_cluster, coalesce=0.05, recompute_every=30, resync_every=3600).start()
+        time.sleep(STATUS_LEASE_SECONDS + 2)  # the cluster at rest
+        assert holder() == first.name  # no hand-over (each costs the new writer a pass over everything)
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
