@@ -124,6 +124,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # per test run, so two runs on one machine never share it.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-diploi-{os.getpid()}.sqlite3")}
     DATA_DIR.mkdir(parents=True, exist_ok=True)
+elif env_bool("DB_PREPARED_STATEMENTS", False):
+    # Server-side parameters, and a query run twice on a connection is prepared: PostgreSQL plans
+    # it once (the watcher's and the live pages' queries repeat all the time). Off by default:
+    # PgBouncer in transaction mode needs max_prepared_statements (1.21+) for it.
+    DATABASES["default"]["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 2}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -117,3 +117,23 @@ def test_it_rejects_a_malformed_boolean(tmp_path):
     result = run_django("print(settings.DEBUG)", {"DEBUG": "maybe"}, tmp_path)
     assert result.returncode != 0
     assert "DEBUG='maybe' is not a boolean" in result.stderr
+
+
+def test_asked_for_prepared_statements_a_repeated_query_is_planned_once(tmp_path):
+    three_queries_then_count_the_prepared = repr(
+        "from django.db import connection\n"
+        "for _ in range(3):\n"
+        "    with connection.cursor() as cursor:\n"
+        "        cursor.execute('SELECT %s::int + 1', [1])\n"
+        "with connection.cursor() as cursor:\n"
+        "    cursor.execute('SELECT count(*) FROM pg_prepared_statements')\n"
+        "    print(cursor.fetchone()[0])\n"
+    )
+    code = f"exec({three_queries_then_count_the_prepared})"
+    env = dict(PRODUCTION_ENV, DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres")
+    by_default = run_django(code, env, tmp_path)
+    assert by_default.returncode == 0, by_default.stderr
+    assert by_default.stdout.split() == ["0"]  # parameters bound client-side: nothing prepared
+    asked = run_django(code, {**env, "DB_PREPARED_STATEMENTS": "1"}, tmp_path)
+    assert asked.returncode == 0, asked.stderr
+    assert asked.stdout.split() == ["1"]
