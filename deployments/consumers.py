@@ -156,8 +156,7 @@ class SharedRenders:
 
 class Parts:
     """One user's share of a batch: ``header`` (None: they may not see it; then there is no rest),
-    and `rest()`, the tab's other fragments ("" when it has none), or `fragments()`, the same as
-    (template name, html) pairs."""
+    and `fragments()`, the tab's other fragments as (template name, html) pairs."""
 
     def __init__(self, batch: _Batch, user_id: int):
         self._batch, self._role = batch, batch.roles.get(user_id)
@@ -166,9 +165,6 @@ class Parts:
     async def fragments(self) -> list[tuple[str, str]]:
         await asyncio.shield(self._batch.task)
         return self._batch.rests.get(self._role, [])
-
-    async def rest(self) -> str:
-        return "".join(html for _, html in await self.fragments())
 
 
 class _Batch:
