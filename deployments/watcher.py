@@ -255,8 +255,8 @@ class ClusterWatcher:
         self._failing: dict[str, tuple[float, str]] = {}  # kind -> (since, error)
         self._stale_marked = False
         self._cluster_back = threading.Event()  # set when the cluster answers again after an outage
-        self._writing = False  # holds the `statuses` lease (`_status_lease_loop`)
-        self._lease_until = float("-inf")  # until when (monotonic), counted from before the last renewal
+        # Until when (monotonic, counted from before the last renewal) it holds the `statuses` lease.
+        self._lease_until = float("-inf")
         self._corrected: dict[int, float] = {}  # deployment -> when its drift was last corrected
         self._threads: list[threading.Thread] = []
 
@@ -506,7 +506,7 @@ class ClusterWatcher:
         informers and caches warm and take over within STATUS_LEASE_SECONDS of the writer's death,
         comparing everything with what the database holds.
         """
-        return self._writing and time.monotonic() < self._lease_until
+        return time.monotonic() < self._lease_until
 
     def _status_lease_loop(self) -> None:
         """Take or renew the `statuses` lease every STATUS_LEASE_RENEW_SECONDS. A renewal that fails
@@ -518,9 +518,8 @@ class ClusterWatcher:
             except Exception:
                 logger.warning("watcher %s could not renew its statuses lease", self.name, exc_info=True)
             else:
+                became_writer = held and not self._writes_statuses()
                 self._lease_until = asked + STATUS_LEASE_SECONDS if held else float("-inf")
-                became_writer = held and not self._writing
-                self._writing = held
                 if became_writer:
                     logger.info("watcher %s writes the statuses now", self.name)
                     self._mark_dirty(self.cache.deployments())  # compared with what the database holds
@@ -531,7 +530,7 @@ class ClusterWatcher:
     def _give_back_leases(self) -> None:
         """On a clean stop (its threads joined): another watcher (or this one restarted) takes over
         each job at once instead of waiting for the lease to expire."""
-        self._writing = False
+        self._lease_until = float("-inf")
         try:
             for name in LEASES:
                 Lease.release(name, self.name)
