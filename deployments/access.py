@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from deployments.models import Deployment, Membership, Project, Role, Team
+from diploi_site.baked import BakedQuery
 
 SESSION_TEAM_KEY = "diploi_team_id"
 
@@ -53,9 +54,7 @@ def project_for(user, project_id: int, role: str = Role.VIEWER) -> tuple[Project
     return project, membership
 
 
-def live_deployment(deployment_id: int) -> Deployment | None:
-    """The deployment with what its pages show of its project and its stored status, unless deleted
-    (no access check)."""
+def _live_deployment_queryset(deployment_id: int):
     return (
         Deployment.objects.live()
         .select_related("project__team", "project__template", "template_version", "status")
@@ -63,8 +62,18 @@ def live_deployment(deployment_id: int) -> Deployment | None:
         # not read, and not decoded, on every page and live fragment.
         .defer("template_version__spec_data", "template_version__source")
         .filter(pk=deployment_id)
-        .first()
     )
+
+
+# Compiled once: every page and every live fragment of a deployment reads it first.
+_live_deployment = BakedQuery(_live_deployment_queryset)
+
+
+def live_deployment(deployment_id: int) -> Deployment | None:
+    """The deployment with what its pages show of its project and its stored status, unless deleted
+    (no access check)."""
+    found = _live_deployment(deployment_id)
+    return found[0] if found else None
 
 
 def deployment_for(user, deployment_id: int, role: str = Role.VIEWER) -> tuple[Deployment, Membership]:

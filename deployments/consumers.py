@@ -24,6 +24,7 @@ from django.template.loader import render_to_string
 from deployments import events, selectors
 from deployments.access import deployment_for, live_deployment, membership_for, project_for
 from deployments.models import Deployment, DeploymentState, Membership, Role
+from diploi_site.baked import BakedQuery
 from diploi_site.database import ConnectionChecks
 from diploi_site.metrics import FRAGMENT_RENDERS, FRAGMENT_SENDS, WEBSOCKETS
 from diploi_site.tracing import trace
@@ -167,6 +168,13 @@ class Parts:
         return self._batch.rests.get(self._role, [])
 
 
+# A page watched by one person (most are): compiled once.
+_role_of_user = BakedQuery(
+    lambda team_id, user_id: Membership.objects.filter(team_id=team_id, user_id=user_id).values_list("user_id", "role"),
+    arity=2,
+)
+
+
 class _Batch:
     def __init__(self, deployment_id: int, tab: str):
         self.deployment_id, self.tab = deployment_id, tab
@@ -201,7 +209,11 @@ class _Batch:
             self.headers = dict.fromkeys(users, deleted_notice(self.deployment_id) if gone else None)
             return
         self._team_id = deployment.project.team_id
-        roles = dict(Membership.objects.filter(team_id=self._team_id, user_id__in=users).values_list("user_id", "role"))
+        if len(users) == 1:
+            roles = dict(_role_of_user(self._team_id, *users))
+        else:
+            members = Membership.objects.filter(team_id=self._team_id, user_id__in=users)
+            roles = dict(members.values_list("user_id", "role"))
         for role in set(roles.values()):
             self._contexts[role] = context = header_context_for(deployment, role)
             self._rendered[role] = render_to_string(TAB_FRAGMENTS[self.tab][0], context)

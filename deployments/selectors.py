@@ -34,6 +34,7 @@ from deployments.models import (
 from deployments.ssh import selectors as ssh_selectors
 from deployments.ssh.naming import replica_of, ssh_user_for
 from deployments.statuses import builds_nodes
+from diploi_site.baked import BakedQuery
 
 
 def projects_of_team(team: Team):
@@ -318,23 +319,33 @@ def header_context(deployment: Deployment, membership: Membership) -> dict:
 HEADER_ACTIVE_OPERATIONS = 5
 
 
-def _active_operations_and_last_failure(deployment: Deployment) -> tuple[list[Operation], Operation | None]:
-    """The newest HEADER_ACTIVE_OPERATIONS operations under way, and the last one that failed, in one
-    query (the header is on every live change's path): the failure sorts first, then the others."""
+def _header_operations_queryset(deployment_id: int):
     last_failure = (
-        deployment.operations.filter(status=Operation.Status.FAILED, finished_at__isnull=False)
+        Operation.objects.filter(deployment_id=deployment_id, status=Operation.Status.FAILED, finished_at__isnull=False)
         .order_by("-finished_at")
         .values("pk")[:1]
     )
-    rows = list(
-        deployment.operations.filter(
-            Q(status__in=(Operation.Status.PENDING, Operation.Status.RUNNING)) | Q(pk=Subquery(last_failure))
+    return (
+        Operation.objects.filter(
+            Q(status__in=(Operation.Status.PENDING, Operation.Status.RUNNING)) | Q(pk=Subquery(last_failure)),
+            deployment_id=deployment_id,
         )
         .select_related("requested_by")
         .order_by(Case(When(status=Operation.Status.FAILED, then=0), default=1), "-requested_at", "-pk")[
             : HEADER_ACTIVE_OPERATIONS + 1
         ]
     )
+
+
+_header_operations = BakedQuery(_header_operations_queryset)  # on every live change's path
+
+
+def _active_operations_and_last_failure(deployment: Deployment) -> tuple[list[Operation], Operation | None]:
+    """The newest HEADER_ACTIVE_OPERATIONS operations under way, and the last one that failed, in one
+    query (the header is on every live change's path): the failure sorts first, then the others."""
+    rows = _header_operations(deployment.pk)
+    for row in rows:
+        row.deployment = deployment
     failure = rows[0] if rows and rows[0].status == Operation.Status.FAILED else None
     active = [row for row in rows if row.status != Operation.Status.FAILED][:HEADER_ACTIVE_OPERATIONS]
     return active, failure

@@ -31,6 +31,7 @@ from deployments.builds.status import builds_node
 from deployments.cluster.connection import cluster_settings
 from deployments.cluster.status import Observation, apply_builds, carry_since, compute_status, stale_status
 from deployments.models import Deployment, DeploymentState, DeploymentStatus
+from diploi_site.baked import BakedQuery
 from diploi_site.tracing import trace
 
 logger = logging.getLogger(__name__)
@@ -222,6 +223,14 @@ BUILD_FIELDS = (
 )
 
 
+NEWEST_FIRST = (F("requested_at").desc(), F("pk").desc())
+_newest_builds = BakedQuery(
+    lambda deployment_id: (
+        Build.objects.filter(deployment_id=deployment_id).order_by(*NEWEST_FIRST).values(*BUILD_FIELDS)[:BUILDS_READ]
+    )
+)
+
+
 def builds_nodes(deployments: Iterable[Deployment]) -> dict[int, dict]:
     """The Builds node of each of ``deployments``: one query for those that build (none when none
     does), at most BUILDS_READ newest rows each, whatever the number of deployments."""
@@ -230,15 +239,14 @@ def builds_nodes(deployments: Iterable[Deployment]) -> dict[int, dict]:
     deployments = {d.pk: (d, buildable_components(d)) for d in deployments}
     by_deployment: dict[int, list[dict]] = {pk: [] for pk, (_, components) in deployments.items() if components}
     if by_deployment:
-        newest_first = [F("requested_at").desc(), F("pk").desc()]
-        builds = Build.objects.filter(deployment_id__in=by_deployment)
-        if len(by_deployment) == 1:  # a status recomputed for an event: a plain index scan, cheaper to build
-            rows = builds.order_by(*newest_first).values(*BUILD_FIELDS)[:BUILDS_READ]
+        if len(by_deployment) == 1:  # a status recomputed for an event: a plain index scan, compiled once
+            rows = _newest_builds(*by_deployment)
         else:
             rows = (
-                builds.annotate(rank=Window(RowNumber(), partition_by=[F("deployment_id")], order_by=newest_first))
+                Build.objects.filter(deployment_id__in=by_deployment)
+                .annotate(rank=Window(RowNumber(), partition_by=[F("deployment_id")], order_by=NEWEST_FIRST))
                 .filter(rank__lte=BUILDS_READ)
-                .order_by("deployment_id", *newest_first)
+                .order_by("deployment_id", *NEWEST_FIRST)
                 .values(*BUILD_FIELDS)
             )
         for row in rows:

@@ -39,6 +39,7 @@ from deployments.cluster.connection import cluster_settings
 from deployments.cluster.status import Observation, compute_status
 from deployments.drift import drift_correct
 from deployments.models import Deployment, DeploymentState, DeploymentStatus, Lease, Operation
+from diploi_site.baked import BakedQuery
 from diploi_site.database import ConnectionChecks
 from diploi_site.metrics import WATCHER_EVENT_LAG_SECONDS
 from diploi_site.tracing import trace
@@ -208,6 +209,24 @@ class ObjectCache:
     def deployments(self) -> set[int]:
         with self._lock:
             return set(self._namespace_owner.values())
+
+
+def _read_for_status(deployment_ids):
+    """The deployments a recompute reads, with what computing their status needs of the database."""
+    return (
+        Deployment.objects.filter(pk__in=deployment_ids)
+        .exclude(state=DeploymentState.DELETED)
+        # The stored status and the app's own report come in the same query (joins).
+        .select_related("project__team", "template_version", "status", "app_status")
+        .defer("template_version__spec_data", "template_version__source")
+        # Whether any operation is under way, in the same query: most deployments have none.
+        .annotate(
+            operations_under_way=Exists(Operation.objects.filter(deployment=OuterRef("pk"), status__in=ACTIVE_STATUSES))
+        )
+    )
+
+
+_read_one_for_status = BakedQuery(lambda deployment_id: _read_for_status([deployment_id]))
 
 
 def _read_active_operations(deployments: list[Deployment]) -> None:
@@ -561,23 +580,13 @@ class ClusterWatcher:
         # between was seen in the cluster but not in the rows: drift, "scaled to 0 by hand", a
         # rollout nobody asked for.
         observed = self.cache.observations(deployment_ids)
-        deployments = (
-            Deployment.objects.filter(pk__in=deployment_ids)
-            .exclude(state=DeploymentState.DELETED)
-            # The stored status and the app's own report come in the same query (joins).
-            .select_related("project__team", "template_version", "status", "app_status")
-            .defer("template_version__spec_data", "template_version__source")
-            # Whether any operation is under way, in the same query: most deployments have none.
-            .annotate(
-                operations_under_way=Exists(
-                    Operation.objects.filter(deployment=OuterRef("pk"), status__in=ACTIVE_STATUSES)
-                )
-            )
-        )
+        if len(deployment_ids) == 1:  # an event's, mostly: compiled once
+            deployments = _read_one_for_status(*deployment_ids)
+        else:
+            deployments = list(_read_for_status(deployment_ids))
         unchanged = []
         drifting: list[tuple[int, list[str]]] = []
         app_grace = timedelta(seconds=settings.APP_STATUS_GRACE_SECONDS)
-        deployments = list(deployments)
         _read_active_operations(deployments)
         builds = statuses.builds_nodes(deployments)  # one query for the batch
         fresher: set[int] = set()  # recomputed by `between` from a newer snapshot than this batch's
