@@ -42,13 +42,54 @@ def resolve_branch_head(repository: str, branch: str, *, credentials: GitCredent
     token, ``credentials``, when it has them). Raises `CommitUnresolved` with a message a person can act on;
     on the emulator an unreachable repository gives a simulated commit."""
     try:
-        return Commit(_ls_remote(repository, branch, credentials))
+        sha = _ls_remote(repository, branch, credentials)
     except CommitUnresolved as error:
         if not settings.CLUSTER_SIMULATED:
             raise
         stamp = timezone.now().isoformat()
         sha = hashlib.sha1(f"simulated {repository} {branch} {stamp}".encode()).hexdigest()  # noqa: S324 - a name
         return Commit(sha, f"Simulated commit (the emulator builds nothing real): {error}", simulated=True)
+    return Commit(sha, _subject(repository, branch, sha, credentials))
+
+
+def commit_subject(message: str) -> str:
+    """A commit message's first line (what a build shows of it), at most 300 characters."""
+    lines = message.strip().splitlines()
+    return lines[0].strip()[:300] if lines else ""
+
+
+def _subject(repository: str, branch: str, sha: str, credentials: GitCredentials | None) -> str:
+    """The subject of ``sha``, the head of ``branch`` a moment ago, from a fetch of that one commit
+    without its files (``--depth 1``, ``--filter=tree:0``: a few kilobytes); "" when it cannot be
+    had in time or the branch moved meanwhile. Best effort: a build's message is for people."""
+    directory = Path(tempfile.mkdtemp(prefix="diploi-commit-"))
+    try:
+        with _ssh_environment(credentials) as environment:
+            environment = {**environment, "GIT_DIR": str(directory)}
+            steps = (
+                ["git", "init", "--quiet", "--bare"],
+                ["git", "fetch", "--quiet", "--depth=1", "--filter=tree:0", "--no-tags", "--", repository,
+                 f"refs/heads/{branch}"],
+                ["git", "log", "-1", "--format=%H%n%B", "FETCH_HEAD"],
+            )  # fmt: skip
+            for step in steps:
+                # Arguments, never a shell; "--" ends the options.
+                result = subprocess.run(  # noqa: S603
+                    step,
+                    capture_output=True,
+                    text=True,
+                    timeout=settings.BUILD_RESOLVE_TIMEOUT_SECONDS,
+                    env=environment,
+                    stdin=subprocess.DEVNULL,
+                )
+                if result.returncode != 0:
+                    return ""
+    except (subprocess.TimeoutExpired, OSError):
+        return ""
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    fetched, _, message = result.stdout.partition("\n")
+    return commit_subject(message) if fetched.strip().lower() == sha else ""
 
 
 @contextmanager

@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from deployments import events, statuses
-from deployments.builds.commits import CommitUnresolved, resolve_branch_head
+from deployments.builds.commits import CommitUnresolved, commit_subject, resolve_branch_head
 from deployments.builds.models import COMMIT_SHA, DIGEST, Build
 from deployments.cluster.manifests import ManifestError
 from deployments.dispatch import send_on_commit
@@ -68,9 +68,10 @@ def builds_request(
     components: list[str] | None = None,
 ) -> list[Build]:
     """Queue one build per component (default: every built component) of ``commit_sha`` (whose
-    message, when the caller knows it, is ``commit_message``), or of the branch head resolved now
-    (`git ls-remote`, which tells no message). A newer build cancels the deployment's older queued or
-    running build of the same component. Cluster builds are sent to the worker on commit.
+    message, when the caller knows it, is ``commit_message``: its first line is kept), or of the
+    branch head resolved now (`commits.resolve_branch_head`, which fetches its message too). A newer
+    build cancels the deployment's older queued or running build of the same component. Cluster
+    builds are sent to the worker on commit.
 
     Raises ValidationError when the deployment has nothing to build, a component is unknown, the
     commit is malformed, or the branch head cannot be resolved; nothing is written then.
@@ -104,7 +105,7 @@ def builds_request(
             raise ValidationError(f"There is no built component “{unknown[0]}” (built: {', '.join(buildable)}).")
         if problems := branch_problems(deployment.branch):
             raise ValidationError(problems)
-        message, simulated = commit_message.strip(), False
+        message, simulated = commit_subject(commit_message), False
         if commit_sha is None:
             try:
                 commit = resolve_branch_head(
@@ -112,7 +113,7 @@ def builds_request(
                 )
             except (CommitUnresolved, ManifestError) as error:
                 raise ValidationError(f"Cannot resolve branch {deployment.branch}: {error}.") from None
-            commit_sha, message, simulated = commit.sha, commit.message, commit.simulated
+            commit_sha, message, simulated = commit.sha, commit_subject(commit.message), commit.simulated
         actor = triggered_by if triggered_by is not None and triggered_by.is_authenticated else None
         runner = runner_for(deployment)
         # On the cluster emulator our own builder builds nothing real: say so on every such build.
@@ -127,7 +128,7 @@ def builds_request(
                 repository=deployment.repository_url,
                 branch=deployment.branch,
                 commit_sha=commit_sha,
-                commit_message=message[:300],
+                commit_message=message,
                 simulated=simulated,
                 dockerfile=build_spec.dockerfile,
                 context=build_spec.context,

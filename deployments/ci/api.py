@@ -23,6 +23,7 @@ from deployments.ci.jsonapi import ApiError, int_field, json_endpoint, json_obje
 from deployments.models import Deployment, DeploymentState, Project
 
 MAX_ID = 2**63 - 1
+COMMIT_MESSAGE_MAX = 10_000  # a whole message may come; its first line is kept
 
 
 def _project(request) -> Project:
@@ -106,6 +107,7 @@ def build_started(request):
         raise ApiError(400, "“commit” must be a full commit SHA (40 lowercase hex digits).", field="commit")
     run_url = _url(text_field(data, "run_url", max_length=500, required=False))
     external_id = text_field(data, "external_id", max_length=200, required=False)
+    commit_message = text_field(data, "commit_message", max_length=COMMIT_MESSAGE_MAX, required=False)
     deployments = _deployments(project, data)
     spec = project.template.spec
     template_built = {c.id for c in spec.components if c.build is not None} if spec else set()
@@ -115,7 +117,12 @@ def build_started(request):
             raise ApiError(400, f"There is no built component {component!r} (built: {choices}).", field="component")
     try:
         started = services.external_builds_start(
-            deployments=deployments, component=component, commit_sha=commit, run_url=run_url, external_id=external_id
+            deployments=deployments,
+            component=component,
+            commit_sha=commit,
+            run_url=run_url,
+            external_id=external_id,
+            commit_message=commit_message,
         )
     except ValidationError as error:
         raise ApiError(409, " ".join(error.messages)) from None

@@ -81,8 +81,8 @@ def github_push(request, project_slug: str):
         raise ApiError(400, "“after” must be a commit SHA (40 lowercase hex digits).")
     head = data.get("head_commit")
     message = head.get("message") if isinstance(head, dict) and head.get("id") == after else ""
-    subject = message.strip().splitlines()[0] if isinstance(message, str) and message.strip() else ""
-    builds = services.push_received(project=project, branch=branch, commit_sha=after, commit_message=subject)
+    message = message if isinstance(message, str) else ""
+    builds = services.push_received(project=project, branch=branch, commit_sha=after, commit_message=message)
     if not builds:
         if services.branch_followers(project=project, branch=branch):
             return ignored(f"every build of {after[:7]} was already requested")

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from deployments.builds.commits import commit_subject
 from deployments.builds.models import Build
 from deployments.builds.services import build_started, buildable_components, builds_request, runner_for
 from deployments.ci.models import BuildToken, DeployKey, RepositoryToken, WebhookSecret
@@ -310,12 +311,19 @@ def push_received(*, project: Project, branch: str, commit_sha: str, commit_mess
 
 @transaction.atomic
 def external_builds_start(
-    *, deployments: list[Deployment], component: str, commit_sha: str, run_url: str = "", external_id: str = ""
+    *,
+    deployments: list[Deployment],
+    component: str,
+    commit_sha: str,
+    run_url: str = "",
+    external_id: str = "",
+    commit_message: str = "",
 ) -> list[Build]:
-    """An external CI started building ``component`` at ``commit_sha`` for ``deployments``: each
-    deployment's queued or running external build of that commit (requested by a push webhook, say)
-    is marked started, or a new one is requested first. Idempotent: reporting the same start twice
-    returns the same builds. Raises ValidationError when a deployment's builds run in the cluster."""
+    """An external CI started building ``component`` at ``commit_sha`` (whose message the CI may tell,
+    ``commit_message``) for ``deployments``: each deployment's queued or running external build of
+    that commit (requested by a push webhook, say) is marked started, or a new one is requested
+    first. Idempotent: reporting the same start twice returns the same builds. Raises
+    ValidationError when a deployment's builds run in the cluster."""
     started = []
     for deployment in deployments:
         if runner_for(deployment) != Build.Runner.EXTERNAL:
@@ -336,8 +344,15 @@ def external_builds_start(
         )
         if build is None:
             (build,) = builds_request(
-                deployment=deployment, trigger=Build.Trigger.API, commit_sha=commit_sha, components=[component]
+                deployment=deployment,
+                trigger=Build.Trigger.API,
+                commit_sha=commit_sha,
+                commit_message=commit_message,
+                components=[component],
             )
+        elif not build.commit_message and commit_subject(commit_message):
+            build.commit_message = commit_subject(commit_message)
+            build.save(update_fields=["commit_message"])
         started.append(build_started(build_id=build.pk, run_url=run_url, external_id=external_id))
     return started
 

@@ -24,7 +24,8 @@ _CALL = 'curl --fail-with-body --silent --show-error -X POST -H "Authorization: 
 STARTED = f"""\
 run_url="$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID"
 body=$(jq -n --arg branch "$GITHUB_REF_NAME" --arg component "$COMPONENT" --arg commit "$GITHUB_SHA" \\
-  --arg run_url "$run_url" '{{branch: $branch, component: $component, commit: $commit, run_url: $run_url}}')
+  --arg run_url "$run_url" --arg commit_message "$COMMIT_MESSAGE" \\
+  '{{branch: $branch, component: $component, commit: $commit, run_url: $run_url, commit_message: $commit_message}}')
 response=$({_CALL} --data "$body" "$DIPLOI_API/builds/started")
 echo "$response" | jq .
 echo "ids=$(echo "$response" | jq -r '[.builds[].id] | join(" ")')" >> "$GITHUB_OUTPUT"
@@ -98,7 +99,13 @@ def github_workflow(*, spec: TemplateSpec, api_url: str, registry_host: str) -> 
                     "COMPONENT": "${{ matrix.component }}",
                 },
                 "steps": [
-                    {"name": "Ask Diploi which builds this commit is for", "id": "started", "run": STARTED},
+                    {
+                        "name": "Ask Diploi which builds this commit is for",
+                        "id": "started",
+                        # Through the environment, never into the script: a message is the pusher's text.
+                        "env": {"COMMIT_MESSAGE": "${{ github.event.head_commit.message }}"},
+                        "run": STARTED,
+                    },
                     {"uses": "actions/checkout@v4", "if": has_builds},
                     {"name": "Report progress", "if": has_builds, "env": ids, "run": PROGRESS},
                     {"uses": "docker/setup-buildx-action@v3", "if": has_builds},

@@ -20,6 +20,13 @@ def test_it_queues_the_first_build_of_a_new_staging_deployment_at_the_branch_hea
     assert not build.simulated
 
 
+def test_a_build_of_the_branch_head_shows_the_head_commits_first_line(staging, repository, developer):
+    assert Build.objects.get(deployment=staging).commit_message == "first"
+    head = repository.commit("Add the shop\n\nWith a long body\nover lines.")
+    (build,) = builds.builds_request(deployment=staging, trigger="deploy_latest", triggered_by=developer)
+    assert (build.commit_sha, build.commit_message) == (head, "Add the shop")
+
+
 def test_a_development_deployment_builds_nothing(built_project, developer):
     deployment = services.deployment_create(project=built_project, name="dev", stage="development", actor=developer)
     assert not Build.objects.filter(deployment=deployment).exists()

@@ -85,6 +85,20 @@ def test_a_start_for_a_new_commit_requests_a_build_and_cancels_the_older_one(sta
     assert Build.objects.get(deployment=staging, commit_sha=repository.first).state == "cancelled"
 
 
+def test_the_ci_may_tell_the_commit_message_and_the_build_shows_its_first_line(staging, token, repository):
+    newer = repository.commit("Fix the cart")
+    message = "Fix the cart\n\nThe total was off by one."
+    (build,) = started(token, deployment="staging", component="app", commit=newer, commit_message=message).json()[
+        "builds"
+    ]
+    assert Build.objects.get(pk=build["id"]).commit_message == "Fix the cart"
+    # A build a push requested without a message (no head commit in the event) gets the CI's.
+    (pushed,) = services.push_received(project=staging.project, branch="main", commit_sha=repository.commit("Later"))
+    assert pushed.commit_message == ""
+    started(token, branch="main", component="app", commit=pushed.commit_sha, commit_message="Later\n")
+    assert Build.objects.get(pk=pushed.pk).commit_message == "Later"
+
+
 def test_a_failed_report_keeps_the_last_good_build_serving(staging, token, repository):
     first = Build.objects.get(deployment=staging)
     call(f"builds/{first.pk}/succeeded", {"digest": DIGEST}, token=token)
@@ -150,6 +164,8 @@ def test_a_token_sees_only_its_own_project(staging, token, make_project, reposit
         ({"deployment": "staging", "component": "app", "commit": "g" * 40}, 400, "commit"),
         ({"deployment": "staging", "component": "app", "run_url": "javascript:alert(1)"}, 400, "run_url"),
         ({"deployment": "staging", "component": "app", "run_url": "https://x/" + "a" * 600}, 400, "run_url"),
+        ({"deployment": "staging", "component": "app", "commit_message": 7}, 400, "commit_message"),
+        ({"deployment": "staging", "component": "app", "commit_message": "x" * 10_001}, 400, "commit_message"),
         ({"component": "app"}, 400, None),
         ({"deployment": "staging", "branch": "main", "component": "app"}, 400, None),
     ],

@@ -111,8 +111,13 @@ def test_its_scripts_drive_the_api_from_start_to_rollout(
         "GITHUB_RUN_ID": "42",
     }
 
-    outputs = run_step(steps["started"], env, tmp_path)
+    assert steps["started"]["env"] == {"COMMIT_MESSAGE": "${{ github.event.head_commit.message }}"}
+    Build.objects.filter(deployment=staging).update(commit_message="")  # as a push without its message asked
+    message = 'Ship it; $(touch pwned) `id` "quoted"\n\nThe body.'  # the pusher's text, never run
+    outputs = run_step({**steps["started"], "env": {"COMMIT_MESSAGE": message}}, env, tmp_path)
     build = Build.objects.get(deployment=staging)
+    assert build.commit_message == message.splitlines()[0]
+    assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
     assert outputs == {"ids": str(build.pk), "images": f"{build.image}:{repository.first}"}
     assert Build.objects.get(pk=build.pk).run_url == "https://github.com/acme/shop/actions/runs/42"
     ids = {"BUILD_IDS": outputs["ids"]}
