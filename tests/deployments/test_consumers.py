@@ -6,6 +6,7 @@ from django.db import transaction
 from deployments import events
 from deployments.models import Deployment, DeploymentStatus, Membership, Role
 from diploi_site.asgi import application
+from tests.conftest import need_service
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("close_thread_connections")]
 
@@ -245,6 +246,8 @@ async def test_a_live_page_goes_on_when_its_threads_database_connection_died_bet
 
     from deployments.consumers import on_django_thread
 
+    if connection.vendor != "postgresql":
+        need_service("killing another connection needs PostgreSQL (set DATABASE_URL; CI does)")
     viewer = await database_sync_to_async(make_member)(Role.VIEWER)
     _, deployments = await database_sync_to_async(_project_with_deployments)(make_project, 1)
     deployment = deployments["d000"]
