@@ -71,8 +71,11 @@ def test_it_moves_the_claim_with_a_rename(make_project, developer):
 
 
 @pytest.mark.parametrize("name", ["edge", "ssh", "www"])
-def test_it_refuses_names_that_would_take_the_platforms_own_hosts(make_project, pinned_host_format, developer, name):
+def test_it_refuses_names_that_would_take_the_platforms_own_hosts(
+    make_project, pinned_host_format, developer, name, settings
+):
     pinned_host_format("[deployment].[base-domain]")
+    settings.EDGE_HOST, settings.SSH_HOST = "edge.diploi.localhost", "ssh.diploi.localhost"  # as scaled out
     project = make_project()
 
     problems = services.deployment_name_problems(project, name, stage="production")
