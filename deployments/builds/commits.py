@@ -13,6 +13,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,9 @@ from deployments.cluster.git import GitCredentials
 from deployments.naming import redact_credentials
 
 SSH_OPTIONS = "-o BatchMode=yes -o ConnectTimeout=5"
+# The head's message is for people: a server that cannot filter the commit's files out would send
+# them all, so the fetch gets a few seconds in all and the build goes on without a message.
+SUBJECT_SECONDS = 3
 
 
 class CommitUnresolved(Exception):
@@ -61,7 +65,8 @@ def commit_subject(message: str) -> str:
 def _subject(repository: str, branch: str, sha: str, credentials: GitCredentials | None) -> str:
     """The subject of ``sha``, the head of ``branch`` a moment ago, from a fetch of that one commit
     without its files (``--depth 1``, ``--filter=tree:0``: a few kilobytes); "" when it cannot be
-    had in time or the branch moved meanwhile. Best effort: a build's message is for people."""
+    had in time (SUBJECT_SECONDS) or the branch moved meanwhile."""
+    deadline = time.monotonic() + min(SUBJECT_SECONDS, settings.BUILD_RESOLVE_TIMEOUT_SECONDS)
     directory = Path(tempfile.mkdtemp(prefix="diploi-commit-"))
     try:
         with _ssh_environment(credentials) as environment:
@@ -78,7 +83,7 @@ def _subject(repository: str, branch: str, sha: str, credentials: GitCredentials
                     step,
                     capture_output=True,
                     text=True,
-                    timeout=settings.BUILD_RESOLVE_TIMEOUT_SECONDS,
+                    timeout=max(0.1, deadline - time.monotonic()),
                     env=environment,
                     stdin=subprocess.DEVNULL,
                 )
