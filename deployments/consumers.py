@@ -168,7 +168,7 @@ class Parts:
         return self._batch.rests.get(self._role, [])
 
 
-# A page watched by one person (most are): compiled once.
+# A user's role in a team, for a page watched by one person (most are) and a late socket: compiled once.
 _role_of_user = BakedQuery(
     lambda team_id, user_id: Membership.objects.filter(team_id=team_id, user_id=user_id).values_list("user_id", "role"),
     arity=2,
@@ -226,7 +226,7 @@ class _Batch:
         batch's render of its role (its membership read now), or say False (no such render)."""
         if self._team_id is None:
             return False
-        role = Membership.objects.filter(team_id=self._team_id, user_id=user_id).values_list("role", flat=True).first()
+        role = dict(_role_of_user(self._team_id, user_id)).get(user_id)
         if role not in self._rendered:
             return False
         self.roles[user_id], self.headers[user_id] = role, self._rendered[role]

@@ -91,7 +91,7 @@ class BakedQuery:
         for mine, theirs in zip(params, other_params, strict=True):
             if mine == theirs:
                 slots.append(("constant", mine))
-            elif mine in first and first.index(mine) == (second.index(theirs) if theirs in second else None):
+            elif mine in first and theirs in second and first.index(mine) == second.index(theirs):
                 slots.append(("value", first.index(mine)))
             else:
                 raise NotBakeable(f"a parameter of the query is derived from an id ({mine!r}), not the id itself")

@@ -324,7 +324,7 @@ def external_builds_start(
     that commit (requested by a push webhook, say) is marked started, or a new one is requested
     first. Idempotent: reporting the same start twice returns the same builds. Raises
     ValidationError when a deployment's builds run in the cluster."""
-    started = []
+    started, subject = [], commit_subject(commit_message)
     for deployment in deployments:
         if runner_for(deployment) != Build.Runner.EXTERNAL:
             raise ValidationError(
@@ -350,8 +350,8 @@ def external_builds_start(
                 commit_message=commit_message,
                 components=[component],
             )
-        elif not build.commit_message and commit_subject(commit_message):
-            build.commit_message = commit_subject(commit_message)
+        elif subject and not build.commit_message:
+            build.commit_message = subject
             build.save(update_fields=["commit_message"])
         started.append(build_started(build_id=build.pk, run_url=run_url, external_id=external_id))
     return started
